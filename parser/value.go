@@ -1,0 +1,455 @@
+package parser
+
+import (
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Kind is the RESP type of a Value.
+type Kind uint8
+
+// The RESP2 and RESP3 types. Invalid is the Kind of the zero Value.
+const (
+	Invalid        Kind = iota // the zero Value; never produced by Parse
+	SimpleString               // +
+	SimpleError                // -
+	Integer                    // :
+	BulkString                 // $
+	Array                      // *
+	Null                       // _ , and RESP2 $-1 / *-1
+	Boolean                    // #
+	Double                     // ,
+	BigNumber                  // (
+	BulkError                  // !
+	VerbatimString             // =
+	Map                        // %
+	Set                        // ~
+	Push                       // >
+)
+
+var kindNames = [...]string{"invalid", "simple-string", "simple-error", "integer", "bulk-string",
+	"array", "null", "boolean", "double", "big-number", "bulk-error", "verbatim-string", "map", "set", "push"}
+
+// String returns the kind's name, such as "bulk-string".
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// null flavours, kept so that a RESP2 null is written back the way it was read.
+const (
+	nullResp3 uint8 = iota
+	nullBulk        // $-1
+	nullArray       // *-1
+)
+
+// Value is one RESP value. It is a small struct passed by value; string-like payloads
+// and elements may alias the buffer given to Parse and the Parser's arena (see Parse
+// for how long they stay valid). Clone makes a copy that aliases nothing.
+type Value struct {
+	kind  Kind
+	flag  uint8   // Null: which wire form
+	num   int64   // Integer, Boolean (0/1), Double (IEEE bits), VerbatimString (format, 3 bytes)
+	str   []byte  // payload of string-like kinds
+	elems []Value // Array, Set, Push; Map as k1, v1, k2, v2, ...
+	attrs *Value  // a Map holding the RESP3 attributes attached to this value, or nil
+}
+
+// Kind returns the RESP type of v.
+func (v Value) Kind() Kind { return v.kind }
+
+// Bytes returns the payload of string-like kinds: simple and bulk strings, the text of a
+// verbatim string (without its "txt:" prefix), simple and bulk error text, and the digits
+// of a big number. It returns nil for other kinds. The bytes may alias the parser's
+// buffer: copy them (or Clone the value) to keep them past the next Parse.
+func (v Value) Bytes() []byte {
+	switch v.kind {
+	case SimpleString, SimpleError, BulkString, BulkError, VerbatimString, BigNumber:
+		if v.str == nil {
+			return []byte{}
+		}
+		return v.str
+	}
+	return nil
+}
+
+// Text returns Bytes as a string (a copy).
+func (v Value) Text() string { return string(v.Bytes()) }
+
+// Int returns an Integer, or a Boolean as 1 or 0. Other kinds give 0.
+func (v Value) Int() int64 {
+	if v.kind == Integer || v.kind == Boolean {
+		return v.num
+	}
+	return 0
+}
+
+// Float returns a Double, or an Integer converted to float64. Other kinds give 0.
+func (v Value) Float() float64 {
+	switch v.kind {
+	case Double:
+		return math.Float64frombits(uint64(v.num))
+	case Integer:
+		return float64(v.num)
+	}
+	return 0
+}
+
+// Bool returns a Boolean, or whether an Integer is non-zero. Other kinds give false.
+func (v Value) Bool() bool {
+	return (v.kind == Boolean || v.kind == Integer) && v.num != 0
+}
+
+// Format returns the 3-byte format of a VerbatimString ("txt", "mkd"), or "".
+func (v Value) Format() string {
+	if v.kind != VerbatimString {
+		return ""
+	}
+	b := [3]byte{byte(v.num >> 16), byte(v.num >> 8), byte(v.num)}
+	return string(b[:])
+}
+
+// Elems returns the elements of an Array, Set or Push, and of a Map as
+// k1, v1, k2, v2, .... It returns nil for other kinds and for an empty aggregate.
+func (v Value) Elems() []Value {
+	switch v.kind {
+	case Array, Set, Push, Map:
+		return v.elems
+	}
+	return nil
+}
+
+// Len returns the number of elements of an aggregate (pairs count twice for a Map),
+// the payload length of string-like kinds, and 0 otherwise.
+func (v Value) Len() int {
+	switch v.kind {
+	case Array, Set, Push, Map:
+		return len(v.elems)
+	}
+	return len(v.Bytes())
+}
+
+// Attrs returns the RESP3 attributes attached to v as k1, v1, k2, v2, ..., or nil.
+func (v Value) Attrs() []Value {
+	if v.attrs == nil {
+		return nil
+	}
+	return v.attrs.elems
+}
+
+// IsNull reports whether v is a RESP3 null or a RESP2 null bulk string or null array.
+func (v Value) IsNull() bool { return v.kind == Null }
+
+// IsError reports whether v is a simple or bulk error reply.
+func (v Value) IsError() bool { return v.kind == SimpleError || v.kind == BulkError }
+
+// IsAggregate reports whether v is an Array, Map, Set or Push.
+func (v Value) IsAggregate() bool {
+	return v.kind == Array || v.kind == Map || v.kind == Set || v.kind == Push
+}
+
+// Constructors. They build values for fake servers, tests and AppendValue; the values
+// alias the slices given to them.
+
+// NewSimpleString returns a simple string (+).
+func NewSimpleString(s string) Value { return Value{kind: SimpleString, str: []byte(s)} }
+
+// NewSimpleError returns a simple error (-), such as "ERR unknown command".
+func NewSimpleError(s string) Value { return Value{kind: SimpleError, str: []byte(s)} }
+
+// NewBulkError returns a bulk error (!).
+func NewBulkError(s string) Value { return Value{kind: BulkError, str: []byte(s)} }
+
+// NewBulk returns a bulk string ($) aliasing b. A nil b gives the empty string, not null.
+func NewBulk(b []byte) Value { return Value{kind: BulkString, str: b} }
+
+// NewBulkString returns a bulk string ($) holding a copy of s.
+func NewBulkString(s string) Value { return Value{kind: BulkString, str: []byte(s)} }
+
+// NewInteger returns an integer (:).
+func NewInteger(n int64) Value { return Value{kind: Integer, num: n} }
+
+// NewDouble returns a double (,).
+func NewDouble(f float64) Value { return Value{kind: Double, num: int64(math.Float64bits(f))} }
+
+// NewBool returns a boolean (#).
+func NewBool(b bool) Value {
+	if b {
+		return Value{kind: Boolean, num: 1}
+	}
+	return Value{kind: Boolean}
+}
+
+// NewBigNumber returns a big number (() from its decimal digits, with an optional '-'.
+// The digits are not checked here; AppendValue writes them as given.
+func NewBigNumber(digits string) Value { return Value{kind: BigNumber, str: []byte(digits)} }
+
+// NewVerbatim returns a verbatim string (=). format must be 3 bytes ("txt", "mkd");
+// a longer one is cut, a shorter one padded with spaces.
+func NewVerbatim(format, text string) Value {
+	f := [3]byte{' ', ' ', ' '}
+	copy(f[:], format)
+	return Value{kind: VerbatimString, num: int64(f[0])<<16 | int64(f[1])<<8 | int64(f[2]), str: []byte(text)}
+}
+
+// NewNull returns the RESP3 null (_).
+func NewNull() Value { return Value{kind: Null} }
+
+// NewNullBulk returns a null that AppendValue writes as the RESP2 null bulk string ($-1).
+func NewNullBulk() Value { return Value{kind: Null, flag: nullBulk} }
+
+// NewNullArray returns a null that AppendValue writes as the RESP2 null array (*-1).
+func NewNullArray() Value { return Value{kind: Null, flag: nullArray} }
+
+// NewArray returns an array (*) of elems.
+func NewArray(elems ...Value) Value { return Value{kind: Array, elems: nonNil(elems)} }
+
+// NewSet returns a set (~) of elems.
+func NewSet(elems ...Value) Value { return Value{kind: Set, elems: nonNil(elems)} }
+
+// NewPush returns a push (>) of elems.
+func NewPush(elems ...Value) Value { return Value{kind: Push, elems: nonNil(elems)} }
+
+// NewMap returns a map (%) of pairs given as k1, v1, k2, v2, .... An odd count drops
+// the last key.
+func NewMap(kv ...Value) Value {
+	return Value{kind: Map, elems: nonNil(kv[:len(kv)&^1])}
+}
+
+// WithAttrs returns v with the RESP3 attributes kv (k1, v1, ...) attached; no
+// arguments removes them.
+func (v Value) WithAttrs(kv ...Value) Value {
+	if len(kv) < 2 {
+		v.attrs = nil
+		return v
+	}
+	m := NewMap(kv...)
+	v.attrs = &m
+	return v
+}
+
+func nonNil(v []Value) []Value {
+	if v == nil {
+		return []Value{}
+	}
+	return v
+}
+
+// IsNullBulk reports whether v is a null read or built as the RESP2 null bulk ($-1).
+func (v Value) IsNullBulk() bool { return v.kind == Null && v.flag == nullBulk }
+
+// IsNullArray reports whether v is a null read or built as the RESP2 null array (*-1).
+func (v Value) IsNullArray() bool { return v.kind == Null && v.flag == nullArray }
+
+// Equal reports whether a and b are the same value: same kinds, payloads, elements and
+// attributes. Doubles compare by bits (so -0 differs from 0) except that all NaNs are
+// equal. The wire form of a null ($-1, *-1, _) is not compared.
+func Equal(a, b Value) bool {
+	if a.kind != b.kind {
+		return false
+	}
+	switch a.kind {
+	case Double:
+		fa, fb := a.Float(), b.Float()
+		if math.IsNaN(fa) || math.IsNaN(fb) {
+			return math.IsNaN(fa) && math.IsNaN(fb)
+		}
+		if a.num != b.num {
+			return false
+		}
+	case Integer, Boolean, VerbatimString:
+		if a.num != b.num {
+			return false
+		}
+	}
+	if string(a.str) != string(b.str) || len(a.elems) != len(b.elems) {
+		return false
+	}
+	for i := range a.elems {
+		if !Equal(a.elems[i], b.elems[i]) {
+			return false
+		}
+	}
+	aa, ba := a.Attrs(), b.Attrs()
+	if len(aa) != len(ba) {
+		return false
+	}
+	for i := range aa {
+		if !Equal(aa[i], ba[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// String formats v for debugging and error messages, such as
+// `["GET" (integer) 1 (nil)]`. Long payloads are not cut.
+func (v Value) String() string {
+	var sb strings.Builder
+	v.format(&sb)
+	return sb.String()
+}
+
+func (v Value) format(sb *strings.Builder) {
+	if a := v.Attrs(); a != nil {
+		sb.WriteString("(attrs ")
+		Value{kind: Map, elems: a}.format(sb)
+		sb.WriteString(") ")
+	}
+	switch v.kind {
+	case SimpleString, BulkString:
+		sb.WriteString(strconv.Quote(string(v.str)))
+	case SimpleError, BulkError:
+		sb.WriteString("(error) ")
+		sb.WriteString(string(v.str))
+	case Integer:
+		sb.WriteString("(integer) ")
+		sb.WriteString(strconv.FormatInt(v.num, 10))
+	case Double:
+		sb.WriteString("(double) ")
+		sb.WriteString(formatDouble(v.Float()))
+	case BigNumber:
+		sb.WriteString("(big) ")
+		sb.WriteString(string(v.str))
+	case Boolean:
+		sb.WriteString(strconv.FormatBool(v.num != 0))
+	case Null:
+		sb.WriteString("(nil)")
+	case VerbatimString:
+		sb.WriteString("(" + v.Format() + ") ")
+		sb.WriteString(strconv.Quote(string(v.str)))
+	case Array, Set, Push, Map:
+		open, closer := "[", "]"
+		switch v.kind {
+		case Set:
+			open, closer = "~{", "}"
+		case Push:
+			open = ">["
+		case Map:
+			open, closer = "{", "}"
+		}
+		sb.WriteString(open)
+		for i, e := range v.elems {
+			if i > 0 {
+				if v.kind == Map && i%2 == 1 {
+					sb.WriteString(": ")
+				} else {
+					sb.WriteByte(' ')
+				}
+			}
+			e.format(sb)
+		}
+		sb.WriteString(closer)
+	default:
+		sb.WriteString("(invalid)")
+	}
+}
+
+// formatDouble writes f as RESP3 does: inf, -inf, nan, or the shortest decimal form.
+func formatDouble(f float64) string {
+	return string(AppendDouble(nil, f))
+}
+
+// AppendDouble appends f in RESP3 double syntax (without the ',' and CRLF): "inf",
+// "-inf", "nan", or the shortest decimal that parses back to f ("-0" keeps its sign).
+func AppendDouble(dst []byte, f float64) []byte {
+	switch {
+	case math.IsInf(f, 1):
+		return append(dst, "inf"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-inf"...)
+	case math.IsNaN(f):
+		return append(dst, "nan"...)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, 64)
+}
+
+// size counts the bytes and values a deep copy of v needs (v itself not included).
+func (v Value) size() (nbytes, nvals int) {
+	nbytes = len(v.str)
+	nvals = len(v.elems)
+	for _, e := range v.elems {
+		b, n := e.size()
+		nbytes += b
+		nvals += n
+	}
+	if v.attrs != nil {
+		b, n := v.attrs.size()
+		nbytes += b
+		nvals += n + 1
+	}
+	return nbytes, nvals
+}
+
+// copyInto deep-copies v using the free capacity of *b and *vals, which the caller
+// sized with size(); neither is reallocated.
+func (v Value) copyInto(b *[]byte, vals *[]Value) Value {
+	out := v
+	if v.str != nil {
+		start := len(*b)
+		*b = append(*b, v.str...)
+		out.str = (*b)[start:len(*b):len(*b)]
+	}
+	if v.elems != nil {
+		start := len(*vals)
+		*vals = (*vals)[:start+len(v.elems)]
+		dst := (*vals)[start : start+len(v.elems) : start+len(v.elems)]
+		for i, e := range v.elems {
+			dst[i] = e.copyInto(b, vals)
+		}
+		out.elems = dst
+	}
+	if v.attrs != nil {
+		i := len(*vals)
+		*vals = (*vals)[:i+1]
+		(*vals)[i] = v.attrs.copyInto(b, vals)
+		out.attrs = &(*vals)[i]
+	}
+	return out
+}
+
+// Clone returns a deep copy of v that aliases no parser buffer or arena. It makes at
+// most two allocations, none for scalars.
+func (v Value) Clone() Value {
+	nb, nv := v.size()
+	var b []byte
+	var vals []Value
+	if nb > 0 {
+		b = make([]byte, 0, nb)
+	}
+	if nv > 0 {
+		vals = make([]Value, 0, nv)
+	}
+	return v.copyInto(&b, &vals)
+}
+
+// Store keeps a deep copy of one value in memory it reuses, so that holding the latest
+// reply of a slot costs no allocation in steady state. The zero Store is ready to use.
+// A Store is not safe for concurrent use.
+type Store struct {
+	b    []byte
+	vals []Value
+}
+
+// storeKeep is the capacity above which Store drops its memory instead of keeping it.
+const storeKeep = 64 << 10
+
+// Copy deep-copies v into the store and returns the copy, which stays valid until the
+// next Copy or Reset. Values previously returned by Copy become invalid.
+func (s *Store) Copy(v Value) Value {
+	nb, nv := v.size()
+	if cap(s.b) < nb || (cap(s.b) > storeKeep && nb <= storeKeep) {
+		s.b = make([]byte, 0, max(nb, 64))
+	}
+	if cap(s.vals) < nv || (cap(s.vals)*72 > storeKeep && nv*72 <= storeKeep) {
+		s.vals = make([]Value, 0, max(nv, 4))
+	}
+	b, vals := s.b[:0], s.vals[:0]
+	return v.copyInto(&b, &vals)
+}
+
+// Reset drops the store's memory.
+func (s *Store) Reset() { *s = Store{} }
