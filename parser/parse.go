@@ -31,8 +31,6 @@ const arenaKeep = 64 << 10
 // the pool.
 const chunkKeep = 1 << 20
 
-var emptyVals = []Value{}
-
 // Parser is a streaming RESP2/RESP3 parser that reuses its memory from one value to
 // the next. The zero Parser uses DefaultLimits. A Parser is not safe for concurrent use.
 type Parser struct {
@@ -51,6 +49,8 @@ type Parser struct {
 	base     uintptr // address of buf[0] in the call that returned ErrIncomplete
 	blen     int     // len(buf) in that call
 	need     int     // see NeedBytes
+
+	items int // items read since the Parser was made (tests check linearity with it)
 }
 
 // Parse decodes one complete value at the start of buf.
@@ -81,7 +81,8 @@ func (p *Parser) Parse(buf []byte) (Value, int, error) {
 	} else {
 		p.reset()
 	}
-	v, n, err := p.run(buf)
+	var v Value
+	n, err := p.run(buf, &v)
 	if err == ErrIncomplete {
 		p.resuming = true
 		p.base = uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
@@ -144,12 +145,13 @@ const (
 	gotMore         // an item opened a frame or was consumed into one; parse on
 )
 
-func (p *Parser) run(buf []byte) (Value, int, error) {
+func (p *Parser) run(buf []byte, out *Value) (int, error) {
 	pos := p.pos
 	for {
-		v, st, err := p.item(buf, &pos)
+		var v Value
+		st, err := p.item(buf, &pos, &v)
 		if err != nil {
-			return Value{}, 0, err
+			return 0, err
 		}
 		if st == gotMore {
 			continue
@@ -158,14 +160,15 @@ func (p *Parser) run(buf []byte) (Value, int, error) {
 		for {
 			n := len(p.frames)
 			if n == 0 {
-				return v, pos, nil
+				*out = v
+				return pos, nil
 			}
 			f := &p.frames[n-1]
 			p.stack = append(p.stack, v)
 			f.count++
 			if f.streamed {
 				if f.count > p.lim.MaxElems {
-					return Value{}, 0, protoErr(buf, f.start, "streamed aggregate has more elements than MaxElems")
+					return 0, protoErr(buf, f.start, "streamed aggregate has more elements than MaxElems")
 				}
 				break
 			}
@@ -184,10 +187,11 @@ func (p *Parser) run(buf []byte) (Value, int, error) {
 }
 
 // item reads one item at *pos. Before returning ErrIncomplete it records where to resume.
-func (p *Parser) item(buf []byte, pos *int) (Value, int, error) {
+func (p *Parser) item(buf []byte, pos *int, out *Value) (int, error) {
 	start := *pos
+	p.items++
 	if n := len(p.frames); n > 0 && p.frames[n-1].kind == chunkFrame {
-		return p.chunk(buf, pos)
+		return p.chunk(buf, pos, out)
 	}
 	if start >= len(buf) {
 		return p.incomplete(start, start+1)
@@ -195,61 +199,61 @@ func (p *Parser) item(buf []byte, pos *int) (Value, int, error) {
 	t := buf[start]
 	end, err := p.lineEnd(buf, start)
 	if err != nil {
-		return Value{}, 0, err
+		return 0, err
 	}
 	line := buf[start+1 : end : end]
 	next := end + 2
 	var v Value
 	switch t {
 	case '+':
-		v = Value{kind: SimpleString, str: line}
+		v = mkStr(SimpleString, line)
 	case '-':
-		v = Value{kind: SimpleError, str: line}
+		v = mkStr(SimpleError, line)
 	case ':':
 		n, ok := parseInt(line)
 		if !ok {
-			return Value{}, 0, protoErr(buf, start, "invalid integer")
+			return 0, protoErr(buf, start, "invalid integer")
 		}
 		v = Value{kind: Integer, num: n}
 	case '_':
 		if len(line) != 0 {
-			return Value{}, 0, protoErr(buf, start, "invalid null")
+			return 0, protoErr(buf, start, "invalid null")
 		}
 		v = Value{kind: Null}
 	case '#':
 		if len(line) != 1 || (line[0] != 't' && line[0] != 'f') {
-			return Value{}, 0, protoErr(buf, start, "invalid boolean")
+			return 0, protoErr(buf, start, "invalid boolean")
 		}
 		v = NewBool(line[0] == 't')
 	case ',':
 		f, ok := parseDouble(line)
 		if !ok {
-			return Value{}, 0, protoErr(buf, start, "invalid double")
+			return 0, protoErr(buf, start, "invalid double")
 		}
 		v = NewDouble(f)
 	case '(':
 		if !validBig(line) {
-			return Value{}, 0, protoErr(buf, start, "invalid big number")
+			return 0, protoErr(buf, start, "invalid big number")
 		}
-		v = Value{kind: BigNumber, str: line}
+		v = mkStr(BigNumber, line)
 	case '$', '!', '=':
 		if t == '$' && len(line) == 1 && line[0] == '?' {
 			if err := p.open(buf, start, chunkFrame, true, 0); err != nil {
-				return Value{}, 0, err
+				return 0, err
 			}
 			*pos = next
-			return Value{}, gotMore, nil
+			return gotMore, nil
 		}
 		n, ok := parseInt(line)
 		if !ok || n < -1 || (n == -1 && t != '$') {
-			return Value{}, 0, protoErr(buf, start, "invalid string length")
+			return 0, protoErr(buf, start, "invalid string length")
 		}
 		if n == -1 {
 			v = Value{kind: Null, flag: nullBulk}
 			break
 		}
 		if n > p.lim.MaxBulkLen {
-			return Value{}, 0, protoErr(buf, start, "string length over MaxBulkLen")
+			return 0, protoErr(buf, start, "string length over MaxBulkLen")
 		}
 		if int64(len(buf)-next) < n+2 {
 			return p.incomplete(start, next+int(n)+2)
@@ -257,42 +261,43 @@ func (p *Parser) item(buf []byte, pos *int) (Value, int, error) {
 		data := buf[next : next+int(n) : next+int(n)]
 		next += int(n)
 		if buf[next] != '\r' || buf[next+1] != '\n' {
-			return Value{}, 0, protoErr(buf, next, "string not followed by CRLF")
+			return 0, protoErr(buf, next, "string not followed by CRLF")
 		}
 		next += 2
 		switch t {
 		case '$':
-			v = Value{kind: BulkString, str: data}
+			v = mkStr(BulkString, data)
 		case '!':
-			v = Value{kind: BulkError, str: data}
+			v = mkStr(BulkError, data)
 		default:
 			if n < 4 || data[3] != ':' {
-				return Value{}, 0, protoErr(buf, start, "verbatim string without a format prefix")
+				return 0, protoErr(buf, start, "verbatim string without a format prefix")
 			}
-			v = Value{kind: VerbatimString, num: int64(data[0])<<16 | int64(data[1])<<8 | int64(data[2]), str: data[4:]}
+			v = mkStr(VerbatimString, data[4:])
+			v.num = int64(data[0])<<16 | int64(data[1])<<8 | int64(data[2])
 		}
 	case '*', '%', '~', '>', '|':
 		k := aggKind(t)
 		if k == Push && len(p.frames) > 0 {
-			return Value{}, 0, protoErr(buf, start, "push inside an aggregate")
+			return 0, protoErr(buf, start, "push inside an aggregate")
 		}
 		if len(line) == 1 && line[0] == '?' {
 			if err := p.open(buf, start, k, true, 0); err != nil {
-				return Value{}, 0, err
+				return 0, err
 			}
 			*pos = next
-			return Value{}, gotMore, nil
+			return gotMore, nil
 		}
 		n, ok := parseInt(line)
 		if !ok || n < -1 || (n == -1 && t != '*') {
-			return Value{}, 0, protoErr(buf, start, "invalid aggregate length")
+			return 0, protoErr(buf, start, "invalid aggregate length")
 		}
 		if n == -1 {
 			v = Value{kind: Null, flag: nullArray}
 			break
 		}
 		if n > p.lim.MaxElems {
-			return Value{}, 0, protoErr(buf, start, "aggregate length over MaxElems")
+			return 0, protoErr(buf, start, "aggregate length over MaxElems")
 		}
 		if k == Map || k == attrFrame {
 			n *= 2
@@ -300,48 +305,50 @@ func (p *Parser) item(buf []byte, pos *int) (Value, int, error) {
 		if n == 0 {
 			if k == attrFrame {
 				*pos = next // an empty attribute attaches nothing
-				return Value{}, gotMore, nil
+				return gotMore, nil
 			}
-			v = Value{kind: k, elems: emptyVals}
+			v = Value{kind: k}
 			break
 		}
 		if err := p.open(buf, start, k, false, n); err != nil {
-			return Value{}, 0, err
+			return 0, err
 		}
 		*pos = next
-		return Value{}, gotMore, nil
+		return gotMore, nil
 	case '.':
 		nf := len(p.frames)
 		if nf == 0 || !p.frames[nf-1].streamed {
-			return Value{}, 0, protoErr(buf, start, "end marker outside a streamed aggregate")
+			return 0, protoErr(buf, start, "end marker outside a streamed aggregate")
 		}
 		if len(line) != 0 {
-			return Value{}, 0, protoErr(buf, start, "invalid end marker")
+			return 0, protoErr(buf, start, "invalid end marker")
 		}
 		if p.pending != nil {
-			return Value{}, 0, protoErr(buf, start, "attribute not followed by a value")
+			return 0, protoErr(buf, start, "attribute not followed by a value")
 		}
 		if f := p.frames[nf-1]; (f.kind == Map || f.kind == attrFrame) && f.count%2 != 0 {
-			return Value{}, 0, protoErr(buf, start, "streamed map with an odd number of elements")
+			return 0, protoErr(buf, start, "streamed map with an odd number of elements")
 		}
 		*pos = next
 		v, isAttr := p.finish()
 		if isAttr {
 			p.setPending(v)
-			return Value{}, gotMore, nil
+			return gotMore, nil
 		}
-		return v, gotValue, nil
+		*out = v
+		return gotValue, nil
 	case ';':
-		return Value{}, 0, protoErr(buf, start, "chunk outside a streamed string")
+		return 0, protoErr(buf, start, "chunk outside a streamed string")
 	default:
-		return Value{}, 0, protoErr(buf, start, "unknown type byte")
+		return 0, protoErr(buf, start, "unknown type byte")
 	}
 	if p.pending != nil {
 		v.attrs = p.pending
 		p.pending = nil
 	}
 	*pos = next
-	return v, gotValue, nil
+	*out = v
+	return gotValue, nil
 }
 
 func aggKind(t byte) Kind {
@@ -359,10 +366,10 @@ func aggKind(t byte) Kind {
 }
 
 // incomplete records where to resume and how many bytes the item needs.
-func (p *Parser) incomplete(start, need int) (Value, int, error) {
+func (p *Parser) incomplete(start, need int) (int, error) {
 	p.pos = start
 	p.need = need
-	return Value{}, 0, ErrIncomplete
+	return 0, ErrIncomplete
 }
 
 // lineEnd returns the index of the CR ending the line whose type byte is at start.
@@ -429,15 +436,14 @@ func (p *Parser) finish() (v Value, isAttr bool) {
 		elems = p.store[s:len(p.store):len(p.store)]
 		p.stack = p.stack[:f.base]
 	}
-	if len(elems) == 0 {
-		elems = emptyVals
-	}
 	k := f.kind
 	if k == attrFrame {
 		k = Map
 		isAttr = true
 	}
-	return Value{kind: k, elems: elems, attrs: f.attrs}, isAttr
+	v = mkAgg(k, elems)
+	v.attrs = f.attrs
+	return v, isAttr
 }
 
 // setPending makes the attribute map a wait for the next value, merged with any
@@ -445,9 +451,9 @@ func (p *Parser) finish() (v Value, isAttr bool) {
 func (p *Parser) setPending(a Value) {
 	if a.attrs != nil {
 		s := len(p.store)
-		p.store = append(p.store, a.attrs.elems...)
-		p.store = append(p.store, a.elems...)
-		a.elems = p.store[s:len(p.store):len(p.store)]
+		p.store = append(p.store, a.attrs.elems()...)
+		p.store = append(p.store, a.elems()...)
+		a.setElems(p.store[s:len(p.store):len(p.store)])
 		a.attrs = nil
 	}
 	p.store = append(p.store, a)
@@ -455,33 +461,35 @@ func (p *Parser) setPending(a Value) {
 }
 
 // chunk reads one ';' chunk of the streamed string in the innermost frame.
-func (p *Parser) chunk(buf []byte, pos *int) (Value, int, error) {
+func (p *Parser) chunk(buf []byte, pos *int, out *Value) (int, error) {
 	start := *pos
 	if start >= len(buf) {
 		return p.incomplete(start, start+1)
 	}
 	if buf[start] != ';' {
-		return Value{}, 0, protoErr(buf, start, "streamed string chunk expected")
+		return 0, protoErr(buf, start, "streamed string chunk expected")
 	}
 	end, err := p.lineEnd(buf, start)
 	if err != nil {
-		return Value{}, 0, err
+		return 0, err
 	}
 	n, ok := parseInt(buf[start+1 : end])
 	if !ok || n < 0 {
-		return Value{}, 0, protoErr(buf, start, "invalid chunk length")
+		return 0, protoErr(buf, start, "invalid chunk length")
 	}
 	next := end + 2
 	f := &p.frames[len(p.frames)-1]
 	if n == 0 {
 		*pos = next
 		b := p.chunks.B[f.base:len(p.chunks.B):len(p.chunks.B)]
-		v := Value{kind: BulkString, str: b, attrs: f.attrs}
+		v := mkStr(BulkString, b)
+		v.attrs = f.attrs
 		p.frames = p.frames[:len(p.frames)-1]
-		return v, gotValue, nil
+		*out = v
+		return gotValue, nil
 	}
 	if int64(len(p.chunks.B)-f.base)+n > p.lim.MaxBulkLen {
-		return Value{}, 0, protoErr(buf, start, "streamed string longer than MaxBulkLen")
+		return 0, protoErr(buf, start, "streamed string longer than MaxBulkLen")
 	}
 	if int64(len(buf)-next) < n+2 {
 		return p.incomplete(start, next+int(n)+2)
@@ -489,11 +497,11 @@ func (p *Parser) chunk(buf []byte, pos *int) (Value, int, error) {
 	data := buf[next : next+int(n)]
 	next += int(n)
 	if buf[next] != '\r' || buf[next+1] != '\n' {
-		return Value{}, 0, protoErr(buf, next, "chunk not followed by CRLF")
+		return 0, protoErr(buf, next, "chunk not followed by CRLF")
 	}
 	p.chunks.B = append(p.chunks.B, data...)
 	*pos = next + 2
-	return Value{}, gotMore, nil
+	return gotMore, nil
 }
 
 // rebase re-points the values read before ErrIncomplete from the old buffer to buf,
@@ -501,24 +509,24 @@ func (p *Parser) chunk(buf []byte, pos *int) (Value, int, error) {
 func (p *Parser) rebase(buf []byte) {
 	old, n := p.base, uintptr(p.blen)
 	nb := unsafe.SliceData(buf)
-	fix := func(v *Value) {
-		if len(v.str) == 0 {
-			return
-		}
-		a := uintptr(unsafe.Pointer(unsafe.SliceData(v.str)))
-		if a >= old && a < old+n {
-			off := int(a - old)
-			v.str = unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(nb), off)), len(v.str))
-		}
-	}
 	var walk func(v *Value)
 	walk = func(v *Value) {
-		fix(v)
-		for i := range v.elems {
-			walk(&v.elems[i])
-		}
 		if v.attrs != nil {
 			walk(v.attrs)
+		}
+		if v.ptr == nil {
+			return
+		}
+		if !v.IsAggregate() {
+			a := uintptr(v.ptr)
+			if a >= old && a < old+n {
+				v.ptr = unsafe.Add(unsafe.Pointer(nb), a-old)
+			}
+		} else {
+			e := v.elems()
+			for i := range e {
+				walk(&e[i])
+			}
 		}
 	}
 	for i := range p.stack {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Kind is the RESP type of a Value.
@@ -50,12 +51,65 @@ const (
 // and elements may alias the buffer given to Parse and the Parser's arena (see Parse
 // for how long they stay valid). Clone makes a copy that aliases nothing.
 type Value struct {
+	// ptr and n hold either the payload of a string-like kind (*byte) or the elements
+	// of an aggregate (*Value; a Map as k1, v1, k2, v2, ...): never both, so one
+	// pointer and one length keep Value at 40 bytes.
+	ptr   unsafe.Pointer
+	n     int
+	num   int64  // Integer, Boolean (0/1), Double (IEEE bits), VerbatimString (format, 3 bytes)
+	attrs *Value // a Map holding the RESP3 attributes attached to this value, or nil
 	kind  Kind
-	flag  uint8   // Null: which wire form
-	num   int64   // Integer, Boolean (0/1), Double (IEEE bits), VerbatimString (format, 3 bytes)
-	str   []byte  // payload of string-like kinds
-	elems []Value // Array, Set, Push; Map as k1, v1, k2, v2, ...
-	attrs *Value  // a Map holding the RESP3 attributes attached to this value, or nil
+	flag  uint8 // Null: which wire form
+}
+
+// str returns the payload of a string-like value.
+func (v *Value) str() []byte {
+	if v.ptr == nil {
+		return nil
+	}
+	return unsafe.Slice((*byte)(v.ptr), v.n)
+}
+
+// elems returns the elements of an aggregate.
+func (v *Value) elems() []Value {
+	if v.ptr == nil {
+		return nil
+	}
+	return unsafe.Slice((*Value)(v.ptr), v.n)
+}
+
+// setStr points v at b (an empty b holds no pointer).
+func (v *Value) setStr(b []byte) {
+	v.n = len(b)
+	if len(b) == 0 {
+		v.ptr = nil
+		return
+	}
+	v.ptr = unsafe.Pointer(unsafe.SliceData(b))
+}
+
+// setElems points v at e.
+func (v *Value) setElems(e []Value) {
+	v.n = len(e)
+	if len(e) == 0 {
+		v.ptr = nil
+		return
+	}
+	v.ptr = unsafe.Pointer(unsafe.SliceData(e))
+}
+
+// mkStr returns a string-like value of kind k aliasing b.
+func mkStr(k Kind, b []byte) Value {
+	v := Value{kind: k}
+	v.setStr(b)
+	return v
+}
+
+// mkAgg returns an aggregate of kind k aliasing e.
+func mkAgg(k Kind, e []Value) Value {
+	v := Value{kind: k}
+	v.setElems(e)
+	return v
 }
 
 // Kind returns the RESP type of v.
@@ -68,10 +122,10 @@ func (v Value) Kind() Kind { return v.kind }
 func (v Value) Bytes() []byte {
 	switch v.kind {
 	case SimpleString, SimpleError, BulkString, BulkError, VerbatimString, BigNumber:
-		if v.str == nil {
+		if v.ptr == nil {
 			return []byte{}
 		}
-		return v.str
+		return v.str()
 	}
 	return nil
 }
@@ -117,7 +171,7 @@ func (v Value) Format() string {
 func (v Value) Elems() []Value {
 	switch v.kind {
 	case Array, Set, Push, Map:
-		return v.elems
+		return v.elems()
 	}
 	return nil
 }
@@ -127,7 +181,7 @@ func (v Value) Elems() []Value {
 func (v Value) Len() int {
 	switch v.kind {
 	case Array, Set, Push, Map:
-		return len(v.elems)
+		return v.n
 	}
 	return len(v.Bytes())
 }
@@ -137,7 +191,7 @@ func (v Value) Attrs() []Value {
 	if v.attrs == nil {
 		return nil
 	}
-	return v.attrs.elems
+	return v.attrs.elems()
 }
 
 // IsNull reports whether v is a RESP3 null or a RESP2 null bulk string or null array.
@@ -155,19 +209,19 @@ func (v Value) IsAggregate() bool {
 // alias the slices given to them.
 
 // NewSimpleString returns a simple string (+).
-func NewSimpleString(s string) Value { return Value{kind: SimpleString, str: []byte(s)} }
+func NewSimpleString(s string) Value { return mkStr(SimpleString, []byte(s)) }
 
 // NewSimpleError returns a simple error (-), such as "ERR unknown command".
-func NewSimpleError(s string) Value { return Value{kind: SimpleError, str: []byte(s)} }
+func NewSimpleError(s string) Value { return mkStr(SimpleError, []byte(s)) }
 
 // NewBulkError returns a bulk error (!).
-func NewBulkError(s string) Value { return Value{kind: BulkError, str: []byte(s)} }
+func NewBulkError(s string) Value { return mkStr(BulkError, []byte(s)) }
 
 // NewBulk returns a bulk string ($) aliasing b. A nil b gives the empty string, not null.
-func NewBulk(b []byte) Value { return Value{kind: BulkString, str: b} }
+func NewBulk(b []byte) Value { return mkStr(BulkString, b) }
 
 // NewBulkString returns a bulk string ($) holding a copy of s.
-func NewBulkString(s string) Value { return Value{kind: BulkString, str: []byte(s)} }
+func NewBulkString(s string) Value { return mkStr(BulkString, []byte(s)) }
 
 // NewInteger returns an integer (:).
 func NewInteger(n int64) Value { return Value{kind: Integer, num: n} }
@@ -185,14 +239,16 @@ func NewBool(b bool) Value {
 
 // NewBigNumber returns a big number (() from its decimal digits, with an optional '-'.
 // The digits are not checked here; AppendValue writes them as given.
-func NewBigNumber(digits string) Value { return Value{kind: BigNumber, str: []byte(digits)} }
+func NewBigNumber(digits string) Value { return mkStr(BigNumber, []byte(digits)) }
 
 // NewVerbatim returns a verbatim string (=). format must be 3 bytes ("txt", "mkd");
 // a longer one is cut, a shorter one padded with spaces.
 func NewVerbatim(format, text string) Value {
 	f := [3]byte{' ', ' ', ' '}
 	copy(f[:], format)
-	return Value{kind: VerbatimString, num: int64(f[0])<<16 | int64(f[1])<<8 | int64(f[2]), str: []byte(text)}
+	v := mkStr(VerbatimString, []byte(text))
+	v.num = int64(f[0])<<16 | int64(f[1])<<8 | int64(f[2])
+	return v
 }
 
 // NewNull returns the RESP3 null (_).
@@ -205,18 +261,18 @@ func NewNullBulk() Value { return Value{kind: Null, flag: nullBulk} }
 func NewNullArray() Value { return Value{kind: Null, flag: nullArray} }
 
 // NewArray returns an array (*) of elems.
-func NewArray(elems ...Value) Value { return Value{kind: Array, elems: nonNil(elems)} }
+func NewArray(elems ...Value) Value { return mkAgg(Array, elems) }
 
 // NewSet returns a set (~) of elems.
-func NewSet(elems ...Value) Value { return Value{kind: Set, elems: nonNil(elems)} }
+func NewSet(elems ...Value) Value { return mkAgg(Set, elems) }
 
 // NewPush returns a push (>) of elems.
-func NewPush(elems ...Value) Value { return Value{kind: Push, elems: nonNil(elems)} }
+func NewPush(elems ...Value) Value { return mkAgg(Push, elems) }
 
 // NewMap returns a map (%) of pairs given as k1, v1, k2, v2, .... An odd count drops
 // the last key.
 func NewMap(kv ...Value) Value {
-	return Value{kind: Map, elems: nonNil(kv[:len(kv)&^1])}
+	return mkAgg(Map, kv[:len(kv)&^1])
 }
 
 // WithAttrs returns v with the RESP3 attributes kv (k1, v1, ...) attached; no
@@ -228,13 +284,6 @@ func (v Value) WithAttrs(kv ...Value) Value {
 	}
 	m := NewMap(kv...)
 	v.attrs = &m
-	return v
-}
-
-func nonNil(v []Value) []Value {
-	if v == nil {
-		return []Value{}
-	}
 	return v
 }
 
@@ -265,13 +314,18 @@ func Equal(a, b Value) bool {
 			return false
 		}
 	}
-	if string(a.str) != string(b.str) || len(a.elems) != len(b.elems) {
-		return false
-	}
-	for i := range a.elems {
-		if !Equal(a.elems[i], b.elems[i]) {
+	if a.IsAggregate() {
+		ae, be := a.elems(), b.elems()
+		if len(ae) != len(be) {
 			return false
 		}
+		for i := range ae {
+			if !Equal(ae[i], be[i]) {
+				return false
+			}
+		}
+	} else if string(a.str()) != string(b.str()) {
+		return false
 	}
 	aa, ba := a.Attrs(), b.Attrs()
 	if len(aa) != len(ba) {
@@ -296,15 +350,15 @@ func (v Value) String() string {
 func (v Value) format(sb *strings.Builder) {
 	if a := v.Attrs(); a != nil {
 		sb.WriteString("(attrs ")
-		Value{kind: Map, elems: a}.format(sb)
+		mkAgg(Map, a).format(sb)
 		sb.WriteString(") ")
 	}
 	switch v.kind {
 	case SimpleString, BulkString:
-		sb.WriteString(strconv.Quote(string(v.str)))
+		sb.WriteString(strconv.Quote(string(v.str())))
 	case SimpleError, BulkError:
 		sb.WriteString("(error) ")
-		sb.WriteString(string(v.str))
+		sb.WriteString(string(v.str()))
 	case Integer:
 		sb.WriteString("(integer) ")
 		sb.WriteString(strconv.FormatInt(v.num, 10))
@@ -313,14 +367,14 @@ func (v Value) format(sb *strings.Builder) {
 		sb.WriteString(formatDouble(v.Float()))
 	case BigNumber:
 		sb.WriteString("(big) ")
-		sb.WriteString(string(v.str))
+		sb.WriteString(string(v.str()))
 	case Boolean:
 		sb.WriteString(strconv.FormatBool(v.num != 0))
 	case Null:
 		sb.WriteString("(nil)")
 	case VerbatimString:
 		sb.WriteString("(" + v.Format() + ") ")
-		sb.WriteString(strconv.Quote(string(v.str)))
+		sb.WriteString(strconv.Quote(string(v.str())))
 	case Array, Set, Push, Map:
 		open, closer := "[", "]"
 		switch v.kind {
@@ -332,7 +386,7 @@ func (v Value) format(sb *strings.Builder) {
 			open, closer = "{", "}"
 		}
 		sb.WriteString(open)
-		for i, e := range v.elems {
+		for i, e := range v.elems() {
 			if i > 0 {
 				if v.kind == Map && i%2 == 1 {
 					sb.WriteString(": ")
@@ -369,9 +423,12 @@ func AppendDouble(dst []byte, f float64) []byte {
 
 // size counts the bytes and values a deep copy of v needs (v itself not included).
 func (v Value) size() (nbytes, nvals int) {
-	nbytes = len(v.str)
-	nvals = len(v.elems)
-	for _, e := range v.elems {
+	if !v.IsAggregate() {
+		nbytes = v.n
+	}
+	elems := v.Elems()
+	nvals = len(elems)
+	for _, e := range elems {
 		b, n := e.size()
 		nbytes += b
 		nvals += n
@@ -388,19 +445,21 @@ func (v Value) size() (nbytes, nvals int) {
 // sized with size(); neither is reallocated.
 func (v Value) copyInto(b *[]byte, vals *[]Value) Value {
 	out := v
-	if v.str != nil {
-		start := len(*b)
-		*b = append(*b, v.str...)
-		out.str = (*b)[start:len(*b):len(*b)]
-	}
-	if v.elems != nil {
-		start := len(*vals)
-		*vals = (*vals)[:start+len(v.elems)]
-		dst := (*vals)[start : start+len(v.elems) : start+len(v.elems)]
-		for i, e := range v.elems {
-			dst[i] = e.copyInto(b, vals)
+	if v.ptr != nil {
+		if v.IsAggregate() {
+			src := v.elems()
+			start := len(*vals)
+			*vals = (*vals)[:start+len(src)]
+			dst := (*vals)[start : start+len(src) : start+len(src)]
+			for i, e := range src {
+				dst[i] = e.copyInto(b, vals)
+			}
+			out.setElems(dst)
+		} else {
+			start := len(*b)
+			*b = append(*b, v.str()...)
+			out.setStr((*b)[start:len(*b):len(*b)])
 		}
-		out.elems = dst
 	}
 	if v.attrs != nil {
 		i := len(*vals)
@@ -444,7 +503,7 @@ func (s *Store) Copy(v Value) Value {
 	if cap(s.b) < nb || (cap(s.b) > storeKeep && nb <= storeKeep) {
 		s.b = make([]byte, 0, max(nb, 64))
 	}
-	if cap(s.vals) < nv || (cap(s.vals)*72 > storeKeep && nv*72 <= storeKeep) {
+	if cap(s.vals) < nv || (cap(s.vals)*40 > storeKeep && nv*40 <= storeKeep) {
 		s.vals = make([]Value, 0, max(nv, 4))
 	}
 	b, vals := s.b[:0], s.vals[:0]

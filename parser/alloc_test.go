@@ -1,0 +1,26 @@
+//go:build !race
+
+package parser
+
+import "testing"
+
+// A reused Parser reads a stream of replies without allocating once warm.
+func TestParseSteadyStateAllocatesNothing(t *testing.T) {
+	stream := []byte(crlf("+OK/:12345/$16/0123456789abcdef/*3/$3/foo/$-1/:7/%2/+a/*1/:1/+b/,3.5/" +
+		"|1/+ttl/:10/$2/hi/>3/+message/+ch/$1/x/$?/;2/ab/;0/*?/:1/./~2/+x/+y"))
+	var p Parser
+	parseAll := func() {
+		b := stream
+		for len(b) > 0 {
+			_, n, err := p.Parse(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = b[n:]
+		}
+	}
+	parseAll() // warm the arenas and the chunk pool
+	if a := testing.AllocsPerRun(100, parseAll); a != 0 {
+		t.Fatalf("%v allocations per stream, want 0", a)
+	}
+}
