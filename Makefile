@@ -1,0 +1,54 @@
+# respring build and test entry points. `make test` is the test command.
+GO       ?= go
+FUZZTIME ?= 10s
+# Short fuzz runs inside `make test`: the seed corpus plus a few seconds per target.
+TESTFUZZTIME ?= 3s
+TAGS     ?=
+TAGFLAG  := $(if $(TAGS),-tags $(TAGS),)
+
+# Packages without goroutines of their own run without -race (their zero-allocation
+# tests are !race); packages with concurrency run with -race, and their allocation
+# tests once more without it.
+PURE_PKGS := ./parser/... ./writer/... ./asm/... ./fuzz/...
+CONC_PKGS := ./ring/... ./driver/... ./internal/...
+FUZZ_TARGETS := FuzzParse FuzzSplit FuzzRoundTrip FuzzKernels
+
+.PHONY: test test-purego test-unit test-race test-alloc test-fuzz fuzz bench lint
+
+test: test-unit test-race test-alloc test-fuzz
+
+test-purego:
+	$(MAKE) test TAGS=purego
+
+test-unit:
+	$(GO) vet $(TAGFLAG) ./...
+	$(GO) test $(TAGFLAG) -shuffle=on -count=1 -timeout 10m $(PURE_PKGS)
+
+test-race:
+	$(GO) test $(TAGFLAG) -race -shuffle=on -count=1 -timeout 15m $(CONC_PKGS)
+
+test-alloc:
+	$(GO) test $(TAGFLAG) -count=1 -run 'Alloc' $(CONC_PKGS)
+
+test-fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(TESTFUZZTIME)"; \
+		$(GO) test $(TAGFLAG) -run '^$$' -fuzz "^$$t\$$" -fuzztime $(TESTFUZZTIME) ./fuzz || exit 1; \
+	done
+
+# Each fuzz target for FUZZTIME (default 10s): make fuzz FUZZTIME=10m
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		$(GO) test $(TAGFLAG) -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./fuzz || exit 1; \
+	done
+
+# Micro-benchmarks of the main module; the side-by-side comparison with the peers
+# lives in bench/ (see bench/README.md).
+bench:
+	$(GO) test $(TAGFLAG) -run '^$$' -bench . -benchmem -count 6 ./parser ./writer ./asm ./ring | tee bench/out/micro.txt
+
+lint:
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...

@@ -1,0 +1,226 @@
+// Package redistest starts throwaway redis-server processes for tests.
+//
+// Start launches one on a free loopback port and a unix socket in a temporary
+// directory, with persistence off (--save "" --appendonly no) and DEBUG enabled, and
+// returns once it answers PING. The server is stopped when the test ends. When
+// REDIS_TEST_ADDR is set, tests use that server instead and nothing is started (tests
+// that must restart the server skip). When redis-server is missing the test is
+// skipped, except under CI=true, where that is a failure.
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/respring/respring/parser"
+	"github.com/respring/respring/writer"
+)
+
+// Server is a redis-server started for one test (or an external one, see package doc).
+type Server struct {
+	Addr string // "127.0.0.1:port"
+	Sock string // unix socket path ("" for an external server)
+	Port int
+
+	t       testing.TB
+	dir     string
+	args    []string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	managed bool
+}
+
+// readyTimeout bounds how long a started server may take to answer PING.
+const readyTimeout = 15 * time.Second
+
+// Start starts a throwaway redis-server; extra are more "--name value" arguments.
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	if addr := os.Getenv("REDIS_TEST_ADDR"); addr != "" {
+		s := &Server{Addr: addr, t: t}
+		if err := s.waitReady(); err != nil {
+			t.Fatalf("redistest: REDIS_TEST_ADDR %s: %v", addr, err)
+		}
+		return s
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redistest: redis-server not found under CI: %v", err)
+		}
+		t.Skip("redistest: redis-server not installed")
+	}
+	dir, err := os.MkdirTemp("", "respring-redis-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, dir: dir, managed: true, Sock: filepath.Join(dir, "redis.sock")}
+	s.args = append([]string{bin}, extra...)
+	t.Cleanup(func() {
+		s.Stop()
+		os.RemoveAll(dir)
+	})
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Port = port
+		s.Addr = "127.0.0.1:" + strconv.Itoa(port)
+		if lastErr = s.launch(); lastErr == nil {
+			return s
+		}
+	}
+	t.Fatalf("redistest: could not start redis-server: %v", lastErr)
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// launch starts the process on s.Port and waits for PING.
+func (s *Server) launch() error {
+	args := append([]string{}, s.args[1:]...)
+	args = append([]string{
+		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--unixsocket", s.Sock, "--unixsocketperm", "700",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--enable-debug-command", "yes", "--protected-mode", "no",
+		"--logfile", filepath.Join(s.dir, "redis.log"),
+	}, args...)
+	cmd := exec.Command(s.args[0], args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+	if err := s.waitReady(); err != nil {
+		s.Stop()
+		log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+		return fmt.Errorf("%w; log:\n%s", err, log)
+	}
+	return nil
+}
+
+// waitReady polls PING until the server answers +PONG.
+func (s *Server) waitReady() error {
+	deadline := time.Now().Add(readyTimeout)
+	var err error
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		exited := s.exited
+		s.mu.Unlock()
+		if exited != nil {
+			select {
+			case <-exited:
+				return errors.New("redis-server exited")
+			default:
+			}
+		}
+		var v parser.Value
+		if v, err = s.Do("PING"); err == nil && v.Text() == "PONG" {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("no PONG within %v: %v", readyTimeout, err)
+}
+
+// Do sends one command on a fresh connection and returns the reply (owned).
+func (s *Server) Do(args ...string) (parser.Value, error) {
+	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		return parser.Value{}, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(writer.AppendCommand(nil, args...)); err != nil {
+		return parser.Value{}, err
+	}
+	r := bufio.NewReader(c)
+	var buf []byte
+	var p parser.Parser
+	for {
+		v, _, err := p.Parse(buf)
+		if err == nil {
+			return v.Clone(), nil
+		}
+		if !errors.Is(err, parser.ErrIncomplete) {
+			return parser.Value{}, err
+		}
+		chunk := make([]byte, 4096)
+		n, err := r.Read(chunk)
+		if err != nil {
+			return parser.Value{}, err
+		}
+		buf = append(buf, chunk[:n]...)
+	}
+}
+
+// MustDo is Do that fails the test on a transport error (a server error reply is
+// returned as a value).
+func (s *Server) MustDo(args ...string) parser.Value {
+	s.t.Helper()
+	v, err := s.Do(args...)
+	if err != nil {
+		s.t.Fatalf("redistest: %s: %v", strings.Join(args, " "), err)
+	}
+	return v
+}
+
+// Stop kills the server (no-op for an external one) and waits for it to exit.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+}
+
+// Restart stops the server and starts it again on the same port and socket. The test
+// is skipped for an external server.
+func (s *Server) Restart() {
+	s.t.Helper()
+	if !s.managed {
+		s.t.Skip("redistest: cannot restart REDIS_TEST_ADDR")
+	}
+	s.Stop()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ { // the port may linger briefly
+		if err = s.launch(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("redistest: restart: %v", err)
+}
+
+// Managed reports whether the server was started by Start (false for REDIS_TEST_ADDR).
+func (s *Server) Managed() bool { return s.managed }
