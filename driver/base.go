@@ -1,0 +1,186 @@
+package driver
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// base is the connection management shared by PairedConn, Conn and PubsubConn: the
+// first dial, the current link, background reconnects with backoff, and Close.
+//
+// Threading: cur is read lock-free by senders; every change of cur, closed and
+// reconnecting happens under mu. The reconnect goroutine exists only while a
+// connection is being re-established.
+type base struct {
+	cfg  Config
+	sess session
+	cli  *gnet.Client
+
+	cur atomic.Pointer[link]
+
+	mu           sync.Mutex
+	closed       bool
+	reconnecting bool
+	stop         chan struct{} // closed by close: ends the reconnect loop
+	done         sync.WaitGroup
+	proto        atomic.Int32 // protocol of the current connection
+	reconnects   atomic.Uint64
+
+	// up, if set, runs after a reconnect's handshake, before the new link is enrolled
+	// (pubsub queues its SUBSCRIBE commands there).
+	up func()
+	// down runs on the loop when the current link is lost, before any reconnect starts.
+	down func(err error)
+}
+
+// start validates nothing (the caller did), dials and enrolls the first connection.
+func (b *base) start(ctx context.Context, cfg Config, s session) error {
+	b.cfg, b.sess, b.stop = cfg, s, make(chan struct{})
+	cli, err := sharedEngine.acquire()
+	if err != nil {
+		return err
+	}
+	b.cli = cli
+	nc, proto, err := dial(ctx, &b.cfg)
+	if err != nil {
+		sharedEngine.release()
+		return err
+	}
+	b.proto.Store(int32(proto))
+	l := newLink(s, b.cfg.Limits)
+	b.cur.Store(l)
+	if _, err := sharedEngine.enroll(cli, nc, l); err != nil {
+		b.cur.Store(nil)
+		sharedEngine.release()
+		return err
+	}
+	l.wake()
+	return nil
+}
+
+// wake asks the current link, if any, to flush; after a reconnect the new link
+// flushes by itself.
+func (b *base) wake() {
+	if l := b.cur.Load(); l != nil {
+		l.wake()
+	}
+}
+
+// lost runs on the loop when link l is gone. Only the current link counts: a late
+// close of an older link changes nothing.
+func (b *base) lost(l *link, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur.Load() != l {
+		return
+	}
+	b.cur.Store(nil)
+	if b.down != nil {
+		b.down(err)
+	}
+	if b.closed || b.reconnecting {
+		return
+	}
+	b.reconnecting = true
+	b.done.Add(1)
+	go b.reconnect()
+}
+
+// reconnect dials until a connection is up again or close is called, waiting an
+// exponentially growing, jittered delay between attempts.
+func (b *base) reconnect() {
+	defer b.done.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-b.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	delay := b.cfg.ReconnectMin
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			// Full jitter in [delay/2, delay].
+			d := delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
+			t := time.NewTimer(d)
+			select {
+			case <-b.stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			delay = min(2*delay, b.cfg.ReconnectMax)
+		}
+		nc, proto, err := dial(ctx, &b.cfg)
+		if err != nil {
+			continue
+		}
+		l := newLink(b.sess, b.cfg.Limits)
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			nc.Close()
+			return
+		}
+		b.cur.Store(l)
+		b.mu.Unlock()
+		if b.up != nil {
+			b.up()
+		}
+		if _, err := sharedEngine.enroll(b.cli, nc, l); err != nil {
+			b.mu.Lock()
+			b.cur.CompareAndSwap(l, nil)
+			b.mu.Unlock()
+			continue
+		}
+		b.mu.Lock()
+		if b.cur.Load() != l { // lost while opening
+			closed := b.closed
+			b.mu.Unlock()
+			if closed {
+				return
+			}
+			continue
+		}
+		b.proto.Store(int32(proto))
+		b.reconnecting = false
+		b.reconnects.Add(1)
+		b.mu.Unlock()
+		l.wake()
+		return
+	}
+}
+
+// close stops reconnecting, closes the current link and releases the engine. The
+// caller has already finished or failed what was in flight.
+func (b *base) close() bool {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return false
+	}
+	b.closed = true
+	close(b.stop)
+	l := b.cur.Swap(nil)
+	b.mu.Unlock()
+	b.done.Wait()
+	if l != nil {
+		l.close()
+	}
+	sharedEngine.release()
+	return true
+}
+
+// isClosed reports whether close was called.
+func (b *base) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}

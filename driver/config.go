@@ -1,0 +1,211 @@
+package driver
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/respring/respring/parser"
+)
+
+// Config describes one Redis server and how to talk to it. The zero values of the
+// optional fields select the defaults given with them.
+type Config struct {
+	Addr        string        // "host:port", or "/path/to.sock" for a unix socket
+	Username    string        // ACL user; "" means "default"
+	Password    string        // never printed by String(), %v or errors
+	DB          int           // SELECT after connect (and after every reconnect)
+	Protocol    int           // 3 (default; falls back to 2 if HELLO is unknown) or 2
+	ClientName  string        // CLIENT SETNAME after connect (and after every reconnect)
+	TLS         *tls.Config   // non-nil: TLS transport (not supported yet: a ConfigError)
+	DialTimeout time.Duration // dial plus handshake; default 5s
+
+	// RingSize caps the commands in flight on a PairedConn (default 1024, rounded up to
+	// a power of two). A full ring makes Send wait.
+	RingSize int
+	// ReconnectMin and ReconnectMax bound the exponential backoff (with jitter) between
+	// reconnect attempts; defaults 10ms and 2s.
+	ReconnectMin, ReconnectMax time.Duration
+	// CloseTimeout is how long Close waits for commands in flight before failing them
+	// with ErrClosed; default 5s.
+	CloseTimeout time.Duration
+	// MessageBuffer is the capacity of each Subscription's channel and of a low-level
+	// Conn's receive queue (default 4096). A reader that lets it fill ends with
+	// ErrSlowConsumer.
+	MessageBuffer int
+	// Limits bound what the parser accepts from the server (zero: parser.DefaultLimits).
+	Limits parser.Limits
+}
+
+// String describes the config without the password.
+func (c Config) String() string {
+	pw := ""
+	if c.Password != "" {
+		pw = " password=<redacted>"
+	}
+	return fmt.Sprintf("respring.Config{addr=%s user=%q%s db=%d protocol=%d name=%q tls=%t}",
+		c.Addr, c.Username, pw, c.DB, c.Protocol, c.ClientName, c.TLS != nil)
+}
+
+// GoString is String, so that %#v does not print the password either.
+func (c Config) GoString() string { return c.String() }
+
+// Format makes every fmt verb use String, so the password is never printed.
+func (c Config) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+
+// network returns "unix" or "tcp" for the address.
+func (c *Config) network() string {
+	if strings.HasPrefix(c.Addr, "/") || strings.HasPrefix(c.Addr, "@") {
+		return "unix"
+	}
+	return "tcp"
+}
+
+// withDefaults validates c and fills the defaults.
+func (c Config) withDefaults() (Config, error) {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:6379"
+	}
+	if c.network() == "tcp" {
+		if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+			return c, &ConfigError{"Addr", fmt.Sprintf("%q is neither host:port nor a unix socket path", c.Addr)}
+		} else if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return c, &ConfigError{"Addr", fmt.Sprintf("bad port in %q", c.Addr)}
+		}
+	}
+	switch c.Protocol {
+	case 0:
+		c.Protocol = 3
+	case 2, 3:
+	default:
+		return c, &ConfigError{"Protocol", fmt.Sprintf("%d is not 2 or 3", c.Protocol)}
+	}
+	if c.DB < 0 {
+		return c, &ConfigError{"DB", "negative"}
+	}
+	if c.TLS != nil {
+		return c, &ConfigError{"TLS", "TLS is not supported yet (the gnet transport has no TLS)"}
+	}
+	if c.Username != "" && c.Password == "" {
+		return c, &ConfigError{"Password", "a Username needs a Password"}
+	}
+	if strings.ContainsAny(c.ClientName, " \r\n") {
+		return c, &ConfigError{"ClientName", "may not contain spaces or newlines"}
+	}
+	if c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < 0 || c.CloseTimeout < 0 || c.RingSize < 0 || c.MessageBuffer < 0 {
+		return c, &ConfigError{"timeouts and sizes", "negative"}
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.RingSize == 0 {
+		c.RingSize = 1024
+	}
+	if c.RingSize > 1<<20 {
+		return c, &ConfigError{"RingSize", "over 1<<20"}
+	}
+	if c.ReconnectMin == 0 {
+		c.ReconnectMin = 10 * time.Millisecond
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = 2 * time.Second
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		c.ReconnectMax = c.ReconnectMin
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = 5 * time.Second
+	}
+	if c.MessageBuffer == 0 {
+		c.MessageBuffer = 4096
+	}
+	return c, nil
+}
+
+// ParseURL parses redis://[[user]:password@]host[:port][/db][?protocol=2&client_name=x&dial_timeout=2s],
+// rediss://... (TLS: a ConfigError until TLS is supported) and
+// unix://[[user]:password@]/path/to.sock[?db=N].
+func ParseURL(rawURL string) (Config, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return Config{}, &ConfigError{"URL", "cannot parse: " + redactURLError(err)}
+	}
+	var c Config
+	if u.User != nil {
+		c.Username = u.User.Username()
+		c.Password, _ = u.User.Password()
+		if _, hasPw := u.User.Password(); !hasPw {
+			// redis://secret@host is a password alone, as redis-cli reads it.
+			c.Password, c.Username = c.Username, ""
+		}
+	}
+	q := u.Query()
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Opaque != "" {
+			return Config{}, &ConfigError{"URL", "missing // after the scheme"}
+		}
+		host, port := u.Hostname(), u.Port()
+		if host == "" {
+			host = "localhost"
+		}
+		if port == "" {
+			port = "6379"
+		}
+		c.Addr = net.JoinHostPort(host, port)
+		if p := strings.Trim(u.Path, "/"); p != "" {
+			db, err := strconv.Atoi(p)
+			if err != nil {
+				return Config{}, &ConfigError{"URL", fmt.Sprintf("database %q is not a number", p)}
+			}
+			c.DB = db
+		}
+		if u.Scheme == "rediss" {
+			c.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		}
+	case "unix":
+		if u.Path == "" {
+			return Config{}, &ConfigError{"URL", "unix:// needs a socket path"}
+		}
+		c.Addr = u.Path
+	default:
+		return Config{}, &ConfigError{"URL", fmt.Sprintf("scheme %q is not redis, rediss or unix", u.Scheme)}
+	}
+	for k, vs := range q {
+		v := vs[len(vs)-1]
+		var err error
+		switch k {
+		case "db":
+			c.DB, err = strconv.Atoi(v)
+		case "protocol":
+			c.Protocol, err = strconv.Atoi(v)
+		case "client_name":
+			c.ClientName = v
+		case "dial_timeout":
+			c.DialTimeout, err = time.ParseDuration(v)
+		default:
+			return Config{}, &ConfigError{"URL", fmt.Sprintf("unknown option %q", k)}
+		}
+		if err != nil {
+			return Config{}, &ConfigError{"URL", fmt.Sprintf("option %s: %v", k, err)}
+		}
+	}
+	if _, err := c.withDefaults(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// redactURLError drops the URL (and so any password) from a url.Parse error.
+func redactURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return "malformed URL"
+}

@@ -1,0 +1,143 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/respring/respring/parser"
+	"github.com/respring/respring/writer"
+)
+
+// dial opens a connection and runs the handshake with blocking I/O, before the
+// connection is handed to the event loops: HELLO (with AUTH and SETNAME), or the RESP2
+// fallback of AUTH and CLIENT SETNAME; then SELECT. It returns the protocol spoken.
+func dial(ctx context.Context, cfg *Config) (net.Conn, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, cfg.network(), cfg.Addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	proto, err := handshake(nc, cfg)
+	if !stop() || err != nil {
+		nc.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, 0, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nc, proto, nil
+}
+
+// syncConn does request/reply over a blocking connection (the handshake only).
+type syncConn struct {
+	nc  net.Conn
+	p   parser.Parser
+	buf []byte
+	out []byte
+}
+
+func (s *syncConn) do(args ...string) (parser.Value, error) {
+	s.out = writer.AppendCommand(s.out[:0], args...)
+	if _, err := s.nc.Write(s.out); err != nil {
+		return parser.Value{}, err
+	}
+	for {
+		v, n, err := s.p.Parse(s.buf)
+		if err == nil {
+			v = v.Clone()
+			s.buf = s.buf[n:]
+			if v.Kind() == parser.Push {
+				continue // not a reply
+			}
+			return v, nil
+		}
+		if !errors.Is(err, parser.ErrIncomplete) {
+			return parser.Value{}, &protocolError{reason: "handshake reply", cause: err}
+		}
+		if cap(s.buf)-len(s.buf) < 512 {
+			s.buf = append(make([]byte, 0, 2*cap(s.buf)+4096), s.buf...)
+		}
+		n, err = s.nc.Read(s.buf[len(s.buf):cap(s.buf)])
+		if err != nil {
+			return parser.Value{}, err
+		}
+		s.buf = s.buf[:len(s.buf)+n]
+	}
+}
+
+// step runs one handshake command and turns an error reply into a *HandshakeError.
+func (s *syncConn) step(name string, args ...string) (parser.Value, error) {
+	v, err := s.do(args...)
+	if err != nil {
+		return v, &HandshakeError{Step: name, Err: err}
+	}
+	if v.IsError() {
+		return v, &HandshakeError{Step: name, Err: newRedisError(v)}
+	}
+	return v, nil
+}
+
+func handshake(nc net.Conn, cfg *Config) (int, error) {
+	s := &syncConn{nc: nc}
+	s.p.Limits = cfg.Limits
+	proto := 2
+	if cfg.Protocol == 3 {
+		args := []string{"HELLO", "3"}
+		if cfg.Password != "" {
+			user := cfg.Username
+			if user == "" {
+				user = "default"
+			}
+			args = append(args, "AUTH", user, cfg.Password)
+		}
+		if cfg.ClientName != "" {
+			args = append(args, "SETNAME", cfg.ClientName)
+		}
+		_, err := s.step("HELLO", args...)
+		var re *RedisError
+		switch {
+		case err == nil:
+			proto = 3
+		case errors.As(err, &re) && (re.Code() == "NOPROTO" || strings.Contains(strings.ToLower(re.msg), "unknown command")):
+			// A server without RESP3: carry on in RESP2.
+		default:
+			return 0, err
+		}
+	}
+	if proto == 2 {
+		if cfg.Password != "" {
+			args := []string{"AUTH", cfg.Password}
+			if cfg.Username != "" {
+				args = []string{"AUTH", cfg.Username, cfg.Password}
+			}
+			if _, err := s.step("AUTH", args...); err != nil {
+				return 0, err
+			}
+		}
+		if cfg.ClientName != "" {
+			if _, err := s.step("CLIENT SETNAME", "CLIENT", "SETNAME", cfg.ClientName); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if cfg.DB != 0 {
+		if _, err := s.step("SELECT", "SELECT", strconv.Itoa(cfg.DB)); err != nil {
+			return 0, err
+		}
+	}
+	if len(s.buf) != 0 {
+		return 0, &HandshakeError{Step: "end", Err: &protocolError{reason: "unexpected bytes after the handshake"}}
+	}
+	return proto, nil
+}

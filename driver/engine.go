@@ -1,0 +1,97 @@
+package driver
+
+import (
+	"net"
+	"runtime"
+	"sync"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// engine is the process-wide gnet client: one event loop per core, multiplexing every
+// connection of every PairedConn, Conn and PubsubConn. It starts with the first
+// connection and stops when the last one is closed, so an idle process runs no
+// goroutine of ours.
+type engine struct {
+	mu    sync.Mutex
+	cli   *gnet.Client
+	users int
+}
+
+var sharedEngine engine
+
+// acquire returns the running client, starting it if needed; release must follow.
+func (e *engine) acquire() (*gnet.Client, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cli == nil {
+		cli, err := gnet.NewClient(&loopHandler{},
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)),
+			gnet.WithLogger(quietLogger{}),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReadBufferCap(64<<10),
+			gnet.WithWriteBufferCap(64<<10),
+		)
+		if err != nil {
+			return nil, err
+		}
+		if err := cli.Start(); err != nil {
+			return nil, err
+		}
+		e.cli = cli
+	}
+	e.users++
+	return e.cli, nil
+}
+
+// release drops one user; the last one stops the event loops and waits for them.
+func (e *engine) release() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.users--
+	if e.users == 0 && e.cli != nil {
+		_ = e.cli.Stop()
+		e.cli = nil
+	}
+}
+
+// enroll hands an established, handshaken connection to the event loops. It blocks
+// until the loop has opened it; it must never be called from a loop callback.
+func (e *engine) enroll(cli *gnet.Client, nc net.Conn, l *link) (gnet.Conn, error) {
+	return cli.EnrollContext(nc, l)
+}
+
+// loopHandler routes gnet events to the link stored in each connection's context.
+type loopHandler struct{ gnet.BuiltinEventEngine }
+
+func (loopHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if l, ok := c.Context().(*link); ok {
+		l.opened(c)
+	}
+	return nil, gnet.None
+}
+
+func (loopHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	l, ok := c.Context().(*link)
+	if !ok {
+		return gnet.Close
+	}
+	return l.traffic(c)
+}
+
+func (loopHandler) OnClose(c gnet.Conn, err error) gnet.Action {
+	if l, ok := c.Context().(*link); ok {
+		l.closed(err)
+	}
+	return gnet.None
+}
+
+// quietLogger keeps gnet from printing: NewClient installs its logger process-wide.
+type quietLogger struct{}
+
+func (quietLogger) Debugf(string, ...any) {}
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Warnf(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(string, ...any) {}

@@ -1,0 +1,108 @@
+package driver
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/respring/respring/parser"
+)
+
+// RedisError is an error reply of the server (a simple or bulk error), such as
+// "WRONGTYPE Operation against a key holding the wrong kind of value".
+type RedisError struct {
+	msg string
+}
+
+// Error returns the server's message.
+func (e *RedisError) Error() string { return e.msg }
+
+// Code returns the first word of the message: ERR, WRONGTYPE, MOVED, NOAUTH, ...
+func (e *RedisError) Code() string {
+	if i := strings.IndexByte(e.msg, ' '); i >= 0 {
+		return e.msg[:i]
+	}
+	return e.msg
+}
+
+// newRedisError copies the text of an error reply.
+func newRedisError(v parser.Value) *RedisError { return &RedisError{msg: string(v.Bytes())} }
+
+var (
+	// ErrNil is returned when a null reply comes where a value was asked for (Future.Int,
+	// Future.String, Future.AppendBytes).
+	ErrNil = errors.New("respring: nil reply")
+	// ErrClosed is returned after Close, and for commands still in flight when Close gave
+	// up waiting for them.
+	ErrClosed = errors.New("respring: connection closed")
+	// ErrConnLost is matched (errors.Is) by the error of every command that was written
+	// but not answered when the connection broke. The error also wraps the cause. Such a
+	// command may or may not have run; it is never sent again.
+	ErrConnLost = errors.New("respring: connection lost")
+	// ErrExpired is returned by a Future whose slot was reused by a later command: its
+	// reply was dropped. Wait on a Future before Config.RingSize more commands are sent.
+	ErrExpired = errors.New("respring: future expired: reply slot reused by a later command")
+	// ErrSlowConsumer ends a Subscription (or a low-level Conn) whose reader fell behind
+	// its buffer: nothing is dropped silently, the stream stops with this error instead.
+	ErrSlowConsumer = errors.New("respring: consumer too slow: buffer full")
+	// ErrProtocol is matched by errors caused by a reply the driver could not accept (a
+	// malformed stream, or a reply when no command was outstanding). It also wraps the
+	// parser's *ProtocolError where there is one.
+	ErrProtocol = errors.New("respring: protocol violation")
+)
+
+// connLostError is the error of a command cut off by a broken connection.
+type connLostError struct{ cause error }
+
+func (e *connLostError) Error() string {
+	if e.cause == nil {
+		return ErrConnLost.Error()
+	}
+	return ErrConnLost.Error() + ": " + e.cause.Error()
+}
+func (e *connLostError) Is(target error) bool { return target == ErrConnLost }
+func (e *connLostError) Unwrap() error        { return e.cause }
+
+// protocolError wraps a stream the driver had to drop.
+type protocolError struct {
+	reason string
+	cause  error
+}
+
+func (e *protocolError) Error() string {
+	s := ErrProtocol.Error() + ": " + e.reason
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
+	}
+	return s
+}
+func (e *protocolError) Is(target error) bool { return target == ErrProtocol }
+func (e *protocolError) Unwrap() error        { return e.cause }
+
+// TypeError is returned by a Future conversion (Int, String, AppendBytes) when the
+// reply is of a kind it cannot convert.
+type TypeError struct {
+	Want string      // what the caller asked for: "integer", "string"
+	Got  parser.Kind // the reply's kind
+}
+
+func (e *TypeError) Error() string {
+	return "respring: cannot convert a " + e.Got.String() + " reply to " + e.Want
+}
+
+// ConfigError reports an invalid Config or URL, before anything is dialled.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "respring: config " + e.Field + ": " + e.Reason }
+
+// HandshakeError reports a failed connection setup (HELLO, AUTH, SELECT, CLIENT
+// SETNAME). It wraps the server's *RedisError or the transport error.
+type HandshakeError struct {
+	Step string // "HELLO", "AUTH", "SELECT", ...
+	Err  error
+}
+
+func (e *HandshakeError) Error() string { return "respring: handshake " + e.Step + ": " + e.Err.Error() }
+func (e *HandshakeError) Unwrap() error { return e.Err }

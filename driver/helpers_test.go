@@ -1,0 +1,71 @@
+package driver
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/respring/respring/internal/redistest"
+)
+
+// testCtx returns a context bounded well inside the test timeout.
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// checkGoroutines records the goroutine count now and, at cleanup, fails the test if
+// it has not come back to it within a few seconds.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		n := runtime.NumGoroutine()
+		for n > before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			n = runtime.NumGoroutine()
+		}
+		if n > before {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Errorf("goroutines: %d before, %d after Close\n%s", before, n, buf)
+		}
+	})
+}
+
+func startServer(t *testing.T) *redistest.Server {
+	t.Helper()
+	return redistest.Start(t)
+}
+
+func pairedTo(t *testing.T, s *redistest.Server, cfg Config) *PairedConn {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = s.Addr
+	}
+	c, err := PairedConnect(testCtx(t, 10*time.Second), cfg)
+	if err != nil {
+		t.Fatalf("PairedConnect: %v", err)
+	}
+	return c
+}
+
+// clientIDs returns the ids of the server's clients named name.
+func clientIDs(t *testing.T, s *redistest.Server, name string) []string {
+	t.Helper()
+	var ids []string
+	for _, line := range strings.Split(s.MustDo("CLIENT", "LIST").Text(), "\n") {
+		if strings.Contains(line, " name="+name+" ") {
+			for _, f := range strings.Fields(line) {
+				if strings.HasPrefix(f, "id=") {
+					ids = append(ids, f[3:])
+				}
+			}
+		}
+	}
+	return ids
+}

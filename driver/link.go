@@ -1,0 +1,168 @@
+package driver
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/respring/respring/parser"
+)
+
+// session is what a link serves: the state of a PairedConn, Conn or PubsubConn that
+// outlives any one connection. Its loop-side methods run on the event loop and must
+// never block.
+type session interface {
+	// collect appends the commands waiting to be written to dst.
+	collect(dst []byte) []byte
+	// deliver takes one parsed top-level value; it may alias the read buffer only for
+	// the duration of the call. An error drops the connection.
+	deliver(v parser.Value) error
+	// lost is told that the connection l is gone and why.
+	lost(l *link, err error)
+}
+
+// link is one live connection on the event loop. Everything in it but gc, sess and
+// the atomics is touched by the loop goroutine only.
+type link struct {
+	sess   session
+	gc     gnet.Conn
+	isOpen atomic.Bool
+	failed atomic.Pointer[error] // why the loop dropped the connection, if it did
+
+	p    parser.Parser
+	need int    // bytes the partial value at the head of the input needs (0: unknown)
+	acc  []byte // a partial value moved out of gnet's buffer, and what followed it
+	out  []byte // reused output buffer
+}
+
+// accKeep is the capacity above which acc is dropped once empty.
+const accKeep = 256 << 10
+
+func newLink(s session, lim parser.Limits) *link {
+	l := &link{sess: s}
+	l.p.Limits = lim
+	return l
+}
+
+func (l *link) opened(c gnet.Conn) {
+	l.gc = c
+	l.isOpen.Store(true)
+}
+
+// wake asks the loop to flush this link's pending output.
+func (l *link) wake() {
+	if l.isOpen.Load() {
+		_ = l.gc.Wake(nil)
+	}
+}
+
+// close asks the loop to close the connection; lost follows on the loop.
+func (l *link) close() {
+	if l.gc != nil {
+		_ = l.gc.Close()
+	}
+}
+
+// closed runs on the loop when gnet closed the connection.
+func (l *link) closed(err error) {
+	l.isOpen.Store(false)
+	if e := l.failed.Load(); e != nil {
+		err = *e
+	}
+	if err == nil {
+		err = errors.New("connection closed")
+	}
+	l.sess.lost(l, err)
+}
+
+// fail records why the loop drops the connection and tells gnet to close it.
+func (l *link) fail(err error) gnet.Action {
+	l.failed.CompareAndSwap(nil, &err)
+	return gnet.Close
+}
+
+// traffic runs on the loop on new input and on wake: it writes what is pending, then
+// parses and delivers every complete value.
+func (l *link) traffic(c gnet.Conn) gnet.Action {
+	if out := l.sess.collect(l.out[:0]); len(out) > 0 {
+		if _, err := c.Write(out); err != nil {
+			return l.fail(err)
+		}
+		if cap(out) <= accKeep {
+			l.out = out[:0]
+		}
+	}
+	n := c.InboundBuffered()
+	if n == 0 {
+		return gnet.None
+	}
+	if len(l.acc) > 0 {
+		return l.readAcc(c, n)
+	}
+	buf, err := c.Peek(n)
+	if err != nil {
+		return l.fail(err)
+	}
+	used, err := l.parseAll(buf)
+	if err != nil {
+		return l.fail(err)
+	}
+	if used < len(buf) {
+		// A partial value: move it out of gnet's buffer so gnet does not copy it again
+		// on every read, and so the parser resumes over bytes that stay put.
+		l.acc = append(l.acc[:0], buf[used:]...)
+	}
+	_, _ = c.Discard(n)
+	return gnet.None
+}
+
+// readAcc appends new input to the partial value in acc and parses on.
+func (l *link) readAcc(c gnet.Conn, n int) gnet.Action {
+	buf, err := c.Next(n)
+	if err != nil {
+		return l.fail(err)
+	}
+	l.acc = append(l.acc, buf...)
+	if len(l.acc) < l.need {
+		return gnet.None
+	}
+	used, err := l.parseAll(l.acc)
+	if err != nil {
+		return l.fail(err)
+	}
+	if used == len(l.acc) {
+		if cap(l.acc) > accKeep {
+			l.acc = nil
+		} else {
+			l.acc = l.acc[:0]
+		}
+		return gnet.None
+	}
+	if used > 0 {
+		// Keep only the partial value; the parser re-points what it read.
+		l.acc = append(l.acc[:0], l.acc[used:]...)
+	}
+	return gnet.None
+}
+
+// parseAll delivers every complete value at the start of buf and returns the bytes
+// used. It records how many bytes a trailing partial value needs.
+func (l *link) parseAll(buf []byte) (int, error) {
+	used := 0
+	for used < len(buf) {
+		v, n, err := l.p.Parse(buf[used:])
+		if err != nil {
+			if errors.Is(err, parser.ErrIncomplete) {
+				l.need = l.p.NeedBytes()
+				return used, nil
+			}
+			return used, &protocolError{reason: "malformed reply", cause: err}
+		}
+		used += n
+		if err := l.sess.deliver(v); err != nil {
+			return used, err
+		}
+	}
+	l.need = 0
+	return used, nil
+}

@@ -1,0 +1,255 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/respring/respring/parser"
+	"github.com/respring/respring/ring"
+	"github.com/respring/respring/writer"
+)
+
+// PairedConn sends commands and pairs each with its reply. Send never waits for a
+// reply: commands are pipelined implicitly, written in the order Send is called, in
+// batches (one write per wake of the event loop). It is safe for concurrent use.
+//
+// After a broken connection it reconnects in the background (exponential backoff with
+// jitter, capped) and re-applies the handshake (HELLO, AUTH, CLIENT SETNAME, SELECT).
+// Commands written and not answered when the connection broke fail with an error that
+// matches ErrConnLost; they are never sent again. Commands not yet written wait for the
+// new connection.
+type PairedConn struct {
+	b       base
+	ring    *ring.Ring
+	closing atomic.Bool
+	encErrs atomic.Uint64 // SendAndForget arguments that could not be encoded
+	pushes  atomic.Uint64
+}
+
+// PairedConnect connects to the server described by cfg and runs the handshake. ctx
+// bounds the first connection only.
+func PairedConnect(ctx context.Context, cfg Config) (*PairedConn, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &PairedConn{ring: ring.New(cfg.RingSize)}
+	c.b.down = func(err error) { c.ring.FailWritten(&connLostError{cause: err}) }
+	if err := c.b.start(ctx, cfg, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Send queues one command and returns its Future. Arguments are encoded as bulk
+// strings (see writer.AppendArgs); an unsupported argument makes the Future fail with
+// a *writer.ArgError, and nothing is sent. When Config.RingSize commands are in
+// flight, Send waits for a reply to free a slot.
+func (c *PairedConn) Send(args ...any) Future {
+	return c.send(nil, false, args)
+}
+
+// SendAndForget queues one command whose reply nobody will read. Its error reply or
+// failure is not lost: it is counted in ForgottenErrors.
+func (c *PairedConn) SendAndForget(args ...any) {
+	c.send(nil, true, args)
+}
+
+// Do sends one command and waits for its reply. ctx bounds the wait for a free slot
+// and for the reply; a command already written is not un-sent, its reply is read and
+// dropped.
+func (c *PairedConn) Do(ctx context.Context, args ...any) (parser.Value, error) {
+	f := c.send(ctx, false, args)
+	return f.Wait(ctx)
+}
+
+func (c *PairedConn) send(ctx context.Context, forget bool, args []any) Future {
+	if c.closing.Load() {
+		if forget {
+			c.encErrs.Add(1)
+		}
+		return Future{err: ErrClosed}
+	}
+	seq, cmd, err := c.ring.Reserve(ctx)
+	if err != nil {
+		if forget {
+			c.encErrs.Add(1)
+		}
+		return Future{err: err}
+	}
+	b, err := writer.AppendArgs((*cmd)[:0], args...)
+	*cmd = b
+	if err != nil {
+		if forget {
+			c.encErrs.Add(1)
+		}
+		if c.ring.Fail(seq, err) {
+			c.b.wake()
+		}
+		return Future{err: err}
+	}
+	if c.ring.Publish(seq, forget) {
+		c.b.wake()
+	}
+	return Future{r: c.ring, seq: seq}
+}
+
+// ForgottenErrors returns how many SendAndForget commands failed: error replies,
+// broken connections, Close, and arguments that could not be encoded.
+func (c *PairedConn) ForgottenErrors() uint64 {
+	return c.ring.ForgottenErrors() + c.encErrs.Load()
+}
+
+// Reconnects returns how many times the connection was re-established.
+func (c *PairedConn) Reconnects() uint64 { return c.b.reconnects.Load() }
+
+// Protocol returns the RESP version of the current connection: 3, or 2 after a
+// fallback (or when Config.Protocol asked for it).
+func (c *PairedConn) Protocol() int { return int(c.b.proto.Load()) }
+
+// Close waits up to Config.CloseTimeout for the commands in flight, fails those left
+// with ErrClosed, closes the connection and returns. Later calls return ErrClosed.
+func (c *PairedConn) Close() error {
+	if c.closing.Swap(true) {
+		return ErrClosed
+	}
+	deadline := time.Now().Add(c.b.cfg.CloseTimeout)
+	for (c.ring.Unwritten() > 0 || c.ring.Pending() > 0) && c.b.cur.Load() != nil && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Microsecond)
+	}
+	c.ring.Close(ErrClosed)
+	c.b.close()
+	return nil
+}
+
+// session: loop side.
+
+func (c *PairedConn) collect(dst []byte) []byte {
+	dst, _ = c.ring.Collect(dst)
+	return dst
+}
+
+func (c *PairedConn) deliver(v parser.Value) error {
+	if v.Kind() == parser.Push {
+		// Out-of-band data (RESP3 pushes) never takes a reply slot.
+		c.pushes.Add(1)
+		return nil
+	}
+	if err := c.ring.Complete(v); err != nil {
+		return &protocolError{reason: "reply with no command outstanding", cause: err}
+	}
+	return nil
+}
+
+func (c *PairedConn) lost(l *link, err error) { c.b.lost(l, err) }
+
+// Future is the pending reply of one command: a small value (ring, slot sequence)
+// that costs no allocation. Its methods may be called from any goroutine, more than
+// once, until Config.RingSize later commands have reused its slot (then ErrExpired).
+// Each method's ctx bounds only the caller's wait: when it ends, a command not yet
+// written is cancelled, and one already written has its reply read and dropped.
+type Future struct {
+	r   *ring.Ring
+	seq uint64
+	err error // the command was never queued
+}
+
+// view waits for the reply and calls fn with it (valid during fn only).
+func (f Future) view(ctx context.Context, fn func(v parser.Value, err error)) error {
+	if f.err != nil {
+		return f.err
+	}
+	if f.r == nil {
+		return ErrClosed
+	}
+	err := f.r.View(ctx, f.seq, fn)
+	if errors.Is(err, ring.ErrExpired) {
+		return ErrExpired
+	}
+	return err
+}
+
+// Wait returns the reply, owned by the caller (it aliases nothing of the driver's).
+// An error reply is returned as a *RedisError.
+func (f Future) Wait(ctx context.Context) (parser.Value, error) {
+	var out parser.Value
+	var rerr error
+	err := f.view(ctx, func(v parser.Value, e error) {
+		switch {
+		case e != nil:
+			rerr = e
+		case v.IsError():
+			rerr = newRedisError(v)
+		default:
+			out = v.Clone()
+		}
+	})
+	if err != nil {
+		return parser.Value{}, err
+	}
+	return out, rerr
+}
+
+// Err waits for the reply and returns its error (a *RedisError for an error reply),
+// dropping the value.
+func (f Future) Err(ctx context.Context) error {
+	var rerr error
+	err := f.view(ctx, func(v parser.Value, e error) {
+		if e != nil {
+			rerr = e
+		} else if v.IsError() {
+			rerr = newRedisError(v)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return rerr
+}
+
+// Int waits for the reply and returns it as an integer: an Integer, a Boolean (1 or
+// 0), or a string of decimal digits. A null reply gives ErrNil; another kind a
+// *TypeError.
+func (f Future) Int(ctx context.Context) (int64, error) {
+	var n int64
+	var rerr error
+	err := f.view(ctx, func(v parser.Value, e error) {
+		n, rerr = toInt(v, e)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, rerr
+}
+
+// String waits for the reply and returns it as a string: the text of a string-like
+// reply, or an Integer, Double or Boolean formatted. A null reply gives ErrNil; an
+// aggregate a *TypeError.
+func (f Future) String(ctx context.Context) (string, error) {
+	var s string
+	var rerr error
+	err := f.view(ctx, func(v parser.Value, e error) {
+		var b []byte
+		b, rerr = appendText(nil, v, e)
+		s = string(b)
+	})
+	if err != nil {
+		return "", err
+	}
+	return s, rerr
+}
+
+// AppendBytes waits for the reply and appends its text (as String) to dst. With a dst
+// of enough capacity it allocates nothing.
+func (f Future) AppendBytes(ctx context.Context, dst []byte) ([]byte, error) {
+	var rerr error
+	err := f.view(ctx, func(v parser.Value, e error) {
+		dst, rerr = appendText(dst, v, e)
+	})
+	if err != nil {
+		return dst, err
+	}
+	return dst, rerr
+}
