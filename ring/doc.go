@@ -1,0 +1,115 @@
+// Package ring matches pipelined commands with their replies on one Redis connection.
+//
+// A Ring is a fixed array of Size() slots used in order: the command with sequence
+// number seq lives in slot seq mod Size(). Many goroutines send commands concurrently;
+// one event loop (a single goroutine at a time) writes them to the connection in
+// sequence order and hands the replies back in the same order. The driver builds its
+// Future on top of (ring, seq). The package imports parser only.
+//
+// # Life of a command
+//
+//	sender:  seq, cmd, err := r.Reserve(ctx)   // waits while Size() commands are in flight
+//	         *cmd = append(*cmd, encoded...)   // or r.Fail(seq, err) if encoding failed
+//	         if r.Publish(seq, false) { wake the loop }
+//	loop:    buf, n := r.Collect(buf[:0])      // write buf in one syscall
+//	         for each reply v read:  r.Complete(v)
+//	future:  r.View(ctx, seq, func(v parser.Value, err error) { copy what you keep })
+//
+// A done slot keeps its reply until the slot is reused by the command Size() sends later;
+// then View returns ErrExpired. So fire-and-forget needs nothing, and a Future waited on
+// late still works unless Size() newer commands were reserved since.
+//
+// # Threading rules
+//
+// Sender side, any goroutine: Reserve, Publish, Fail. A sequence number belongs to the
+// goroutine that reserved it until it calls Publish or Fail, exactly once; only that
+// goroutine may touch *cmd, and only until then.
+//
+// Loop side, one goroutine at a time (the connection's event loop; successive loop
+// goroutines must be ordered by the caller, as gnet does): Collect, Complete, Pending,
+// Unwritten, FailWritten. They own the write cursor (next seq to collect), the reply
+// cursor (oldest seq not yet passed in reply order), the count of replies due and each
+// slot's "written" flag; no other method reads them.
+//
+// Any goroutine: View, Done, Close, Err, Size, ForgottenErrors. The fn given to View
+// runs while the slot is held against reuse: it must be short and must not call Reserve.
+//
+// Misuse that would break the pairing of replies (Publish or Fail of a seq that is not
+// reserved and unpublished) panics; it is a bug in the driver, never caused by the
+// server.
+//
+// No method takes a mutex. Coordination is by atomics only:
+//
+//   - tail: next seq to reserve. Reserve advances it by CAS, and only while
+//     tail-freed < Size(), so a caller that gives up while waiting never holds a seq.
+//   - freed: how many slots, in seq order, have ended their occupancy: done and passed
+//     by the reply cursor. Only the loop advances it (Collect, Complete, FailWritten).
+//     When Reserve takes seq, the previous occupant seq-Size() is therefore freed.
+//   - wake: a writer wake-up is pending. Publish and Fail set it (Load before CAS) and
+//     report whether they set it; Collect clears it before scanning, so a command made
+//     ready too late for a scan always reports a wake-up.
+//   - one state word per slot: seq<<16 | readers<<3 | phase (seq kept modulo 2^48),
+//     where readers counts the View calls running fn on a done slot; and one count per
+//     slot of the View calls blocked waiting for it.
+//
+// # Slot phases
+//
+//	reserved   --Publish-->                ready
+//	reserved   --Fail-->                   completing --> done (error, takes no reply)
+//	ready      --Collect-->                written
+//	ready      --View cancel, Close-->     completing --> done (error, takes no reply)
+//	written    --Complete-->               completing --> done (reply)
+//	written    --FailWritten, Close-->     completing --> done (error; reply still due)
+//	done       --View (readers+1 / -1)-->  done
+//	done       --Reserve of seq+Size()-->  reserved (waits: no readers, no waiters)
+//
+// Every change of owner is a CAS on the state word, so exactly one party completes a slot:
+// a racing cancel, Close and the loop each either win or see that someone else did. The
+// winner owns the slot while it is "completing": it writes the value or error, stores
+// "done", then posts a token on the slot's signal channel. The loop passes a slot in
+// reply order whether it completed it or found it completing or done (a reply is still
+// due for a written slot and is dropped), and only then advances freed. A reserver
+// that finds the old occupant still completing, with readers, or with viewers that were
+// waiting for it and have not woken yet, waits (spin, then runtime.Gosched) before its
+// CAS; a View arriving later loses that race cleanly and returns ErrExpired.
+//
+// Collect skips slots that take no reply (failed, cancelled, closed before they were
+// written) and moves the reply cursor over leading ones, so their capacity is freed
+// even when no reply ever comes.
+//
+// # Waiting
+//
+// Each slot has a reusable signal channel of capacity 1. A completer stores the state,
+// then posts a token without blocking; a viewer checks the state, registers in the
+// slot's waiter count, checks again, then waits on the channel or ctx.Done(), and
+// re-checks. A token can be stale (left by an older command of the slot): it only
+// causes a re-check. A viewer that wakes and finds its seq done posts the token again
+// for the other viewers of that seq. Because the slot is not reused while its waiter
+// count is non-zero, a token posted for one command is never swallowed by a viewer of
+// the next one, and a viewer waiting when its command completes always gets the result.
+// Reserve waits the same way on one ring-wide channel, posted by the loop whenever it
+// frees space while a Reserve waiter is registered, and on a channel Close closes; a
+// waiter that gets space passes the token on if space remains.
+//
+// # Context
+//
+// A context only bounds a caller's wait; nil means no bound. Reserve that gives up holds
+// no sequence number. View whose context ends cancels a command that was published but
+// not yet written; a written command is never un-sent: its reply is read, in order, and
+// stored for whoever views it later, so the next caller still gets its own reply. The
+// cancellation is the command's, not one viewer's: other viewers of the same seq then
+// get the context's error as the slot's error.
+//
+// # Closing
+//
+// Close fails every published or written command not yet done with its error and makes
+// Reserve fail; Publish after Close fails the command. FailWritten, used when the
+// connection is lost, fails only written commands (they are never re-sent) and keeps the
+// published ones for the next connection.
+//
+// # Allocation
+//
+// Reserve, Publish, Collect (with a reused dst), Complete and View (with a fn that does
+// not escape) allocate nothing in steady state: command buffers and reply stores are
+// reused per slot; buffers over 64 KiB are dropped after use.
+package ring

@@ -1,0 +1,156 @@
+package ring
+
+import "github.com/respring/respring/parser"
+
+// This file holds the writer/reader side: the methods only the connection's event loop
+// calls, one goroutine at a time. They own writeCur, replyCur, expect and each slot's
+// written flag.
+
+// Collect clears the wake flag, then appends the commands of consecutive ready slots
+// from the write cursor to dst and marks them written (a CAS from ready, so a racing
+// cancel or Close either wins, and the command is skipped, or loses cleanly). It skips
+// slots that were failed or cancelled and stops at the first slot still being encoded
+// or not yet reserved. It returns dst and how many commands it appended. Once written,
+// a command is never re-sent: its reply is due on this connection, and FailWritten
+// fails it if the connection is lost.
+func (r *Ring) Collect(dst []byte) ([]byte, int) {
+	r.wake.Store(false)
+	n := 0
+	for {
+		seq := r.writeCur
+		s := r.slot(seq)
+		st := s.state.Load()
+		if stSeq(st) != seq&seqMask {
+			break // not reserved yet (the slot still holds an older command)
+		}
+		switch stPhase(st) {
+		case phaseReady:
+			if !s.state.CompareAndSwap(st, mkState(seq, phaseWritten)) {
+				continue // a cancel or Close took it: look again
+			}
+			dst = append(dst, s.cmd...)
+			if cap(s.cmd) > cmdKeep {
+				s.cmd = nil
+			}
+			s.written = true
+			r.expect++
+			n++
+		case phaseCompleting, phaseDone:
+			// Failed, cancelled or closed before it was written: no reply will come.
+			s.written = false
+		default: // reserved: still being encoded
+			return r.collected(dst, n)
+		}
+		r.writeCur++
+	}
+	return r.collected(dst, n)
+}
+
+func (r *Ring) collected(dst []byte, n int) ([]byte, int) {
+	if r.skipNoReply() {
+		r.free()
+	}
+	return dst, n
+}
+
+// skipNoReply moves the reply cursor over leading slots that take no reply (failed,
+// cancelled or closed before they were written), so that their capacity is freed even
+// when no reply comes. It reports whether the cursor moved.
+func (r *Ring) skipNoReply() bool {
+	start := r.replyCur
+	for r.replyCur < r.writeCur && !r.slot(r.replyCur).written {
+		r.replyCur++
+	}
+	return r.replyCur != start
+}
+
+// free publishes the reply cursor as freed and wakes a Reserve waiting for space.
+func (r *Ring) free() {
+	r.freed.Store(r.replyCur)
+	if r.spaceWaiters.Load() > 0 {
+		notify(r.spaceSig)
+	}
+}
+
+// Complete gives v, the next reply read from the connection, to the oldest written slot
+// awaiting a reply: it deep-copies v into the slot's parser.Store (no allocation in
+// steady state; v may alias the loop's read buffer), marks the slot done and wakes its
+// viewers. A server error reply (v.IsError()) to a forgotten command is counted in
+// ForgottenErrors, and a forgotten command's value is not stored. If the slot was
+// already completed (cancelled after it was written, or closed), the reply is dropped:
+// it still belonged to that slot.
+//
+// Complete returns ErrUnsolicited if no written slot awaits a reply; the reply belongs
+// to nobody and the driver should drop the connection.
+func (r *Ring) Complete(v parser.Value) error {
+	if r.skipNoReply() {
+		r.free()
+	}
+	if r.replyCur == r.writeCur {
+		return ErrUnsolicited
+	}
+	seq := r.replyCur
+	s := r.slot(seq)
+	if s.state.CompareAndSwap(mkState(seq, phaseWritten), mkState(seq, phaseCompleting)) {
+		if s.forget {
+			if v.IsError() {
+				r.forgottenErrs.Add(1)
+			}
+			s.val = parser.Value{}
+		} else {
+			s.val = s.store.Copy(v)
+		}
+		s.err = nil
+		s.state.Store(mkState(seq, phaseDone))
+		notify(s.sig)
+	}
+	// else: Close completed it (or is completing it); the reply is read and dropped.
+	s.written = false
+	r.expect--
+	r.replyCur++
+	r.skipNoReply()
+	r.free()
+	return nil
+}
+
+// Pending returns how many written commands await a reply on this connection,
+// including commands whose caller stopped waiting (their replies are still read).
+func (r *Ring) Pending() int { return r.expect }
+
+// Unwritten returns how many published commands wait for Collect.
+func (r *Ring) Unwritten() int {
+	n := 0
+	for seq, end := r.writeCur, r.tail.Load(); seq != end; seq++ {
+		if st := r.slot(seq).state.Load(); st == mkState(seq, phaseReady) {
+			n++
+		}
+	}
+	return n
+}
+
+// FailWritten completes every written, unanswered command with err (ErrFailed if nil)
+// because the connection was lost; such a command is never re-sent. It returns how
+// many it failed. Published but unwritten commands stay: the next Collect, on the next
+// connection, starts from them. The wake flag is left as is, so the driver must call
+// Collect once the new connection is up.
+func (r *Ring) FailWritten(err error) int {
+	if err == nil {
+		err = ErrFailed
+	}
+	n := 0
+	for ; r.replyCur < r.writeCur; r.replyCur++ {
+		seq := r.replyCur
+		s := r.slot(seq)
+		if !s.written {
+			continue
+		}
+		s.written = false
+		if s.state.CompareAndSwap(mkState(seq, phaseWritten), mkState(seq, phaseCompleting)) {
+			r.finish(s, mkState(seq, phaseDone), err, true)
+			n++
+		}
+	}
+	r.expect = 0
+	r.free()
+	return n
+}

@@ -1,0 +1,336 @@
+package ring
+
+import (
+	"context"
+	"errors"
+	"math/bits"
+	"runtime"
+	"sync/atomic"
+
+	"github.com/respring/respring/parser"
+)
+
+// Errors returned by the ring. The driver maps them to its own (ErrClosed, ...).
+var (
+	// ErrExpired is returned by View for a sequence number whose slot was reused.
+	ErrExpired = errors.New("ring: future expired: its slot was reused by a later command")
+	// ErrUnsolicited is returned by Complete when no written command awaits a reply.
+	ErrUnsolicited = errors.New("ring: unsolicited reply: no command awaits it")
+	// ErrClosed is the close error used when Close is called with a nil error.
+	ErrClosed = errors.New("ring: closed")
+	// ErrNotReserved is returned by View for a sequence number Reserve has not returned.
+	ErrNotReserved = errors.New("ring: sequence number not reserved yet")
+	// ErrFailed is the error used when Fail or FailWritten is called with a nil error.
+	ErrFailed = errors.New("ring: command failed")
+)
+
+const (
+	// DefaultSize is the number of slots of New(0).
+	DefaultSize = 1024
+	// MaxSize is the largest ring New builds; larger sizes are cut to it.
+	MaxSize = 1 << 30
+	// cmdKeep is the capacity above which a slot's command buffer is dropped after use.
+	cmdKeep = 64 << 10
+)
+
+// The per-slot state word: seq<<seqShift | readers<<phaseBits | phase.
+// The sequence number is kept modulo 2^48 (seqMask); readers counts the View calls
+// holding a read claim on a done slot.
+const (
+	phaseBits  = 3
+	phaseMask  = 1<<phaseBits - 1
+	readerBits = 13
+	readerUnit = 1 << phaseBits
+	readerMask = (1<<readerBits - 1) << phaseBits
+	seqShift   = phaseBits + readerBits
+	seqMask    = 1<<(64-seqShift) - 1
+)
+
+// Phases of a slot. See doc.go for the transitions and who makes them.
+const (
+	phaseIdle       = iota // never used since New (state word 0)
+	phaseReserved          // taken by Reserve; the sender is encoding *cmd
+	phaseReady             // published, waiting for Collect
+	phaseWritten           // collected: handed to the connection, a reply is due
+	phaseCompleting        // one completer owns the slot and is storing value/err
+	phaseDone              // value or error stored; viewable until the slot is reused
+)
+
+func mkState(seq uint64, phase uint64) uint64 { return (seq&seqMask)<<seqShift | phase }
+func stSeq(st uint64) uint64                  { return st >> seqShift }
+func stPhase(st uint64) uint64                { return st & phaseMask }
+func stReaders(st uint64) uint64              { return (st & readerMask) >> phaseBits }
+
+// newer reports whether the 48-bit sequence a is later than b.
+func newer(a, b uint64) bool {
+	d := (a - b) & seqMask
+	return d != 0 && d < 1<<(63-seqShift)
+}
+
+// slot is one entry of the ring. The comments name who may touch each field and when;
+// doc.go has the full rules.
+type slot struct {
+	// state is the slot's seq, read-claim count and phase. Every change of ownership
+	// is a CAS on it.
+	state atomic.Uint64
+	// cmd is the command buffer: the sender appends between Reserve and Publish, the
+	// loop reads it in Collect.
+	cmd []byte
+	// forget is set by Publish before the slot turns ready; read by the completer.
+	forget bool
+	// written is loop-owned: Collect sets it to whether the slot was written (a reply
+	// is due) as it passes the slot; Complete and FailWritten read it.
+	written bool
+	// val and err are written by the completer while the phase is completing, read by
+	// viewers while they hold a read claim, and cleared by the next reserver.
+	val parser.Value
+	err error
+	// store holds the deep copy of the reply; only the loop's Complete writes it.
+	store parser.Store
+	// sig carries wake-up tokens to View waiters (capacity 1; tokens may be stale).
+	sig chan struct{}
+	// waiters counts the View calls blocked (or about to block) on sig. The slot is
+	// not reused while it is non-zero, so a token always reaches a waiter of the
+	// command it was posted for.
+	waiters atomic.Int32
+}
+
+// closeState records the first Close error.
+type closeState struct{ err error }
+
+// Ring matches pipelined commands with their replies on one connection. See the package
+// documentation for the threading rules.
+type Ring struct {
+	slots []slot
+	mask  uint64
+	size  uint64
+
+	_    [64]byte
+	tail atomic.Uint64 // next sequence number to reserve
+	_    [56]byte
+	// freed is the number of slots whose occupancy ended (done and passed by the reply
+	// cursor). Only the loop advances it, in order.
+	freed atomic.Uint64
+	_     [56]byte
+	wake  atomic.Bool // a writer wake-up is pending (set by Publish/Fail, cleared by Collect)
+	_     [60]byte
+
+	spaceWaiters atomic.Int32  // Reserve calls waiting for space
+	spaceSig     chan struct{} // capacity 1: "freed advanced"
+
+	closed  atomic.Pointer[closeState]
+	closeCh chan struct{} // closed by the first Close
+
+	forgottenErrs atomic.Uint64
+
+	// Loop-owned cursors (see doc.go). writeCur is the next seq Collect looks at;
+	// replyCur the oldest seq the reply cursor has not passed; expect the number of
+	// written slots in [replyCur, writeCur) that await a reply.
+	writeCur uint64
+	replyCur uint64
+	expect   int
+}
+
+// New returns a ring of size slots, rounded up to a power of two. A size <= 0 means
+// DefaultSize; sizes above MaxSize are cut to MaxSize.
+func New(size int) *Ring {
+	if size <= 0 {
+		size = DefaultSize
+	}
+	if size > MaxSize {
+		size = MaxSize
+	}
+	n := uint64(1) << bits.Len64(uint64(size)-1)
+	r := &Ring{
+		slots:    make([]slot, n),
+		mask:     n - 1,
+		size:     n,
+		spaceSig: make(chan struct{}, 1),
+		closeCh:  make(chan struct{}),
+	}
+	for i := range r.slots {
+		r.slots[i].sig = make(chan struct{}, 1)
+	}
+	return r
+}
+
+// Size returns the number of slots: the most commands that can be in flight.
+func (r *Ring) Size() int { return int(r.size) }
+
+func (r *Ring) slot(seq uint64) *slot { return &r.slots[seq&r.mask] }
+
+// Err returns the error given to the first Close (ErrClosed for Close(nil)), or nil
+// while the ring is open.
+func (r *Ring) Err() error {
+	if cs := r.closed.Load(); cs != nil {
+		return cs.err
+	}
+	return nil
+}
+
+// ForgottenErrors returns how many forgotten commands (Publish with forget) got an
+// error reply or were failed by FailWritten, Close or a Publish after Close.
+func (r *Ring) ForgottenErrors() uint64 { return r.forgottenErrs.Load() }
+
+// Reserve takes the next slot in command order. It waits while Size() commands are in
+// flight (reserved and not yet freed), until ctx ends (a nil ctx waits until there is
+// space or the ring is closed). After Close it returns the close error. A caller that
+// gives up while waiting never holds a sequence number.
+//
+// It returns the slot's sequence number and its command buffer, with length 0 and the
+// capacity kept from earlier use. The caller appends one encoded command to *cmd and then
+// calls Publish (or Fail) with seq; it must not touch *cmd after that.
+func (r *Ring) Reserve(ctx context.Context) (seq uint64, cmd *[]byte, err error) {
+	if cs := r.closed.Load(); cs != nil {
+		return 0, nil, cs.err
+	}
+	if seq, ok := r.tryReserve(); ok {
+		return seq, r.claim(seq), nil
+	}
+	return r.reserveSlow(ctx)
+}
+
+// tryReserve takes a sequence number if there is space, retrying on CAS contention.
+func (r *Ring) tryReserve() (uint64, bool) {
+	for {
+		f := r.freed.Load() // before tail: then f <= t
+		t := r.tail.Load()
+		if t-f >= r.size {
+			return 0, false
+		}
+		if r.tail.CompareAndSwap(t, t+1) {
+			return t, true
+		}
+	}
+}
+
+func (r *Ring) reserveSlow(ctx context.Context) (uint64, *[]byte, error) {
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	r.spaceWaiters.Add(1)
+	defer r.spaceWaiters.Add(-1)
+	for {
+		// Checked after registering as a waiter: a loop that frees space after this
+		// check sees spaceWaiters > 0 and posts a token.
+		if cs := r.closed.Load(); cs != nil {
+			return 0, nil, cs.err
+		}
+		if seq, ok := r.tryReserve(); ok {
+			// Pass the token on if there is still room for another waiter.
+			if r.spaceWaiters.Load() > 1 && r.tail.Load()-r.freed.Load() < r.size {
+				notify(r.spaceSig)
+			}
+			return seq, r.claim(seq), nil
+		}
+		select {
+		case <-r.spaceSig:
+		case <-r.closeCh:
+		case <-done:
+			return 0, nil, ctx.Err()
+		}
+	}
+}
+
+// claim moves the slot of a freshly reserved seq to phaseReserved. The previous occupant
+// (seq-size) is done and freed, but a viewer may still hold a read claim on it, a
+// viewer woken by its completion may not have run yet, or a Close may still be storing
+// its error: wait for them. (A viewer arriving after the waiters check sees the old
+// command done, or this one reserved: it never blocks on the old command.)
+func (r *Ring) claim(seq uint64) *[]byte {
+	s := r.slot(seq)
+	for spin := 0; ; spin++ {
+		st := s.state.Load()
+		if stReaders(st) == 0 && stPhase(st) != phaseCompleting && s.waiters.Load() == 0 &&
+			s.state.CompareAndSwap(st, mkState(seq, phaseReserved)) {
+			break
+		}
+		backoff(spin)
+	}
+	s.val = parser.Value{}
+	s.err = nil
+	s.forget = false
+	if cap(s.cmd) > cmdKeep {
+		s.cmd = nil
+	}
+	s.cmd = s.cmd[:0]
+	return &s.cmd
+}
+
+// Publish marks seq's command (already appended to *cmd) ready to be written. forget
+// says nobody will wait for the reply: its value is not stored, and an error reply or a
+// failure is counted in ForgottenErrors.
+//
+// It reports whether the caller must wake the writer: true for the first publisher
+// since the writer last started collecting, false when a wake-up is already pending.
+// After Close the slot is completed with the close error and Publish returns false.
+// Publish panics if seq is not reserved and unpublished (a bug in the caller).
+func (r *Ring) Publish(seq uint64, forget bool) (wake bool) {
+	s := r.slot(seq)
+	s.forget = forget
+	if !s.state.CompareAndSwap(mkState(seq, phaseReserved), mkState(seq, phaseReady)) {
+		panic("ring: Publish of a sequence number that is not reserved")
+	}
+	if cs := r.closed.Load(); cs != nil {
+		// Close may have swept past this slot before it was ready; whoever wins the
+		// CAS completes it.
+		if s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseCompleting)) {
+			r.finish(s, mkState(seq, phaseDone), cs.err, true)
+		}
+		return false
+	}
+	return r.needWake()
+}
+
+// Fail completes a reserved, unpublished seq with err (ErrFailed if nil) without writing
+// anything, for example when the command could not be encoded. It never takes a reply.
+// Like Publish it reports whether the caller must wake the writer: the writer may be
+// stopped at this slot with later commands ready behind it.
+// Fail panics if seq is not reserved and unpublished.
+func (r *Ring) Fail(seq uint64, err error) (wake bool) {
+	if err == nil {
+		err = ErrFailed
+	}
+	s := r.slot(seq)
+	if !s.state.CompareAndSwap(mkState(seq, phaseReserved), mkState(seq, phaseCompleting)) {
+		panic("ring: Fail of a sequence number that is not reserved")
+	}
+	r.finish(s, mkState(seq, phaseDone), err, false)
+	if r.closed.Load() != nil {
+		return false
+	}
+	return r.needWake()
+}
+
+// needWake sets the wake flag and reports whether this call set it.
+func (r *Ring) needWake() bool {
+	return !r.wake.Load() && r.wake.CompareAndSwap(false, true)
+}
+
+// finish stores err into a slot the caller owns (phase completing), publishes done and
+// wakes its viewers. countForgotten counts the failure of a forgotten command.
+func (r *Ring) finish(s *slot, done uint64, err error, countForgotten bool) {
+	if countForgotten && s.forget {
+		r.forgottenErrs.Add(1)
+	}
+	s.val = parser.Value{}
+	s.err = err
+	s.state.Store(done)
+	notify(s.sig)
+}
+
+// notify posts a token on a capacity-1 channel without blocking.
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// backoff spins a little, then yields the processor.
+func backoff(spin int) {
+	if spin >= 16 {
+		runtime.Gosched()
+	}
+}

@@ -1,0 +1,128 @@
+package ring
+
+import (
+	"context"
+
+	"github.com/respring/respring/parser"
+)
+
+// View waits until seq is done or ctx ends (a nil ctx waits until done). seq must come
+// from Reserve on this ring; a seq not reserved yet gives ErrNotReserved.
+//
+// When seq is done, View calls fn with the stored reply, or with the zero Value and the
+// slot's error (Fail, FailWritten, Close, a cancelled View), and returns nil. fn runs
+// while View holds a read claim that stops the slot being reused under it: the value is
+// valid only during fn (copy what you keep), and fn must not call Reserve on this ring.
+// A nil fn just waits. Several goroutines may View the same seq, and a done seq can be
+// viewed again and again until its slot is reused by the command Size() sends later;
+// after that View returns ErrExpired without calling fn.
+//
+// If ctx ends first, View returns ctx.Err(). If the command was published but not yet
+// written, it is cancelled: completed with ctx.Err(), never written, and it takes no
+// reply. A command already written is not un-sent: its reply is still read, in order, and
+// stored for a later View. A command still being encoded is not cancelled.
+func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err error)) error {
+	s := r.slot(seq)
+	want := seq & seqMask
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	for spin := 0; ; {
+		st := s.state.Load()
+		if ss := stSeq(st); ss != want {
+			if newer(ss, want) {
+				return ErrExpired
+			}
+			return ErrNotReserved
+		}
+		if stPhase(st) == phaseDone {
+			if stReaders(st) == readerMask>>phaseBits || !s.state.CompareAndSwap(st, st+readerUnit) {
+				backoff(spin) // too many readers, or the state moved: look again
+				spin++
+				continue
+			}
+			s.read(fn)
+			return nil
+		}
+		// Not done: register as a waiter, then look again before blocking. A waiter
+		// that saw the slot not done after registering holds off its reuse (claim
+		// waits for waiters == 0), so no later command's viewer can take the token
+		// meant for it.
+		s.waiters.Add(1)
+		if s.state.Load() != st {
+			s.waiters.Add(-1)
+			continue
+		}
+		select {
+		case <-s.sig:
+			// Tokens can be stale (an older command of this slot). Pass a token on to
+			// the other viewers only when this seq is done, so that waiters never hand
+			// a stale token back and forth.
+			if st := s.state.Load(); stSeq(st) == want && stPhase(st) == phaseDone {
+				notify(s.sig)
+			}
+			s.waiters.Add(-1)
+		case <-done:
+			s.waiters.Add(-1)
+			return r.cancel(ctx, s, seq)
+		}
+	}
+}
+
+// read calls fn on the slot's result, then releases the read claim the caller took,
+// also if fn panics (a claim never released would stop the slot being reused).
+func (s *slot) read(fn func(v parser.Value, err error)) {
+	defer s.state.Add(^uint64(readerUnit - 1))
+	if fn != nil {
+		fn(s.val, s.err)
+	}
+}
+
+// cancel handles a View whose ctx ended: it cancels the command if it was published and
+// not yet written, and returns ctx.Err().
+func (r *Ring) cancel(ctx context.Context, s *slot, seq uint64) error {
+	err := ctx.Err()
+	if s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseCompleting)) {
+		r.finish(s, mkState(seq, phaseDone), err, false)
+	}
+	return err
+}
+
+// Done reports without waiting whether seq is done. It returns false for a seq whose
+// slot was reused.
+func (r *Ring) Done(seq uint64) bool {
+	st := r.slot(seq).state.Load()
+	return stSeq(st) == seq&seqMask && stPhase(st) == phaseDone
+}
+
+// Close fails every command not yet done, written or not, with err (ErrClosed if nil),
+// makes later Reserve calls return err, and wakes every waiter: Reserve calls return
+// err, Views of published commands get err. A command still being encoded is failed by
+// its Publish. Any goroutine may call Close, also while the loop runs; it is idempotent
+// and the first err wins. Replies to written commands that arrive after Close are still
+// read by Complete and dropped.
+func (r *Ring) Close(err error) {
+	if err == nil {
+		err = ErrClosed
+	}
+	if r.closed.CompareAndSwap(nil, &closeState{err: err}) {
+		close(r.closeCh)
+	}
+	err = r.closed.Load().err
+	// Every call sweeps, so that when any Close returns, all that was published before
+	// it is done. Per slot, the CAS decides between Close, the loop and a cancel.
+	for i := range r.slots {
+		s := &r.slots[i]
+		for {
+			st := s.state.Load()
+			if p := stPhase(st); p != phaseReady && p != phaseWritten {
+				break
+			}
+			if s.state.CompareAndSwap(st, st&^phaseMask|phaseCompleting) {
+				r.finish(s, st&^phaseMask|phaseDone, err, true)
+				break
+			}
+		}
+	}
+}
