@@ -25,6 +25,7 @@ type base struct {
 
 	mu           sync.Mutex
 	closed       bool
+	halted       bool // no more reconnects: the session failed for good
 	reconnecting bool
 	stop         chan struct{} // closed by close: ends the reconnect loop
 	done         sync.WaitGroup
@@ -83,7 +84,7 @@ func (b *base) lost(l *link, err error) {
 	if b.down != nil {
 		b.down(err)
 	}
-	if b.closed || b.reconnecting {
+	if b.closed || b.halted || b.reconnecting {
 		return
 	}
 	b.reconnecting = true
@@ -176,6 +177,14 @@ func (b *base) close() bool {
 	}
 	sharedEngine.release()
 	return true
+}
+
+// halt stops reconnecting after the current link is lost (the session failed for
+// good, e.g. a slow consumer); Close is still needed to release resources.
+func (b *base) halt() {
+	b.mu.Lock()
+	b.halted = true
+	b.mu.Unlock()
 }
 
 // isClosed reports whether close was called.

@@ -13,9 +13,10 @@ import (
 // connection and stops when the last one is closed, so an idle process runs no
 // goroutine of ours.
 type engine struct {
-	mu    sync.Mutex
-	cli   *gnet.Client
-	users int
+	mu     sync.Mutex
+	cli    *gnet.Client
+	users  int
+	wakers map[gnet.EventLoop]*waker // one per loop, set while cli runs
 }
 
 var sharedEngine engine
@@ -40,6 +41,18 @@ func (e *engine) acquire() (*gnet.Client, error) {
 			return nil, err
 		}
 		e.cli = cli
+		e.wakers = map[gnet.EventLoop]*waker{}
+		for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+			w, err := newWaker(cli)
+			if err != nil {
+				break // links without a waker fall back to gnet's Wake
+			}
+			if e.wakers[w.loop] != nil {
+				w.close()
+				continue
+			}
+			e.wakers[w.loop] = w
+		}
 	}
 	e.users++
 	return e.cli, nil
@@ -52,14 +65,24 @@ func (e *engine) release() {
 	e.users--
 	if e.users == 0 && e.cli != nil {
 		_ = e.cli.Stop()
-		e.cli = nil
+		for _, w := range e.wakers {
+			w.close()
+		}
+		e.cli, e.wakers = nil, nil
 	}
 }
 
 // enroll hands an established, handshaken connection to the event loops. It blocks
 // until the loop has opened it; it must never be called from a loop callback.
 func (e *engine) enroll(cli *gnet.Client, nc net.Conn, l *link) (gnet.Conn, error) {
-	return cli.EnrollContext(nc, l)
+	gc, err := cli.EnrollContext(nc, l)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	l.waker = e.wakers[gc.EventLoop()]
+	e.mu.Unlock()
+	return gc, nil
 }
 
 // loopHandler routes gnet events to the link stored in each connection's context.
@@ -73,11 +96,13 @@ func (loopHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (loopHandler) OnTraffic(c gnet.Conn) gnet.Action {
-	l, ok := c.Context().(*link)
-	if !ok {
-		return gnet.Close
+	switch x := c.Context().(type) {
+	case *link:
+		return x.traffic(c)
+	case *waker:
+		return x.run(c)
 	}
-	return l.traffic(c)
+	return gnet.Close
 }
 
 func (loopHandler) OnClose(c gnet.Conn, err error) gnet.Action {

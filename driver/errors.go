@@ -104,5 +104,7 @@ type HandshakeError struct {
 	Err  error
 }
 
-func (e *HandshakeError) Error() string { return "respring: handshake " + e.Step + ": " + e.Err.Error() }
+func (e *HandshakeError) Error() string {
+	return "respring: handshake " + e.Step + ": " + e.Err.Error()
+}
 func (e *HandshakeError) Unwrap() error { return e.Err }

@@ -29,6 +29,10 @@ type link struct {
 	isOpen atomic.Bool
 	failed atomic.Pointer[error] // why the loop dropped the connection, if it did
 
+	waker  *waker      // this loop's waker; nil: use gnet's Wake
+	queued atomic.Bool // listed on the waker
+	next   *link       // next on the waker's list
+
 	p    parser.Parser
 	need int    // bytes the partial value at the head of the input needs (0: unknown)
 	acc  []byte // a partial value moved out of gnet's buffer, and what followed it
@@ -51,9 +55,37 @@ func (l *link) opened(c gnet.Conn) {
 
 // wake asks the loop to flush this link's pending output.
 func (l *link) wake() {
-	if l.isOpen.Load() {
-		_ = l.gc.Wake(nil)
+	if !l.isOpen.Load() {
+		return
 	}
+	if l.waker != nil {
+		l.waker.schedule(l)
+		return
+	}
+	_ = l.gc.Wake(nil)
+}
+
+// flush writes the pending output; it runs on the link's loop.
+func (l *link) flush() {
+	if !l.isOpen.Load() {
+		return
+	}
+	if act := l.write(l.gc); act != gnet.None {
+		_ = l.gc.Close()
+	}
+}
+
+// write sends what the session has pending, in one write.
+func (l *link) write(c gnet.Conn) gnet.Action {
+	if out := l.sess.collect(l.out[:0]); len(out) > 0 {
+		if _, err := c.Write(out); err != nil {
+			return l.fail(err)
+		}
+		if cap(out) <= accKeep {
+			l.out = out[:0]
+		}
+	}
+	return gnet.None
 }
 
 // close asks the loop to close the connection; lost follows on the loop.
@@ -84,13 +116,8 @@ func (l *link) fail(err error) gnet.Action {
 // traffic runs on the loop on new input and on wake: it writes what is pending, then
 // parses and delivers every complete value.
 func (l *link) traffic(c gnet.Conn) gnet.Action {
-	if out := l.sess.collect(l.out[:0]); len(out) > 0 {
-		if _, err := c.Write(out); err != nil {
-			return l.fail(err)
-		}
-		if cap(out) <= accKeep {
-			l.out = out[:0]
-		}
+	if act := l.write(c); act != gnet.None {
+		return act
 	}
 	n := c.InboundBuffered()
 	if n == 0 {

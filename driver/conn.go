@@ -1,0 +1,194 @@
+package driver
+
+import (
+	"context"
+	"sync"
+
+	"github.com/respring/respring/parser"
+	"github.com/respring/respring/writer"
+)
+
+// Conn is the low-level interface: a full-duplex stream of RESP values. Send and
+// SendValue queue values in order and never wait for replies; Recv returns whatever the
+// server sends, in order, and matching replies to requests is the caller's job (MONITOR,
+// CLIENT REPLY OFF, pipelines of your own). Send and Recv are safe for concurrent use.
+//
+// After a broken connection Conn reconnects in the background and re-applies the
+// handshake; Recv returns an error matching ErrConnLost at the point of the break, so
+// the caller knows which requests may be unanswered. Values queued but not yet written
+// are written on the new connection.
+type Conn struct {
+	b base
+
+	mu   sync.Mutex // guards pend and the send side
+	pend []byte
+
+	qmu   sync.Mutex // guards the receive queue
+	q     []recvItem
+	qhead int
+	qerr  error         // set once: no more values after the queued ones
+	qsig  chan struct{} // capacity 1: something was queued
+	limit int
+}
+
+type recvItem struct {
+	v   parser.Value
+	err error
+}
+
+// Connect connects to the server described by cfg and runs the handshake. ctx bounds
+// the first connection only.
+func Connect(ctx context.Context, cfg Config) (*Conn, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{qsig: make(chan struct{}, 1), limit: cfg.MessageBuffer}
+	c.b.down = func(err error) { c.push(recvItem{err: &connLostError{cause: err}}) }
+	if err := c.b.start(ctx, cfg, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Send queues one command (see writer.AppendArgs for the arguments). It never waits
+// for a reply. An unsupported argument is an error and nothing is queued.
+func (c *Conn) Send(args ...any) error {
+	c.mu.Lock()
+	if err := c.sendErr(); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	first := len(c.pend) == 0
+	var err error
+	c.pend, err = writer.AppendArgs(c.pend, args...)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if first {
+		c.b.wake()
+	}
+	return nil
+}
+
+// SendValue queues any RESP value as it is (see writer.AppendValue).
+func (c *Conn) SendValue(v parser.Value) error {
+	c.mu.Lock()
+	if err := c.sendErr(); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	first := len(c.pend) == 0
+	c.pend = writer.AppendValue(c.pend, v)
+	c.mu.Unlock()
+	if first {
+		c.b.wake()
+	}
+	return nil
+}
+
+// sendErr is the error that stops sending (under mu).
+func (c *Conn) sendErr() error {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.qerr
+}
+
+// Recv returns the next value from the server, owned by the caller, or an error: one
+// matching ErrConnLost where the connection broke (later values come from the new
+// connection), ErrSlowConsumer once more than Config.MessageBuffer values were left
+// unread (the Conn is then finished), ErrClosed after Close, or ctx's error.
+// Error replies of the server are values (IsError), not errors.
+func (c *Conn) Recv(ctx context.Context) (parser.Value, error) {
+	for {
+		c.qmu.Lock()
+		if c.qhead < len(c.q) {
+			it := c.q[c.qhead]
+			c.q[c.qhead] = recvItem{}
+			c.qhead++
+			if c.qhead == len(c.q) {
+				c.q, c.qhead = c.q[:0], 0
+			}
+			c.qmu.Unlock()
+			return it.v, it.err
+		}
+		err := c.qerr
+		c.qmu.Unlock()
+		if err != nil {
+			return parser.Value{}, err
+		}
+		select {
+		case <-c.qsig:
+		case <-ctx.Done():
+			return parser.Value{}, ctx.Err()
+		}
+	}
+}
+
+// Close closes the connection. Values not yet received are dropped; Recv and Send
+// return ErrClosed.
+func (c *Conn) Close() error {
+	c.qmu.Lock()
+	if c.qerr == ErrClosed {
+		c.qmu.Unlock()
+		return ErrClosed
+	}
+	c.qerr = ErrClosed
+	c.q, c.qhead = nil, 0
+	c.qmu.Unlock()
+	notify(c.qsig)
+	c.b.close()
+	return nil
+}
+
+// push queues an item for Recv; false when the reader fell too far behind.
+func (c *Conn) push(it recvItem) bool {
+	c.qmu.Lock()
+	if c.qerr != nil {
+		c.qmu.Unlock()
+		return true // finished: nothing more is delivered, and the reader was told
+	}
+	if len(c.q)-c.qhead >= c.limit {
+		c.qerr = ErrSlowConsumer
+		c.qmu.Unlock()
+		notify(c.qsig)
+		return false
+	}
+	c.q = append(c.q, it)
+	c.qmu.Unlock()
+	notify(c.qsig)
+	return true
+}
+
+// session: loop side.
+
+func (c *Conn) collect(dst []byte) []byte {
+	c.mu.Lock()
+	if len(dst) == 0 && len(c.pend) > 0 {
+		dst, c.pend = c.pend, dst[:0] // swap buffers instead of copying
+	} else {
+		dst = append(dst, c.pend...)
+		c.pend = c.pend[:0]
+	}
+	c.mu.Unlock()
+	return dst
+}
+
+func (c *Conn) deliver(v parser.Value) error {
+	if !c.push(recvItem{v: v.Clone()}) {
+		c.b.halt()
+		return ErrSlowConsumer
+	}
+	return nil
+}
+
+func (c *Conn) lost(l *link, err error) { c.b.lost(l, err) }
+
+// notify posts a token on a capacity-1 signal channel without blocking.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,424 @@
+package driver
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/respring/respring/parser"
+	"github.com/respring/respring/writer"
+)
+
+// Message is one message received through a Subscription.
+type Message struct {
+	Channel string // the channel it was published on (also for pattern matches)
+	Pattern string // the matching pattern, "" for plain subscriptions
+	Payload []byte // owned by the receiver
+}
+
+// PubsubConn is a connection in subscriber mode. Each Subscribe or PSubscribe call
+// gets its own Subscription; several may share a channel, and the server is told to
+// unsubscribe when the last one leaves. Messages are delivered without ever blocking
+// the event loop: each Subscription has a buffer of Config.MessageBuffer messages, and
+// one whose reader lets it fill is ended with ErrSlowConsumer (nothing is dropped
+// silently). After a broken connection PubsubConn reconnects and subscribes again to
+// exactly the channels and patterns that still have subscribers; messages published
+// while it was disconnected are not received (Redis pub/sub keeps no backlog).
+type PubsubConn struct {
+	b base
+
+	mu     sync.Mutex // guards everything below
+	pend   []byte     // commands waiting to be written
+	chans  map[string]*topic
+	pats   map[string]*topic
+	sent   []sentCmd // commands written or queued, oldest first, awaiting confirmations
+	closed bool
+	limit  int
+}
+
+// topic is one channel or pattern with its subscribers.
+type topic struct {
+	name      string
+	pattern   bool
+	confirmed bool            // the server confirmed it on the current connection
+	subs      []*Subscription // receiving
+	waiting   []*Subscription // waiting for the confirmation
+}
+
+// sentCmd is a (P)(UN)SUBSCRIBE awaiting one confirmation per name, or one error.
+type sentCmd struct {
+	kind  string // "subscribe", "psubscribe", "unsubscribe", "punsubscribe"
+	names []string
+	left  int
+}
+
+// Subscription is one subscriber's stream of messages.
+type Subscription struct {
+	p       *PubsubConn
+	names   []string
+	pattern bool
+	ch      chan Message
+	ready   chan struct{} // closed once every name is confirmed, or on failure
+	left    int           // names not yet confirmed (under p.mu)
+	ended   bool          // under p.mu
+	err     error         // why it ended (under p.mu)
+}
+
+// PubsubConnect connects to the server described by cfg for pub/sub. ctx bounds the
+// first connection only.
+func PubsubConnect(ctx context.Context, cfg Config) (*PubsubConn, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &PubsubConn{chans: map[string]*topic{}, pats: map[string]*topic{}, limit: cfg.MessageBuffer}
+	p.b.up = p.resubscribe
+	p.b.down = p.connDown
+	if err := p.b.start(ctx, cfg, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Subscribe subscribes to channels and returns once the server confirmed every one
+// of them, or ctx ended (then nothing stays subscribed for this call).
+func (p *PubsubConn) Subscribe(ctx context.Context, channels ...string) (*Subscription, error) {
+	return p.subscribe(ctx, false, channels)
+}
+
+// PSubscribe subscribes to glob-style patterns, as Subscribe.
+func (p *PubsubConn) PSubscribe(ctx context.Context, patterns ...string) (*Subscription, error) {
+	return p.subscribe(ctx, true, patterns)
+}
+
+func (p *PubsubConn) subscribe(ctx context.Context, pattern bool, names []string) (*Subscription, error) {
+	if len(names) == 0 {
+		return nil, &ConfigError{"Subscribe", "no channel given"}
+	}
+	names = slices.Clone(names)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	s := &Subscription{p: p, names: names, pattern: pattern, ch: make(chan Message, p.limit), ready: make(chan struct{})}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	m := p.topics(pattern)
+	var fresh []string
+	for _, n := range names {
+		t := m[n]
+		if t == nil {
+			t = &topic{name: n, pattern: pattern}
+			m[n] = t
+			fresh = append(fresh, n)
+		}
+		if t.confirmed {
+			t.subs = append(t.subs, s)
+		} else {
+			t.waiting = append(t.waiting, s)
+			s.left++
+		}
+	}
+	if s.left == 0 {
+		s.markReady()
+	}
+	wake := p.queue(subKind(pattern), fresh)
+	p.mu.Unlock()
+	if wake {
+		p.b.wake()
+	}
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		s.Unsubscribe(context.Background())
+		return nil, ctx.Err()
+	}
+	p.mu.Lock()
+	err := s.err
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// markReady releases Subscribe (under mu); it may be reached again after a
+// resubscription, when the subscription is long since ready.
+func (s *Subscription) markReady() {
+	select {
+	case <-s.ready:
+	default:
+		close(s.ready)
+	}
+}
+
+func subKind(pattern bool) string {
+	if pattern {
+		return "psubscribe"
+	}
+	return "subscribe"
+}
+
+func (p *PubsubConn) topics(pattern bool) map[string]*topic {
+	if pattern {
+		return p.pats
+	}
+	return p.chans
+}
+
+// queue appends a command for names to pend (under mu) and reports whether the loop
+// must be woken.
+func (p *PubsubConn) queue(kind string, names []string) bool {
+	if len(names) == 0 {
+		return false
+	}
+	first := len(p.pend) == 0
+	args := make([]string, 0, len(names)+1)
+	args = append(args, kind)
+	args = append(args, names...)
+	p.pend = writer.AppendCommand(p.pend, args...)
+	p.sent = append(p.sent, sentCmd{kind: kind, names: names, left: len(names)})
+	return first
+}
+
+// Messages returns the subscription's stream. It is closed when the subscription
+// ends: after Unsubscribe, Close, or an error (see Err).
+func (s *Subscription) Messages() <-chan Message { return s.ch }
+
+// Err returns why the subscription ended: nil while it runs and after Unsubscribe,
+// ErrSlowConsumer, ErrClosed, or the server's *RedisError.
+func (s *Subscription) Err() error {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	return s.err
+}
+
+// Unsubscribe ends the subscription and closes its channel. The server is told to
+// unsubscribe from the channels and patterns no other subscription still uses.
+func (s *Subscription) Unsubscribe(ctx context.Context) error {
+	p := s.p
+	p.mu.Lock()
+	wake := p.end(s, nil)
+	p.mu.Unlock()
+	if wake {
+		p.b.wake()
+	}
+	return ctx.Err()
+}
+
+// end removes s from its topics and closes its channel (under mu). Topics left
+// without subscribers are unsubscribed. It reports whether the loop must be woken.
+func (p *PubsubConn) end(s *Subscription, err error) bool {
+	if s.ended {
+		return false
+	}
+	s.ended, s.err = true, err
+	m := p.topics(s.pattern)
+	var gone []string
+	for _, n := range s.names {
+		t := m[n]
+		if t == nil {
+			continue
+		}
+		t.subs = slices.DeleteFunc(t.subs, func(x *Subscription) bool { return x == s })
+		t.waiting = slices.DeleteFunc(t.waiting, func(x *Subscription) bool { return x == s })
+		if len(t.subs) == 0 && len(t.waiting) == 0 {
+			delete(m, n)
+			gone = append(gone, n)
+		}
+	}
+	close(s.ch)
+	s.markReady()
+	kind := "unsubscribe"
+	if s.pattern {
+		kind = "punsubscribe"
+	}
+	if p.closed {
+		return false
+	}
+	return p.queue(kind, gone)
+}
+
+// Close ends every subscription (Err returns ErrClosed) and closes the connection.
+func (p *PubsubConn) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.closed = true
+	for _, m := range []map[string]*topic{p.chans, p.pats} {
+		for _, t := range m {
+			for _, s := range append(t.subs, t.waiting...) {
+				p.end(s, ErrClosed)
+			}
+		}
+	}
+	p.mu.Unlock()
+	p.b.close()
+	return nil
+}
+
+// Reconnects returns how many times the connection was re-established.
+func (p *PubsubConn) Reconnects() uint64 { return p.b.reconnects.Load() }
+
+// connDown runs on the loop when the current connection is lost: nothing is confirmed
+// on the next one yet, and commands not written are rebuilt by resubscribe.
+func (p *PubsubConn) connDown(error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range []map[string]*topic{p.chans, p.pats} {
+		for _, t := range m {
+			t.confirmed = false
+		}
+	}
+}
+
+// resubscribe runs after a reconnect's handshake, before the new connection is read:
+// it queues SUBSCRIBE and PSUBSCRIBE for exactly the live topics.
+func (p *PubsubConn) resubscribe() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pend = p.pend[:0]
+	p.sent = p.sent[:0]
+	for _, pattern := range []bool{false, true} {
+		var names []string
+		for n, t := range p.topics(pattern) {
+			t.confirmed = false
+			t.waiting = append(t.waiting, t.subs...)
+			for _, s := range t.subs {
+				s.left++
+			}
+			t.subs = nil
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		p.queue(subKind(pattern), names)
+	}
+}
+
+// session: loop side.
+
+func (p *PubsubConn) collect(dst []byte) []byte {
+	p.mu.Lock()
+	dst = append(dst, p.pend...)
+	p.pend = p.pend[:0]
+	p.mu.Unlock()
+	return dst
+}
+
+func (p *PubsubConn) lost(l *link, err error) { p.b.lost(l, err) }
+
+func (p *PubsubConn) deliver(v parser.Value) error {
+	if v.IsError() {
+		return p.failHead(v)
+	}
+	if v.Kind() != parser.Push && v.Kind() != parser.Array {
+		return nil // e.g. a RESP3 attribute-only or unrelated reply
+	}
+	e := v.Elems()
+	if len(e) < 3 {
+		return nil
+	}
+	kind := e[0].Bytes()
+	p.mu.Lock()
+	wake := false
+	switch {
+	case bytes.EqualFold(kind, []byte("message")):
+		wake = p.dispatch(p.chans[string(e[1].Bytes())], e[1].Bytes(), nil, e[2].Bytes())
+	case bytes.EqualFold(kind, []byte("pmessage")) && len(e) >= 4:
+		wake = p.dispatch(p.pats[string(e[1].Bytes())], e[2].Bytes(), e[1].Bytes(), e[3].Bytes())
+	case bytes.EqualFold(kind, []byte("subscribe")), bytes.EqualFold(kind, []byte("psubscribe")):
+		p.confirm(string(kind), string(e[1].Bytes()))
+	case bytes.EqualFold(kind, []byte("unsubscribe")), bytes.EqualFold(kind, []byte("punsubscribe")):
+		p.ack(string(kind))
+	}
+	p.mu.Unlock()
+	if wake {
+		p.b.wake()
+	}
+	return nil
+}
+
+// dispatch hands a message to every subscriber of t, ending those whose buffer is full.
+func (p *PubsubConn) dispatch(t *topic, channel, pattern, payload []byte) bool {
+	if t == nil {
+		return false
+	}
+	ch, pat := string(channel), string(pattern)
+	wake := false
+	for i := 0; i < len(t.subs); i++ {
+		s := t.subs[i]
+		select {
+		case s.ch <- Message{Channel: ch, Pattern: pat, Payload: bytes.Clone(payload)}:
+		default:
+			if p.end(s, ErrSlowConsumer) {
+				wake = true
+			}
+			i-- // end removed s from t.subs
+		}
+	}
+	return wake
+}
+
+// confirm marks a topic confirmed and releases the subscriptions waiting for it.
+func (p *PubsubConn) confirm(kind, name string) {
+	p.ack(kind)
+	t := p.topics(kind == "psubscribe")[name]
+	if t == nil {
+		return // unsubscribed meanwhile; the UNSUBSCRIBE follows on the wire
+	}
+	t.confirmed = true
+	for _, s := range t.waiting {
+		t.subs = append(t.subs, s)
+		if s.left--; s.left == 0 {
+			s.markReady()
+		}
+	}
+	t.waiting = nil
+}
+
+// ack counts one confirmation against the oldest command of that kind.
+func (p *PubsubConn) ack(kind string) {
+	for i := range p.sent {
+		if p.sent[i].kind == kind {
+			if p.sent[i].left--; p.sent[i].left <= 0 {
+				p.sent = slices.Delete(p.sent, i, i+1)
+			}
+			return
+		}
+	}
+}
+
+// failHead ends the subscriptions waiting on the oldest command, which the server
+// refused (NOPERM, for example).
+func (p *PubsubConn) failHead(v parser.Value) error {
+	p.mu.Lock()
+	if len(p.sent) == 0 {
+		p.mu.Unlock()
+		return &protocolError{reason: "error reply with no command outstanding: " + v.String()}
+	}
+	cmd := p.sent[0]
+	p.sent = p.sent[1:]
+	wake := false
+	if cmd.kind == "subscribe" || cmd.kind == "psubscribe" {
+		err := newRedisError(v)
+		m := p.topics(cmd.kind == "psubscribe")
+		for _, n := range cmd.names {
+			if t := m[n]; t != nil {
+				for _, s := range append(slices.Clone(t.waiting), t.subs...) {
+					if p.end(s, err) {
+						wake = true
+					}
+				}
+			}
+		}
+	}
+	p.mu.Unlock()
+	if wake {
+		p.b.wake()
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func recvMsg(t *testing.T, s *Subscription) Message {
+	t.Helper()
+	select {
+	case m, ok := <-s.Messages():
+		if !ok {
+			t.Fatalf("subscription ended: %v", s.Err())
+		}
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message within 5s")
+	}
+	return Message{}
+}
+
+func TestPubsub(t *testing.T) {
+	srv := startServer(t)
+	checkGoroutines(t)
+	for _, proto := range []int{3, 2} {
+		t.Run(fmt.Sprint("RESP", proto), func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			p, err := PubsubConnect(ctx, Config{Addr: srv.Addr, Protocol: proto})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			pub := pairedTo(t, srv, Config{})
+			defer pub.Close()
+
+			a, err := p.Subscribe(ctx, "news", "sport")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := p.Subscribe(ctx, "news")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pat, err := p.PSubscribe(ctx, "ne*")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := pub.Send("PUBLISH", "news", "hello").Int(ctx); err != nil || n != 2 {
+				// one connection counts once per channel plus once per pattern
+				t.Fatalf("PUBLISH = %d, %v", n, err)
+			}
+			for _, s := range []*Subscription{a, b} {
+				if m := recvMsg(t, s); m.Channel != "news" || string(m.Payload) != "hello" || m.Pattern != "" {
+					t.Fatalf("message %+v", m)
+				}
+			}
+			if m := recvMsg(t, pat); m.Channel != "news" || m.Pattern != "ne*" || string(m.Payload) != "hello" {
+				t.Fatalf("pattern message %+v", m)
+			}
+			// b leaves: the server stays subscribed to news for a.
+			if err := b.Unsubscribe(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := <-b.Messages(); ok || b.Err() != nil {
+				t.Fatalf("b not ended cleanly: %v", b.Err())
+			}
+			pub.Send("PUBLISH", "news", "second").Err(ctx)
+			if m := recvMsg(t, a); string(m.Payload) != "second" {
+				t.Fatalf("a got %+v", m)
+			}
+			recvMsg(t, pat)
+			// a leaves: news and sport have no subscriber left; the server is told.
+			a.Unsubscribe(ctx)
+			waitFor(t, func() bool {
+				v := srv.MustDo("PUBSUB", "NUMSUB", "news", "sport")
+				return v.Elems()[1].Int() == 0 && v.Elems()[3].Int() == 0
+			})
+			if v := srv.MustDo("PUBSUB", "NUMPAT"); v.Int() != 1 {
+				t.Fatalf("NUMPAT = %v", v)
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := <-pat.Messages(); ok || !errors.Is(pat.Err(), ErrClosed) {
+				t.Fatalf("pattern subscription after Close: %v", pat.Err())
+			}
+		})
+	}
+}
+
+func TestPubsubSlowConsumer(t *testing.T) {
+	srv := startServer(t)
+	checkGoroutines(t)
+	ctx := testCtx(t, 20*time.Second)
+	p, err := PubsubConnect(ctx, Config{Addr: srv.Addr, MessageBuffer: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	slow, _ := p.Subscribe(ctx, "c")
+	fast, _ := p.Subscribe(ctx, "c")
+	pub := pairedTo(t, srv, Config{})
+	defer pub.Close()
+	// Lockstep: fast reads each message before the next is published, so only slow
+	// can fall behind.
+	for i := 0; i < 20; i++ {
+		if err := pub.Send("PUBLISH", "c", fmt.Sprint(i)).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if m := recvMsg(t, fast); string(m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("fast message %d = %q", i, m.Payload)
+		}
+	}
+	// The slow one got the first 8 messages, then ended with a clear error.
+	n := 0
+	for m := range slow.Messages() {
+		if string(m.Payload) != fmt.Sprint(n) {
+			t.Fatalf("slow message %d = %q", n, m.Payload)
+		}
+		n++
+	}
+	if n != 8 || !errors.Is(slow.Err(), ErrSlowConsumer) {
+		t.Fatalf("slow: %d messages, err %v", n, slow.Err())
+	}
+	fast.Unsubscribe(ctx)
+}
+
+func TestPubsubSubscribeError(t *testing.T) {
+	srv := startServer(t)
+	checkGoroutines(t)
+	ctx := testCtx(t, 20*time.Second)
+	srv.MustDo("ACL", "SETUSER", "limited", "on", ">pw", "resetchannels", "&allowed", "+@all")
+	p, err := PubsubConnect(ctx, Config{Addr: srv.Addr, Username: "limited", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, err = p.Subscribe(ctx, "forbidden")
+	var re *RedisError
+	if !errors.As(err, &re) || re.Code() != "NOPERM" {
+		t.Fatalf("Subscribe forbidden: %v", err)
+	}
+	s, err := p.Subscribe(ctx, "allowed")
+	if err != nil {
+		t.Fatalf("Subscribe allowed: %v", err)
+	}
+	s.Unsubscribe(ctx)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

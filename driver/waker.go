@@ -1,0 +1,86 @@
+package driver
+
+import (
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// waker wakes one event loop without allocating. gnet's Conn.Wake allocates a closure
+// per call; instead, one end of a socketpair is enrolled in the loop, links that have
+// output push themselves on a lock-free list, and the first of a batch writes one byte
+// to the other end. The loop then flushes every listed link.
+type waker struct {
+	wfd   int                  // our end of the socketpair (non-blocking)
+	head  atomic.Pointer[link] // links waiting to be flushed (Treiber stack, popped whole)
+	armed atomic.Bool          // a byte is on its way
+	loop  gnet.EventLoop
+}
+
+var wakeByte = []byte{1}
+
+// newWaker makes a socketpair and enrolls its read end.
+func newWaker(cli *gnet.Client) (*waker, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.SetNonblock(fds[1], true); err != nil {
+		syscall.Close(fds[0])
+		syscall.Close(fds[1])
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fds[0]), "respring-waker")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		syscall.Close(fds[1])
+		return nil, err
+	}
+	w := &waker{wfd: fds[1]}
+	gc, err := cli.EnrollContext(nc, w) // gnet dups the fd and closes nc
+	if err != nil {
+		syscall.Close(fds[1])
+		return nil, err
+	}
+	w.loop = gc.EventLoop()
+	return w, nil
+}
+
+// schedule asks the loop to flush l. Any goroutine may call it.
+func (w *waker) schedule(l *link) {
+	if !l.queued.CompareAndSwap(false, true) {
+		return // already listed
+	}
+	for {
+		old := w.head.Load()
+		l.next = old
+		if w.head.CompareAndSwap(old, l) {
+			break
+		}
+	}
+	if !w.armed.Load() && w.armed.CompareAndSwap(false, true) {
+		// EAGAIN means the pair is full of wake bytes: the loop wakes anyway.
+		_, _ = syscall.Write(w.wfd, wakeByte)
+	}
+}
+
+// run flushes the listed links; it runs on the waker's loop.
+func (w *waker) run(c gnet.Conn) gnet.Action {
+	_, _ = c.Discard(c.InboundBuffered())
+	w.armed.Store(false)
+	l := w.head.Swap(nil)
+	for l != nil {
+		next := l.next
+		l.next = nil
+		l.queued.Store(false)
+		l.flush()
+		l = next
+	}
+	return gnet.None
+}
+
+func (w *waker) close() { syscall.Close(w.wfd) }
