@@ -116,7 +116,7 @@ func (c *PairedConn) Close() error {
 		return ErrClosed
 	}
 	deadline := time.Now().Add(c.b.cfg.CloseTimeout)
-	for (c.ring.Unwritten() > 0 || c.ring.Pending() > 0) && c.b.cur.Load() != nil && time.Now().Before(deadline) {
+	for c.ring.InFlight() > 0 && c.b.cur.Load() != nil && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Microsecond)
 	}
 	c.ring.Close(ErrClosed)

@@ -113,6 +113,14 @@ func (r *Ring) Complete(v parser.Value) error {
 	return nil
 }
 
+// InFlight returns how many commands are reserved and not yet freed (their reply, or
+// failure, has not been passed by the reply cursor). Unlike Pending and Unwritten it
+// may be called from any goroutine.
+func (r *Ring) InFlight() int {
+	f := r.freed.Load()
+	return int(r.tail.Load() - f)
+}
+
 // Pending returns how many written commands await a reply on this connection,
 // including commands whose caller stopped waiting (their replies are still read).
 func (r *Ring) Pending() int { return r.expect }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/bits"
 	"runtime"
+	"sync"
 	"sync/atomic"
 
 	"github.com/respring/respring/parser"
@@ -93,6 +94,9 @@ type slot struct {
 	// not reused while it is non-zero, so a token always reaches a waiter of the
 	// command it was posted for.
 	waiters atomic.Int32
+	// taken is set once the result was handed to a viewer (or nobody can want it: a
+	// Fail, a cancel). claim parks a result that was not taken before reusing the slot.
+	taken atomic.Bool
 }
 
 // closeState records the first Close error.
@@ -123,6 +127,14 @@ type Ring struct {
 
 	forgottenErrs atomic.Uint64
 
+	// Results of slots reused before anyone read them, by sequence number, so that a
+	// Future waited on late still gets its own reply (see claim). Bounded: past
+	// parkCap entries the oldest is dropped and its View returns ErrExpired.
+	parkMu    sync.Mutex
+	parked    map[uint64]parkedResult
+	parkOrder []uint64 // FIFO of parked seqs, for eviction
+	parkCap   int
+
 	// Loop-owned cursors (see doc.go). writeCur is the next seq Collect looks at;
 	// replyCur the oldest seq the reply cursor has not passed; expect the number of
 	// written slots in [replyCur, writeCur) that await a reply.
@@ -147,6 +159,7 @@ func New(size int) *Ring {
 		size:     n,
 		spaceSig: make(chan struct{}, 1),
 		closeCh:  make(chan struct{}),
+		parkCap:  int(max(4*n, 4096)),
 	}
 	for i := range r.slots {
 		r.slots[i].sig = make(chan struct{}, 1)
@@ -238,18 +251,35 @@ func (r *Ring) reserveSlow(ctx context.Context) (uint64, *[]byte, error) {
 // viewer woken by its completion may not have run yet, or a Close may still be storing
 // its error: wait for them. (A viewer arriving after the waiters check sees the old
 // command done, or this one reserved: it never blocks on the old command.)
+//
+// If the previous occupant's result was never read (a Future not waited on yet), it
+// is parked first: the slot is locked in phaseCompleting while a copy is made, and
+// viewers of the old command find the copy with unpark once they see the new seq.
 func (r *Ring) claim(seq uint64) *[]byte {
 	s := r.slot(seq)
 	for spin := 0; ; spin++ {
 		st := s.state.Load()
-		if stReaders(st) == 0 && stPhase(st) != phaseCompleting && s.waiters.Load() == 0 &&
-			s.state.CompareAndSwap(st, mkState(seq, phaseReserved)) {
+		if stReaders(st) != 0 || stPhase(st) == phaseCompleting || s.waiters.Load() != 0 {
+			backoff(spin)
+			continue
+		}
+		if stPhase(st) == phaseDone && !s.forget && !s.taken.Load() {
+			if !s.state.CompareAndSwap(st, st&^phaseMask|phaseCompleting) {
+				continue
+			}
+			r.park(stSeq(st), s.val.Clone(), s.err)
+			s.state.Store(mkState(seq, phaseReserved))
+			notify(s.sig) // a viewer that saw the lock looks again and finds the copy
+			break
+		}
+		if s.state.CompareAndSwap(st, mkState(seq, phaseReserved)) {
 			break
 		}
 		backoff(spin)
 	}
 	s.val = parser.Value{}
 	s.err = nil
+	s.taken.Store(false)
 	s.forget = false
 	if cap(s.cmd) > cmdKeep {
 		s.cmd = nil
@@ -296,6 +326,7 @@ func (r *Ring) Fail(seq uint64, err error) (wake bool) {
 	if !s.state.CompareAndSwap(mkState(seq, phaseReserved), mkState(seq, phaseCompleting)) {
 		panic("ring: Fail of a sequence number that is not reserved")
 	}
+	s.taken.Store(true) // the sender reports err itself: nobody views a failed slot
 	r.finish(s, mkState(seq, phaseDone), err, false)
 	if r.closed.Load() != nil {
 		return false
@@ -318,6 +349,54 @@ func (r *Ring) finish(s *slot, done uint64, err error, countForgotten bool) {
 	s.err = err
 	s.state.Store(done)
 	notify(s.sig)
+}
+
+// parkedResult is the result of a reused slot that nobody had read.
+type parkedResult struct {
+	val parser.Value // owned copy
+	err error
+}
+
+// park keeps the unread result of the 48-bit sequence seq.
+func (r *Ring) park(seq uint64, v parser.Value, err error) {
+	r.parkMu.Lock()
+	defer r.parkMu.Unlock()
+	if r.parked == nil {
+		r.parked = make(map[uint64]parkedResult)
+	}
+	for len(r.parked) >= r.parkCap && len(r.parkOrder) > 0 {
+		delete(r.parked, r.parkOrder[0])
+		r.parkOrder = r.parkOrder[1:]
+	}
+	r.parked[seq] = parkedResult{val: v, err: err}
+	r.parkOrder = append(r.parkOrder, seq)
+	if len(r.parkOrder) > 2*r.parkCap { // drop the order entries of unparked results
+		live := r.parkOrder[:0]
+		for _, q := range r.parkOrder {
+			if _, ok := r.parked[q]; ok {
+				live = append(live, q)
+			}
+		}
+		r.parkOrder = live
+	}
+}
+
+// unpark takes the parked result of the 48-bit sequence seq, if there is one.
+func (r *Ring) unpark(seq uint64) (parkedResult, bool) {
+	r.parkMu.Lock()
+	defer r.parkMu.Unlock()
+	p, ok := r.parked[seq]
+	if ok {
+		delete(r.parked, seq)
+	}
+	return p, ok
+}
+
+// Parked returns how many results of reused slots wait for a late View.
+func (r *Ring) Parked() int {
+	r.parkMu.Lock()
+	defer r.parkMu.Unlock()
+	return len(r.parked)
 }
 
 // notify posts a token on a capacity-1 channel without blocking.

@@ -339,8 +339,59 @@ func TestFullRing(t *testing.T) {
 	complete(t, r, "r4")
 	wantReply(t, r, 4, "r4")
 	wantReply(t, r, 3, "r3")
+	// r0 was never viewed before its slot was reused: it was parked, and the first
+	// View still gets it; a second View finds nothing.
+	wantReply(t, r, 0, "r0")
 	if _, _, err := view(nilCtx, r, 0); !errors.Is(err, ErrExpired) {
-		t.Fatalf("View(0) after reuse: %v, want ErrExpired", err)
+		t.Fatalf("second View(0) after reuse: %v, want ErrExpired", err)
+	}
+}
+
+// TestParkUnread: results nobody had read when their slots were reused are parked and
+// reach their own late viewers, within the parking bound.
+func TestParkUnread(t *testing.T) {
+	r := New(2)
+	var seqs []uint64
+	for i := range 20 {
+		seqs = append(seqs, mustSend(t, r, "c"+strconv.Itoa(i), false))
+		collect(t, r)
+		complete(t, r, "r"+strconv.Itoa(i))
+	}
+	if r.Parked() != 18 {
+		t.Fatalf("%d parked, want 18", r.Parked())
+	}
+	for i := len(seqs) - 1; i >= 0; i-- { // any order
+		wantReply(t, r, seqs[i], "r"+strconv.Itoa(i))
+	}
+	if r.Parked() != 0 {
+		t.Fatalf("%d parked after reading all", r.Parked())
+	}
+	// Forgotten and failed commands are never parked.
+	for range 4 {
+		mustSend(t, r, "f", true)
+		collect(t, r)
+		complete(t, r, "x")
+		seq, cmd, _ := r.Reserve(nilCtx)
+		*cmd = append(*cmd, "bad"...)
+		r.Fail(seq, errLost)
+	}
+	if r.Parked() != 0 {
+		t.Fatalf("%d parked forgotten/failed results", r.Parked())
+	}
+	// The bound: the oldest parked results are dropped and give ErrExpired.
+	r = New(1)
+	r.parkCap = 3
+	seqs = seqs[:0]
+	for i := range 6 {
+		seqs = append(seqs, mustSend(t, r, "c", false))
+		collect(t, r)
+		complete(t, r, "r"+strconv.Itoa(i))
+	}
+	if _, _, err := view(nilCtx, r, seqs[0]); !errors.Is(err, ErrExpired) {
+		t.Fatalf("evicted result: %v, want ErrExpired", err)
+	}
+	for i := 2; i < 6; i++ {
+		wantReply(t, r, seqs[i], "r"+strconv.Itoa(i))
 	}
 }
 

@@ -14,8 +14,10 @@ import (
 // while View holds a read claim that stops the slot being reused under it: the value is
 // valid only during fn (copy what you keep), and fn must not call Reserve on this ring.
 // A nil fn just waits. Several goroutines may View the same seq, and a done seq can be
-// viewed again and again until its slot is reused by the command Size() sends later;
-// after that View returns ErrExpired without calling fn.
+// viewed again and again until its slot is reused by the command Size() sends later.
+// A result nobody had viewed when its slot was reused is parked (copied aside), and the
+// first View after that still gets it; later Views, and Views of results dropped from
+// the bounded parking area, return ErrExpired without calling fn.
 //
 // If ctx ends first, View returns ctx.Err(). If the command was published but not yet
 // written, it is cancelled: completed with ctx.Err(), never written, and it takes no
@@ -32,6 +34,12 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 		st := s.state.Load()
 		if ss := stSeq(st); ss != want {
 			if newer(ss, want) {
+				if p, ok := r.unpark(want); ok {
+					if fn != nil {
+						fn(p.val, p.err)
+					}
+					return nil
+				}
 				return ErrExpired
 			}
 			return ErrNotReserved
@@ -74,6 +82,7 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 // also if fn panics (a claim never released would stop the slot being reused).
 func (s *slot) read(fn func(v parser.Value, err error)) {
 	defer s.state.Add(^uint64(readerUnit - 1))
+	s.taken.Store(true)
 	if fn != nil {
 		fn(s.val, s.err)
 	}
@@ -84,16 +93,23 @@ func (s *slot) read(fn func(v parser.Value, err error)) {
 func (r *Ring) cancel(ctx context.Context, s *slot, seq uint64) error {
 	err := ctx.Err()
 	if s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseCompleting)) {
+		s.taken.Store(true) // its viewer got ctx.Err(): nothing to park
 		r.finish(s, mkState(seq, phaseDone), err, false)
 	}
 	return err
 }
 
-// Done reports without waiting whether seq is done. It returns false for a seq whose
-// slot was reused.
+// Done reports without waiting whether seq is done. For a seq whose slot was reused it
+// reports whether its result is parked.
 func (r *Ring) Done(seq uint64) bool {
 	st := r.slot(seq).state.Load()
-	return stSeq(st) == seq&seqMask && stPhase(st) == phaseDone
+	if stSeq(st) == seq&seqMask {
+		return stPhase(st) == phaseDone
+	}
+	r.parkMu.Lock()
+	_, ok := r.parked[seq&seqMask]
+	r.parkMu.Unlock()
+	return ok
 }
 
 // Close fails every command not yet done, written or not, with err (ErrClosed if nil),

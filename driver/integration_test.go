@@ -1,0 +1,351 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/respring/respring/parser"
+)
+
+// 64 goroutines x 10,000 SET/GET pairs with unique payloads: every caller gets its own
+// reply.
+func TestManyCallersOwnReplies(t *testing.T) {
+	s := startServer(t)
+	checkGoroutines(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	const goroutines, pairs = 64, 10_000
+	ctx := testCtx(t, 5*time.Minute)
+	var wg sync.WaitGroup
+	var mismatches atomic.Int64
+	errs := make(chan error, goroutines)
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("many:%d", g)
+			dst := make([]byte, 0, 32)
+			for i := 0; i < pairs; i++ {
+				val := fmt.Sprintf("v:%d:%d", g, i)
+				set := c.Send("SET", key, val)
+				get := c.Send("GET", key)
+				if err := set.Err(ctx); err != nil {
+					errs <- err
+					return
+				}
+				var err error
+				if dst, err = get.AppendBytes(ctx, dst[:0]); err != nil {
+					errs <- err
+					return
+				}
+				if string(dst) != val {
+					mismatches.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if m := mismatches.Load(); m != 0 {
+		t.Fatalf("%d replies went to the wrong caller", m)
+	}
+}
+
+// The same workload while CLIENT KILL cuts the connection 20 times: each caller gets
+// its own reply or an error, nobody waits past its timeout, and the client serves
+// again after the last kill.
+func TestClientKillUnderLoad(t *testing.T) {
+	s := startServer(t)
+	checkGoroutines(t)
+	c := pairedTo(t, s, Config{ClientName: "victim", ReconnectMin: time.Millisecond, ReconnectMax: 20 * time.Millisecond})
+	defer c.Close()
+	const goroutines, timeout = 64, 3 * time.Second
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ok, failed, mismatches, late atomic.Int64
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key, val := fmt.Sprintf("kill:%d:%d", g, i), fmt.Sprintf("v:%d:%d", g, i)
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				start := time.Now()
+				set := c.Send("SET", key, val)
+				get := c.Send("GET", key)
+				setErr := set.Err(ctx)
+				got, getErr := get.String(ctx)
+				cancel()
+				if time.Since(start) > timeout+time.Second {
+					late.Add(1)
+				}
+				switch {
+				case getErr == nil && got == val:
+					ok.Add(1)
+				case getErr != nil || (setErr != nil && got == ""):
+					failed.Add(1)
+				default:
+					mismatches.Add(1)
+				}
+				if errors.Is(getErr, ErrNil) && setErr == nil {
+					mismatches.Add(1) // the SET succeeded, so the GET must see it
+				}
+			}
+		}()
+	}
+	killed := 0
+	last := ""
+	deadline := time.Now().Add(60 * time.Second)
+	for killed < 20 && time.Now().Before(deadline) {
+		ids := clientIDs(t, s, "victim")
+		if len(ids) != 1 || ids[0] == last {
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		time.Sleep(10 * time.Millisecond) // let traffic flow on the new connection
+		if v := s.MustDo("CLIENT", "KILL", "ID", ids[0]); v.Int() == 1 {
+			killed++
+			last = ids[0]
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if killed != 20 {
+		t.Fatalf("killed %d times", killed)
+	}
+	t.Logf("ok %d, failed %d, reconnects %d", ok.Load(), failed.Load(), c.Reconnects())
+	if mismatches.Load() != 0 || late.Load() != 0 {
+		t.Fatalf("%d mismatches, %d waits past the timeout", mismatches.Load(), late.Load())
+	}
+	// A command not yet written waits for the reconnect, so this PING also proves
+	// the client serves again.
+	ctx := testCtx(t, 10*time.Second)
+	if v, err := c.Do(ctx, "PING"); err != nil || v.Text() != "PONG" {
+		t.Fatalf("after the last kill: %v, %v", v, err)
+	}
+	if c.Reconnects() < 20 || ok.Load() == 0 {
+		t.Fatalf("reconnects %d, ok %d", c.Reconnects(), ok.Load())
+	}
+}
+
+// A written command whose caller gave up is not un-sent: its reply is read and
+// dropped, and the following callers get their own replies.
+func TestCancelAfterSend(t *testing.T) {
+	s := startServer(t)
+	checkGoroutines(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.Do(short, "DEBUG", "SLEEP", "0.3"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("DEBUG SLEEP: %v", err)
+	}
+	ctx := testCtx(t, 10*time.Second)
+	c.Send("SET", "cancel:k", "value")
+	get1, ping, get2 := c.Send("GET", "cancel:k"), c.Send("PING"), c.Send("GET", "cancel:nothing")
+	if v, err := get1.String(ctx); err != nil || v != "value" {
+		t.Fatalf("GET = %q, %v", v, err)
+	}
+	if v, err := ping.String(ctx); err != nil || v != "PONG" {
+		t.Fatalf("PING = %q, %v", v, err)
+	}
+	if _, err := get2.String(ctx); !errors.Is(err, ErrNil) {
+		t.Fatalf("GET missing = %v", err)
+	}
+}
+
+// RESP3 attributes stay with their value and pushes take no reply slot.
+func TestDebugProtocolAttribAndPush(t *testing.T) {
+	s := startServer(t)
+	checkGoroutines(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 10*time.Second)
+	for round := 0; round < 3; round++ {
+		attrib := c.Send("DEBUG", "PROTOCOL", "attrib")
+		ping1 := c.Send("PING")
+		push := c.Send("DEBUG", "PROTOCOL", "push")
+		ping2 := c.Send("PING")
+		echo := c.Send("ECHO", fmt.Sprint("round", round))
+		v, err := attrib.Wait(ctx)
+		if err != nil || len(v.Attrs()) != 2 || !strings.Contains(v.Text(), "attribute") {
+			t.Fatalf("attrib = %v (attrs %v), %v", v, v.Attrs(), err)
+		}
+		if v, err := push.String(ctx); err != nil || !strings.Contains(v, "push") {
+			t.Fatalf("push = %q, %v", v, err)
+		}
+		for _, f := range []Future{ping1, ping2} {
+			if v, err := f.String(ctx); err != nil || v != "PONG" {
+				t.Fatalf("PING = %q, %v", v, err)
+			}
+		}
+		if v, err := echo.String(ctx); err != nil || v != fmt.Sprint("round", round) {
+			t.Fatalf("ECHO = %q, %v", v, err)
+		}
+	}
+	if c.pushes.Load() != 3 {
+		t.Fatalf("%d pushes seen, want 3", c.pushes.Load())
+	}
+}
+
+// SHUTDOWN and a restart on the same port: paired and pubsub connections recover, the
+// database and the client name are restored, subscriptions receive again.
+func TestShutdownRestart(t *testing.T) {
+	s := startServer(t)
+	if !s.Managed() {
+		t.Skip("needs a server of its own")
+	}
+	checkGoroutines(t)
+	fast := Config{Addr: s.Addr, DB: 3, ClientName: "survivor", ReconnectMin: time.Millisecond, ReconnectMax: 50 * time.Millisecond}
+	c := pairedTo(t, s, fast)
+	defer c.Close()
+	ctx := testCtx(t, 30*time.Second)
+	p, err := PubsubConnect(ctx, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sub, err := p.Subscribe(ctx, "alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	psub, err := p.PSubscribe(ctx, "al*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, _ := p.Subscribe(ctx, "gone")
+	gone.Unsubscribe(ctx)
+
+	s.Do("SHUTDOWN", "NOSAVE") // the connection drops: no reply
+	s.Restart()
+
+	// Not yet written commands wait for the reconnect; written ones may fail.
+	waitFor(t, func() bool {
+		v, err := c.Do(ctx, "PING")
+		return err == nil && v.Text() == "PONG"
+	})
+	info, err := c.Send("CLIENT", "INFO").String(ctx)
+	if err != nil || !strings.Contains(info, " db=3 ") || !strings.Contains(info, " name=survivor ") {
+		t.Fatalf("CLIENT INFO after restart: %q, %v", info, err)
+	}
+	if v, err := c.Send("HELLO").Wait(ctx); err != nil || c.Protocol() != 3 {
+		t.Fatalf("protocol after restart: %d, %v %v", c.Protocol(), v, err)
+	}
+	// Exactly the live subscriptions are back: alerts and al*, not gone.
+	waitFor(t, func() bool {
+		v := s.MustDo("PUBSUB", "NUMSUB", "alerts", "gone")
+		return v.Elems()[1].Int() == 1 && s.MustDo("PUBSUB", "NUMPAT").Int() == 1
+	})
+	if v := s.MustDo("PUBSUB", "NUMSUB", "gone"); v.Elems()[1].Int() != 0 {
+		t.Fatalf("gone resubscribed: %v", v)
+	}
+	if n, err := c.Send("PUBLISH", "alerts", "back").Int(ctx); err != nil || n != 2 {
+		t.Fatalf("PUBLISH = %d, %v", n, err)
+	}
+	if m := recvMsg(t, sub); string(m.Payload) != "back" {
+		t.Fatalf("sub got %+v", m)
+	}
+	if m := recvMsg(t, psub); string(m.Payload) != "back" || m.Pattern != "al*" {
+		t.Fatalf("psub got %+v", m)
+	}
+	if p.Reconnects() == 0 || c.Reconnects() == 0 {
+		t.Fatal("no reconnect counted")
+	}
+}
+
+// The low-level Conn is full duplex: MONITOR streams what other clients do.
+func TestConnMonitor(t *testing.T) {
+	s := startServer(t)
+	checkGoroutines(t)
+	ctx := testCtx(t, 10*time.Second)
+	m, err := Connect(ctx, Config{Addr: s.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Send("MONITOR"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := m.Recv(ctx); err != nil || v.Text() != "OK" {
+		t.Fatalf("MONITOR = %v, %v", v, err)
+	}
+	s.MustDo("SET", "watched", "1")
+	for {
+		v, err := m.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(v.Text(), `"SET" "watched" "1"`) {
+			break
+		}
+	}
+}
+
+func TestConnPipelineAndValues(t *testing.T) {
+	s := startServer(t)
+	checkGoroutines(t)
+	ctx := testCtx(t, 10*time.Second)
+	c, err := Connect(ctx, Config{Addr: s.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if err := c.Send("ECHO", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.SendValue(parser.NewArray(parser.NewBulkString("PING")))
+	if err := c.Send("ECHO", struct{}{}); err == nil {
+		t.Fatal("unsupported argument accepted")
+	}
+	for i := 0; i < 100; i++ {
+		v, err := c.Recv(ctx)
+		if err != nil || v.Text() != fmt.Sprint(i) {
+			t.Fatalf("reply %d = %v, %v", i, v, err)
+		}
+	}
+	if v, err := c.Recv(ctx); err != nil || v.Text() != "PONG" {
+		t.Fatalf("PING = %v, %v", v, err)
+	}
+	// CLIENT REPLY OFF: the caller matches replies itself.
+	c.Send("CLIENT", "REPLY", "OFF")
+	c.Send("SET", "silent", "1")
+	c.Send("CLIENT", "REPLY", "ON")
+	if v, err := c.Recv(ctx); err != nil || v.Text() != "OK" {
+		t.Fatalf("REPLY ON = %v, %v", v, err)
+	}
+	// A broken connection shows up in the stream, then values come again.
+	ids := clientIDs(t, s, "")
+	_ = ids
+	c.Send("CLIENT", "SETNAME", "lowlevel")
+	c.Recv(ctx)
+	s.MustDo("CLIENT", "KILL", "ID", clientIDs(t, s, "lowlevel")[0])
+	if _, err := c.Recv(ctx); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("after kill: %v", err)
+	}
+	waitFor(t, func() bool { return c.b.cur.Load() != nil && c.b.cur.Load().isOpen.Load() })
+	c.Send("PING")
+	if v, err := c.Recv(ctx); err != nil || v.Text() != "PONG" {
+		t.Fatalf("after reconnect: %v, %v", v, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Recv(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Recv after Close: %v", err)
+	}
+}
