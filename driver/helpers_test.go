@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -69,3 +70,7 @@ func clientIDs(t *testing.T, s *redistest.Server, name string) []string {
 	}
 	return ids
 }
+
+var errDeadlineExceeded = context.DeadlineExceeded
+
+func fmtAll(c Config) string { return fmt.Sprintf("%v %+v %#v %s", c, c, c, c) }
