@@ -14,20 +14,35 @@ func repeatStream(n int, one func(i int) string) []byte {
 	return b
 }
 
+// benchStream parses the whole stream per op: "each" with one ParseEach call (the
+// driver's way), "single" with one Parse call per value.
 func benchStream(b *testing.B, stream []byte) {
-	b.ReportAllocs()
-	b.SetBytes(int64(len(stream)))
-	var p Parser
-	for b.Loop() {
-		buf := stream
-		for len(buf) > 0 {
-			_, n, err := p.Parse(buf)
-			if err != nil {
+	b.Run("each", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(stream)))
+		var p Parser
+		nop := func(Value) error { return nil }
+		for b.Loop() {
+			if n, err := p.ParseEach(stream, nop); err != nil || n != len(stream) {
 				b.Fatal(err)
 			}
-			buf = buf[n:]
 		}
-	}
+	})
+	b.Run("single", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(stream)))
+		var p Parser
+		for b.Loop() {
+			buf := stream
+			for len(buf) > 0 {
+				_, n, err := p.Parse(buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf = buf[n:]
+			}
+		}
+	})
 }
 
 func BenchmarkParse(b *testing.B) {

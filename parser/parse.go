@@ -49,6 +49,7 @@ type Parser struct {
 	base     uintptr // address of buf[0] in the call that returned ErrIncomplete
 	blen     int     // len(buf) in that call
 	need     int     // see NeedBytes
+	scan     lineScanner
 
 	items int // items read since the Parser was made (tests check linearity with it)
 }
@@ -71,6 +72,34 @@ type Parser struct {
 // Parse never panics, never allocates from a declared length beyond what buf holds, and
 // rejects nesting deeper than MaxDepth without recursion.
 func (p *Parser) Parse(buf []byte) (Value, int, error) {
+	p.scan.reset(buf)
+	return p.parse(buf)
+}
+
+// ParseEach parses every complete value at the start of buf and calls fn with each;
+// a value is valid only during its fn call. It returns the bytes the values took and:
+// nil when buf was used up, ErrIncomplete when a partial value remains at buf[n:] (call
+// again with those bytes followed by more, as for Parse), a *ProtocolError, or the
+// error fn returned (the value fn failed on is counted in n). Parsing many small values
+// this way scans the buffer once.
+func (p *Parser) ParseEach(buf []byte, fn func(Value) error) (int, error) {
+	p.scan.reset(buf)
+	used := 0
+	for used < len(buf) {
+		p.scan.off = used
+		v, n, err := p.parse(buf[used:])
+		if err != nil {
+			return used, err
+		}
+		used += n
+		if err := fn(v); err != nil {
+			return used, err
+		}
+	}
+	return used, nil
+}
+
+func (p *Parser) parse(buf []byte) (Value, int, error) {
 	if p.resuming {
 		switch {
 		case len(buf) < p.blen:
@@ -379,7 +408,7 @@ func (p *Parser) lineEnd(buf []byte, start int) (int, error) {
 	if max := from + p.lim.MaxLineLen + 1; max < limit {
 		limit = max
 	}
-	i := indexLineEnd(buf[:limit], from)
+	i := p.scan.index(from, limit)
 	if i < 0 {
 		if len(buf)-from > p.lim.MaxLineLen {
 			return 0, protoErr(buf, start, "line longer than MaxLineLen")

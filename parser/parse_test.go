@@ -368,3 +368,32 @@ func TestClone(t *testing.T) {
 		}
 	}
 }
+
+func TestParseEach(t *testing.T) {
+	stream := []byte(crlf("+a/:1/$3/foo/*2/+x/+y/$5/par"))
+	var p Parser
+	var got []string
+	n, err := p.ParseEach(stream, func(v Value) error { got = append(got, v.String()); return nil })
+	if !errors.Is(err, ErrIncomplete) || strings.Join(got, " ") != `"a" (integer) 1 "foo" ["x" "y"]` {
+		t.Fatalf("got %v, %d, %v", got, n, err)
+	}
+	// Resume with the rest of the partial value.
+	rest := append(append([]byte(nil), stream[n:]...), "al\r\n-ERR x\r\n"...)
+	got = got[:0]
+	m, err := p.ParseEach(rest, func(v Value) error { got = append(got, v.String()); return nil })
+	if err != nil || m != len(rest) || strings.Join(got, " ") != `"partial" (error) ERR x` {
+		t.Fatalf("resumed: %v, %d, %v", got, m, err)
+	}
+	// fn's error stops the walk, the value counted.
+	stop := errors.New("stop")
+	calls := 0
+	m, err = p.ParseEach([]byte("+a\r\n+b\r\n"), func(Value) error { calls++; return stop })
+	if err != stop || m != 4 || calls != 1 {
+		t.Fatalf("stop: %d, %v, %d calls", m, err, calls)
+	}
+	// A protocol error after good values.
+	m, err = p.ParseEach([]byte("+a\r\n:x\r\n"), func(Value) error { return nil })
+	if m != 4 || !errors.As(err, new(*ProtocolError)) {
+		t.Fatalf("bad: %d, %v", m, err)
+	}
+}
