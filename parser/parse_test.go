@@ -370,7 +370,7 @@ func TestClone(t *testing.T) {
 }
 
 func TestParseEach(t *testing.T) {
-	stream := []byte(crlf("+a/:1/$3/foo/*2/+x/+y/$5/par"))
+	stream := []byte(crlf("+a/:1/$3/foo/*2/+x/+y") + "$7\r\npar")
 	var p Parser
 	var got []string
 	n, err := p.ParseEach(stream, func(v Value) error { got = append(got, v.String()); return nil })
@@ -378,7 +378,7 @@ func TestParseEach(t *testing.T) {
 		t.Fatalf("got %v, %d, %v", got, n, err)
 	}
 	// Resume with the rest of the partial value.
-	rest := append(append([]byte(nil), stream[n:]...), "al\r\n-ERR x\r\n"...)
+	rest := append(append([]byte(nil), stream[n:]...), "tial\r\n-ERR x\r\n"...)
 	got = got[:0]
 	m, err := p.ParseEach(rest, func(v Value) error { got = append(got, v.String()); return nil })
 	if err != nil || m != len(rest) || strings.Join(got, " ") != `"partial" (error) ERR x` {
