@@ -33,10 +33,11 @@ type link struct {
 	queued atomic.Bool // listed on the waker
 	next   *link       // next on the waker's list
 
-	p    parser.Parser
-	need int    // bytes the partial value at the head of the input needs (0: unknown)
-	acc  []byte // a partial value moved out of gnet's buffer, and what followed it
-	out  []byte // reused output buffer
+	p       parser.Parser
+	deliver func(parser.Value) error
+	need    int    // bytes the partial value at the head of the input needs (0: unknown)
+	acc     []byte // a partial value moved out of gnet's buffer, and what followed it
+	out     []byte // reused output buffer
 }
 
 // accKeep is the capacity above which acc is dropped once empty.
@@ -45,6 +46,7 @@ const accKeep = 256 << 10
 func newLink(s session, lim parser.Limits) *link {
 	l := &link{sess: s}
 	l.p.Limits = lim
+	l.deliver = s.deliver // bound once: no allocation per read
 	return l
 }
 
@@ -175,21 +177,16 @@ func (l *link) readAcc(c gnet.Conn, n int) gnet.Action {
 // parseAll delivers every complete value at the start of buf and returns the bytes
 // used. It records how many bytes a trailing partial value needs.
 func (l *link) parseAll(buf []byte) (int, error) {
-	used := 0
-	for used < len(buf) {
-		v, n, err := l.p.Parse(buf[used:])
-		if err != nil {
-			if errors.Is(err, parser.ErrIncomplete) {
-				l.need = l.p.NeedBytes()
-				return used, nil
-			}
-			return used, &protocolError{reason: "malformed reply", cause: err}
-		}
-		used += n
-		if err := l.sess.deliver(v); err != nil {
-			return used, err
-		}
+	used, err := l.p.ParseEach(buf, l.deliver)
+	switch {
+	case err == nil:
+		l.need = 0
+		return used, nil
+	case errors.Is(err, parser.ErrIncomplete):
+		l.need = l.p.NeedBytes()
+		return used, nil
+	case errors.As(err, new(*parser.ProtocolError)):
+		return used, &protocolError{reason: "malformed reply", cause: err}
 	}
-	l.need = 0
-	return used, nil
+	return used, err // the session refused a value
 }
