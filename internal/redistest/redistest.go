@@ -45,47 +45,71 @@ type Server struct {
 // readyTimeout bounds how long a started server may take to answer PING.
 const readyTimeout = 15 * time.Second
 
-// Start starts a throwaway redis-server; extra are more "--name value" arguments.
+// ErrNoServer is returned by New when redis-server is not installed.
+var ErrNoServer = errors.New("redistest: redis-server not installed")
+
+// Start starts a throwaway redis-server for t, stopped when t ends; extra are more
+// "--name value" arguments. A missing redis-server skips t, or fails it under CI=true.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	if addr := os.Getenv("REDIS_TEST_ADDR"); addr != "" {
-		s := &Server{Addr: addr, t: t}
-		if err := s.waitReady(); err != nil {
-			t.Fatalf("redistest: REDIS_TEST_ADDR %s: %v", addr, err)
-		}
-		return s
-	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	s, err := New(extra...)
+	if errors.Is(err, ErrNoServer) {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("redistest: redis-server not found under CI: %v", err)
+			t.Fatalf("%v (CI=true: this is a failure)", err)
 		}
-		t.Skip("redistest: redis-server not installed")
+		t.Skip(err)
 	}
-	dir, err := os.MkdirTemp("", "respring-redis-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, dir: dir, managed: true, Sock: filepath.Join(dir, "redis.sock")}
+	s.t = t
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New starts a throwaway redis-server (or attaches to REDIS_TEST_ADDR) without a test,
+// for TestMain; the caller must Close it.
+func New(extra ...string) (*Server, error) {
+	if addr := os.Getenv("REDIS_TEST_ADDR"); addr != "" {
+		s := &Server{Addr: addr}
+		if err := s.waitReady(); err != nil {
+			return nil, fmt.Errorf("redistest: REDIS_TEST_ADDR %s: %w", addr, err)
+		}
+		return s, nil
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, ErrNoServer
+	}
+	dir, err := os.MkdirTemp("", "respring-redis-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{dir: dir, managed: true, Sock: filepath.Join(dir, "redis.sock")}
 	s.args = append([]string{bin}, extra...)
-	t.Cleanup(func() {
-		s.Stop()
-		os.RemoveAll(dir)
-	})
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatal(err)
+			os.RemoveAll(dir)
+			return nil, err
 		}
 		s.Port = port
 		s.Addr = "127.0.0.1:" + strconv.Itoa(port)
 		if lastErr = s.launch(); lastErr == nil {
-			return s
+			return s, nil
 		}
 	}
-	t.Fatalf("redistest: could not start redis-server: %v", lastErr)
-	return nil
+	os.RemoveAll(dir)
+	return nil, fmt.Errorf("redistest: could not start redis-server: %w", lastErr)
+}
+
+// Close stops a started server and removes its directory.
+func (s *Server) Close() {
+	s.Stop()
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
 }
 
 func freePort() (int, error) {
@@ -183,9 +207,12 @@ func (s *Server) Do(args ...string) (parser.Value, error) {
 // MustDo is Do that fails the test on a transport error (a server error reply is
 // returned as a value).
 func (s *Server) MustDo(args ...string) parser.Value {
-	s.t.Helper()
 	v, err := s.Do(args...)
 	if err != nil {
+		if s.t == nil {
+			panic(fmt.Sprintf("redistest: %s: %v", strings.Join(args, " "), err))
+		}
+		s.t.Helper()
 		s.t.Fatalf("redistest: %s: %v", strings.Join(args, " "), err)
 	}
 	return v

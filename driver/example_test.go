@@ -1,0 +1,131 @@
+package driver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/respring/respring/driver"
+)
+
+// addr is set by TestMain to a throwaway redis-server.
+var addr = driver.ServerAddrForExamples
+
+// The paired interface: one reply per command, pipelined implicitly.
+func ExamplePairedConnect() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr(), ClientName: "example"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	// Send never waits: these three commands go out in one write.
+	c.SendAndForget("SET", "greeting", "hello")
+	incr := c.Send("INCRBY", "visits", 5)
+	get := c.Send("GET", "greeting")
+
+	n, err := incr.Int(ctx)
+	fmt.Println(n, err)
+	s, err := get.String(ctx)
+	fmt.Println(s, err)
+	_, err = c.Send("GET", "no-such-key").String(ctx)
+	fmt.Println(errors.Is(err, driver.ErrNil))
+	v, err := c.Do(ctx, "LPUSH", "greeting", "x")
+	var re *driver.RedisError
+	fmt.Println(v.Kind(), errors.As(err, &re), re.Code())
+	c.Send("DEL", "greeting", "visits").Err(ctx)
+	// Output:
+	// 5 <nil>
+	// hello <nil>
+	// true
+	// invalid true WRONGTYPE
+}
+
+// Reading a reply into a reused buffer allocates nothing.
+func ExampleFuture_AppendBytes() {
+	ctx := context.Background()
+	c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	c.Send("SET", "k", []byte("0123456789abcdef")).Err(ctx)
+	buf := make([]byte, 0, 64)
+	buf, err = c.Send("GET", "k").AppendBytes(ctx, buf[:0])
+	fmt.Printf("%s %v\n", buf, err)
+	// Output:
+	// 0123456789abcdef <nil>
+}
+
+// The pub/sub interface: each Subscribe gets its own stream once the server confirmed.
+func ExamplePubsubConnect() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p, err := driver.PubsubConnect(ctx, driver.Config{Addr: addr()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close()
+	sub, err := p.Subscribe(ctx, "news")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pats, _ := p.PSubscribe(ctx, "n*")
+
+	pub, _ := driver.PairedConnect(ctx, driver.Config{Addr: addr()})
+	defer pub.Close()
+	pub.Send("PUBLISH", "news", "hello subscribers").Err(ctx)
+
+	m := <-sub.Messages()
+	fmt.Printf("%s: %s\n", m.Channel, m.Payload)
+	m = <-pats.Messages()
+	fmt.Printf("%s via %s: %s\n", m.Channel, m.Pattern, m.Payload)
+	sub.Unsubscribe(ctx)
+	_, open := <-sub.Messages()
+	fmt.Println(open, sub.Err())
+	// Output:
+	// news: hello subscribers
+	// news via n*: hello subscribers
+	// false <nil>
+}
+
+// The low-level interface: a full-duplex stream; the caller matches replies.
+func ExampleConnect() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := driver.Connect(ctx, driver.Config{Addr: addr()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	c.Send("CLIENT", "REPLY", "OFF") // no reply to this one
+	c.Send("SET", "quiet", "1")      // nor to this one
+	c.Send("CLIENT", "REPLY", "ON")  // +OK
+	c.Send("GET", "quiet")
+	for range 2 {
+		v, err := c.Recv(ctx)
+		fmt.Println(v, err)
+	}
+	// Output:
+	// "OK" <nil>
+	// "1" <nil>
+}
+
+func ExampleParseURL() {
+	cfg, err := driver.ParseURL("redis://app:s3cret@cache.internal:6380/2?client_name=api")
+	fmt.Println(cfg, err)
+	_, err = driver.ParseURL("memcached://x")
+	var ce *driver.ConfigError
+	fmt.Println(errors.As(err, &ce))
+	// Output:
+	// respring.Config{addr=cache.internal:6380 user="app" password=<redacted> db=2 protocol=0 name="api" tls=false} <nil>
+	// true
+}
