@@ -186,10 +186,3 @@ func (b *base) halt() {
 	b.halted = true
 	b.mu.Unlock()
 }
-
-// isClosed reports whether close was called.
-func (b *base) isClosed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.closed
-}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,9 +20,12 @@ func fakeCfg(s *fakeredis.Server) Config {
 // A server without HELLO: the driver falls back to RESP2, with AUTH and CLIENT SETNAME.
 func TestFallbackToRESP2(t *testing.T) {
 	checkGoroutines(t)
+	var mu sync.Mutex
 	var seen []string
 	s := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		mu.Lock()
 		seen = append(seen, strings.Join(cmd, " "))
+		mu.Unlock()
 		switch cmd[0] {
 		case "HELLO":
 			c.Write([]byte("-ERR unknown command 'HELLO', with args beginning with: '3'\r\n"))
@@ -43,7 +47,10 @@ func TestFallbackToRESP2(t *testing.T) {
 		t.Fatalf("GET = %q, %v", v, err)
 	}
 	want := "HELLO 3 AUTH default secret SETNAME old|AUTH secret|CLIENT SETNAME old|SELECT 2|GET x"
-	if got := strings.Join(seen, "|"); got != want || c.Protocol() != 2 {
+	mu.Lock()
+	got := strings.Join(seen, "|")
+	mu.Unlock()
+	if got != want || c.Protocol() != 2 {
 		t.Fatalf("handshake %q, protocol %d", got, c.Protocol())
 	}
 }

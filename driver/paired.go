@@ -48,13 +48,13 @@ func PairedConnect(ctx context.Context, cfg Config) (*PairedConn, error) {
 // a *writer.ArgError, and nothing is sent. When Config.RingSize commands are in
 // flight, Send waits for a reply to free a slot.
 func (c *PairedConn) Send(args ...any) Future {
-	return c.send(nil, false, args)
+	return c.send(context.Background(), false, args)
 }
 
 // SendAndForget queues one command whose reply nobody will read. Its error reply or
 // failure is not lost: it is counted in ForgottenErrors.
 func (c *PairedConn) SendAndForget(args ...any) {
-	c.send(nil, true, args)
+	c.send(context.Background(), true, args)
 }
 
 // Do sends one command and waits for its reply. ctx bounds the wait for a free slot
