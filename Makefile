@@ -43,10 +43,11 @@ fuzz:
 		$(GO) test $(TAGFLAG) -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./fuzz || exit 1; \
 	done
 
-# Micro-benchmarks of the main module; the side-by-side comparison with the peers
-# lives in bench/ (see bench/README.md).
+# Side-by-side benchmark of respring, rueidis, go-redis and redigo against a throwaway
+# redis-server, with redis-benchmark's reference figures (bench/README.md). Quick run:
+# make bench BENCH_COUNT=1 BENCH_TIME=200ms BENCH_SKIP_10K=1
 bench:
-	$(GO) test $(TAGFLAG) -run '^$$' -bench . -benchmem -count 6 ./parser ./writer ./asm ./ring | tee bench/out/micro.txt
+	bash bench/run.sh
 
 lint:
 	$(GO) vet ./...

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+const sample = `goos: linux
+BenchmarkGet/16B/g512/client=respring-2   100  1000 ns/op  900 cpu-ns/op  1000000 ops/s  0 B/op  0 allocs/op
+BenchmarkGet/16B/g512/client=respring-2   100  1200 ns/op  900 cpu-ns/op  800000 ops/s  0 B/op  0 allocs/op
+BenchmarkGet/16B/g512/client=respring-2   100  1100 ns/op  900 cpu-ns/op  900000 ops/s  0 B/op  0 allocs/op
+BenchmarkGet/16B/g512/client=rueidis-2    100  3000 ns/op  3000 cpu-ns/op 300000 ops/s  16 B/op  1 allocs/op
+BenchmarkRedisBenchmark/get16B/c1-P128/client=redis-benchmark 1000000 500 ns/op 2000000 ops/s
+BenchmarkPipeline/16B/depth1000/client=respring-2 1000 600 ns/op 1700000 ops/s
+PASS
+`
+
+func TestParseAndTargets(t *testing.T) {
+	r := newResults()
+	if err := r.read(strings.NewReader(sample)); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.median("Get/16B/g512", "respring", "ops/s"); got != 900000 {
+		t.Errorf("median ops/s = %v, want 900000", got)
+	}
+	if got := r.median("Get/16B/g512", "respring", "ns/op"); got != 1100 {
+		t.Errorf("median ns/op = %v, want 1100", got)
+	}
+	var sb strings.Builder
+	r.writeRatios(&sb)
+	r.writeTargets(&sb)
+	out := sb.String()
+	for _, want := range []string{
+		"| Get/16B/g512 | ops/s | 900k | 300k (3.00x) |",
+		"| Get/16B/g512 | cpu-ns/op | 900 | 3000 (3.33x) |",
+		"ops/s >= 3x rueidis | 3.00x (900k vs 300k ops/s) | met |",
+		"0.85x (1.70M vs 2.00M ops/s) | met |",
+		"pubsub receive: msgs/s >= 2x go-redis | missing | not measured |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestSplitName(t *testing.T) {
+	b, c, ok := splitName("BenchmarkConns/n1000/client=go-redis-2")
+	if !ok || b != "Conns/n1000" || c != "go-redis" {
+		t.Errorf("splitName = %q %q %v", b, c, ok)
+	}
+}

@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Parallel GET and SET: g goroutines share one client and do b.N commands between
+// them. Reported besides time and allocations per command: ops/s (commands per second
+// of wall time) and cpu-ns/op (user+system CPU of the whole process per command: the
+// client's cost, the server being another process), and srv-cpu-ns/op (the server's
+// CPU time per command, from INFO cpu).
+
+var (
+	parSizes       = []int{16, 1024}
+	parGoroutines  = []int{1, 64, 512}
+	parKeys        = 64 // keys per size; goroutine w uses key w % parKeys
+	warmOpsPerSlot = 2  // warm-up commands per goroutine, at least 2048 in all
+)
+
+func BenchmarkGet(b *testing.B) { benchParallel(b, false) }
+func BenchmarkSet(b *testing.B) { benchParallel(b, true) }
+
+func benchParallel(b *testing.B, isSet bool) {
+	for _, size := range parSizes {
+		for _, g := range parGoroutines {
+			for _, name := range clients {
+				b.Run(fmt.Sprintf("%s/g%d/client=%s", sizeName(size), g, name), func(b *testing.B) {
+					runKV(b, name, size, g, isSet)
+				})
+			}
+		}
+	}
+}
+
+func runKV(b *testing.B, name string, size, g int, isSet bool) {
+	addr := serverAddr(b)
+	ctx := benchCtx(b)
+	k := openKVOrSkip(b, ctx, name, addr, g)
+	val := value(size)
+	sval := string(val)
+	keys := make([]string, parKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("bench:%s:%d", sizeName(size), i)
+		if err := k.set(ctx, keys[i], val, sval); err != nil {
+			b.Fatalf("%s: SET %s: %v", name, keys[i], err)
+		}
+	}
+	op := func(w int) func() error {
+		key := keys[w%len(keys)]
+		dst := make([]byte, 0, size+64)
+		if isSet {
+			return func() error { return k.set(ctx, key, val, sval) }
+		}
+		return func() error {
+			var err error
+			dst, err = k.get(ctx, key, dst)
+			if err == nil && len(dst) != size {
+				err = fmt.Errorf("GET %s: %d bytes, want %d", key, len(dst), size)
+			}
+			return err
+		}
+	}
+	// Warm up: open every pooled connection, grow every buffer.
+	if err := spread(g, max(warmOpsPerSlot*g, 2048), op, nil); err != nil {
+		b.Fatalf("%s: warm-up: %v", name, err)
+	}
+	srv := newServerCPU(b, addr)
+	b.ReportAllocs()
+	runtime.GC()
+	srv.begin()
+	if err := spread(g, b.N, op, b); err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	srv.report(b)
+}
+
+// spread runs n calls of op over g goroutines (each goroutine w calls its own op(w)
+// as long as calls are left). With b non-nil, the timer and the CPU clock cover
+// exactly the calls, and ops/s and cpu-ns/op are reported.
+func spread(g, n int, op func(w int) func() error, b *testing.B) error {
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		firstE  error
+		start   = make(chan struct{})
+		limit   = int64(n)
+	)
+	for w := range g {
+		fn := op(w)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for next.Add(1) <= limit {
+				if err := fn(); err != nil {
+					errOnce.Do(func() { firstE = err })
+					next.Store(limit) // stop the others
+					return
+				}
+			}
+		}()
+	}
+	if b != nil {
+		b.ResetTimer()
+	}
+	cpu0 := cpuTime()
+	close(start)
+	wg.Wait()
+	if b != nil {
+		b.StopTimer()
+		cpu := cpuTime() - cpu0
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	}
+	return firstE
+}
