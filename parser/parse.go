@@ -20,7 +20,8 @@ type frame struct {
 	count    int64  // elements read so far
 	base     int    // first child in Parser.stack; for a chunkFrame, first byte in chunks
 	start    int    // offset of the header, for errors
-	attrs    *Value // attributes that came before the header
+	attrs    *Value // attributes that came before the header (never for an attrFrame)
+	pendLo   int    // attrFrame: Parser.pendLo to restore when it finishes
 }
 
 // arenaKeep is the capacity (in values) above which a Parser drops its arenas when it
@@ -37,12 +38,20 @@ type Parser struct {
 	// Limits bound what the parser accepts; zero fields mean DefaultLimits.
 	Limits Limits
 
-	lim     Limits
-	stack   []Value // children of open frames, in order
-	store   []Value // children of finished nested aggregates
-	frames  []frame
-	chunks  *bytebufferpool.ByteBuffer // streamed string bytes; from the pool while in use
-	pending *Value                     // an attribute map waiting for the value it belongs to
+	lim    Limits
+	stack  []Value // children of open frames, in order
+	store  []Value // children of finished nested aggregates
+	frames []frame
+	chunks *bytebufferpool.ByteBuffer // streamed string bytes; from the pool while in use
+
+	// Attribute maps read and not yet attached. runs[pendLo:] wait for the next value,
+	// oldest first; an open attribute frame keeps the maps that came before it below
+	// pendLo, and the map it makes joins them when it finishes (its own contents have
+	// attached whatever was pending inside it by then). takeAttrs concatenates a run
+	// once, when it attaches: merging map by map as each arrives would copy the run so
+	// far every time, quadratic in a stream of attributes.
+	runs   []*Value
+	pendLo int
 
 	resuming bool    // the last call returned ErrIncomplete; its state is kept
 	pos      int     // where the next item starts
@@ -157,7 +166,9 @@ func (p *Parser) reset() {
 	p.stack = p.stack[:0]
 	p.store = p.store[:0]
 	p.frames = p.frames[:0]
-	p.pending = nil
+	clear(p.runs)
+	p.runs = p.runs[:0]
+	p.pendLo = 0
 	p.pos = 0
 	p.need = 0
 	if p.chunks != nil {
@@ -208,7 +219,7 @@ func (p *Parser) run(buf []byte, out *Value) (int, error) {
 			var isAttr bool
 			v, isAttr = p.finish()
 			if isAttr {
-				p.setPending(v)
+				p.addPending(v)
 				break
 			}
 		}
@@ -352,7 +363,7 @@ func (p *Parser) item(buf []byte, pos *int, out *Value) (int, error) {
 		if len(line) != 0 {
 			return 0, protoErr(buf, start, "invalid end marker")
 		}
-		if p.pending != nil {
+		if len(p.runs) > p.pendLo {
 			return 0, protoErr(buf, start, "attribute not followed by a value")
 		}
 		if f := p.frames[nf-1]; (f.kind == Map || f.kind == attrFrame) && f.count%2 != 0 {
@@ -361,7 +372,7 @@ func (p *Parser) item(buf []byte, pos *int, out *Value) (int, error) {
 		*pos = next
 		v, isAttr := p.finish()
 		if isAttr {
-			p.setPending(v)
+			p.addPending(v)
 			return gotMore, nil
 		}
 		*out = v
@@ -371,9 +382,8 @@ func (p *Parser) item(buf []byte, pos *int, out *Value) (int, error) {
 	default:
 		return 0, protoErr(buf, start, "unknown type byte")
 	}
-	if p.pending != nil {
-		v.attrs = p.pending
-		p.pending = nil
+	if len(p.runs) > p.pendLo {
+		v.attrs = p.takeAttrs()
 	}
 	*pos = next
 	*out = v
@@ -434,8 +444,14 @@ func (p *Parser) open(buf []byte, start int, k Kind, streamed bool, n int64) err
 	if len(p.frames) >= p.lim.MaxDepth {
 		return protoErr(buf, start, "nesting deeper than MaxDepth")
 	}
-	f := frame{kind: k, streamed: streamed, remain: n, base: len(p.stack), start: start, attrs: p.pending}
-	p.pending = nil
+	f := frame{kind: k, streamed: streamed, remain: n, base: len(p.stack), start: start}
+	if k == attrFrame {
+		// The maps pending before this one stay pending, below its contents.
+		f.pendLo = p.pendLo
+		p.pendLo = len(p.runs)
+	} else if len(p.runs) > p.pendLo {
+		f.attrs = p.takeAttrs()
+	}
 	if k == chunkFrame {
 		if p.chunks == nil {
 			p.chunks = bytebufferpool.Get()
@@ -469,24 +485,36 @@ func (p *Parser) finish() (v Value, isAttr bool) {
 	if k == attrFrame {
 		k = Map
 		isAttr = true
+		p.pendLo = f.pendLo
 	}
 	v = mkAgg(k, elems)
 	v.attrs = f.attrs
 	return v, isAttr
 }
 
-// setPending makes the attribute map a wait for the next value, merged with any
-// attributes that came before it.
-func (p *Parser) setPending(a Value) {
-	if a.attrs != nil {
-		s := len(p.store)
-		p.store = append(p.store, a.attrs.elems()...)
-		p.store = append(p.store, a.elems()...)
-		a.setElems(p.store[s:len(p.store):len(p.store)])
-		a.attrs = nil
-	}
+// addPending makes the attribute map a wait for the next value, after any maps that
+// came before it.
+func (p *Parser) addPending(a Value) {
 	p.store = append(p.store, a)
-	p.pending = &p.store[len(p.store)-1]
+	p.runs = append(p.runs, &p.store[len(p.store)-1])
+}
+
+// takeAttrs removes the pending attribute maps and returns them as one map: the only
+// one as it is, or several concatenated in order, each copied once.
+func (p *Parser) takeAttrs() *Value {
+	run := p.runs[p.pendLo:]
+	a := run[0]
+	if len(run) > 1 {
+		s := len(p.store)
+		for _, m := range run {
+			p.store = append(p.store, m.elems()...)
+		}
+		p.store = append(p.store, mkAgg(Map, p.store[s:len(p.store):len(p.store)]))
+		a = &p.store[len(p.store)-1]
+	}
+	clear(run)
+	p.runs = p.runs[:p.pendLo]
+	return a
 }
 
 // chunk reads one ';' chunk of the streamed string in the innermost frame.
@@ -561,8 +589,8 @@ func (p *Parser) rebase(buf []byte) {
 	for i := range p.stack {
 		walk(&p.stack[i])
 	}
-	if p.pending != nil {
-		walk(p.pending)
+	for _, a := range p.runs {
+		walk(a)
 	}
 	for i := range p.frames {
 		if p.frames[i].attrs != nil {
