@@ -62,6 +62,7 @@
 //	written    --FailWritten, Close-->     completing --> done (error; reply still due)
 //	done       --View (readers+1 / -1)-->  done
 //	done       --Reserve of seq+Size()-->  reserved (waits: no readers, no waiters)
+//	done       --Reserve, result unread--> parking --> reserved (result copied aside)
 //
 // Every change of owner is a CAS on the state word, so exactly one party completes a slot:
 // a racing cancel, Close and the loop each either win or see that someone else did. The
@@ -71,7 +72,11 @@
 // due for a written slot and is dropped), and only then advances freed. A reserver
 // that finds the old occupant still completing, with readers, or with viewers that were
 // waiting for it and have not woken yet, waits (spin, then runtime.Gosched) before its
-// CAS; a View arriving later loses that race cleanly and returns ErrExpired.
+// CAS; a View arriving later loses that race cleanly and returns ErrExpired. If nobody
+// has viewed the old occupant's result, the reserver parks it (copies it aside, for a
+// late View) while the slot is locked "parking"; a View that finds that lock spins
+// until the slot is reserved and then takes the copy. It never waits on the slot's
+// channel there, so every waiter of a slot is a viewer of the slot's current command.
 //
 // Collect skips slots that take no reply (failed, cancelled, closed before they were
 // written) and moves the reply cursor over leading ones, so their capacity is freed

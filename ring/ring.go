@@ -55,6 +55,7 @@ const (
 	phaseWritten           // collected: handed to the connection, a reply is due
 	phaseCompleting        // one completer owns the slot and is storing value/err
 	phaseDone              // value or error stored; viewable until the slot is reused
+	phaseParking           // done, and its next reserver is copying the unread result aside
 )
 
 func mkState(seq uint64, phase uint64) uint64 { return (seq&seqMask)<<seqShift | phase }
@@ -253,8 +254,11 @@ func (r *Ring) reserveSlow(ctx context.Context) (uint64, *[]byte, error) {
 // command done, or this one reserved: it never blocks on the old command.)
 //
 // If the previous occupant's result was never read (a Future not waited on yet), it
-// is parked first: the slot is locked in phaseCompleting while a copy is made, and
+// is parked first: the slot is locked in phaseParking while a copy is made, and
 // viewers of the old command find the copy with unpark once they see the new seq.
+// Viewers do not block on that lock (they spin, as claim does on completing): a viewer
+// that blocked on it would stay a waiter on the slot after its reuse, and could take
+// the wake-up token posted for the new command's viewers.
 func (r *Ring) claim(seq uint64) *[]byte {
 	s := r.slot(seq)
 	for spin := 0; ; spin++ {
@@ -264,12 +268,11 @@ func (r *Ring) claim(seq uint64) *[]byte {
 			continue
 		}
 		if stPhase(st) == phaseDone && !s.forget && !s.taken.Load() {
-			if !s.state.CompareAndSwap(st, st&^phaseMask|phaseCompleting) {
+			if !s.state.CompareAndSwap(st, st&^phaseMask|phaseParking) {
 				continue
 			}
 			r.park(stSeq(st), s.val.Clone(), s.err)
 			s.state.Store(mkState(seq, phaseReserved))
-			notify(s.sig) // a viewer that saw the lock looks again and finds the copy
 			break
 		}
 		if s.state.CompareAndSwap(st, mkState(seq, phaseReserved)) {

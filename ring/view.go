@@ -53,6 +53,14 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 			s.read(fn)
 			return nil
 		}
+		if stPhase(st) == phaseParking {
+			// Done, and Reserve is copying the unread result aside to reuse the slot:
+			// look again shortly, to find the copy (see claim). Never wait on the
+			// channel here: a waiter must be a viewer of the slot's current command.
+			backoff(spin)
+			spin++
+			continue
+		}
 		// Not done: register as a waiter, then look again before blocking. A waiter
 		// that saw the slot not done after registering holds off its reuse (claim
 		// waits for waiters == 0), so no later command's viewer can take the token
@@ -104,7 +112,8 @@ func (r *Ring) cancel(ctx context.Context, s *slot, seq uint64) error {
 func (r *Ring) Done(seq uint64) bool {
 	st := r.slot(seq).state.Load()
 	if stSeq(st) == seq&seqMask {
-		return stPhase(st) == phaseDone
+		ph := stPhase(st)
+		return ph == phaseDone || ph == phaseParking
 	}
 	r.parkMu.Lock()
 	_, ok := r.parked[seq&seqMask]
