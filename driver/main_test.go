@@ -29,3 +29,12 @@ func TestMain(m *testing.M) {
 	s.Close()
 	os.Exit(code)
 }
+
+// startServerB returns the TestMain server's address for benchmarks.
+func startServerB(b *testing.B) string {
+	b.Helper()
+	if exampleAddr == "" {
+		b.Skip("no server")
+	}
+	return exampleAddr
+}

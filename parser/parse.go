@@ -38,7 +38,8 @@ type Parser struct {
 	// Limits bound what the parser accepts; zero fields mean DefaultLimits.
 	Limits Limits
 
-	lim    Limits
+	lim    Limits  // Limits with defaults filled in
+	limSrc Limits  // the Limits lim was computed from
 	stack  []Value // children of open frames, in order
 	store  []Value // children of finished nested aggregates
 	frames []frame
@@ -109,6 +110,13 @@ func (p *Parser) ParseEach(buf []byte, fn func(Value) error) (int, error) {
 }
 
 func (p *Parser) parse(buf []byte) (Value, int, error) {
+	if !p.resuming {
+		p.limits()
+		if v, n, ok := p.scalar(buf); ok {
+			p.resetArena()
+			return v, n, nil
+		}
+	}
 	if p.resuming {
 		switch {
 		case len(buf) < p.blen:
@@ -155,8 +163,16 @@ func (p *Parser) Reset() {
 	p.reset()
 }
 
+// resetArena starts a value read by the fast path: the arena of earlier values may be
+// reused, as by reset, which it calls only when there is something to drop.
+func (p *Parser) resetArena() {
+	if len(p.stack) != 0 || len(p.store) != 0 || p.chunks != nil || len(p.frames) != 0 || len(p.runs) != 0 {
+		p.reset()
+	}
+}
+
 func (p *Parser) reset() {
-	p.lim = p.Limits.withDefaults()
+	p.limits()
 	if cap(p.stack) > arenaKeep {
 		p.stack = nil
 	}
@@ -177,6 +193,54 @@ func (p *Parser) reset() {
 		}
 		p.chunks = nil
 	}
+}
+
+// limits refreshes p.lim when p.Limits changed (or on first use).
+func (p *Parser) limits() {
+	if p.Limits != p.limSrc || p.lim.MaxDepth == 0 {
+		p.limSrc = p.Limits
+		p.lim = p.Limits.withDefaults()
+	}
+}
+
+// scalar is the fast path for the most common replies: a complete top-level simple
+// string, error, integer or bulk string with no attribute before it. ok is false
+// whenever anything else is at buf[0] (aggregates, streamed or null strings, an
+// incomplete or malformed value): the general path then reads it and reports errors.
+func (p *Parser) scalar(buf []byte) (v Value, n int, ok bool) {
+	if len(buf) < 3 {
+		return Value{}, 0, false
+	}
+	t := buf[0]
+	if t != '+' && t != '-' && t != ':' && t != '$' {
+		return Value{}, 0, false
+	}
+	end := p.scan.index(1, min(len(buf), 1+p.lim.MaxLineLen))
+	if end < 0 || end+1 >= len(buf) || buf[end] != '\r' || buf[end+1] != '\n' {
+		return Value{}, 0, false
+	}
+	line := buf[1:end:end]
+	switch t {
+	case '+':
+		return mkStr(SimpleString, line), end + 2, true
+	case '-':
+		return mkStr(SimpleError, line), end + 2, true
+	case ':':
+		i, ok := parseInt(line)
+		if !ok {
+			return Value{}, 0, false
+		}
+		return Value{kind: Integer, num: i}, end + 2, true
+	}
+	size, ok := parseInt(line)
+	if !ok || size < 0 || size > p.lim.MaxBulkLen || int64(len(buf)-end-4) < size {
+		return Value{}, 0, false
+	}
+	start, stop := end+2, end+2+int(size)
+	if buf[stop] != '\r' || buf[stop+1] != '\n' {
+		return Value{}, 0, false
+	}
+	return mkStr(BulkString, buf[start:stop:stop]), stop + 2, true
 }
 
 // step results

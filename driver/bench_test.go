@@ -1,0 +1,108 @@
+package driver
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkParallelGet: GET of a 16-byte value from many goroutines on one PairedConn,
+// with the client's CPU per operation.
+func BenchmarkParallelGet(b *testing.B) {
+	for _, g := range []int{1, 64, 512} {
+		b.Run("g"+itoa(g), func(b *testing.B) {
+			s := startServerB(b)
+			c, err := PairedConnect(context.Background(), Config{Addr: s})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			ctx := context.Background()
+			c.Send("SET", "bench:k", []byte("0123456789abcdef")).Err(ctx)
+			b.ReportAllocs()
+			b.SetParallelism((g + 1) / 2) // GOMAXPROCS is 2
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				dst := make([]byte, 0, 64)
+				var err error
+				for pb.Next() {
+					if dst, err = c.Send("GET", "bench:k").AppendBytes(ctx, dst[:0]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// BenchmarkPipelined: one goroutine sends 1,000 GETs, then waits for the last.
+func BenchmarkPipelined(b *testing.B) {
+	s := startServerB(b)
+	c, err := PairedConnect(context.Background(), Config{Addr: s})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	c.Send("SET", "bench:k", []byte("0123456789abcdef")).Err(ctx)
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for b.Loop() {
+		var last Future
+		for range 1000 {
+			last = c.Send("GET", "bench:k")
+		}
+		if err := last.Err(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "cmds/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*1000), "cpu-ns/cmd")
+}
+
+// BenchmarkPipelinedForget: as BenchmarkPipelined, with SendAndForget for all but the
+// last command (what to write when the replies are not read).
+func BenchmarkPipelinedForget(b *testing.B) {
+	s := startServerB(b)
+	c, err := PairedConnect(context.Background(), Config{Addr: s})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	c.Send("SET", "bench:k", []byte("0123456789abcdef")).Err(ctx)
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for b.Loop() {
+		for range 999 {
+			c.SendAndForget("GET", "bench:k")
+		}
+		if err := c.Send("GET", "bench:k").Err(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "cmds/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*1000), "cpu-ns/cmd")
+}
