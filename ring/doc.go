@@ -1,7 +1,8 @@
 // Package ring matches pipelined commands with their replies on one Redis connection.
 //
 // A Ring is a fixed array of Size() slots used in order: the command with sequence
-// number seq lives in slot seq mod Size(). Many goroutines send commands concurrently;
+// number seq lives in slot seq mod Size(). Its memory is allocated as the slots are
+// first used (see Memory). Many goroutines send commands concurrently;
 // one event loop (a single goroutine at a time) writes them to the connection in
 // sequence order and hands the replies back in the same order. The driver builds its
 // Future on top of (ring, seq). The package imports parser only.
@@ -84,10 +85,15 @@
 //
 // # Waiting
 //
-// Each slot has a reusable signal channel of capacity 1. A completer stores the state,
-// then posts a token without blocking; a viewer checks the state, registers in the
-// slot's waiter count, checks again, then waits on the channel or ctx.Done(), and
-// re-checks. A token can be stale (left by an older command of the slot): it only
+// Each slot has a reusable signal channel of capacity 1, created by the first View that
+// has to wait on the slot. A completer stores the state, then posts a token without
+// blocking if the slot has a channel; a viewer checks the state, gets the channel
+// (creating it if need be), registers in the slot's waiter count, checks again, then
+// waits on the channel or ctx.Done(), and re-checks. No wake-up is lost to a missing
+// channel: all these steps are sequentially consistent atomics, so either the
+// completer's load of the channel pointer comes after the viewer installed it, and it
+// posts, or its store of the state comes before the viewer's second check, and the
+// viewer does not wait. A token can be stale (left by an older command of the slot): it only
 // causes a re-check. A viewer that wakes and finds its seq done posts the token again
 // for the other viewers of that seq. Because the slot is not reused while its waiter
 // count is non-zero, a token posted for one command is never swallowed by a viewer of
@@ -112,9 +118,25 @@
 // connection is lost, fails only written commands (they are never re-sent) and keeps the
 // published ones for the next connection.
 //
+// # Memory
+//
+// New allocates the Ring and a table of one pointer per page of 32 slots, nothing per
+// slot: under 1 KiB for the default size. The first Reserve of a slot of a page
+// allocates the page (about 5 KiB; a ring smaller than a page gets a whole one), and
+// the first View that waits on a slot makes its channel. Pages and channels then stay
+// until the ring is dropped. Slots are used in turn whatever the concurrency, so a
+// ring that has seen n commands holds the pages of its first min(n, Size()) slots:
+// one page after a handful of commands, and all Size()/32 of them (about what a ring
+// allocated up front would hold) once it has gone round once. Racing first users of a
+// page (or of a channel) each allocate one; a CAS keeps the first, and the others drop
+// theirs. A missing page means that none of its slots was ever reserved: View of such
+// a seq returns ErrNotReserved, and Collect, Unwritten, Done and Close treat it as
+// empty.
+//
 // # Allocation
 //
 // Reserve, Publish, Collect (with a reused dst), Complete and View (with a fn that does
 // not escape) allocate nothing in steady state: command buffers and reply stores are
-// reused per slot; buffers over 64 KiB are dropped after use.
+// reused per slot; buffers over 64 KiB are dropped after use. Only the first use of a
+// page (in Reserve) and the first wait on a slot (in View) allocate.
 package ring

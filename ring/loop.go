@@ -18,7 +18,10 @@ func (r *Ring) Collect(dst []byte) ([]byte, int) {
 	n := 0
 	for {
 		seq := r.writeCur
-		s := r.slot(seq)
+		s := r.lookup(seq)
+		if s == nil {
+			break // not reserved yet (nor any slot of its page)
+		}
 		st := s.state.Load()
 		if stSeq(st) != seq&seqMask {
 			break // not reserved yet (the slot still holds an older command)
@@ -102,7 +105,7 @@ func (r *Ring) Complete(v parser.Value) error {
 		}
 		s.err = nil
 		s.state.Store(mkState(seq, phaseDone))
-		notify(s.sig)
+		s.notify()
 	}
 	// else: Close completed it (or is completing it); the reply is read and dropped.
 	s.written = false
@@ -129,7 +132,8 @@ func (r *Ring) Pending() int { return r.expect }
 func (r *Ring) Unwritten() int {
 	n := 0
 	for seq, end := r.writeCur, r.tail.Load(); seq != end; seq++ {
-		if st := r.slot(seq).state.Load(); st == mkState(seq, phaseReady) {
+		// A seq below tail may still lack its page: its reserver has not claimed it.
+		if s := r.lookup(seq); s != nil && s.state.Load() == mkState(seq, phaseReady) {
 			n++
 		}
 	}

@@ -34,6 +34,19 @@ const (
 	cmdKeep = 64 << 10
 )
 
+// Slots are allocated lazily, a page of pageSize consecutive slots at a time, by the
+// first Reserve that needs one (see page). A ring smaller than a page still gets a
+// whole page; only its first Size() slots are used.
+const (
+	pageShift = 5
+	pageSize  = 1 << pageShift
+	pageMask  = pageSize - 1
+)
+
+// page is pageSize consecutive slots of the ring: slot i of the ring is slot i&pageMask
+// of page i>>pageShift.
+type page [pageSize]slot
+
 // The per-slot state word: seq<<seqShift | readers<<phaseBits | phase.
 // The sequence number is kept modulo 2^48 (seqMask); readers counts the View calls
 // holding a read claim on a done slot.
@@ -90,7 +103,9 @@ type slot struct {
 	// store holds the deep copy of the reply; only the loop's Complete writes it.
 	store parser.Store
 	// sig carries wake-up tokens to View waiters (capacity 1; tokens may be stale).
-	sig chan struct{}
+	// It is created by the first View that has to block on the slot (see signal) and
+	// kept for the slot's later commands; nil until then.
+	sig atomic.Pointer[chan struct{}]
 	// waiters counts the View calls blocked (or about to block) on sig. The slot is
 	// not reused while it is non-zero, so a token always reaches a waiter of the
 	// command it was posted for.
@@ -106,7 +121,10 @@ type closeState struct{ err error }
 // Ring matches pipelined commands with their replies on one connection. See the package
 // documentation for the threading rules.
 type Ring struct {
-	slots []slot
+	// pages holds the slots, size/pageSize pages (one for a ring smaller than a page),
+	// each nil until the first Reserve of one of its slots installs it. A page is
+	// never removed: a nil page means none of its slots was ever reserved.
+	pages []atomic.Pointer[page]
 	mask  uint64
 	size  uint64
 
@@ -154,24 +172,50 @@ func New(size int) *Ring {
 		size = MaxSize
 	}
 	n := uint64(1) << bits.Len64(uint64(size)-1)
-	r := &Ring{
-		slots:    make([]slot, n),
+	return &Ring{
+		pages:    make([]atomic.Pointer[page], max(n>>pageShift, 1)),
 		mask:     n - 1,
 		size:     n,
 		spaceSig: make(chan struct{}, 1),
 		closeCh:  make(chan struct{}),
 		parkCap:  int(max(4*n, 4096)),
 	}
-	for i := range r.slots {
-		r.slots[i].sig = make(chan struct{}, 1)
-	}
-	return r
 }
 
 // Size returns the number of slots: the most commands that can be in flight.
 func (r *Ring) Size() int { return int(r.size) }
 
-func (r *Ring) slot(seq uint64) *slot { return &r.slots[seq&r.mask] }
+// slot returns seq's slot, whose page must exist: seq was reserved (claim installed
+// the page before the slot left its previous state), or is a later use of a slot
+// that was.
+func (r *Ring) slot(seq uint64) *slot {
+	i := seq & r.mask
+	return &r.pages[i>>pageShift].Load()[i&pageMask]
+}
+
+// lookup returns seq's slot, or nil if its page does not exist yet; then no seq of the
+// page was ever reserved (claimed), seq included.
+func (r *Ring) lookup(seq uint64) *slot {
+	i := seq & r.mask
+	if p := r.pages[i>>pageShift].Load(); p != nil {
+		return &p[i&pageMask]
+	}
+	return nil
+}
+
+// installPage returns the slot of seq, which the caller has just reserved, after
+// installing its page, missing because this is the first use of the page. Racing
+// reservers of the same page each allocate one; the CAS keeps the first and the
+// others drop theirs.
+func (r *Ring) installPage(seq uint64) *slot {
+	i := seq & r.mask
+	pp := &r.pages[i>>pageShift]
+	p := new(page)
+	if !pp.CompareAndSwap(nil, p) {
+		p = pp.Load()
+	}
+	return &p[i&pageMask]
+}
 
 // Err returns the error given to the first Close (ErrClosed for Close(nil)), or nil
 // while the ring is open.
@@ -260,7 +304,10 @@ func (r *Ring) reserveSlow(ctx context.Context) (uint64, *[]byte, error) {
 // that blocked on it would stay a waiter on the slot after its reuse, and could take
 // the wake-up token posted for the new command's viewers.
 func (r *Ring) claim(seq uint64) *[]byte {
-	s := r.slot(seq)
+	s := r.lookup(seq)
+	if s == nil {
+		s = r.installPage(seq)
+	}
 	for spin := 0; ; spin++ {
 		st := s.state.Load()
 		if stReaders(st) != 0 || stPhase(st) == phaseCompleting || s.waiters.Load() != 0 {
@@ -300,7 +347,10 @@ func (r *Ring) claim(seq uint64) *[]byte {
 // After Close the slot is completed with the close error and Publish returns false.
 // Publish panics if seq is not reserved and unpublished (a bug in the caller).
 func (r *Ring) Publish(seq uint64, forget bool) (wake bool) {
-	s := r.slot(seq)
+	s := r.lookup(seq)
+	if s == nil {
+		panic("ring: Publish of a sequence number that is not reserved")
+	}
 	s.forget = forget
 	if !s.state.CompareAndSwap(mkState(seq, phaseReserved), mkState(seq, phaseReady)) {
 		panic("ring: Publish of a sequence number that is not reserved")
@@ -325,8 +375,8 @@ func (r *Ring) Fail(seq uint64, err error) (wake bool) {
 	if err == nil {
 		err = ErrFailed
 	}
-	s := r.slot(seq)
-	if !s.state.CompareAndSwap(mkState(seq, phaseReserved), mkState(seq, phaseCompleting)) {
+	s := r.lookup(seq)
+	if s == nil || !s.state.CompareAndSwap(mkState(seq, phaseReserved), mkState(seq, phaseCompleting)) {
 		panic("ring: Fail of a sequence number that is not reserved")
 	}
 	s.taken.Store(true) // the sender reports err itself: nobody views a failed slot
@@ -351,7 +401,40 @@ func (r *Ring) finish(s *slot, done uint64, err error, countForgotten bool) {
 	s.val = parser.Value{}
 	s.err = err
 	s.state.Store(done)
-	notify(s.sig)
+	s.notify()
+}
+
+// signal returns the slot's signal channel, creating it if no View blocked on the slot
+// before. Racing viewers each make one; the CAS keeps the first.
+func (s *slot) signal() chan struct{} {
+	if c := s.sig.Load(); c != nil {
+		return *c
+	}
+	c := make(chan struct{}, 1)
+	if s.sig.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *s.sig.Load()
+}
+
+// notify posts a token on the slot's signal channel, if it has one. The caller has
+// just stored the slot's state; no wake-up is lost when there is no channel yet.
+// Every operation involved is a sequentially consistent atomic, and:
+//
+//   - a viewer installs (or loads) the channel, then adds itself to waiters, then
+//     re-loads the state, and blocks only if it is unchanged;
+//   - a completer stores the state, then loads the channel pointer here.
+//
+// In the single order of these atomics, if this load comes before the viewer's
+// install, then the completer's state store comes before the viewer's re-load, which
+// sees the new state: the viewer does not block. Otherwise this load finds the channel
+// and posts a token (or finds one there already), which stays in the buffer until a
+// viewer takes it and looks again. (The waiters count plays no part in this; it holds
+// off reuse of the slot, see claim.)
+func (s *slot) notify() {
+	if c := s.sig.Load(); c != nil {
+		notify(*c)
+	}
 }
 
 // parkedResult is the result of a reused slot that nobody had read.

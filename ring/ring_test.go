@@ -831,7 +831,7 @@ func TestWaitersHoldReuse(t *testing.T) {
 		}()
 	}
 	ctx := testCtx(t)
-	for r.slots[0].waiters.Load() != viewers {
+	for r.slot(0).waiters.Load() != viewers {
 		if ctx.Err() != nil {
 			t.Fatal("viewers did not start waiting")
 		}

@@ -24,7 +24,12 @@ import (
 // reply. A command already written is not un-sent: its reply is still read, in order, and
 // stored for a later View. A command still being encoded is not cancelled.
 func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err error)) error {
-	s := r.slot(seq)
+	s := r.lookup(seq)
+	if s == nil {
+		// No slot of the page was ever reserved: neither was seq, and it cannot have
+		// expired either (that takes a later command in the same slot).
+		return ErrNotReserved
+	}
 	want := seq & seqMask
 	var done <-chan struct{}
 	if ctx != nil {
@@ -61,22 +66,25 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 			spin++
 			continue
 		}
-		// Not done: register as a waiter, then look again before blocking. A waiter
-		// that saw the slot not done after registering holds off its reuse (claim
-		// waits for waiters == 0), so no later command's viewer can take the token
-		// meant for it.
+		// Not done: get the slot's signal channel (created on the first wait), register
+		// as a waiter, then look again before blocking. The channel is in place before
+		// the second look, so a completer that stores done after that look finds it and
+		// posts a token (see slot.notify). A waiter that saw the slot not done after
+		// registering holds off its reuse (claim waits for waiters == 0), so no later
+		// command's viewer can take the token meant for it.
+		sig := s.signal()
 		s.waiters.Add(1)
 		if s.state.Load() != st {
 			s.waiters.Add(-1)
 			continue
 		}
 		select {
-		case <-s.sig:
+		case <-sig:
 			// Tokens can be stale (an older command of this slot). Pass a token on to
 			// the other viewers only when this seq is done, so that waiters never hand
 			// a stale token back and forth.
 			if st := s.state.Load(); stSeq(st) == want && stPhase(st) == phaseDone {
-				notify(s.sig)
+				notify(sig)
 			}
 			s.waiters.Add(-1)
 		case <-done:
@@ -110,10 +118,11 @@ func (r *Ring) cancel(ctx context.Context, s *slot, seq uint64) error {
 // Done reports without waiting whether seq is done. For a seq whose slot was reused it
 // reports whether its result is parked.
 func (r *Ring) Done(seq uint64) bool {
-	st := r.slot(seq).state.Load()
-	if stSeq(st) == seq&seqMask {
-		ph := stPhase(st)
-		return ph == phaseDone || ph == phaseParking
+	if s := r.lookup(seq); s != nil {
+		if st := s.state.Load(); stSeq(st) == seq&seqMask {
+			ph := stPhase(st)
+			return ph == phaseDone || ph == phaseParking
+		}
 	}
 	r.parkMu.Lock()
 	_, ok := r.parked[seq&seqMask]
@@ -136,18 +145,31 @@ func (r *Ring) Close(err error) {
 	}
 	err = r.closed.Load().err
 	// Every call sweeps, so that when any Close returns, all that was published before
-	// it is done. Per slot, the CAS decides between Close, the loop and a cancel.
-	for i := range r.slots {
-		s := &r.slots[i]
-		for {
-			st := s.state.Load()
-			if p := stPhase(st); p != phaseReady && p != phaseWritten {
-				break
-			}
-			if s.state.CompareAndSwap(st, st&^phaseMask|phaseCompleting) {
-				r.finish(s, st&^phaseMask|phaseDone, err, true)
-				break
-			}
+	// it is done. Per slot, the CAS decides between Close, the loop and a cancel. A
+	// missing page has nothing to fail; if a reserver installs it after this look,
+	// its Publish comes after the close mark above and fails the command itself.
+	for i := range r.pages {
+		p := r.pages[i].Load()
+		if p == nil {
+			continue
+		}
+		for j := range p {
+			r.closeSlot(&p[j], err)
+		}
+	}
+}
+
+// closeSlot fails the slot's command with err if it is published or written and not
+// yet done.
+func (r *Ring) closeSlot(s *slot, err error) {
+	for {
+		st := s.state.Load()
+		if ph := stPhase(st); ph != phaseReady && ph != phaseWritten {
+			return
+		}
+		if s.state.CompareAndSwap(st, st&^phaseMask|phaseCompleting) {
+			r.finish(s, st&^phaseMask|phaseDone, err, true)
+			return
 		}
 	}
 }
