@@ -98,3 +98,36 @@ func TestAllocsWaiting(t *testing.T) {
 		t.Fatalf("waiting round trip: %v allocations, want 0", allocs)
 	}
 }
+
+// Futures dropped without a View park their replies when the slot is reused; once
+// the parking entries are warm that costs no allocation either.
+func TestAllocsParking(t *testing.T) {
+	r := New(4)
+	reply := parser.NewBulkString("0123456789abcdef")
+	out := make([]byte, 0, 256)
+	run := func() {
+		for range 4 {
+			seq, cmd, err := r.Reserve(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			*cmd = append(*cmd, "GET k"...)
+			r.Publish(seq, false)
+		}
+		out, _ = r.Collect(out[:0])
+		for range 4 {
+			if err := r.Complete(reply); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 5000 { // fill every parking entry once
+		run()
+	}
+	if a := testing.AllocsPerRun(500, run); a != 0 {
+		t.Fatalf("%v allocations per round with parking, want 0", a)
+	}
+	if r.Parked() == 0 {
+		t.Fatal("nothing was parked")
+	}
+}

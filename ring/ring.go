@@ -150,9 +150,9 @@ type Ring struct {
 	// Future waited on late still gets its own reply (see claim). Bounded: past
 	// parkCap entries the oldest is dropped and its View returns ErrExpired.
 	parkMu    sync.Mutex
-	parked    map[uint64]parkedResult
-	parkOrder []uint64 // FIFO of parked seqs, for eviction
-	parkCap   int
+	parkPages [][]parkEntry // parkCap entries by seq % parkCap, allocated a page at a time
+	parkCap   int           // power of two
+	parkedN   int           // entries in use
 
 	// Loop-owned cursors (see doc.go). writeCur is the next seq Collect looks at;
 	// replyCur the oldest seq the reply cursor has not passed; expect the number of
@@ -178,7 +178,7 @@ func New(size int) *Ring {
 		size:     n,
 		spaceSig: make(chan struct{}, 1),
 		closeCh:  make(chan struct{}),
-		parkCap:  int(max(4*n, 4096)),
+		parkCap:  int(max(4*n, 4096)), // both powers of two
 	}
 }
 
@@ -318,7 +318,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 			if !s.state.CompareAndSwap(st, st&^phaseMask|phaseParking) {
 				continue
 			}
-			r.park(stSeq(st), s.val.Clone(), s.err)
+			r.park(stSeq(st), s.val, s.err)
 			s.state.Store(mkState(seq, phaseReserved))
 			break
 		}
@@ -437,52 +437,89 @@ func (s *slot) notify() {
 	}
 }
 
-// parkedResult is the result of a reused slot that nobody had read.
-type parkedResult struct {
-	val parser.Value // owned copy
-	err error
+// parkEntry holds the result of a reused slot that nobody had read, in memory it
+// reuses (store), so parking allocates nothing once warm.
+type parkEntry struct {
+	seq   uint64 // 48-bit sequence number
+	used  bool
+	val   parser.Value // aliases store
+	err   error
+	store parser.Store
 }
 
-// park keeps the unread result of the 48-bit sequence seq.
+// parkPage is how many entries are allocated together.
+const parkPage = 64
+
+// parkPageSize is the number of entries per page (parkCap is a power of two).
+func (r *Ring) parkPageSize() int { return min(parkPage, r.parkCap) }
+
+// park keeps the unread result of the 48-bit sequence seq. Its entry is the one of
+// seq % parkCap: a result parked parkCap sequence numbers later takes it over, so a
+// parked result waits for at least parkCap later commands (ErrExpired after that).
 func (r *Ring) park(seq uint64, v parser.Value, err error) {
 	r.parkMu.Lock()
 	defer r.parkMu.Unlock()
-	if r.parked == nil {
-		r.parked = make(map[uint64]parkedResult)
+	ps := r.parkPageSize()
+	if r.parkPages == nil {
+		r.parkPages = make([][]parkEntry, r.parkCap/ps)
 	}
-	for len(r.parked) >= r.parkCap && len(r.parkOrder) > 0 {
-		delete(r.parked, r.parkOrder[0])
-		r.parkOrder = r.parkOrder[1:]
+	i := int(seq) & (r.parkCap - 1)
+	page := &r.parkPages[i/ps]
+	if *page == nil {
+		*page = make([]parkEntry, ps)
 	}
-	r.parked[seq] = parkedResult{val: v, err: err}
-	r.parkOrder = append(r.parkOrder, seq)
-	if len(r.parkOrder) > 2*r.parkCap { // drop the order entries of unparked results
-		live := r.parkOrder[:0]
-		for _, q := range r.parkOrder {
-			if _, ok := r.parked[q]; ok {
-				live = append(live, q)
-			}
-		}
-		r.parkOrder = live
+	e := &(*page)[i%ps]
+	if !e.used {
+		r.parkedN++
 	}
+	e.seq, e.used, e.err = seq, true, err
+	e.val = e.store.Copy(v)
 }
 
-// unpark takes the parked result of the 48-bit sequence seq, if there is one.
-func (r *Ring) unpark(seq uint64) (parkedResult, bool) {
+// unpark calls fn with the parked result of the 48-bit sequence seq, if there is one,
+// and frees its entry. fn runs under the park lock: it must be short.
+func (r *Ring) unpark(seq uint64, fn func(v parser.Value, err error)) bool {
 	r.parkMu.Lock()
 	defer r.parkMu.Unlock()
-	p, ok := r.parked[seq]
-	if ok {
-		delete(r.parked, seq)
+	if r.parkPages == nil {
+		return false
 	}
-	return p, ok
+	ps := r.parkPageSize()
+	i := int(seq) & (r.parkCap - 1)
+	page := r.parkPages[i/ps]
+	if page == nil {
+		return false
+	}
+	e := &page[i%ps]
+	if !e.used || e.seq != seq {
+		return false
+	}
+	if fn != nil {
+		fn(e.val, e.err)
+	}
+	e.used, e.val, e.err = false, parser.Value{}, nil
+	r.parkedN--
+	return true
+}
+
+// isParked reports whether the 48-bit sequence seq has a parked result.
+func (r *Ring) isParked(seq uint64) bool {
+	r.parkMu.Lock()
+	defer r.parkMu.Unlock()
+	if r.parkPages == nil {
+		return false
+	}
+	ps := r.parkPageSize()
+	i := int(seq) & (r.parkCap - 1)
+	page := r.parkPages[i/ps]
+	return page != nil && page[i%ps].used && page[i%ps].seq == seq
 }
 
 // Parked returns how many results of reused slots wait for a late View.
 func (r *Ring) Parked() int {
 	r.parkMu.Lock()
 	defer r.parkMu.Unlock()
-	return len(r.parked)
+	return r.parkedN
 }
 
 // notify posts a token on a capacity-1 channel without blocking.

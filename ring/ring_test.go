@@ -378,9 +378,10 @@ func TestParkUnread(t *testing.T) {
 	if r.Parked() != 0 {
 		t.Fatalf("%d parked forgotten/failed results", r.Parked())
 	}
-	// The bound: the oldest parked results are dropped and give ErrExpired.
+	// The bound: a result is dropped once parkCap later sequence numbers were parked,
+	// and its View gives ErrExpired.
 	r = New(1)
-	r.parkCap = 3
+	r.parkCap = 4
 	seqs = seqs[:0]
 	for i := range 6 {
 		seqs = append(seqs, mustSend(t, r, "c", false))

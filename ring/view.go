@@ -39,10 +39,7 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 		st := s.state.Load()
 		if ss := stSeq(st); ss != want {
 			if newer(ss, want) {
-				if p, ok := r.unpark(want); ok {
-					if fn != nil {
-						fn(p.val, p.err)
-					}
+				if r.unpark(want, fn) {
 					return nil
 				}
 				return ErrExpired
@@ -124,10 +121,7 @@ func (r *Ring) Done(seq uint64) bool {
 			return ph == phaseDone || ph == phaseParking
 		}
 	}
-	r.parkMu.Lock()
-	_, ok := r.parked[seq&seqMask]
-	r.parkMu.Unlock()
-	return ok
+	return r.isParked(seq & seqMask)
 }
 
 // Close fails every command not yet done, written or not, with err (ErrClosed if nil),
