@@ -132,7 +132,8 @@ func (s *Server) launch() error {
 		"--logfile", filepath.Join(s.dir, "redis.log"),
 	}, args...)
 	cmd := exec.Command(s.args[0], args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test process that dies (a panic, an OOM kill) takes its server along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
