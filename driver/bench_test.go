@@ -18,14 +18,8 @@ func cpuTime() time.Duration {
 func BenchmarkParallelGet(b *testing.B) {
 	for _, g := range []int{1, 64, 512} {
 		b.Run("g"+itoa(g), func(b *testing.B) {
-			s := startServerB(b)
-			c, err := PairedConnect(context.Background(), Config{Addr: s})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
+			c := benchConn(b)
 			ctx := context.Background()
-			c.Send("SET", "bench:k", []byte("0123456789abcdef")).Err(ctx)
 			b.ReportAllocs()
 			b.SetParallelism((g + 1) / 2) // GOMAXPROCS is 2
 			cpu0 := cpuTime()
@@ -46,6 +40,19 @@ func BenchmarkParallelGet(b *testing.B) {
 	}
 }
 
+// benchConn connects to the test server and stores the 16-byte value bench:k.
+func benchConn(b *testing.B) *PairedConn {
+	c, err := PairedConnect(context.Background(), Config{Addr: startServerB(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	if err := c.Send("SET", "bench:k", []byte("0123456789abcdef")).Err(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
 func itoa(n int) string {
 	if n < 10 {
 		return string(rune('0' + n))
@@ -55,14 +62,8 @@ func itoa(n int) string {
 
 // BenchmarkPipelined: one goroutine sends 1,000 GETs, then waits for the last.
 func BenchmarkPipelined(b *testing.B) {
-	s := startServerB(b)
-	c, err := PairedConnect(context.Background(), Config{Addr: s})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := benchConn(b)
 	ctx := context.Background()
-	c.Send("SET", "bench:k", []byte("0123456789abcdef")).Err(ctx)
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
@@ -83,14 +84,8 @@ func BenchmarkPipelined(b *testing.B) {
 // BenchmarkPipelinedForget: as BenchmarkPipelined, with SendAndForget for all but the
 // last command (what to write when the replies are not read).
 func BenchmarkPipelinedForget(b *testing.B) {
-	s := startServerB(b)
-	c, err := PairedConnect(context.Background(), Config{Addr: s})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := benchConn(b)
 	ctx := context.Background()
-	c.Send("SET", "bench:k", []byte("0123456789abcdef")).Err(ctx)
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()

@@ -481,17 +481,8 @@ func (r *Ring) park(seq uint64, v parser.Value, err error) {
 func (r *Ring) unpark(seq uint64, fn func(v parser.Value, err error)) bool {
 	r.parkMu.Lock()
 	defer r.parkMu.Unlock()
-	if r.parkPages == nil {
-		return false
-	}
-	ps := r.parkPageSize()
-	i := int(seq) & (r.parkCap - 1)
-	page := r.parkPages[i/ps]
-	if page == nil {
-		return false
-	}
-	e := &page[i%ps]
-	if !e.used || e.seq != seq {
+	e := r.parkedEntry(seq)
+	if e == nil {
 		return false
 	}
 	if fn != nil {
@@ -502,17 +493,28 @@ func (r *Ring) unpark(seq uint64, fn func(v parser.Value, err error)) bool {
 	return true
 }
 
-// isParked reports whether the 48-bit sequence seq has a parked result.
-func (r *Ring) isParked(seq uint64) bool {
-	r.parkMu.Lock()
-	defer r.parkMu.Unlock()
+// parkedEntry returns the entry holding seq's parked result, or nil (under parkMu).
+func (r *Ring) parkedEntry(seq uint64) *parkEntry {
 	if r.parkPages == nil {
-		return false
+		return nil
 	}
 	ps := r.parkPageSize()
 	i := int(seq) & (r.parkCap - 1)
 	page := r.parkPages[i/ps]
-	return page != nil && page[i%ps].used && page[i%ps].seq == seq
+	if page == nil {
+		return nil
+	}
+	if e := &page[i%ps]; e.used && e.seq == seq {
+		return e
+	}
+	return nil
+}
+
+// isParked reports whether the 48-bit sequence seq has a parked result.
+func (r *Ring) isParked(seq uint64) bool {
+	r.parkMu.Lock()
+	defer r.parkMu.Unlock()
+	return r.parkedEntry(seq) != nil
 }
 
 // Parked returns how many results of reused slots wait for a late View.
