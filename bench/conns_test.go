@@ -25,7 +25,7 @@ import (
 //
 // ns/op is the time to open all n connections (32 dials at a time). Run it with
 // -benchtime 1x: one iteration opens n connections. rueidis at 10,000 is skipped unless
-// BENCH_RUEIDIS_10K=1: at about 2 MiB per client it needs some 20 GiB.
+// BENCH_RUEIDIS_10K=1: at about 1.4 MB per idle client it needs some 14 GB.
 
 var connCounts = []int{1000, 10000}
 
@@ -37,7 +37,7 @@ func BenchmarkConns(b *testing.B) {
 			b.Run(fmt.Sprintf("n%d/client=%s", n, name), func(b *testing.B) {
 				addr := serverAddr(b)
 				if name == "rueidis" && n > 1000 && !envBool("BENCH_RUEIDIS_10K") {
-					b.Skip("rueidis at 10,000 clients needs ~20 GiB (2 MiB each); set BENCH_RUEIDIS_10K=1 to run it")
+					b.Skip("rueidis at 10,000 clients needs ~14 GB (1.4 MB each); set BENCH_RUEIDIS_10K=1 to run it")
 				}
 				if n > 1000 && envBool("BENCH_SKIP_10K") {
 					b.Skip("BENCH_SKIP_10K is set")

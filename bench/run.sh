@@ -7,7 +7,7 @@
 #   BENCH_TIME    -benchtime of every benchmark but Conns (always 1x); default 1s
 #   BENCH_FILTER  -bench regexp; default . (everything)
 #   BENCH_SKIP_10K=1   skip the 10,000-connection benchmarks
-#   BENCH_RUEIDIS_10K=1  also run rueidis at 10,000 clients (needs ~20 GiB)
+#   BENCH_RUEIDIS_10K=1  also run rueidis at 10,000 clients (needs ~14 GB)
 #   BENCH_REV     a git revision: benchmark that commit of respring (a clean snapshot)
 #                 instead of the working tree
 #   BENCH_MICRO=1 also run the parser and writer micro-benchmarks of the main module
@@ -110,7 +110,8 @@ fi
 	echo "machine: nproc=$(nproc), $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(go version)"
 	echo "server: $(redis-server --version)"
 	echo "respring: $source_desc"
-	echo "command: BENCH_COUNT=$count BENCH_TIME=$btime BENCH_FILTER='$filter' bench/run.sh"
+	echo "command: BENCH_COUNT=$count BENCH_TIME=$btime BENCH_FILTER='$filter'${BENCH_REV:+ BENCH_REV=$BENCH_REV}${BENCH_MICRO:+ BENCH_MICRO=$BENCH_MICRO}${BENCH_SKIP_10K:+ BENCH_SKIP_10K=$BENCH_SKIP_10K} bash bench/run.sh"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/env.txt" >&2
 
 log "building the benchmark binary"
@@ -156,16 +157,16 @@ fi
 	echo
 	echo "## benchstat -col /client (base: respring)"
 	echo
-	benchstat -col /client "$results"
+	(cd "$out" && benchstat -col /client results.txt)
 	echo
 	echo "## redis-benchmark reference (benchstat)"
 	echo
-	benchstat "$rbfile"
+	(cd "$out" && benchstat redis-benchmark.txt)
 	if [[ -s $out/micro.txt ]]; then
 		echo
 		echo "## parser and writer micro-benchmarks"
 		echo
-		benchstat "$out/micro.txt"
+		(cd "$out" && benchstat micro.txt)
 	fi
 	echo
 	"$out/benchratio" "$results" "$rbfile"
