@@ -6,6 +6,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/respring/respring/parser"
+	"github.com/valyala/bytebufferpool"
 )
 
 // session is what a link serves: the state of a PairedConn, Conn or PubsubConn that
@@ -37,7 +38,6 @@ type link struct {
 	deliver func(parser.Value) error
 	need    int    // bytes the partial value at the head of the input needs (0: unknown)
 	acc     []byte // a partial value moved out of gnet's buffer, and what followed it
-	out     []byte // reused output buffer
 }
 
 // accKeep is the capacity above which acc is dropped once empty.
@@ -77,14 +77,17 @@ func (l *link) flush() {
 	}
 }
 
-// write sends what the session has pending, in one write.
+// write sends what the session has pending, in one write. The batch is gathered in a
+// buffer from bytebufferpool, shared by all connections and given back at once (gnet
+// copies what the socket does not take), so an idle connection holds none and a
+// large batch does not regrow a buffer each time.
 func (l *link) write(c gnet.Conn) gnet.Action {
-	if out := l.sess.collect(l.out[:0]); len(out) > 0 {
-		if _, err := c.Write(out); err != nil {
+	bb := bytebufferpool.Get()
+	defer bytebufferpool.Put(bb)
+	bb.B = l.sess.collect(bb.B[:0])
+	if len(bb.B) > 0 {
+		if _, err := c.Write(bb.B); err != nil {
 			return l.fail(err)
-		}
-		if cap(out) <= accKeep {
-			l.out = out[:0]
 		}
 	}
 	return gnet.None

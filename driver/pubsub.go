@@ -347,7 +347,14 @@ func (p *PubsubConn) dispatch(t *topic, channel, pattern, payload []byte) bool {
 	if t == nil {
 		return false
 	}
-	ch, pat := string(channel), string(pattern)
+	// The topic holds its name: a plain message's channel, a pattern message's
+	// pattern. Only a pattern message's channel needs a new string.
+	var ch, pat string
+	if t.pattern {
+		ch, pat = string(channel), t.name
+	} else {
+		ch = t.name
+	}
 	wake := false
 	for i := 0; i < len(t.subs); i++ {
 		s := t.subs[i]
