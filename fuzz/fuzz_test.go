@@ -217,7 +217,7 @@ func build(in *[]byte, depth int) parser.Value {
 	case 1:
 		v = parser.NewSimpleError(line())
 	case 2:
-		v = parser.NewInteger(int64(uint64(next())<<56 | uint64(next())<<8 | uint64(next())) * int64(int8(next())))
+		v = parser.NewInteger(int64(uint64(next())<<56|uint64(next())<<8|uint64(next())) * int64(int8(next())))
 	case 3:
 		v = parser.NewBulk(str())
 	case 4:
