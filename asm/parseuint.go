@@ -11,7 +11,7 @@ package asm
 // parseuint_swar_test.go) did not beat it on 1 to 5 digits on the
 // reference machine: 53-57% slower on 1-2 digits, 21% slower on 3, even
 // on 4, 14% faster on 5, 23% faster on a random mix of 1-5 digits, and
-// 31-38% faster on 8-19 digits (see BENCH.md). Revisit if long lengths
+// 31-38% faster on 8-19 digits (see bench/RESULTS.md, "Kernels"). Revisit if long lengths
 // dominate.
 func ParseUint(b []byte) (n uint64, ok bool) {
 	return parseUintLoop(b)
