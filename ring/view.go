@@ -75,19 +75,23 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 			s.waiters.Add(-1)
 			continue
 		}
-		select {
-		case <-sig:
-			// Tokens can be stale (an older command of this slot). Pass a token on to
-			// the other viewers only when this seq is done, so that waiters never hand
-			// a stale token back and forth.
-			if st := s.state.Load(); stSeq(st) == want && stPhase(st) == phaseDone {
-				notify(sig)
+		if done == nil {
+			<-sig // no deadline: a plain receive is cheaper than a select
+		} else {
+			select {
+			case <-sig:
+			case <-done:
+				s.waiters.Add(-1)
+				return r.cancel(ctx, s, seq)
 			}
-			s.waiters.Add(-1)
-		case <-done:
-			s.waiters.Add(-1)
-			return r.cancel(ctx, s, seq)
 		}
+		// Tokens can be stale (an older command of this slot). Pass a token on to the
+		// other viewers only when this seq is done, so that waiters never hand a stale
+		// token back and forth.
+		if st := s.state.Load(); stSeq(st) == want && stPhase(st) == phaseDone {
+			notify(sig)
+		}
+		s.waiters.Add(-1)
 	}
 }
 
