@@ -17,9 +17,10 @@ import (
 // reconnecting happens under mu. The reconnect goroutine exists only while a
 // connection is being re-established.
 type base struct {
-	cfg  Config
-	sess session
-	cli  *gnet.Client
+	cfg    Config
+	sess   session
+	cli    *gnet.Client
+	wakers map[gnet.EventLoop]*waker
 
 	cur atomic.Pointer[link]
 
@@ -42,18 +43,18 @@ type base struct {
 // start validates nothing (the caller did), dials and enrolls the first connection.
 func (b *base) start(ctx context.Context, cfg Config, s session) error {
 	b.cfg, b.sess, b.stop = cfg, s, make(chan struct{})
-	cli, err := sharedEngine.acquire()
+	cli, wakers, err := sharedEngine.acquire()
 	if err != nil {
 		return err
 	}
-	b.cli = cli
+	b.cli, b.wakers = cli, wakers
 	nc, proto, err := dial(ctx, &b.cfg)
 	if err != nil {
 		sharedEngine.release()
 		return err
 	}
 	b.proto.Store(int32(proto))
-	l := newLink(s, b.cfg.Limits)
+	l := newLink(s, b.cfg.Limits, b.wakers)
 	b.cur.Store(l)
 	if _, err := sharedEngine.enroll(cli, nc, l); err != nil {
 		b.cur.Store(nil)
@@ -123,7 +124,7 @@ func (b *base) reconnect() {
 		if err != nil {
 			continue
 		}
-		l := newLink(b.sess, b.cfg.Limits)
+		l := newLink(b.sess, b.cfg.Limits, b.wakers)
 		b.mu.Lock()
 		if b.closed {
 			b.mu.Unlock()

@@ -16,13 +16,14 @@ type engine struct {
 	mu     sync.Mutex
 	cli    *gnet.Client
 	users  int
-	wakers map[gnet.EventLoop]*waker // one per loop, set while cli runs
+	wakers map[gnet.EventLoop]*waker // one per loop; built before cli is handed out, then read-only
 }
 
 var sharedEngine engine
 
-// acquire returns the running client, starting it if needed; release must follow.
-func (e *engine) acquire() (*gnet.Client, error) {
+// acquire returns the running client and its wakers (a map never written again, safe
+// to read from any goroutine), starting it if needed; release must follow.
+func (e *engine) acquire() (*gnet.Client, map[gnet.EventLoop]*waker, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.cli == nil {
@@ -35,27 +36,27 @@ func (e *engine) acquire() (*gnet.Client, error) {
 			gnet.WithWriteBufferCap(64<<10),
 		)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := cli.Start(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		e.cli = cli
-		e.wakers = map[gnet.EventLoop]*waker{}
+		wakers := map[gnet.EventLoop]*waker{}
 		for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 			w, err := newWaker(cli)
 			if err != nil {
 				break // links without a waker fall back to gnet's Wake
 			}
-			if e.wakers[w.loop] != nil {
+			if wakers[w.loop] != nil {
 				w.close()
 				continue
 			}
-			e.wakers[w.loop] = w
+			wakers[w.loop] = w
 		}
+		e.cli, e.wakers = cli, wakers
 	}
 	e.users++
-	return e.cli, nil
+	return e.cli, e.wakers, nil
 }
 
 // release drops one user; the last one stops the event loops and waits for them.
@@ -75,14 +76,7 @@ func (e *engine) release() {
 // enroll hands an established, handshaken connection to the event loops. It blocks
 // until the loop has opened it; it must never be called from a loop callback.
 func (e *engine) enroll(cli *gnet.Client, nc net.Conn, l *link) (gnet.Conn, error) {
-	gc, err := cli.EnrollContext(nc, l)
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	l.waker = e.wakers[gc.EventLoop()]
-	e.mu.Unlock()
-	return gc, nil
+	return cli.EnrollContext(nc, l)
 }
 
 // loopHandler routes gnet events to the link stored in each connection's context.

@@ -30,9 +30,10 @@ type link struct {
 	isOpen atomic.Bool
 	failed atomic.Pointer[error] // why the loop dropped the connection, if it did
 
-	waker  *waker      // this loop's waker; nil: use gnet's Wake
-	queued atomic.Bool // listed on the waker
-	next   *link       // next on the waker's list
+	wakers map[gnet.EventLoop]*waker // the engine's, read-only
+	waker  *waker                    // this loop's waker, set in opened; nil: gnet's Wake
+	queued atomic.Bool               // listed on the waker
+	next   *link                     // next on the waker's list
 
 	p       parser.Parser
 	deliver func(parser.Value) error
@@ -43,15 +44,18 @@ type link struct {
 // accKeep is the capacity above which acc is dropped once empty.
 const accKeep = 256 << 10
 
-func newLink(s session, lim parser.Limits) *link {
-	l := &link{sess: s}
+func newLink(s session, lim parser.Limits, wakers map[gnet.EventLoop]*waker) *link {
+	l := &link{sess: s, wakers: wakers}
 	l.p.Limits = lim
 	l.deliver = s.deliver // bound once: no allocation per read
 	return l
 }
 
+// opened runs on the loop when gnet opened the connection: everything a sender reads
+// (gc, waker) is set before isOpen publishes it.
 func (l *link) opened(c gnet.Conn) {
 	l.gc = c
+	l.waker = l.wakers[c.EventLoop()]
 	l.isOpen.Store(true)
 }
 

@@ -107,7 +107,7 @@ func TestAllocsParking(t *testing.T) {
 	out := make([]byte, 0, 256)
 	run := func() {
 		for range 4 {
-			seq, cmd, err := r.Reserve(nil)
+			seq, cmd, err := r.Reserve(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
