@@ -56,7 +56,9 @@ func (b *base) start(ctx context.Context, cfg Config, s session) error {
 	b.proto.Store(int32(proto))
 	l := newLink(s, b.cfg.Limits, b.wakers)
 	b.cur.Store(l)
-	if _, err := sharedEngine.enroll(cli, nc, l); err != nil {
+	// EnrollContext blocks until the loop has opened the connection: never call it
+	// from a loop callback.
+	if _, err := cli.EnrollContext(nc, l); err != nil {
 		b.cur.Store(nil)
 		sharedEngine.release()
 		return err
@@ -136,7 +138,7 @@ func (b *base) reconnect() {
 		if b.up != nil {
 			b.up()
 		}
-		if _, err := sharedEngine.enroll(b.cli, nc, l); err != nil {
+		if _, err := b.cli.EnrollContext(nc, l); err != nil {
 			b.mu.Lock()
 			b.cur.CompareAndSwap(l, nil)
 			b.mu.Unlock()

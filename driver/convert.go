@@ -19,39 +19,11 @@ func toInt(v parser.Value, err error) (int64, error) {
 	case parser.SimpleError, parser.BulkError:
 		return 0, newRedisError(v)
 	case parser.SimpleString, parser.BulkString, parser.VerbatimString, parser.BigNumber:
-		if n, ok := parseDecimal(v.Bytes()); ok {
+		if n, ok := parser.ParseInt(v.Bytes()); ok {
 			return n, nil
 		}
 	}
 	return 0, &TypeError{Want: "integer", Got: v.Kind()}
-}
-
-// parseDecimal parses an optional '-' and 1 to 19 digits into an int64.
-func parseDecimal(b []byte) (int64, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	if len(b) == 0 || len(b) > 19 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c-'0' > 9 {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	if neg {
-		if n > 1<<63 {
-			return 0, false
-		}
-		return -int64(n), true
-	}
-	if n > 1<<63-1 {
-		return 0, false
-	}
-	return int64(n), true
 }
 
 // appendText appends the text of a reply to dst (see Future.String).

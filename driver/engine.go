@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"net"
 	"runtime"
 	"sync"
 
@@ -71,12 +70,6 @@ func (e *engine) release() {
 		}
 		e.cli, e.wakers = nil, nil
 	}
-}
-
-// enroll hands an established, handshaken connection to the event loops. It blocks
-// until the loop has opened it; it must never be called from a loop callback.
-func (e *engine) enroll(cli *gnet.Client, nc net.Conn, l *link) (gnet.Conn, error) {
-	return cli.EnrollContext(nc, l)
 }
 
 // loopHandler routes gnet events to the link stored in each connection's context.

@@ -332,8 +332,6 @@ func TestConnPipelineAndValues(t *testing.T) {
 		t.Fatalf("REPLY ON = %v, %v", v, err)
 	}
 	// A broken connection shows up in the stream, then values come again.
-	ids := clientIDs(t, s, "")
-	_ = ids
 	c.Send("CLIENT", "SETNAME", "lowlevel")
 	c.Recv(ctx)
 	s.MustDo("CLIENT", "KILL", "ID", clientIDs(t, s, "lowlevel")[0])

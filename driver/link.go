@@ -22,8 +22,9 @@ type session interface {
 	lost(l *link, err error)
 }
 
-// link is one live connection on the event loop. Everything in it but gc, sess and
-// the atomics is touched by the loop goroutine only.
+// link is one live connection on the event loop. Senders read gc and waker only after
+// isOpen published them (opened sets them first); the atomics are shared; everything
+// else is touched by the loop goroutine only.
 type link struct {
 	sess   session
 	gc     gnet.Conn
@@ -99,7 +100,7 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 
 // close asks the loop to close the connection; lost follows on the loop.
 func (l *link) close() {
-	if l.gc != nil {
+	if l.isOpen.Load() {
 		_ = l.gc.Close()
 	}
 }

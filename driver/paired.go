@@ -66,34 +66,26 @@ func (c *PairedConn) Do(ctx context.Context, args ...any) (parser.Value, error) 
 }
 
 func (c *PairedConn) send(ctx context.Context, forget bool, args []any) Future {
-	if c.closing.Load() {
-		if forget {
-			c.encErrs.Add(1)
+	err := ErrClosed
+	if !c.closing.Load() {
+		var seq uint64
+		var cmd *[]byte
+		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
+			if *cmd, err = writer.AppendArgs((*cmd)[:0], args...); err == nil {
+				if c.ring.Publish(seq, forget) {
+					c.b.wake()
+				}
+				return Future{r: c.ring, seq: seq}
+			}
+			if c.ring.Fail(seq, err) { // nothing is written for it
+				c.b.wake()
+			}
 		}
-		return Future{err: ErrClosed}
 	}
-	seq, cmd, err := c.ring.Reserve(ctx)
-	if err != nil {
-		if forget {
-			c.encErrs.Add(1)
-		}
-		return Future{err: err}
+	if forget {
+		c.encErrs.Add(1) // the caller has no Future to see it: count it
 	}
-	b, err := writer.AppendArgs((*cmd)[:0], args...)
-	*cmd = b
-	if err != nil {
-		if forget {
-			c.encErrs.Add(1)
-		}
-		if c.ring.Fail(seq, err) {
-			c.b.wake()
-		}
-		return Future{err: err}
-	}
-	if c.ring.Publish(seq, forget) {
-		c.b.wake()
-	}
-	return Future{r: c.ring, seq: seq}
+	return Future{err: err}
 }
 
 // ForgottenErrors returns how many SendAndForget commands failed: error replies,

@@ -1,11 +1,12 @@
 package driver
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/respring/respring/parser"
 )
 
 func TestPairedBasic(t *testing.T) {
@@ -27,6 +28,21 @@ func TestPairedBasic(t *testing.T) {
 	}
 	if n, err := c.Send("INCR", "n").Int(ctx); err != nil || n != 1 {
 		t.Fatalf("INCR = %d, %v", n, err)
+	}
+	// Int converts string replies the way Redis reads integers, and nothing else.
+	c.Send("MSET", "num", "-42", "padded", "007", "word", "x").Err(ctx)
+	if n, err := c.Send("GET", "num").Int(ctx); err != nil || n != -42 {
+		t.Fatalf("Int of \"-42\" = %d, %v", n, err)
+	}
+	for _, k := range []string{"padded", "word"} {
+		var te *TypeError
+		if _, err := c.Send("GET", k).Int(ctx); !errors.As(err, &te) || te.Got != parser.BulkString {
+			t.Fatalf("Int of %s: %v, want *TypeError", k, err)
+		}
+	}
+	var te *TypeError
+	if _, err := c.Send("LRANGE", "nolist", 0, -1).String(ctx); !errors.As(err, &te) || te.Want != "string" {
+		t.Fatalf("String of an array: %v", err)
 	}
 	err := c.Send("LPUSH", "k", "x").Err(ctx)
 	var re *RedisError
@@ -56,5 +72,4 @@ func TestPairedBasic(t *testing.T) {
 	if err := c.Close(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("second Close: %v", err)
 	}
-	_ = context.Background
 }

@@ -195,8 +195,10 @@ func (s *Subscription) Err() error {
 	return s.err
 }
 
-// Unsubscribe ends the subscription and closes its channel. The server is told to
-// unsubscribe from the channels and patterns no other subscription still uses.
+// Unsubscribe ends the subscription at once and closes its channel; Err returns nil
+// afterwards. The server is told to unsubscribe from the channels and patterns no other
+// subscription still uses; nothing waits for its confirmation, so ctx is not waited on
+// and the error is always nil (it is there for API symmetry with Subscribe).
 func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	p := s.p
 	p.mu.Lock()
@@ -205,7 +207,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	if wake {
 		p.b.wake()
 	}
-	return ctx.Err()
+	return nil
 }
 
 // end removes s from its topics and closes its channel (under mu). Topics left

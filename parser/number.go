@@ -40,6 +40,11 @@ func parseInt(b []byte) (int64, bool) {
 	return int64(n), true
 }
 
+// ParseInt parses b as Redis writes an integer (see the package documentation: an
+// optional '-', digits without a leading zero, within int64). The driver uses it to
+// convert string replies, so both read numbers the same way.
+func ParseInt(b []byte) (int64, bool) { return parseInt(b) }
+
 // validBig reports whether b is a big number: an optional '-' then one or more digits.
 func validBig(b []byte) bool {
 	if len(b) > 0 && b[0] == '-' {
