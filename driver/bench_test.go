@@ -14,30 +14,49 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkParallelGet: GET of a 16-byte value from many goroutines on one PairedConn,
-// with the client's CPU per operation.
+// with the client's CPU per operation. ctx=none waits with context.Background();
+// ctx=shared with one context with a deadline shared by all goroutines (a server's
+// base context, say); ctx=own with a context with a deadline per command.
 func BenchmarkParallelGet(b *testing.B) {
 	for _, g := range []int{1, 64, 512} {
-		b.Run("g"+itoa(g), func(b *testing.B) {
-			c := benchConn(b)
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.SetParallelism((g + 1) / 2) // GOMAXPROCS is 2
-			cpu0 := cpuTime()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				dst := make([]byte, 0, 64)
-				var err error
-				for pb.Next() {
-					if dst, err = c.Send("GET", "bench:k").AppendBytes(ctx, dst[:0]); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.StopTimer()
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-		})
+		for _, mode := range []string{"none", "shared", "own"} {
+			b.Run("g"+itoa(g)+"/ctx="+mode, func(b *testing.B) { parallelGet(b, g, mode) })
+		}
 	}
+}
+
+func parallelGet(b *testing.B, g int, mode string) {
+	c := benchConn(b)
+	ctx := context.Background()
+	if mode == "shared" {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Hour)
+		defer cancel()
+	}
+	b.ReportAllocs()
+	b.SetParallelism((g + 1) / 2) // GOMAXPROCS is 2
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		dst := make([]byte, 0, 64)
+		var err error
+		for pb.Next() {
+			octx, cancel := ctx, context.CancelFunc(nil)
+			if mode == "own" {
+				octx, cancel = context.WithTimeout(ctx, time.Hour)
+			}
+			dst, err = c.Send("GET", "bench:k").AppendBytes(octx, dst[:0])
+			if cancel != nil {
+				cancel()
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // benchConn connects to the test server and stores the 16-byte value bench:k.

@@ -39,7 +39,9 @@
 // reserved and unpublished) panics; it is a bug in the driver, never caused by the
 // server.
 //
-// No method takes a mutex. Coordination is by atomics only:
+// No method takes a mutex on the command path (the park table of unread results and
+// context.AfterFunc, once per shared-context watch, are the exceptions). Coordination
+// is by atomics only:
 //
 //   - tail: next seq to reserve. Reserve advances it by CAS, and only while
 //     tail-freed < Size(), so a caller that gives up while waiting never holds a seq.
@@ -89,7 +91,7 @@
 // has to wait on the slot. A completer stores the state, then posts a token without
 // blocking if the slot has a channel; a viewer checks the state, gets the channel
 // (creating it if need be), registers in the slot's waiter count, checks again, then
-// waits on the channel or ctx.Done(), and re-checks. No wake-up is lost to a missing
+// waits on the channel (and its context, see Context), and re-checks. No wake-up is lost to a missing
 // channel: all these steps are sequentially consistent atomics, so either the
 // completer's load of the channel pointer comes after the viewer installed it, and it
 // posts, or its store of the state comes before the viewer's second check, and the
@@ -103,6 +105,17 @@
 // waiter that gets space passes the token on if space remains.
 //
 // # Context
+//
+// A View that must block waits on its slot's channel alone when its context never
+// ends (nil, or Done() nil); otherwise on the channel and ctx.Done() with a select,
+// except when other Views share its context: two Views in a row that block with the
+// same Done channel install the ring's one watch for it, a context.AfterFunc that,
+// when the context ends, posts a token to every slot with a waiter. Views of that
+// context then wait on their slot's channel alone and check their context when woken.
+// This keeps hundreds of goroutines waiting with one context (a server's base context,
+// a shared deadline) from all queuing on one Done channel, whose lock every wait and
+// every wake would take. A watch is replaced only when no View uses it, and Close
+// stops it. See watch.go for the ordering argument.
 //
 // A context only bounds a caller's wait; nil means no bound. Reserve that gives up holds
 // no sequence number. View whose context ends cancels a command that was published but

@@ -146,6 +146,13 @@ type Ring struct {
 
 	forgottenErrs atomic.Uint64
 
+	// The shared-context watch (see watch.go): the current one, the identity of the
+	// Done channel of the last View that looked for one, and how many times a watch
+	// woke the ring's waiters.
+	watch      atomic.Pointer[watch]
+	watchCand  atomic.Uintptr
+	watchWakes atomic.Uint64
+
 	// Results of slots reused before anyone read them, by sequence number, so that a
 	// Future waited on late still gets its own reply (see claim). Bounded: past
 	// parkCap entries the oldest is dropped and its View returns ErrExpired.

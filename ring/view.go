@@ -75,15 +75,9 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 			s.waiters.Add(-1)
 			continue
 		}
-		if done == nil {
-			<-sig // no deadline: a plain receive is cheaper than a select
-		} else {
-			select {
-			case <-sig:
-			case <-done:
-				s.waiters.Add(-1)
-				return r.cancel(ctx, s, seq)
-			}
+		if r.block(ctx, done, s, sig, want) {
+			s.waiters.Add(-1)
+			return r.cancel(ctx, s, seq)
 		}
 		// Tokens can be stale (an older command of this slot). Pass a token on to the
 		// other viewers only when this seq is done, so that waiters never hand a stale
@@ -93,6 +87,46 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 		}
 		s.waiters.Add(-1)
 	}
+}
+
+// block waits, as a registered waiter of s (the slot of the 48-bit sequence want), for
+// a token on its channel sig, or for ctx to end. It reports whether ctx ended before
+// the command was done; then the caller stops waiting. A nil done (no context, or one
+// that never ends) waits with a plain receive; a context shared by other Views waits
+// on sig alone, woken by the ring's watch when it ends (see watch.go); any other with
+// a select.
+func (r *Ring) block(ctx context.Context, done <-chan struct{}, s *slot, sig chan struct{}, want uint64) (ended bool) {
+	if done == nil {
+		<-sig
+		return false
+	}
+	if ctx.Err() != nil {
+		return true
+	}
+	w := r.joinWatch(ctx, done)
+	if w == nil {
+		select {
+		case <-sig:
+			return false
+		case <-done:
+			return true
+		}
+	}
+	defer w.leave()
+	if ctx.Err() != nil { // checked after joining: see the ordering in watch.go
+		return true
+	}
+	<-sig
+	if ctx.Err() == nil {
+		return false
+	}
+	if st := s.state.Load(); stSeq(st) == want && stPhase(st) == phaseDone {
+		return false // the result is there: take it
+	}
+	// The token may be the watch's, posted once for all waiters of this slot whose
+	// context ended: pass it on.
+	notify(sig)
+	return true
 }
 
 // read calls fn on the slot's result, then releases the read claim the caller took,
@@ -142,6 +176,7 @@ func (r *Ring) Close(err error) {
 		close(r.closeCh)
 	}
 	err = r.closed.Load().err
+	r.dropWatch()
 	// Every call sweeps, so that when any Close returns, all that was published before
 	// it is done. Per slot, the CAS decides between Close, the loop and a cancel. A
 	// missing page has nothing to fail; if a reserver installs it after this look,
