@@ -184,6 +184,12 @@ func FuzzSplit(f *testing.F) {
 	})
 }
 
+// maxBuildDepth bounds the nesting build makes (aggregates and attributes alike), far
+// below the parser's MaxDepth, so that every value it builds is one the parser must
+// accept. (Values nested past MaxDepth are rejected by design; the parser's tests
+// cover that.)
+const maxBuildDepth = 6
+
 // build makes a value from the fuzz input, consuming it as it goes.
 func build(in *[]byte, depth int) parser.Value {
 	next := func() byte {
@@ -239,7 +245,7 @@ func build(in *[]byte, depth int) parser.Value {
 	case 11:
 		v = parser.NewVerbatim([]string{"txt", "mkd"}[next()%2], string(str()))
 	default:
-		if depth >= 6 {
+		if depth >= maxBuildDepth {
 			return parser.NewInteger(int64(k))
 		}
 		n := int(next()) % 5
@@ -267,7 +273,7 @@ func build(in *[]byte, depth int) parser.Value {
 			v = parser.NewArray(elems...)
 		}
 	}
-	if next()%5 == 0 && len(*in) > 0 {
+	if depth < maxBuildDepth && next()%5 == 0 && len(*in) > 0 {
 		v = v.WithAttrs(build(in, depth+1), build(in, depth+1))
 	}
 	return v
