@@ -82,16 +82,33 @@ func (l *link) flush() {
 	}
 }
 
-// write sends what the session has pending, in one write. The batch is gathered in a
-// buffer from bytebufferpool, shared by all connections and given back at once (gnet
-// copies what the socket does not take), so an idle connection holds none and a
-// large batch does not regrow a buffer each time.
+// write sends what the session has pending, in one write. The batch is gathered in
+// the loop's buffer (waker.out), which every link of the loop shares since the loop
+// writes one link at a time: an idle connection holds no output buffer, and large
+// batches (512 SETs of 1 KiB make 540 KiB) reuse one buffer instead of regrowing one
+// each time. gnet copies what the socket does not take at once, so the buffer is free
+// again when Write returns. bytebufferpool is kept for links without a waker only: its
+// size calibration (every 42,000 Puts) made it drop and regrow such large batches
+// after a run of small ones (bench/RESULTS.md).
 func (l *link) write(c gnet.Conn) gnet.Action {
+	if w := l.waker; w != nil {
+		w.out = l.sess.collect(w.out[:0])
+		act := l.send(c, w.out)
+		if cap(w.out) > outKeep {
+			w.out = nil
+		}
+		return act
+	}
 	bb := bytebufferpool.Get()
 	defer bytebufferpool.Put(bb)
 	bb.B = l.sess.collect(bb.B[:0])
-	if len(bb.B) > 0 {
-		if _, err := c.Write(bb.B); err != nil {
+	return l.send(c, bb.B)
+}
+
+// send writes b, if not empty.
+func (l *link) send(c gnet.Conn, b []byte) gnet.Action {
+	if len(b) > 0 {
+		if _, err := c.Write(b); err != nil {
 			return l.fail(err)
 		}
 	}

@@ -18,7 +18,14 @@ type waker struct {
 	head  atomic.Pointer[link] // links waiting to be flushed (Treiber stack, popped whole)
 	armed atomic.Bool          // a byte is on its way
 	loop  gnet.EventLoop
+	// out gathers the output batch of whichever of the loop's links is writing: the
+	// loop writes one link at a time, so one buffer per loop serves all of them (see
+	// link.write). Loop-owned.
+	out []byte
 }
+
+// outKeep is the capacity above which a loop's output buffer is dropped after a write.
+const outKeep = 4 << 20
 
 var wakeByte = []byte{1}
 
