@@ -114,9 +114,9 @@ func TestLargeBatches(t *testing.T) {
 	}
 }
 
-// TestManyCallersOwnReplies's workload while CLIENT KILL cuts the connection 20 times: each caller gets
-// its own reply or an error, nobody waits past its timeout, and the client serves
-// again after the last kill.
+// TestManyCallersOwnReplies's workload while CLIENT KILL cuts the connection 20
+// times: each caller gets its own reply or an error, nobody waits past its timeout,
+// and the client serves again after the last kill.
 func TestClientKillUnderLoad(t *testing.T) {
 	s := startServer(t)
 	checkGoroutines(t)

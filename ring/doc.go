@@ -65,7 +65,7 @@
 //	written    --FailWritten, Close-->     completing --> done (error; reply still due)
 //	done       --View (readers+1 / -1)-->  done
 //	done       --Reserve of seq+Size()-->  reserved (waits: no readers, no waiters)
-//	done       --Reserve, result unread--> parking --> reserved (result copied aside)
+//	done       --Reserve, result unread--> parking --> reserved (result moved aside)
 //
 // Every change of owner is a CAS on the state word, so exactly one party completes a slot:
 // a racing cancel, Close and the loop each either win or see that someone else did. The
@@ -76,9 +76,10 @@
 // that finds the old occupant still completing, with readers, or with viewers that were
 // waiting for it and have not woken yet, waits (spin, then runtime.Gosched) before its
 // CAS; a View arriving later loses that race cleanly and returns ErrExpired. If nobody
-// has viewed the old occupant's result, the reserver parks it (copies it aside, for a
-// late View) while the slot is locked "parking"; a View that finds that lock spins
-// until the slot is reserved and then takes the copy. It never waits on the slot's
+// has viewed the old occupant's result, the reserver parks it (moves it aside, for a
+// late View, by swapping the slot's reply store with a park entry's) while the slot is
+// locked "parking"; a View that finds that lock spins until the slot is reserved and
+// then finds the parked result. It never waits on the slot's
 // channel there, so every waiter of a slot is a viewer of the slot's current command.
 //
 // Collect skips slots that take no reply (failed, cancelled, closed before they were

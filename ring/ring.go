@@ -100,7 +100,9 @@ type slot struct {
 	// viewers while they hold a read claim, and cleared by the next reserver.
 	val parser.Value
 	err error
-	// store holds the deep copy of the reply; only the loop's Complete writes it.
+	// store holds the deep copy of the reply. The loop's Complete writes it while it
+	// owns the slot (completing); a reserver parking an unread result swaps it with a
+	// park entry's while it holds the slot locked (parking).
 	store parser.Store
 	// sig carries wake-up tokens to View waiters (capacity 1; tokens may be stale).
 	// It is created by the first View that has to block on the slot (see signal) and
@@ -325,7 +327,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 			if !s.state.CompareAndSwap(st, st&^phaseMask|phaseParking) {
 				continue
 			}
-			r.park(stSeq(st), s.val, s.err)
+			r.park(stSeq(st), s)
 			s.state.Store(mkState(seq, phaseReserved))
 			break
 		}
@@ -460,10 +462,15 @@ const parkPage = 64
 // parkPageSize is the number of entries per page (parkCap is a power of two).
 func (r *Ring) parkPageSize() int { return min(parkPage, r.parkCap) }
 
-// park keeps the unread result of the 48-bit sequence seq. Its entry is the one of
-// seq % parkCap: a result parked parkCap sequence numbers later takes it over, so a
-// parked result waits for at least parkCap later commands (ErrExpired after that).
-func (r *Ring) park(seq uint64, v parser.Value, err error) {
+// park keeps the unread result of the 48-bit sequence seq, held by slot s, which the
+// caller has locked (phaseParking) to reuse it. Its entry is the one of seq % parkCap:
+// a result parked parkCap sequence numbers later takes it over, so a parked result
+// waits for at least parkCap later commands (ErrExpired after that).
+//
+// Nothing is copied: the entry and the slot swap their stores, so the value, which
+// aliases the slot's store (Complete copied it there), moves with its memory, and the
+// slot gets the entry's old store to reuse for its next reply.
+func (r *Ring) park(seq uint64, s *slot) {
 	r.parkMu.Lock()
 	defer r.parkMu.Unlock()
 	ps := r.parkPageSize()
@@ -479,8 +486,8 @@ func (r *Ring) park(seq uint64, v parser.Value, err error) {
 	if !e.used {
 		r.parkedN++
 	}
-	e.seq, e.used, e.err = seq, true, err
-	e.val = e.store.Copy(v)
+	e.seq, e.used, e.err, e.val = seq, true, s.err, s.val
+	e.store, s.store = s.store, e.store
 }
 
 // unpark calls fn with the parked result of the 48-bit sequence seq, if there is one,
