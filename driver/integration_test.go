@@ -201,6 +201,50 @@ func TestClientKillUnderLoad(t *testing.T) {
 
 // A written command whose caller gave up is not un-sent: its reply is read and
 // dropped, and the following callers get their own replies.
+// Many callers sharing one context with a deadline (the ring then waits through one
+// context.AfterFunc instead of a select each) all get the deadline error on time while
+// DEBUG SLEEP holds the server, and the connection pairs replies right afterwards.
+func TestSharedDeadlineUnderSleep(t *testing.T) {
+	s := startServer(t)
+	checkGoroutines(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	sleep := c.Send("DEBUG", "SLEEP", "1.5")
+	shared, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	const callers = 32
+	start := time.Now()
+	errs := make(chan error, callers)
+	for i := range callers {
+		go func() {
+			_, err := c.Send("GET", fmt.Sprint("shared:", i)).AppendBytes(shared, nil)
+			errs <- err
+		}()
+	}
+	for range callers {
+		if err := <-errs; !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("caller with the shared deadline: %v", err)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("callers returned after %v, want about 150ms (the sleep is 1.5s)", d)
+	}
+	if err := sleep.Err(ctx); err != nil {
+		t.Fatalf("DEBUG SLEEP: %v", err)
+	}
+	for i := range 4 {
+		k, v := fmt.Sprint("shared:after:", i), fmt.Sprint("v", i)
+		set, get := c.Send("SET", k, v), c.Send("GET", k)
+		if err := set.Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := get.String(ctx); err != nil || got != v {
+			t.Fatalf("GET %s after the timeouts = %q, %v", k, got, err)
+		}
+	}
+}
+
 func TestCancelAfterSend(t *testing.T) {
 	s := startServer(t)
 	checkGoroutines(t)

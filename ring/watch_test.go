@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // waitBlocked waits until n Views are registered as waiters on seq's slot.
@@ -30,6 +31,19 @@ func waitWatch(t *testing.T, r *Ring, done <-chan struct{}) {
 			t.Fatal("no watch for the shared context")
 		}
 		runtime.Gosched()
+	}
+}
+
+// recv returns the next View outcome, failing the test if none comes in time (a View
+// the watch failed to wake would otherwise hang the test).
+func recv(t *testing.T, out <-chan viewResult) viewResult {
+	t.Helper()
+	select {
+	case res := <-out:
+		return res
+	case <-time.After(5 * time.Second):
+		t.Fatal("a View did not return within 5s")
+		return viewResult{}
 	}
 }
 
@@ -83,7 +97,7 @@ func TestWatchSharedCancel(t *testing.T) {
 	waitWatch(t, r, sctx.Done())
 	cancel()
 	for range shared * perSlot {
-		res := <-out
+		res := recv(t, out)
 		if !errors.Is(res.err, context.Canceled) || res.seq >= seqs[shared] {
 			t.Fatalf("after cancel: View(%d) = %q, %v", res.seq, res.got, res.err)
 		}
@@ -101,7 +115,7 @@ func TestWatchSharedCancel(t *testing.T) {
 		complete(t, r, fmt.Sprint("r", i))
 	}
 	for range other {
-		res := <-out
+		res := recv(t, out)
 		if res.err != nil || res.got != fmt.Sprint("r", res.seq) {
 			t.Fatalf("View(%d) of another context = %q, %v", res.seq, res.got, res.err)
 		}
@@ -128,7 +142,7 @@ func TestWatchCancelsUnwritten(t *testing.T) {
 	waitWatch(t, r, ctx.Done())
 	cancel()
 	for range seqs {
-		if res := <-out; !errors.Is(res.err, context.Canceled) {
+		if res := recv(t, out); !errors.Is(res.err, context.Canceled) {
 			t.Fatalf("View(%d) = %q, %v", res.seq, res.got, res.err)
 		}
 	}
@@ -166,7 +180,7 @@ func TestWatchPerRequestContexts(t *testing.T) {
 		t.Fatal("a watch was installed for contexts used by one View each")
 	}
 	cancels[3]()
-	if res := <-out; res.seq != 3 || !errors.Is(res.err, context.Canceled) {
+	if res := recv(t, out); res.seq != 3 || !errors.Is(res.err, context.Canceled) {
 		t.Fatalf("View(%d) = %q, %v", res.seq, res.got, res.err)
 	}
 	collect(t, r)
@@ -176,7 +190,7 @@ func TestWatchPerRequestContexts(t *testing.T) {
 		}
 	}
 	for range 7 {
-		if res := <-out; res.err != nil || res.got != fmt.Sprint("r", res.seq) {
+		if res := recv(t, out); res.err != nil || res.got != fmt.Sprint("r", res.seq) {
 			t.Fatalf("View(%d) = %q, %v", res.seq, res.got, res.err)
 		}
 	}
@@ -204,7 +218,7 @@ func TestWatchReplaced(t *testing.T) {
 		collect(t, r)
 		complete(t, r, "rx", "ry")
 		for range 2 {
-			if res := <-out; res.err != nil {
+			if res := recv(t, out); res.err != nil {
 				t.Fatal(res.err)
 			}
 		}
@@ -247,7 +261,7 @@ func TestWatchClose(t *testing.T) {
 	waitWatch(t, r, ctx.Done())
 	r.Close(nil)
 	for range 4 {
-		if res := <-out; !errors.Is(res.err, ErrClosed) {
+		if res := recv(t, out); !errors.Is(res.err, ErrClosed) {
 			t.Fatalf("View(%d) after Close = %q, %v", res.seq, res.got, res.err)
 		}
 	}
