@@ -23,6 +23,7 @@ test-purego:
 test-unit:
 	$(GO) vet $(TAGFLAG) ./...
 	$(GO) test $(TAGFLAG) -shuffle=on -count=1 -timeout 10m $(PURE_PKGS)
+	cd bench && $(GO) test -count=1 ./cmd/...
 
 test-race:
 	$(GO) test $(TAGFLAG) -race -shuffle=on -count=1 -timeout 15m $(CONC_PKGS)

@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,8 +34,13 @@ const (
 
 var psSeq atomic.Int64
 
+// psClients are the Go clients plus "raw", the ceiling: a subscriber on a bare socket
+// that parses nothing (see subscribeRaw). What the raw reader gets is what the server
+// can deliver on this machine; no client can receive faster.
+var psClients = append(slices.Clone(clients), "raw")
+
 func BenchmarkPubsub(b *testing.B) {
-	for _, name := range clients {
+	for _, name := range psClients {
 		b.Run(fmt.Sprintf("%s/client=%s", sizeName(psPayload), name), func(b *testing.B) {
 			addr := serverAddr(b)
 			ctx, cancel := context.WithTimeout(benchCtx(b), 2*time.Minute)
@@ -152,9 +159,58 @@ func subscribe(b *testing.B, ctx context.Context, name, addr, channel string, on
 			}
 		}()
 		return func() { cancel(); conn.Close(); <-ended }
+	case "raw":
+		return subscribeRaw(b, ctx, cancel, addr, channel, onMessage)
 	}
 	b.Fatalf("unknown client %q", name)
 	return nil
+}
+
+// subscribeRaw subscribes on a bare TCP connection and counts messages by their size,
+// which is fixed (one channel, one payload), checking every byte against the expected
+// frame instead of parsing: the least work a subscriber can do, so the rate it gets is
+// the server's ceiling on this machine. A byte that differs stops the count (the
+// benchmark then fails on its timeout).
+func subscribeRaw(b *testing.B, ctx context.Context, cancel context.CancelFunc, addr, channel string, onMessage func()) (stop func()) {
+	b.Helper()
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := string(value(psPayload))
+	frame := []byte(fmt.Sprintf("*3\r\n$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(channel), channel, len(payload), payload))
+	confirm := fmt.Sprintf("*3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:1\r\n", len(channel), channel)
+	if _, err := fmt.Fprintf(nc, "*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n", len(channel), channel); err != nil {
+		b.Fatal(err)
+	}
+	got := make([]byte, len(confirm))
+	if _, err := io.ReadFull(nc, got); err != nil || string(got) != confirm {
+		b.Fatalf("raw SUBSCRIBE: %q, %v", got, err)
+	}
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		buf := make([]byte, 64<<10)
+		pos := 0 // offset in frame of the next byte
+		for {
+			n, err := nc.Read(buf)
+			for data := buf[:n]; len(data) > 0; {
+				k := min(len(data), len(frame)-pos)
+				if !bytes.Equal(data[:k], frame[pos:pos+k]) {
+					return
+				}
+				data, pos = data[k:], pos+k
+				if pos == len(frame) {
+					pos = 0
+					onMessage()
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return func() { cancel(); nc.Close(); <-ended }
 }
 
 // publisher writes pipelined PUBLISH commands on a raw connection; a goroutine reads

@@ -15,6 +15,11 @@ BenchmarkPipeline/16B/depth1000/client=respring-2 1000 600 ns/op 1700000 ops/s
 PASS
 `
 
+const pubsubSample = `BenchmarkPubsub/16B/client=respring-2   100  450 ns/op  2000000 msgs/s
+BenchmarkPubsub/16B/client=goredis-2    100  800 ns/op  1200000 msgs/s
+BenchmarkPubsub/16B/client=raw-2        100  400 ns/op  2500000 msgs/s
+`
+
 func TestParseAndTargets(t *testing.T) {
 	r := newResults()
 	if err := r.read(strings.NewReader(sample)); err != nil {
@@ -40,6 +45,20 @@ func TestParseAndTargets(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestPubsubCeiling(t *testing.T) {
+	r := newResults()
+	if err := r.read(strings.NewReader(pubsubSample)); err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	r.writeRatios(&sb)
+	r.writeTargets(&sb)
+	want := "| pubsub receive: msgs/s >= 2x go-redis | 1.67x (2.00M vs 1.20M msgs/s); ceiling (raw socket reader) 2.50M msgs/s, respring 80% of it | not met |"
+	if !strings.Contains(sb.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, sb.String())
 	}
 }
 
