@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -136,5 +135,3 @@ func openKVOrSkip(b *testing.B, ctx context.Context, name, addr string, conc int
 	b.Cleanup(k.close)
 	return k
 }
-
-var errShort = errors.New("bench: reply shorter than the value")
