@@ -109,14 +109,13 @@
 //
 // A View that must block waits on its slot's channel alone when its context never
 // ends (nil, or Done() nil); otherwise on the channel and ctx.Done() with a select,
-// except when other Views share its context: two Views in a row that block with the
-// same Done channel install the ring's one watch for it, a context.AfterFunc that,
-// when the context ends, posts a token to every slot with a waiter. Views of that
-// context then wait on their slot's channel alone and check their context when woken.
-// This keeps hundreds of goroutines waiting with one context (a server's base context,
-// a shared deadline) from all queuing on one Done channel, whose lock every wait and
-// every wake would take. A watch is replaced only when no View uses it, and Close
-// stops it. See watch.go for the ordering argument.
+// except when other Views are blocked with the same context at the same time: then
+// the ring's one watch for that context, a context.AfterFunc, wakes the Views that
+// joined it when the context ends, and they wait on their slot's channel alone. This
+// keeps hundreds of goroutines waiting with one context (a server's base context, a
+// shared deadline) from all queuing on one Done channel, whose lock every wait and
+// every wake would take; a context used by one View at a time never gets a watch. A
+// watch is replaced only when no View uses it, and Close stops it. See watch.go.
 //
 // A context only bounds a caller's wait; nil means no bound. Reserve that gives up holds
 // no sequence number. View whose context ends cancels a command that was published but

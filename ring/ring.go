@@ -112,6 +112,9 @@ type slot struct {
 	// not reused while it is non-zero, so a token always reaches a waiter of the
 	// command it was posted for.
 	waiters atomic.Int32
+	// watchers counts the waiters that wait through the ring's watch (see watch.go):
+	// the slots the watch wakes when its context ends.
+	watchers atomic.Int32
 	// taken is set once the result was handed to a viewer (or nobody can want it: a
 	// Fail, a cancel). claim parks a result that was not taken before reusing the slot.
 	taken atomic.Bool
@@ -149,8 +152,8 @@ type Ring struct {
 	forgottenErrs atomic.Uint64
 
 	// The shared-context watch (see watch.go): the current one, the identity of the
-	// Done channel of the last View that looked for one, and how many times a watch
-	// woke the ring's waiters.
+	// Done channel a sampled View is blocked with (0: none), and how many times a
+	// watch woke the ring's waiters.
 	watch      atomic.Pointer[watch]
 	watchCand  atomic.Uintptr
 	watchWakes atomic.Uint64

@@ -93,8 +93,7 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 // a token on its channel sig, or for ctx to end. It reports whether ctx ended before
 // the command was done; then the caller stops waiting. A nil done (no context, or one
 // that never ends) waits with a plain receive; a context shared by other Views waits
-// on sig alone, woken by the ring's watch when it ends (see watch.go); any other with
-// a select.
+// through the ring's watch (see watch.go); any other with a select.
 func (r *Ring) block(ctx context.Context, done <-chan struct{}, s *slot, sig chan struct{}, want uint64) (ended bool) {
 	if done == nil {
 		<-sig
@@ -103,16 +102,28 @@ func (r *Ring) block(ctx context.Context, done <-chan struct{}, s *slot, sig cha
 	if ctx.Err() != nil {
 		return true
 	}
-	w := r.joinWatch(ctx, done)
-	if w == nil {
-		select {
-		case <-sig:
-			return false
-		case <-done:
-			return true
+	if cur := r.watch.Load(); (cur != nil && cur.done == done) || want%candSample == 0 {
+		w, held := r.joinWatch(ctx, done, want, cur)
+		if w != nil {
+			return r.blockWatched(ctx, w, s, sig, want)
+		}
+		if held {
+			defer r.releaseCand(done)
 		}
 	}
+	select {
+	case <-sig:
+		return false
+	case <-done:
+		return true
+	}
+}
+
+// blockWatched is block for a View that joined watch w.
+func (r *Ring) blockWatched(ctx context.Context, w *watch, s *slot, sig chan struct{}, want uint64) (ended bool) {
 	defer w.leave()
+	s.watchers.Add(1)
+	defer s.watchers.Add(-1)
 	if ctx.Err() != nil { // checked after joining: see the ordering in watch.go
 		return true
 	}
@@ -123,8 +134,8 @@ func (r *Ring) block(ctx context.Context, done <-chan struct{}, s *slot, sig cha
 	if st := s.state.Load(); stSeq(st) == want && stPhase(st) == phaseDone {
 		return false // the result is there: take it
 	}
-	// The token may be the watch's, posted once for all waiters of this slot whose
-	// context ended: pass it on.
+	// The token may be the watch's, posted once for all watchers of this slot: pass
+	// it on.
 	notify(sig)
 	return true
 }

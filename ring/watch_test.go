@@ -128,12 +128,13 @@ func TestWatchSharedCancel(t *testing.T) {
 // the shared context of its waiting View ends, and is never collected.
 func TestWatchCancelsUnwritten(t *testing.T) {
 	checkGoroutines(t)
-	r := New(8)
+	const n = candSample + 1 // two sampled sequence numbers: the second installs the watch
+	r := New(16)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := make(chan viewResult, 4)
+	out := make(chan viewResult, n)
 	var seqs []uint64
-	for i := range 4 {
+	for i := range n {
 		seq := mustSend(t, r, fmt.Sprint("c", i), false)
 		seqs = append(seqs, seq)
 		goView(ctx, r, seq, out)
@@ -158,66 +159,78 @@ func TestWatchCancelsUnwritten(t *testing.T) {
 // with a select and install no watch, so they allocate nothing for it.
 func TestWatchPerRequestContexts(t *testing.T) {
 	checkGoroutines(t)
-	r := New(16)
-	out := make(chan viewResult, 8)
+	const n = 2*candSample + 1
+	r := New(32)
+	out := make(chan viewResult, n)
 	var cancels []context.CancelFunc
+	var ctxOf0 context.Context
 	defer func() {
 		for _, c := range cancels {
 			c()
 		}
 	}()
-	for i := range 8 {
+	for i := range n {
 		seq := mustSend(t, r, fmt.Sprint("c", i), false)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancels = append(cancels, cancel)
+		if i == 0 {
+			ctxOf0 = ctx
+		}
 		goView(ctx, r, seq, out)
 		waitBlocked(t, r, seq, 1)
-		for r.watchCand.Load() != chanID(ctx.Done()) { // it looked for a watch
-			runtime.Gosched()
+		for seq == 0 && r.watchCand.Load() != chanID(ctx.Done()) {
+			runtime.Gosched() // the first sampled View records its channel while it waits
 		}
 	}
 	if w := r.watch.Load(); w != nil {
 		t.Fatal("a watch was installed for contexts used by one View each")
+	}
+	if c := r.watchCand.Load(); c != chanID(ctxOf0.Done()) {
+		t.Fatal("the candidate is not the channel of the first View, still waiting")
 	}
 	cancels[3]()
 	if res := recv(t, out); res.seq != 3 || !errors.Is(res.err, context.Canceled) {
 		t.Fatalf("View(%d) = %q, %v", res.seq, res.got, res.err)
 	}
 	collect(t, r)
-	for i := range 8 {
+	for i := range n {
 		if i != 3 {
 			complete(t, r, fmt.Sprint("r", i))
 		}
 	}
-	for range 7 {
+	for range n - 1 {
 		if res := recv(t, out); res.err != nil || res.got != fmt.Sprint("r", res.seq) {
 			t.Fatalf("View(%d) = %q, %v", res.seq, res.got, res.err)
 		}
 	}
 }
 
-// TestWatchReplaced: once no View uses the watch of one context, two blocking Views of
+// TestWatchReplaced: once no View uses the watch of one context, blocking Views of
 // another context replace it, and the old one is stopped: ending its context later
 // wakes nobody; Close stops the current one.
 func TestWatchReplaced(t *testing.T) {
 	checkGoroutines(t)
-	r := New(16)
+	r := New(64)
 	actx, acancel := context.WithCancel(context.Background())
 	defer acancel()
 	bctx, bcancel := context.WithCancel(context.Background())
 	defer bcancel()
-	out := make(chan viewResult, 4)
+	// A round's Views span 2*candSample+1 sequence numbers, so that wherever it starts
+	// two of them are sampled, and the second finds the channel the first recorded.
+	const n = 2*candSample + 1
+	out := make(chan viewResult, n)
 	round := func(ctx context.Context) {
-		a := mustSend(t, r, "x", false)
-		b := mustSend(t, r, "y", false)
-		goView(ctx, r, a, out)
-		waitBlocked(t, r, a, 1)
-		goView(ctx, r, b, out)
-		waitBlocked(t, r, b, 1)
+		for range n {
+			seq := mustSend(t, r, "x", false)
+			goView(ctx, r, seq, out)
+			waitBlocked(t, r, seq, 1)
+		}
 		waitWatch(t, r, ctx.Done())
 		collect(t, r)
-		complete(t, r, "rx", "ry")
-		for range 2 {
+		for range n {
+			complete(t, r, "rx")
+		}
+		for range n {
 			if res := recv(t, out); res.err != nil {
 				t.Fatal(res.err)
 			}
@@ -250,22 +263,63 @@ func TestWatchReplaced(t *testing.T) {
 // TestWatchClose: Close wakes Views waiting through a watch with the close error.
 func TestWatchClose(t *testing.T) {
 	checkGoroutines(t)
-	r := New(8)
+	const n = candSample + 1
+	r := New(16)
 	ctx := testCtx(t)
-	out := make(chan viewResult, 4)
-	for i := range 4 {
+	out := make(chan viewResult, n)
+	for i := range n {
 		seq := mustSend(t, r, fmt.Sprint("c", i), false)
 		goView(ctx, r, seq, out)
 		waitBlocked(t, r, seq, 1)
 	}
 	waitWatch(t, r, ctx.Done())
 	r.Close(nil)
-	for range 4 {
+	for range n {
 		if res := recv(t, out); !errors.Is(res.err, ErrClosed) {
 			t.Fatalf("View(%d) after Close = %q, %v", res.seq, res.got, res.err)
 		}
 	}
 	if r.watch.Load() != nil {
 		t.Fatal("Close left the watch installed")
+	}
+}
+
+// TestWatchNotForSequentialViews: Views of one context, one at a time (a request that
+// sends its commands one after the other), never install a watch, so ending the
+// context (as every request does when it is done) wakes nobody; the candidate is
+// released when each sampled View stops waiting. Contexts made one after the other,
+// whose Done channels may reuse one address, behave the same.
+func TestWatchNotForSequentialViews(t *testing.T) {
+	checkGoroutines(t)
+	r := New(8)
+	out := make(chan viewResult, 1)
+	one := func(ctx context.Context) {
+		seq := mustSend(t, r, "x", false)
+		goView(ctx, r, seq, out)
+		waitBlocked(t, r, seq, 1)
+		collect(t, r)
+		complete(t, r, "rx")
+		if res := recv(t, out); res.err != nil || res.got != "rx" {
+			t.Fatalf("View(%d) = %q, %v", res.seq, res.got, res.err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	for range 4 * candSample {
+		one(ctx)
+	}
+	cancel()
+	for range 4 * candSample {
+		ctx, cancel := context.WithCancel(context.Background())
+		one(ctx)
+		cancel()
+	}
+	if r.watch.Load() != nil {
+		t.Fatal("a watch was installed for Views that never waited at the same time")
+	}
+	if c := r.watchCand.Load(); c != 0 {
+		t.Fatal("the candidate was not released")
+	}
+	if n := r.watchWakes.Load(); n != 0 {
+		t.Fatalf("ending a context woke the waiters %d times", n)
 	}
 }
