@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func cpuTime() time.Duration {
 func BenchmarkParallelGet(b *testing.B) {
 	for _, g := range []int{1, 64, 512} {
 		for _, mode := range []string{"none", "shared", "own"} {
-			b.Run("g"+itoa(g)+"/ctx="+mode, func(b *testing.B) { parallelGet(b, g, mode) })
+			b.Run("g"+strconv.Itoa(g)+"/ctx="+mode, func(b *testing.B) { parallelGet(b, g, mode) })
 		}
 	}
 }
@@ -70,13 +71,6 @@ func benchConn(b *testing.B) *PairedConn {
 		b.Fatal(err)
 	}
 	return c
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 // BenchmarkPipelined: one goroutine sends 1,000 GETs, then waits for the last.

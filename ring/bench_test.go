@@ -2,6 +2,7 @@ package ring
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/respring/respring/parser"
@@ -30,7 +31,7 @@ func benchLoop(r *Ring, wake, quit chan struct{}, reply parser.Value) {
 // goroutine doing Collect+Complete, the shape of implicit pipelining on one connection.
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, size := range []int{64, 1024} {
-		b.Run("size="+itoa(size), func(b *testing.B) {
+		b.Run("size="+strconv.Itoa(size), func(b *testing.B) {
 			r := New(size)
 			wake, quit := make(chan struct{}, 1), make(chan struct{})
 			done := make(chan struct{})
@@ -82,17 +83,4 @@ func BenchmarkSerial(b *testing.B) {
 		_ = r.Complete(reply)
 		_ = r.View(nilCtx, seq, fn)
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for ; n > 0; n /= 10 {
-		i--
-		b[i] = byte('0' + n%10)
-	}
-	return string(b[i:])
 }

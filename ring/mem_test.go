@@ -3,6 +3,7 @@ package ring
 import (
 	"context"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -224,7 +225,7 @@ func TestFullRingThenReuse(t *testing.T) {
 	size := r.Size()
 	seqs := make([]uint64, size)
 	for i := range seqs {
-		seqs[i] = mustSend(t, r, "c"+itoa(i), false)
+		seqs[i] = mustSend(t, r, "c"+strconv.Itoa(i), false)
 	}
 	if n := r.InFlight(); n != size {
 		t.Fatalf("InFlight = %d, want %d", n, size)
@@ -245,19 +246,19 @@ func TestFullRingThenReuse(t *testing.T) {
 		t.Fatalf("collected %d, want %d", len(got), size)
 	}
 	for i := range got {
-		complete(t, r, "r"+itoa(i))
+		complete(t, r, "r"+strconv.Itoa(i))
 	}
 	for i, seq := range seqs {
-		wantReply(t, r, seq, "r"+itoa(i))
+		wantReply(t, r, seq, "r"+strconv.Itoa(i))
 	}
 	// Two more laps through every slot, with a loop goroutine and waiting viewers.
 	l := startLoop(r, false)
 	for i := range 2 * size {
-		seq, err := send(testCtx(t), r, l.wake, "n"+itoa(i), false)
+		seq, err := send(testCtx(t), r, l.wake, "n"+strconv.Itoa(i), false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantReply(t, r, seq, "n"+itoa(i))
+		wantReply(t, r, seq, "n"+strconv.Itoa(i))
 		if err := r.View(nilCtx, seq-uint64(size), nil); err != ErrExpired {
 			t.Fatalf("View of a reused slot: %v", err)
 		}
