@@ -13,9 +13,16 @@ PURE_PKGS := ./parser/... ./writer/... ./asm/... ./fuzz/...
 CONC_PKGS := ./ring/... ./driver/... ./internal/...
 FUZZ_TARGETS := FuzzParse FuzzSplit FuzzRoundTrip FuzzKernels
 
-.PHONY: test test-purego test-unit test-race test-alloc test-fuzz fuzz bench lint
+.PHONY: deps test test-purego test-unit test-race test-alloc test-fuzz fuzz bench lint tidy-check
+
+# redis-server and redis-sentinel, which the tests start; a quick no-op when present.
+deps:
+	@./.ci/install-deps
 
 test: test-unit test-race test-alloc test-fuzz
+
+# Each test step needs deps first (so also under make -j, and run on its own).
+test-unit test-race test-alloc test-fuzz: deps
 
 test-purego:
 	$(MAKE) test TAGS=purego
@@ -50,8 +57,13 @@ fuzz:
 bench:
 	bash bench/run.sh
 
-lint:
+lint: tidy-check
 	$(GO) vet ./...
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 	cd bench && $(GO) vet ./... && PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+
+# go.mod and go.sum of both modules are as `go mod tidy` leaves them.
+tidy-check:
+	$(GO) mod tidy -diff
+	cd bench && $(GO) mod tidy -diff
