@@ -24,3 +24,23 @@ func TestParseSteadyStateAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per stream, want 0", a)
 	}
 }
+
+// Gathering the same replies again after a Rewind allocates nothing.
+func TestStoreAppendAllocs(t *testing.T) {
+	v, _, err := Parse([]byte("*2\r\n$3\r\nabc\r\n%1\r\n+k\r\n:7\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Store
+	gather := func() {
+		s.Rewind()
+		for i := 0; i < 100; i++ {
+			s.Append(v)
+		}
+		_ = s.Appended()
+	}
+	gather()
+	if a := testing.AllocsPerRun(100, gather); a != 0 {
+		t.Fatalf("%v allocs per gather", a)
+	}
+}

@@ -491,6 +491,7 @@ func (v Value) Clone() Value {
 type Store struct {
 	b    []byte
 	vals []Value
+	top  []Value // the values given to Append since the last Rewind
 }
 
 // storeKeep is the capacity above which Store drops its memory instead of keeping it.
@@ -512,3 +513,41 @@ func (s *Store) Copy(v Value) Value {
 
 // Reset drops the store's memory.
 func (s *Store) Reset() { *s = Store{} }
+
+// Append deep-copies v after the values appended since the last Rewind (several
+// replies gathered into one result). The copies stay valid until the next Rewind,
+// Copy or Reset. Memory grows as needed and is kept: appending the same sizes again
+// after a Rewind allocates nothing. Copy and Append are not to be mixed between two
+// Rewinds.
+func (s *Store) Append(v Value) {
+	nb, nv := v.size()
+	if cap(s.b)-len(s.b) < nb {
+		// A new array: the copies made so far keep pointing into the old one, which
+		// stays alive as long as they do.
+		s.b = make([]byte, 0, max(2*cap(s.b), nb, 64))
+	}
+	if cap(s.vals)-len(s.vals) < nv {
+		s.vals = make([]Value, 0, max(2*cap(s.vals), nv, 4))
+	}
+	s.top = append(s.top, v.copyInto(&s.b, &s.vals))
+}
+
+// Appended returns an Array of the values appended since the last Rewind, in order.
+// It aliases the store: valid until the next Rewind, Copy or Reset.
+func (s *Store) Appended() Value { return mkAgg(Array, s.top) }
+
+// Rewind forgets the appended values and keeps the memory for the next ones (memory
+// over 64 KiB is dropped instead).
+func (s *Store) Rewind() {
+	if cap(s.b) > storeKeep {
+		s.b = nil
+	}
+	if cap(s.vals)*40 > storeKeep {
+		s.vals = nil
+	}
+	if cap(s.top)*40 > storeKeep {
+		s.top = nil
+	}
+	clear(s.top)
+	s.b, s.vals, s.top = s.b[:0], s.vals[:0], s.top[:0]
+}
