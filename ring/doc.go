@@ -20,6 +20,15 @@
 // then View returns ErrExpired. So fire-and-forget needs nothing, and a Future waited on
 // late still works unless Size() newer commands were reserved since.
 //
+// # Multi-reply commands
+//
+// PublishMulti publishes a command buffer holding several commands (a batch, or MULTI
+// ... EXEC) as one slot that takes several replies, gathered in order into one Array.
+// One slot keeps the group contiguous on the wire, cancels it whole or not at all, and
+// lets a group of any length through a ring of any size. Its Futures view it part by
+// part with ViewPart; its result is parked on reuse until every part was viewed once
+// (see multi.go).
+//
 // # Threading rules
 //
 // Sender side, any goroutine: Reserve, Publish, Fail. A sequence number belongs to the

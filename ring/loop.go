@@ -94,13 +94,20 @@ func (r *Ring) Complete(v parser.Value) error {
 	}
 	seq := r.replyCur
 	s := r.slot(seq)
+	multi := s.replies > 1
+	if multi && !r.gather(s, v) {
+		return nil // more replies to come for this slot
+	}
 	if s.state.CompareAndSwap(mkState(seq, phaseWritten), mkState(seq, phaseCompleting)) {
-		if s.forget {
+		switch {
+		case multi:
+			s.val = s.store.Appended()
+		case s.forget:
 			if v.IsError() {
 				r.forgottenErrs.Add(1)
 			}
 			s.val = parser.Value{}
-		} else {
+		default:
 			s.val = s.store.Copy(v)
 		}
 		s.err = nil
@@ -157,6 +164,7 @@ func (r *Ring) FailWritten(err error) int {
 			continue
 		}
 		s.written = false
+		s.got = 0
 		if s.state.CompareAndSwap(mkState(seq, phaseWritten), mkState(seq, phaseCompleting)) {
 			r.finish(s, mkState(seq, phaseDone), err, true)
 			n++

@@ -118,6 +118,19 @@ type slot struct {
 	// taken is set once the result was handed to a viewer (or nobody can want it: a
 	// Fail, a cancel). claim parks a result that was not taken before reusing the slot.
 	taken atomic.Bool
+
+	// A multi-reply command (see PublishMulti) takes replies replies, gathered into
+	// one Array, viewed by parts Futures, each by its part index; 0 and 0 for a plain
+	// command. The sender sets them before Publish; the loop and viewers read them.
+	replies uint32
+	parts   int32
+	// got counts the replies gathered so far (loop-owned).
+	got uint32
+	// marks[i] is set by the first View of part i; nTaken counts them, and taken is
+	// set when all parts were viewed. Sized by PublishMulti, swapped into a park
+	// entry with the store when the slot is reused before every part was viewed.
+	marks  []atomic.Bool
+	nTaken atomic.Int32
 }
 
 // closeState records the first Close error.
@@ -343,6 +356,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	s.err = nil
 	s.taken.Store(false)
 	s.forget = false
+	s.replies, s.parts = 0, 0
 	if cap(s.cmd) > cmdKeep {
 		s.cmd = nil
 	}
@@ -457,6 +471,12 @@ type parkEntry struct {
 	val   parser.Value // aliases store
 	err   error
 	store parser.Store
+	// A multi-reply result stays parked until each of its parts was viewed once:
+	// parts is the slot's, taken how many were viewed, marks which (swapped with the
+	// slot's, like store).
+	parts int32
+	taken int32
+	marks []atomic.Bool
 }
 
 // parkPage is how many entries are allocated together.
@@ -491,22 +511,36 @@ func (r *Ring) park(seq uint64, s *slot) {
 	}
 	e.seq, e.used, e.err, e.val = seq, true, s.err, s.val
 	e.store, s.store = s.store, e.store
+	e.parts, e.taken = s.parts, s.nTaken.Load()
+	e.marks, s.marks = s.marks, e.marks
 }
 
 // unpark calls fn with the parked result of the 48-bit sequence seq, if there is one,
-// and frees its entry. fn runs under the park lock: it must be short.
-func (r *Ring) unpark(seq uint64, fn func(v parser.Value, err error)) bool {
+// and frees its entry. For a multi-reply result (see PublishMulti) part says which
+// part is viewed: each part can be viewed once, and the entry is freed when every part
+// was (part < 0 takes them all). fn runs under the park lock: it must be short.
+func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error)) bool {
 	r.parkMu.Lock()
 	defer r.parkMu.Unlock()
 	e := r.parkedEntry(seq)
 	if e == nil {
 		return false
 	}
+	last := true
+	if e.parts > 0 && part >= 0 && part < len(e.marks) {
+		if e.marks[part].Swap(true) {
+			return false // this part was viewed already
+		}
+		e.taken++
+		last = e.taken >= e.parts
+	}
 	if fn != nil {
 		fn(e.val, e.err)
 	}
-	e.used, e.val, e.err = false, parser.Value{}, nil
-	r.parkedN--
+	if last {
+		e.used, e.val, e.err = false, parser.Value{}, nil
+		r.parkedN--
+	}
 	return true
 }
 

@@ -24,6 +24,19 @@ import (
 // reply. A command already written is not un-sent: its reply is still read, in order, and
 // stored for a later View. A command still being encoded is not cancelled.
 func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err error)) error {
+	return r.view(ctx, seq, -1, fn)
+}
+
+// ViewPart is View for part part of a multi-reply command (see PublishMulti): fn gets
+// the whole gathered result, and the ring records that this part was viewed. A result
+// whose slot is reused before each part was viewed once stays parked until each was;
+// a part viewed again after that gets ErrExpired, as a plain View does.
+func (r *Ring) ViewPart(ctx context.Context, seq uint64, part int, fn func(v parser.Value, err error)) error {
+	return r.view(ctx, seq, part, fn)
+}
+
+// view is View and ViewPart; part < 0 views the result as a whole.
+func (r *Ring) view(ctx context.Context, seq uint64, part int, fn func(v parser.Value, err error)) error {
 	s := r.lookup(seq)
 	if s == nil {
 		// No slot of the page was ever reserved: neither was seq, and it cannot have
@@ -39,7 +52,7 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 		st := s.state.Load()
 		if ss := stSeq(st); ss != want {
 			if newer(ss, want) {
-				if r.unpark(want, fn) {
+				if r.unpark(want, part, fn) {
 					return nil
 				}
 				return ErrExpired
@@ -52,7 +65,7 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 				spin++
 				continue
 			}
-			s.read(fn)
+			s.read(part, fn)
 			return nil
 		}
 		if stPhase(st) == phaseParking {
@@ -142,9 +155,9 @@ func (r *Ring) blockWatched(ctx context.Context, w *watch, s *slot, sig chan str
 
 // read calls fn on the slot's result, then releases the read claim the caller took,
 // also if fn panics (a claim never released would stop the slot being reused).
-func (s *slot) read(fn func(v parser.Value, err error)) {
+func (s *slot) read(part int, fn func(v parser.Value, err error)) {
 	defer s.state.Add(^uint64(readerUnit - 1))
-	s.taken.Store(true)
+	s.markTaken(part)
 	if fn != nil {
 		fn(s.val, s.err)
 	}
