@@ -40,6 +40,13 @@ type Config struct {
 	MessageBuffer int
 	// Limits bound what the parser accepts from the server (zero: parser.DefaultLimits).
 	Limits parser.Limits
+	// DedicatedPoolSize bounds the dedicated connections of a PairedConn, used by
+	// Dedicated and by blocking commands (default 32). When all are in use, Dedicated
+	// and blocking commands wait for one (see PairedConn.Dedicated).
+	DedicatedPoolSize int
+	// DedicatedIdleTimeout is how long an unused dedicated connection stays open
+	// (default 1 minute).
+	DedicatedIdleTimeout time.Duration
 }
 
 // String describes the config without the password.
@@ -97,7 +104,8 @@ func (c Config) withDefaults() (Config, error) {
 	if strings.ContainsAny(c.ClientName, " \r\n") {
 		return c, &ConfigError{"ClientName", "may not contain spaces or newlines"}
 	}
-	if c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < 0 || c.CloseTimeout < 0 || c.RingSize < 0 || c.MessageBuffer < 0 {
+	if c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < 0 || c.CloseTimeout < 0 || c.RingSize < 0 || c.MessageBuffer < 0 ||
+		c.DedicatedPoolSize < 0 || c.DedicatedIdleTimeout < 0 {
 		return c, &ConfigError{"timeouts and sizes", "negative"}
 	}
 	if c.DialTimeout == 0 {
@@ -123,6 +131,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MessageBuffer == 0 {
 		c.MessageBuffer = 4096
+	}
+	if c.DedicatedPoolSize == 0 {
+		c.DedicatedPoolSize = 32
+	}
+	if c.DedicatedIdleTimeout == 0 {
+		c.DedicatedIdleTimeout = time.Minute
 	}
 	return c, nil
 }

@@ -24,8 +24,21 @@ type PairedConn struct {
 	b       base
 	ring    *ring.Ring
 	closing atomic.Bool
-	encErrs atomic.Uint64 // SendAndForget arguments that could not be encoded
+	encErrs atomic.Uint64 // SendAndForget commands refused or not encodable
 	pushes  atomic.Uint64
+
+	// pool holds the dedicated connections of a shared PairedConn (Dedicated, blocking
+	// commands); nil on a dedicated one, which has ded instead.
+	pool      *pool
+	dedicated bool
+	ded       *dedState
+}
+
+// newPaired returns a PairedConn for cfg (with defaults) before it is started.
+func newPaired(cfg Config) *PairedConn {
+	c := &PairedConn{ring: ring.New(cfg.RingSize)}
+	c.b.down = func(err error) { c.ring.FailWritten(&connLostError{cause: err}) }
+	return c
 }
 
 // PairedConnect connects to the server described by cfg and runs the handshake. ctx
@@ -35,8 +48,8 @@ func PairedConnect(ctx context.Context, cfg Config) (*PairedConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &PairedConn{ring: ring.New(cfg.RingSize)}
-	c.b.down = func(err error) { c.ring.FailWritten(&connLostError{cause: err}) }
+	c := newPaired(cfg)
+	c.pool = newPool(cfg)
 	if err := c.b.start(ctx, cfg, c); err != nil {
 		return nil, err
 	}
@@ -66,6 +79,35 @@ func (c *PairedConn) Do(ctx context.Context, args ...any) (parser.Value, error) 
 }
 
 func (c *PairedConn) send(ctx context.Context, forget bool, args []any) Future {
+	if cls, use := classify(args); cls != clsPlain {
+		switch {
+		case cls == clsBlocking && !c.dedicated:
+			return c.sendBlocking(forget, args)
+		case cls == clsBlocking:
+			// A dedicated connection runs it itself.
+		case cls == clsWatch && c.dedicated:
+			c.ded.watched.Store(true)
+		case cls == clsWatch:
+			return c.failed(forget, refusal(args, use, "a shared connection"))
+		case cls == clsEmpty:
+			return c.failed(forget, errEmptyCommand)
+		default:
+			return c.failed(forget, refusal(args, use, c.where()))
+		}
+	}
+	return c.sendPlain(ctx, forget, args)
+}
+
+// where names the kind of connection c is, for refusals.
+func (c *PairedConn) where() string {
+	if c.dedicated {
+		return "a dedicated connection"
+	}
+	return "a shared connection"
+}
+
+// sendPlain queues one command that needs no special handling.
+func (c *PairedConn) sendPlain(ctx context.Context, forget bool, args []any) Future {
 	err := ErrClosed
 	if !c.closing.Load() {
 		var seq uint64
@@ -82,16 +124,26 @@ func (c *PairedConn) send(ctx context.Context, forget bool, args []any) Future {
 			}
 		}
 	}
+	return c.failed(forget, err)
+}
+
+// failed returns the Future of a command that was never queued; a forgotten one is
+// counted, since its caller has no Future to see the error.
+func (c *PairedConn) failed(forget bool, err error) Future {
 	if forget {
-		c.encErrs.Add(1) // the caller has no Future to see it: count it
+		c.encErrs.Add(1)
 	}
-	return Future{err: err}
+	return Future{x: err}
 }
 
 // ForgottenErrors returns how many SendAndForget commands failed: error replies,
 // broken connections, Close, and arguments that could not be encoded.
 func (c *PairedConn) ForgottenErrors() uint64 {
-	return c.ring.ForgottenErrors() + c.encErrs.Load()
+	n := c.ring.ForgottenErrors() + c.encErrs.Load()
+	if c.pool != nil {
+		n += c.pool.forgottenErrors()
+	}
+	return n
 }
 
 // Reconnects returns how many times the connection was re-established.
@@ -106,6 +158,9 @@ func (c *PairedConn) Protocol() int { return int(c.b.proto.Load()) }
 func (c *PairedConn) Close() error {
 	if c.closing.Swap(true) {
 		return ErrClosed
+	}
+	if c.pool != nil {
+		c.pool.close()
 	}
 	deadline := time.Now().Add(c.b.cfg.CloseTimeout)
 	for c.ring.InFlight() > 0 && c.b.cur.Load() != nil && time.Now().Before(deadline) {
@@ -132,6 +187,9 @@ func (c *PairedConn) deliver(v parser.Value) error {
 	if err := c.ring.Complete(v); err != nil {
 		return &protocolError{reason: "reply with no command outstanding", cause: err}
 	}
+	if c.ded != nil {
+		c.drained()
+	}
 	return nil
 }
 
@@ -143,20 +201,45 @@ func (c *PairedConn) lost(l *link, err error) { c.b.lost(l, err) }
 // Each method's ctx bounds only the caller's wait: when it ends, a command not yet
 // written is cancelled, and one already written has its reply read and dropped.
 type Future struct {
-	r   *ring.Ring
-	seq uint64
-	err error // the command was never queued
+	r    *ring.Ring
+	seq  uint64
+	part int32 // which command of a batch or transaction (mode)
+	mode uint8 // modePlain, modeBatch, modeTx
+	// x is nil, or the error of a command that was never queued, or the
+	// *blockingCall of a blocking command run on the dedicated pool.
+	x any
 }
 
 // view waits for the reply and calls fn with it (valid during fn only).
 func (f Future) view(ctx context.Context, fn func(v parser.Value, err error)) error {
-	if f.err != nil {
-		return f.err
+	if f.x != nil {
+		if bc, ok := f.x.(*blockingCall); ok {
+			return bc.view(ctx, fn)
+		}
+		return f.x.(error)
 	}
 	if f.r == nil {
 		return ErrClosed
 	}
-	err := f.r.View(ctx, f.seq, fn)
+	var err error
+	switch f.mode {
+	case modePlain:
+		err = f.r.View(ctx, f.seq, fn)
+	case modeBatch:
+		err = f.r.ViewPart(ctx, f.seq, int(f.part), func(v parser.Value, e error) {
+			if e == nil {
+				v, e = batchElem(v, f.part)
+			}
+			fn(v, e)
+		})
+	default:
+		err = f.r.ViewPart(ctx, f.seq, int(f.part), func(v parser.Value, e error) {
+			if e == nil {
+				v, e = txElem(v, f.part)
+			}
+			fn(v, e)
+		})
+	}
 	if errors.Is(err, ring.ErrExpired) {
 		return ErrExpired
 	}

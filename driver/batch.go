@@ -1,0 +1,198 @@
+package driver
+
+import (
+	"github.com/respring/respring/parser"
+	"github.com/respring/respring/writer"
+)
+
+// Batch is a reusable list of encoded commands for SendBatch and SendTx. The zero
+// value is ready; Reset empties it and keeps its memory, so a reused Batch allocates
+// nothing. A Batch is not safe for concurrent use, but it may be queued into again as
+// soon as SendBatch or SendTx returns (they copy it).
+type Batch struct {
+	buf []byte // the encoded commands, back to back
+	n   int    // commands queued
+	err error  // the first argument that could not be encoded
+	// The first command of each special class (see classify), by its index, for the
+	// refusal message: -1 when there is none.
+	special [clsEmpty + 1]int
+	first   [clsEmpty + 1]string // its command's "use instead" text
+	hasSpec bool
+}
+
+// Queue encodes one command (arguments as for PairedConn.Send) at the end of the
+// batch. An argument that cannot be encoded is reported by SendBatch or SendTx: every
+// Future of the batch then fails with it, and nothing is sent.
+func (b *Batch) Queue(args ...any) {
+	if !b.hasSpec {
+		b.resetSpecial()
+	}
+	if cls, use := classify(args); cls != clsPlain && b.special[cls] < 0 {
+		b.special[cls] = b.n
+		b.first[cls] = use
+	}
+	if b.err == nil {
+		var err error
+		if b.buf, err = writer.AppendArgs(b.buf, args...); err != nil {
+			b.err = err
+		}
+	}
+	b.n++
+}
+
+// Len returns how many commands are queued.
+func (b *Batch) Len() int { return b.n }
+
+// Reset empties the batch and keeps its memory.
+func (b *Batch) Reset() {
+	b.buf, b.n, b.err = b.buf[:0], 0, nil
+	b.resetSpecial()
+}
+
+func (b *Batch) resetSpecial() {
+	for i := range b.special {
+		b.special[i] = -1
+		b.first[i] = ""
+	}
+	b.hasSpec = true
+}
+
+// has reports whether the batch holds a command of class cls.
+func (b *Batch) has(cls cmdClass) bool { return b.hasSpec && b.special[cls] >= 0 }
+
+// check returns why the batch cannot be sent on c, or nil. tx says it is for SendTx:
+// blocking commands do not block inside MULTI, and WATCH is refused by the server
+// there (EXECABORT), so only session commands matter.
+func (b *Batch) check(c *PairedConn, tx bool) error {
+	if b.err != nil {
+		return b.err
+	}
+	where := "a batch"
+	if tx {
+		where = "a transaction"
+	}
+	switch {
+	case b.has(clsEmpty):
+		return errEmptyCommand
+	case b.has(clsSession):
+		return &NotOnSharedConnError{Command: b.commandAt(b.special[clsSession]), Use: b.first[clsSession], Where: where}
+	case tx:
+		return nil
+	case !c.dedicated && b.has(clsBlocking):
+		return &NotOnSharedConnError{Command: b.commandAt(b.special[clsBlocking]), Use: "Dedicated (a blocking command in a batch would hold up every other caller)", Where: "a batch on a shared connection"}
+	case !c.dedicated && b.has(clsWatch):
+		return &NotOnSharedConnError{Command: b.commandAt(b.special[clsWatch]), Use: "Dedicated", Where: "a shared connection"}
+	}
+	return nil
+}
+
+// commandAt returns the upper-case name of command i of the batch (for errors only).
+func (b *Batch) commandAt(i int) string {
+	rest := b.buf
+	for j := 0; ; j++ {
+		v, n, err := parser.Parse(rest)
+		if err != nil {
+			return "command"
+		}
+		if j == i {
+			if e := v.Elems(); len(e) > 0 {
+				return upper(e[0].Text())
+			}
+			return "command"
+		}
+		rest = rest[n:]
+	}
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// Future modes: which part of a slot's result a Future reads.
+const (
+	modePlain uint8 = iota // the slot's one reply
+	modeBatch              // element part of a batch's gathered replies
+	modeTx                 // element part of EXEC's reply (see txElem)
+)
+
+// SendBatch writes b's commands contiguously: no other caller's command ever lands
+// between them. It appends one Future per command to dst, in order, and returns it;
+// with a dst of enough capacity and a reused Batch it allocates nothing. The batch goes
+// into one slot of the ring whatever its length, so a batch longer than
+// Config.RingSize works too; it is cancelled only as a whole (a Future's context that
+// ends before the batch was written cancels all of it). Commands refused on the shared
+// connection (see the package doc), and blocking commands, fail the whole batch with
+// an error matching ErrNotOnSharedConn before anything is written.
+func (c *PairedConn) SendBatch(dst []Future, b *Batch) []Future {
+	if b.n == 0 {
+		return dst
+	}
+	if err := b.check(c, false); err != nil {
+		return appendFailed(dst, b.n, err)
+	}
+	if b.n == 1 {
+		return append(dst, c.sendEncoded(b.buf, "", "", 1, 0, modePlain))
+	}
+	f := c.sendEncoded(b.buf, "", "", b.n, b.n, modeBatch)
+	return appendParts(dst, f, b.n)
+}
+
+// sendEncoded puts pre, the encoded commands cmds and post into one slot taking
+// replies replies, and returns the Future of its first part.
+func (c *PairedConn) sendEncoded(cmds []byte, pre, post string, replies, parts int, mode uint8) Future {
+	if c.closing.Load() {
+		return Future{x: ErrClosed}
+	}
+	seq, cmd, err := c.ring.Reserve(nil)
+	if err != nil {
+		return Future{x: err}
+	}
+	buf := append((*cmd)[:0], pre...)
+	buf = append(buf, cmds...)
+	*cmd = append(buf, post...)
+	var wake bool
+	if mode == modePlain {
+		wake = c.ring.Publish(seq, false)
+	} else {
+		wake = c.ring.PublishMulti(seq, replies, parts)
+	}
+	if wake {
+		c.b.wake()
+	}
+	return Future{r: c.ring, seq: seq, mode: mode}
+}
+
+// appendParts appends the n Futures of the parts of f's slot to dst.
+func appendParts(dst []Future, f Future, n int) []Future {
+	if f.x != nil { // never queued: every part has its error
+		return appendFailed(dst, n, f.x.(error))
+	}
+	for i := 0; i < n; i++ {
+		f.part = int32(i)
+		dst = append(dst, f)
+	}
+	return dst
+}
+
+// appendFailed appends n Futures that fail with err.
+func appendFailed(dst []Future, n int, err error) []Future {
+	for i := 0; i < n; i++ {
+		dst = append(dst, Future{x: err})
+	}
+	return dst
+}
+
+// batchElem returns element part of a batch's gathered replies.
+func batchElem(v parser.Value, part int32) (parser.Value, error) {
+	e := v.Elems()
+	if int(part) >= len(e) {
+		return parser.Value{}, &protocolError{reason: "batch result shorter than the batch"}
+	}
+	return e[part], nil
+}

@@ -1,0 +1,252 @@
+package driver
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+)
+
+// This file is the one table of commands the driver treats specially, and the
+// classification of a command by its name (and, for a few, a later argument).
+//
+// Sources: the Redis command reference (redis.io/commands, 7.x) and the flags of
+// COMMAND INFO. Blocking commands are those whose COMMAND INFO flags include
+// "blocking" (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP,
+// XREAD and XREADGROUP, WAIT, WAITAOF); XREAD and XREADGROUP block only with a BLOCK
+// argument, so they are classified by their arguments. Session commands change the
+// state of the connection they run on (database, user, protocol, reply mode,
+// transaction, subscriptions) in a way that would either break the pairing of replies
+// or silently vanish on a reconnect. TestCommandTableMatchesServer checks this table
+// against the COMMAND INFO of the test server.
+
+// cmdClass says how the driver treats a command.
+type cmdClass uint8
+
+const (
+	clsPlain    cmdClass = iota // any other command: sent as it is
+	clsBlocking                 // may block the connection: a dedicated connection
+	clsWatch                    // WATCH, UNWATCH: only on a DedicatedConn
+	clsSession                  // changes the connection's state: refused
+	clsEmpty                    // no command name at all: refused
+)
+
+// cmdInfo is one entry of the table: the class and, for refused commands, what to use
+// instead.
+type cmdInfo struct {
+	class cmdClass
+	use   string
+	// bareOK: the command alone, without arguments, changes nothing (HELLO then only
+	// reports the connection's properties).
+	bareOK bool
+}
+
+// commandTable holds every command name (lower case) the driver treats specially.
+// CLIENT and XREAD/XREADGROUP are refined by their arguments (see classify).
+var commandTable = map[string]cmdInfo{
+	"blpop":      {class: clsBlocking, use: ""},
+	"brpop":      {class: clsBlocking, use: ""},
+	"blmove":     {class: clsBlocking, use: ""},
+	"brpoplpush": {class: clsBlocking, use: ""},
+	"blmpop":     {class: clsBlocking, use: ""},
+	"bzpopmin":   {class: clsBlocking, use: ""},
+	"bzpopmax":   {class: clsBlocking, use: ""},
+	"bzmpop":     {class: clsBlocking, use: ""},
+	"wait":       {class: clsBlocking, use: ""},
+	"waitaof":    {class: clsBlocking, use: ""},
+	"xread":      {class: clsBlocking, use: ""}, // with BLOCK only
+	"xreadgroup": {class: clsBlocking, use: ""}, // with BLOCK only
+
+	"watch":   {class: clsWatch, use: "Dedicated"},
+	"unwatch": {class: clsWatch, use: "Dedicated"},
+
+	"select":       {class: clsSession, use: "Config.DB"},
+	"auth":         {class: clsSession, use: "Config.Username and Config.Password"},
+	"hello":        {class: clsSession, use: "Config.Protocol, Config.Username, Config.Password and Config.ClientName", bareOK: true},
+	"reset":        {class: clsSession, use: "Connect (a connection whose state you manage)"},
+	"quit":         {class: clsSession, use: "Close"},
+	"multi":        {class: clsSession, use: "SendTx"},
+	"exec":         {class: clsSession, use: "SendTx"},
+	"discard":      {class: clsSession, use: "SendTx"},
+	"subscribe":    {class: clsSession, use: "PubsubConnect"},
+	"psubscribe":   {class: clsSession, use: "PubsubConnect"},
+	"ssubscribe":   {class: clsSession, use: "PubsubConnect"},
+	"unsubscribe":  {class: clsSession, use: "PubsubConnect"},
+	"punsubscribe": {class: clsSession, use: "PubsubConnect"},
+	"sunsubscribe": {class: clsSession, use: "PubsubConnect"},
+	"monitor":      {class: clsSession, use: "Connect"},
+	"client":       {class: clsPlain, use: ""}, // see clientSubcommands
+}
+
+// clientSubcommands are the CLIENT subcommands that change the connection's state.
+var clientSubcommands = map[string]cmdInfo{
+	"reply":    {class: clsSession, use: "Connect (CLIENT REPLY breaks one reply per command)"},
+	"tracking": {class: clsSession, use: "Connect (tracking pushes belong to one connection's reader)"},
+	"setname":  {class: clsSession, use: "Config.ClientName (a reconnect would drop the name)"},
+}
+
+// nameFilter[c] has bit n set when the table holds a name of length n starting with
+// the lower-case letter c: most commands are told apart from the table by their
+// first byte and length alone, without a lookup.
+var nameFilter [256]uint32
+
+func init() {
+	for name := range commandTable {
+		nameFilter[name[0]] |= 1 << len(name)
+	}
+}
+
+// maxNameLen is the longest name in the table.
+const maxNameLen = 12
+
+// commandName returns the command name of args (a string or []byte first argument)
+// and whether there is one.
+func commandName(args []any) (string, []byte, bool) {
+	if len(args) == 0 {
+		return "", nil, false
+	}
+	switch a := args[0].(type) {
+	case string:
+		return a, nil, true
+	case []byte:
+		return "", a, true
+	}
+	return "", nil, true // not a name the table can hold: a plain command
+}
+
+// lookupName finds name (given as s, or as b when s is empty) in table, case
+// insensitively, without allocating.
+func lookupName(table map[string]cmdInfo, s string, b []byte) (cmdInfo, bool) {
+	n := len(s)
+	if b != nil {
+		n = len(b)
+	}
+	if n == 0 || n > maxNameLen {
+		return cmdInfo{}, false
+	}
+	var low [maxNameLen]byte
+	for i := 0; i < n; i++ {
+		c := byte(0)
+		if b != nil {
+			c = b[i]
+		} else {
+			c = s[i]
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		low[i] = c
+	}
+	info, ok := table[string(low[:n])]
+	return info, ok
+}
+
+// classify returns the class of the command args and, for a refused one, what to use
+// instead. It allocates nothing.
+func classify(args []any) (cmdClass, string) {
+	s, b, ok := commandName(args)
+	if !ok {
+		return clsEmpty, ""
+	}
+	n := len(s)
+	first := byte(0)
+	if b != nil {
+		n = len(b)
+		if n > 0 {
+			first = b[0]
+		}
+	} else if n > 0 {
+		first = s[0]
+	}
+	if n > maxNameLen || nameFilter[first|0x20]&(1<<n) == 0 {
+		return clsPlain, ""
+	}
+	info, found := lookupName(commandTable, s, b)
+	if !found {
+		return clsPlain, ""
+	}
+	switch {
+	case info.bareOK && len(args) == 1:
+		return clsPlain, ""
+	case info.class == clsBlocking && (first|0x20) == 'x':
+		if !hasBlockArg(args[1:]) {
+			return clsPlain, ""
+		}
+	case info.class == clsPlain: // CLIENT
+		if len(args) > 1 {
+			if ss, sb, ok := commandName(args[1:]); ok {
+				if sub, found := lookupName(clientSubcommands, ss, sb); found {
+					return sub.class, sub.use
+				}
+			}
+		}
+	}
+	return info.class, info.use
+}
+
+// hasBlockArg reports whether XREAD/XREADGROUP arguments hold BLOCK before STREAMS.
+func hasBlockArg(args []any) bool {
+	for _, a := range args {
+		switch v := a.(type) {
+		case string:
+			if strings.EqualFold(v, "STREAMS") {
+				return false
+			}
+			if strings.EqualFold(v, "BLOCK") {
+				return true
+			}
+		case []byte:
+			if bytes.EqualFold(v, []byte("STREAMS")) {
+				return false
+			}
+			if bytes.EqualFold(v, []byte("BLOCK")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ErrNotOnSharedConn is matched by the error of a command that would change the state
+// of a connection other callers share (or, on a DedicatedConn, that the driver
+// manages): nothing is sent for it. The error names what to use instead.
+var ErrNotOnSharedConn = errors.New("respring: command not allowed on a shared connection")
+
+// errEmptyCommand is the error of a command with no arguments at all: the server
+// would not answer it, which would shift every later reply.
+var errEmptyCommand = errors.New("respring: empty command: a command needs at least its name")
+
+// NotOnSharedConnError is the error of a refused command (it matches
+// ErrNotOnSharedConn).
+type NotOnSharedConnError struct {
+	Command string // the command as given, upper case
+	Use     string // what to use instead
+	Where   string // "a shared connection", "a dedicated connection", "a batch"
+}
+
+func (e *NotOnSharedConnError) Error() string {
+	return "respring: " + e.Command + " is not allowed on " + e.Where + ": use " + e.Use
+}
+
+// Is makes the error match ErrNotOnSharedConn.
+func (e *NotOnSharedConnError) Is(target error) bool { return target == ErrNotOnSharedConn }
+
+// refusal builds the error of a refused command args.
+func refusal(args []any, use, where string) error {
+	if len(args) == 0 {
+		return errEmptyCommand
+	}
+	s, b, _ := commandName(args)
+	if b != nil {
+		s = string(b)
+	}
+	name := strings.ToUpper(s)
+	if strings.EqualFold(name, "CLIENT") && len(args) > 1 {
+		if ss, sb, ok := commandName(args[1:]); ok {
+			if sb != nil {
+				ss = string(sb)
+			}
+			name += " " + strings.ToUpper(ss)
+		}
+	}
+	return &NotOnSharedConnError{Command: name, Use: use, Where: where}
+}
