@@ -272,7 +272,7 @@ func (p *pool) dial() {
 // one, or one with commands in flight, is closed instead. It may run on an event loop
 // (a blocking call's reply came): it never blocks there.
 func (p *pool) put(dc *PairedConn) {
-	if dc.ded.dead.Load() || dc.ring.InFlight() > 0 {
+	if dc.ded.dead.Load() || !dc.ring.Settled() {
 		p.discard(dc)
 		return
 	}

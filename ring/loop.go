@@ -174,3 +174,23 @@ func (r *Ring) FailWritten(err error) int {
 	r.free()
 	return n
 }
+
+// Settled reports whether every command reserved so far is done (answered, failed or
+// cancelled), though the loop may not have freed the last ones yet. Any goroutine may
+// call it; with commands being reserved concurrently the answer is only a snapshot.
+func (r *Ring) Settled() bool {
+	for seq, end := r.freed.Load(), r.tail.Load(); seq != end; seq++ {
+		s := r.lookup(seq)
+		if s == nil {
+			return false // reserved, its page not installed yet
+		}
+		st := s.state.Load()
+		if stSeq(st) != seq&seqMask {
+			return false // reserved, not claimed yet
+		}
+		if ph := stPhase(st); ph != phaseDone && ph != phaseParking {
+			return false
+		}
+	}
+	return true
+}

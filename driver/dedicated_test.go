@@ -1,0 +1,288 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// WATCH on one dedicated connection, a write by another caller, then SendTx: every
+// Future gets ErrWatchConflict and nothing of the transaction ran.
+func TestDedicatedWatchConflict(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 10*time.Second)
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		if err := d.Send("WATCH", "w").Err(ctx); err != nil {
+			return err
+		}
+		// Another dedicated caller changes the watched key meanwhile.
+		if err := c.Dedicated(ctx, func(o *DedicatedConn) error {
+			return o.Send("SET", "w", "theirs").Err(ctx)
+		}); err != nil {
+			return err
+		}
+		var b Batch
+		b.Queue("SET", "w", "mine")
+		b.Queue("INCR", "n")
+		for _, f := range d.SendTx(nil, &b) {
+			if err := f.Err(ctx); !errors.Is(err, ErrWatchConflict) || errors.Is(err, ErrTxAborted) {
+				t.Errorf("after a conflict: %v", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Send("GET", "w").String(ctx); v != "theirs" {
+		t.Fatalf("w = %q: the conflicting transaction ran", v)
+	}
+	// Without a conflict the same transaction runs.
+	err = c.Dedicated(ctx, func(d *DedicatedConn) error {
+		d.Send("WATCH", "w")
+		var b Batch
+		b.Queue("SET", "w", "mine")
+		futs := d.SendTx(nil, &b)
+		return futs[0].Err(ctx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fn's error is returned; a WATCH left by fn is not inherited by the next user; the
+// DedicatedConn cannot be used after fn returned.
+func TestDedicatedReturnsCleanConnection(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{DedicatedPoolSize: 1})
+	defer c.Close()
+	ctx := testCtx(t, 10*time.Second)
+	mine := errors.New("mine")
+	var kept *DedicatedConn
+	var firstID int64
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		kept = d
+		firstID, _ = d.Send("CLIENT", "ID").Int(ctx)
+		d.Send("WATCH", "w").Err(ctx)
+		return mine
+	})
+	if err != mine {
+		t.Fatalf("Dedicated returned %v, want fn's error", err)
+	}
+	if err := kept.Send("PING").Err(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("use after return: %v", err)
+	}
+	c.Send("SET", "w", "changed").Err(ctx) // would conflict with a leftover watch
+	err = c.Dedicated(ctx, func(d *DedicatedConn) error {
+		if id, _ := d.Send("CLIENT", "ID").Int(ctx); id != firstID {
+			t.Errorf("pool of one gave another connection: %d, %d", id, firstID)
+		}
+		var b Batch
+		b.Queue("SET", "w", "next")
+		return d.SendTx(nil, &b)[0].Err(ctx)
+	})
+	if err != nil {
+		t.Fatalf("the next user inherited the WATCH: %v", err)
+	}
+	// Session commands stay refused on a dedicated connection.
+	c.Dedicated(ctx, func(d *DedicatedConn) error {
+		for _, args := range [][]any{{"SELECT", 1}, {"MULTI"}, {"SUBSCRIBE", "x"}} {
+			if err := d.Send(args...).Err(ctx); !errors.Is(err, ErrNotOnSharedConn) {
+				t.Errorf("%v on a dedicated connection: %v", args, err)
+			}
+		}
+		return nil
+	})
+}
+
+// A dedicated connection killed while its transaction waits (the server holds writes
+// with CLIENT PAUSE WRITE): every Future fails with ErrConnLost, the server applied
+// none of it, and the next Dedicated gets a working connection.
+func TestDedicatedKilledMidTransaction(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		id, err := d.Send("CLIENT", "ID").Int(ctx)
+		if err != nil {
+			return err
+		}
+		s.MustDo("CLIENT", "PAUSE", "10000", "WRITE")
+		var b Batch
+		b.Queue("INCR", "a")
+		b.Queue("INCR", "b")
+		futs := d.SendTx(nil, &b)
+		// The EXEC is held by the pause (flags x: in MULTI, b: blocked); kill the
+		// connection meanwhile.
+		waitFor(t, func() bool {
+			for _, line := range strings.Split(s.MustDo("CLIENT", "LIST").Text(), "\n") {
+				if strings.HasPrefix(line, "id="+strconv.FormatInt(id, 10)+" ") {
+					return strings.Contains(line, " flags=xb ")
+				}
+			}
+			return false
+		})
+		s.MustDo("CLIENT", "KILL", "ID", strconv.FormatInt(id, 10))
+		s.MustDo("CLIENT", "UNPAUSE")
+		for i, f := range futs {
+			if err := f.Err(ctx); !errors.Is(err, ErrConnLost) {
+				t.Errorf("future %d: %v, want ErrConnLost", i, err)
+			}
+		}
+		if err := d.Send("PING").Err(ctx); !errors.Is(err, ErrConnLost) {
+			t.Errorf("command after the loss: %v, want ErrConnLost (no silent reconnect)", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := c.Send("GET", "a").Int(ctx)
+	b, _ := c.Send("GET", "b").Int(ctx)
+	if a != b {
+		t.Fatalf("half a transaction applied: a=%d b=%d", a, b)
+	}
+	if err := c.Dedicated(ctx, func(d *DedicatedConn) error { return d.Send("PING").Err(ctx) }); err != nil {
+		t.Fatalf("Dedicated after a loss: %v", err)
+	}
+}
+
+// A BLPOP sent through the shared connection does not hold up other callers: 64
+// goroutines' GETs all complete while it is still pending, and it then gets the
+// element pushed after them.
+func TestBlockingDoesNotHoldUpOthers(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 30*time.Second)
+	blpop := c.Send("BLPOP", "queue", 20)
+	var wg sync.WaitGroup
+	var gets atomic.Int64
+	for g := 0; g < 64; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				if err := c.Send("GET", "x").Err(ctx); err != nil && !errors.Is(err, ErrNil) {
+					t.Error(err)
+					return
+				}
+				gets.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := c.Send("RPUSH", "queue", "after-the-gets").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := blpop.Wait(ctx)
+	if err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "after-the-gets" {
+		t.Fatalf("BLPOP = %v, %v after %d GETs", v, err, gets.Load())
+	}
+	// XREAD BLOCK goes the same way.
+	xread := c.Send("XREAD", "BLOCK", 20000, "STREAMS", "stream", "$")
+	waitFor(t, func() bool { return strings.Contains(s.MustDo("CLIENT", "LIST").Text(), "cmd=xread") })
+	if err := c.Send("GET", "x").Err(ctx); err != nil {
+		t.Fatalf("GET while XREAD blocks: %v", err)
+	}
+	c.Send("XADD", "stream", "*", "f", "v").Err(ctx)
+	if v, err := xread.Wait(ctx); err != nil || v.Kind().String() == "null" {
+		t.Fatalf("XREAD = %v, %v", v, err)
+	}
+}
+
+// A BLPOP whose caller gave up is never handed an element pushed later: its connection
+// is closed, the element stays in the list for the next consumer.
+func TestBlockingCancelledNeverConsumes(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err := c.Do(short, "BLPOP", "jobs", 0)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("BLPOP: %v", err)
+	}
+	waitFor(t, func() bool { return !strings.Contains(s.MustDo("CLIENT", "LIST").Text(), "cmd=blpop") })
+	if err := c.Send("RPUSH", "jobs", "j1").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Send("LLEN", "jobs").Int(ctx); err != nil || n != 1 {
+		t.Fatalf("LLEN = %d, %v: the abandoned BLPOP took the element", n, err)
+	}
+	v, err := c.Do(ctx, "BLPOP", "jobs", 1)
+	if err != nil || v.Elems()[1].Text() != "j1" {
+		t.Fatalf("next BLPOP = %v, %v", v, err)
+	}
+}
+
+// With a pool of two, a third blocking command waits for a connection; one whose
+// context ends meanwhile is never sent, and Dedicated waits bounded by its context.
+func TestBlockingPoolExhausted(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t)
+	c := pairedTo(t, s, Config{DedicatedPoolSize: 2})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	f1 := c.Send("BLPOP", "p", 0)
+	f2 := c.Send("BLPOP", "p", 0)
+	waitFor(t, func() bool { return strings.Count(s.MustDo("CLIENT", "LIST").Text(), "cmd=blpop") == 2 })
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	if _, err := c.Do(short, "BLPOP", "p", 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("third BLPOP: %v", err)
+	}
+	if err := c.Dedicated(short, func(*DedicatedConn) error { return nil }); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dedicated with the pool exhausted: %v", err)
+	}
+	cancel()
+	f3 := c.Send("BLPOP", "p", 0) // queued: it runs once f1 or f2 is answered
+	c.Send("RPUSH", "p", "a", "b", "c").Err(ctx)
+	got := map[string]bool{}
+	for _, f := range []Future{f1, f2, f3} {
+		v, err := f.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[v.Elems()[1].Text()] = true
+	}
+	if len(got) != 3 {
+		t.Fatalf("elements: %v (the cancelled BLPOP must not have taken one)", got)
+	}
+	if n, _ := c.Send("LLEN", "p").Int(ctx); n != 0 {
+		t.Fatalf("LLEN = %d", n)
+	}
+}
+
+// Close fails blocking commands that wait, closes the pool's connections and leaves no
+// goroutine behind.
+func TestCloseWithBlockingInFlight(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t)
+	c := pairedTo(t, s, Config{DedicatedPoolSize: 1, CloseTimeout: 100 * time.Millisecond})
+	ctx := testCtx(t, 10*time.Second)
+	running := c.Send("BLPOP", "never", 0)
+	waiting := c.Send("BLPOP", "never", 0)
+	waitFor(t, func() bool { return strings.Contains(s.MustDo("CLIENT", "LIST").Text(), "cmd=blpop") })
+	c.Close()
+	for _, f := range []Future{running, waiting} {
+		if err := f.Err(ctx); !errors.Is(err, ErrClosed) {
+			t.Fatalf("after Close: %v", err)
+		}
+	}
+	if err := c.Dedicated(ctx, func(*DedicatedConn) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Dedicated after Close: %v", err)
+	}
+}
