@@ -33,3 +33,51 @@ func TestAllocPairedGetSet(t *testing.T) {
 		t.Fatalf("%v allocations per SET+GET, want 0", a)
 	}
 }
+
+// A reused Batch and dst: SendBatch of 10 GETs + AppendBytes, SendTx of two INCRs +
+// Int, and a Script's EVALSHA hit allocate nothing in steady state.
+func TestAllocBatchTxScript(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Send("SET", "alloc:b", "0123456789abcdef").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var b, tx Batch
+	futs := make([]Future, 0, 16)
+	dst := make([]byte, 0, 64)
+	script := NewScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+	keys := []string{"alloc:s"}
+	var err error
+	run := func() {
+		b.Reset()
+		for i := 0; i < 10; i++ {
+			b.Queue("GET", "alloc:b")
+		}
+		futs = c.SendBatch(futs[:0], &b)
+		for _, f := range futs {
+			if dst, err = f.AppendBytes(ctx, dst[:0]); err != nil || len(dst) != 16 {
+				t.Fatalf("batch GET = %q, %v", dst, err)
+			}
+		}
+		tx.Reset()
+		tx.Queue("INCR", "alloc:x")
+		tx.Queue("INCR", "alloc:x")
+		futs = c.SendTx(futs[:0], &tx)
+		a, err1 := futs[0].Int(ctx)
+		z, err2 := futs[1].Int(ctx)
+		if err1 != nil || err2 != nil || z != a+1 {
+			t.Fatalf("tx: %d %d %v %v", a, z, err1, err2)
+		}
+		if _, err := script.Run(ctx, c, keys, 1).Int(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2000; i++ {
+		run()
+	}
+	if a := testing.AllocsPerRun(1000, run); a != 0 {
+		t.Fatalf("%v allocations per batch+tx+script round, want 0", a)
+	}
+}

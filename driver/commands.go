@@ -235,17 +235,19 @@ func refusal(args []any, use, where string) error {
 	if len(args) == 0 {
 		return errEmptyCommand
 	}
+	// upper copies: the error must not keep the caller's argument (that would make
+	// every Send's arguments escape to the heap).
 	s, b, _ := commandName(args)
 	if b != nil {
 		s = string(b)
 	}
-	name := strings.ToUpper(s)
-	if strings.EqualFold(name, "CLIENT") && len(args) > 1 {
+	name := upper(s)
+	if len(args) > 1 && strings.EqualFold(name, "CLIENT") {
 		if ss, sb, ok := commandName(args[1:]); ok {
 			if sb != nil {
 				ss = string(sb)
 			}
-			name += " " + strings.ToUpper(ss)
+			name += " " + upper(ss)
 		}
 	}
 	return &NotOnSharedConnError{Command: name, Use: use, Where: where}

@@ -43,9 +43,30 @@ func AppendCommand(dst []byte, args ...string) []byte {
 // AppendArgs keeps no reference to args or to what they point to; with enough spare
 // capacity in dst it allocates nothing.
 func AppendArgs(dst []byte, args ...any) ([]byte, error) {
+	return appendArgs(dst, appendHeader(dst, '*', len(args)), 0, args)
+}
+
+// AppendCommandArgs appends one command whose first arguments are the strings head
+// (a command name and fixed words, keys, ...) and the rest args, each as AppendArgs
+// writes it. It is AppendArgs(dst, head..., args...) without building that []any:
+// with enough spare capacity in dst it allocates nothing, however the head strings were
+// made. An *ArgError's Index counts head too.
+func AppendCommandArgs(dst []byte, head []string, args ...any) ([]byte, error) {
 	orig := dst
-	dst = appendHeader(dst, '*', len(args))
-	for i, arg := range args {
+	dst = appendHeader(dst, '*', len(head)+len(args))
+	for _, h := range head {
+		dst = appendHeader(dst, '$', len(h))
+		dst = append(dst, h...)
+		dst = append(dst, '\r', '\n')
+	}
+	return appendArgs(orig, dst, len(head), args)
+}
+
+// appendArgs writes args after dst (which already holds the array header); on an error
+// it returns orig. first is the index of args[0] in the command, for errors.
+func appendArgs(orig, dst []byte, first int, args []any) ([]byte, error) {
+	for j, arg := range args {
+		i := first + j
 		switch a := arg.(type) {
 		case string:
 			dst = appendHeader(dst, '$', len(a))

@@ -256,3 +256,27 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// AppendCommandArgs writes what AppendArgs writes for the same arguments, and counts
+// head in an error's index.
+func TestAppendCommandArgs(t *testing.T) {
+	head := []string{"EVALSHA", "abc", "2", "k1", "k2"}
+	args := []any{1, []byte("x"), 2.5, true}
+	want, err := writer.AppendArgs(nil, "EVALSHA", "abc", "2", "k1", "k2", 1, []byte("x"), 2.5, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := writer.AppendCommandArgs([]byte("prefix"), head, args...)
+	if err != nil || string(got) != "prefix"+string(want) {
+		t.Fatalf("got %q, %v\nwant %q", got, err, want)
+	}
+	if got, err := writer.AppendCommandArgs(nil, nil); err != nil || string(got) != "*0\r\n" {
+		t.Fatalf("empty: %q, %v", got, err)
+	}
+	dst := []byte("keep")
+	got, err = writer.AppendCommandArgs(dst, head, 1, struct{}{})
+	var ae *writer.ArgError
+	if !errors.As(err, &ae) || ae.Index != 6 || string(got) != "keep" {
+		t.Fatalf("bad argument: %q, %v", got, err)
+	}
+}
