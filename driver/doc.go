@@ -20,6 +20,53 @@
 // completes the slots in order as replies are parsed. The event loop never blocks and
 // never runs user code.
 //
+// # The shared connection
+//
+// A PairedConn is meant to be shared by every goroutine of a process, and nothing a
+// caller sends can corrupt another caller's commands:
+//
+//   - SendBatch writes a Batch's commands contiguously and SendTx wraps them in MULTI
+//     and EXEC; either goes into one slot of the ring, so no other caller's command
+//     lands between them, a batch of any length fits, and it is cancelled only as a
+//     whole. Each command gets its own Future (for SendTx, its element of EXEC's
+//     reply; a command the server refused to queue fails all of them with
+//     ErrTxAborted). A reused Batch and Future slice allocate nothing.
+//   - Dedicated lends a connection no other caller uses while fn runs (WATCH ... SendTx,
+//     pipelines of your own). The connections come from a pool owned by the PairedConn
+//     (Config.DedicatedPoolSize, DedicatedIdleTimeout), dialled lazily on the same
+//     event loops with the same handshake. A dedicated connection is not re-established
+//     under fn: its commands fail with ErrConnLost instead, since its WATCH would be
+//     gone. When fn returns it is reset (UNWATCH, pipelined ahead of the next user's
+//     commands) or, with commands still in flight, closed. RESET is not used for this:
+//     it would also undo the handshake (AUTH, HELLO 3, SELECT, the name), and the
+//     commands that could change anything else are refused on a dedicated connection
+//     too.
+//   - Blocking commands sent through Send or Do (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH,
+//     BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD and XREADGROUP with BLOCK, WAIT,
+//     WAITAOF) run on a connection of the same pool, transparently, with the same
+//     Future. When every pool connection is busy, a blocking command waits for one, in
+//     order, bounded by the context of the Future method reading it (a command whose
+//     context ended before it was written is never written); Dedicated waits likewise,
+//     bounded by its ctx. When a caller's context ends after its blocking command was
+//     written, that connection is closed rather than reused, so a late reply (an
+//     element a BLPOP popped) never reaches anybody else, and an element pushed later
+//     stays in its list. In a batch on the shared connection a blocking command is
+//     refused; inside SendTx it does not block (the server runs it as its non-blocking
+//     form).
+//   - Commands that would change the shared connection's state are refused before
+//     anything is written, with an error matching ErrNotOnSharedConn that names what to
+//     use instead: SELECT (Config.DB), AUTH and HELLO with arguments (Config), RESET and
+//     CLIENT REPLY and CLIENT TRACKING (Connect), QUIT (Close), CLIENT SETNAME
+//     (Config.ClientName), MULTI, EXEC and DISCARD (SendTx), WATCH and UNWATCH
+//     (Dedicated), SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their UN- forms
+//     (PubsubConnect), MONITOR (Connect). Names are matched case insensitively. On a
+//     DedicatedConn the same list is refused but for WATCH and UNWATCH. A command with
+//     no arguments at all is refused too: the server would not answer it.
+//
+// The table of these commands is in commands.go, with its sources; a test checks it
+// against the server's COMMAND output. Script runs Lua with EVALSHA and falls back to
+// EVAL on NOSCRIPT (which proves the script did not run).
+//
 // # Contexts
 //
 // A context only bounds the caller's wait. A command already written is never un-sent:
@@ -44,6 +91,8 @@
 //
 // Match errors with errors.Is and errors.As only: *RedisError (a server error reply, with
 // Code), ErrNil, ErrClosed, ErrConnLost, ErrProtocol, ErrExpired, ErrSlowConsumer,
+// ErrTxAborted (a *TxError with the server's reasons), ErrWatchConflict,
+// ErrNotOnSharedConn (a *NotOnSharedConnError),
 // *TypeError, *ConfigError (a bad Config or URL, before anything is dialled),
 // *HandshakeError, and writer.ArgError for an argument that cannot be encoded. A
 // password never appears in an error or in a printed Config.

@@ -129,3 +129,109 @@ func ExampleParseURL() {
 	// respring.Config{addr=cache.internal:6380 user="app" password=<redacted> db=2 protocol=0 name="api" tls=false} <nil>
 	// true
 }
+
+// A transaction on the shared connection: MULTI, the commands and EXEC go out
+// contiguously, and each Future gets its command's own reply.
+func ExamplePairedConn_SendTx() {
+	ctx := context.Background()
+	c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	var b driver.Batch // reusable: Reset keeps its memory
+	b.Queue("INCR", "tx:counter")
+	b.Queue("INCR", "tx:counter")
+	futs := c.SendTx(nil, &b)
+	first, _ := futs[0].Int(ctx)
+	second, _ := futs[1].Int(ctx)
+	fmt.Println(first, second)
+
+	// A command the server refuses to queue aborts the whole transaction.
+	b.Reset()
+	b.Queue("INCR", "tx:counter")
+	b.Queue("INCR") // wrong number of arguments
+	futs = c.SendTx(futs[:0], &b)
+	fmt.Println(errors.Is(futs[0].Err(ctx), driver.ErrTxAborted))
+	c.Send("DEL", "tx:counter").Err(ctx)
+	// Output:
+	// 1 2
+	// true
+}
+
+// WATCH needs a connection of its own: Dedicated lends one from a small pool.
+func ExamplePairedConn_Dedicated() {
+	ctx := context.Background()
+	c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	c.Send("SET", "balance", 10).Err(ctx)
+	err = c.Dedicated(ctx, func(d *driver.DedicatedConn) error {
+		d.Send("WATCH", "balance")
+		n, err := d.Send("GET", "balance").Int(ctx)
+		if err != nil {
+			return err
+		}
+		var b driver.Batch
+		b.Queue("SET", "balance", n-3)
+		// ErrWatchConflict if another client changed balance since WATCH.
+		return d.SendTx(nil, &b)[0].Err(ctx)
+	})
+	fmt.Println(err)
+	n, _ := c.Send("GET", "balance").Int(ctx)
+	fmt.Println(n)
+	c.Send("DEL", "balance").Err(ctx)
+	// Output:
+	// <nil>
+	// 7
+}
+
+// A blocking command sent on the shared connection runs on a dedicated connection of
+// the pool: other callers never wait behind it.
+func ExamplePairedConn_Send_blocking() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	pop := c.Send("BLPOP", "jobs", 0)         // waits for an element
+	c.Send("RPUSH", "jobs", "job-1").Err(ctx) // not held up by the BLPOP
+	v, err := pop.Wait(ctx)
+	fmt.Println(v.Elems()[1].Text(), err)
+
+	// Commands that would change the shared connection's state are refused.
+	err = c.Send("SELECT", 1).Err(ctx)
+	fmt.Println(errors.Is(err, driver.ErrNotOnSharedConn))
+	fmt.Println(err)
+	// Output:
+	// job-1 <nil>
+	// true
+	// respring: SELECT is not allowed on a shared connection: use Config.DB
+}
+
+// A script runs with EVALSHA, and with EVAL the first time (NOSCRIPT).
+func ExampleScript_Run() {
+	ctx := context.Background()
+	c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	add := driver.NewScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+	for i := 0; i < 2; i++ {
+		n, err := add.Run(ctx, c, []string{"script:n"}, 20).Int(ctx)
+		fmt.Println(n, err)
+	}
+	c.Send("DEL", "script:n").Err(ctx)
+	// Output:
+	// 20 <nil>
+	// 40 <nil>
+}
