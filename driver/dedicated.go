@@ -363,9 +363,11 @@ func (p *pool) closeConn(dc *PairedConn) {
 	if dc.closing.Swap(true) {
 		return
 	}
+	p.mu.Lock()
 	if dc.ded.timer != nil {
 		dc.ded.timer.Stop()
 	}
+	p.mu.Unlock()
 	dc.ring.Close(ErrClosed)
 	dc.b.close()
 	p.forgotten.Add(dc.ForgottenErrors())

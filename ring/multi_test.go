@@ -192,3 +192,26 @@ func TestMultiCancelledWhole(t *testing.T) {
 		t.Fatalf("a cancelled group was written: %q", buf)
 	}
 }
+
+// Settled is true only when every reserved command is done, whether or not the loop
+// has freed it yet.
+func TestSettled(t *testing.T) {
+	r := New(8)
+	if !r.Settled() {
+		t.Fatal("a new ring is not settled")
+	}
+	seq, buf, _ := r.Reserve(nilCtx)
+	if r.Settled() {
+		t.Fatal("settled with a command being encoded")
+	}
+	*buf = append(*buf, "a;"...)
+	r.Publish(seq, false)
+	r.Collect(nil)
+	if r.Settled() {
+		t.Fatal("settled with a command written and unanswered")
+	}
+	r.Complete(parser.NewBulkString("A"))
+	if !r.Settled() {
+		t.Fatal("not settled after the reply")
+	}
+}
