@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +20,11 @@ const addrEnv = "REDIS_BENCH_ADDR"
 
 // clients is the order in which each benchmark runs the clients.
 var clients = []string{"respring", "rueidis", "goredis", "redigo"}
+
+// kvClients are the clients of the benchmarks built on openKV (parallel GET and SET,
+// latency): clients plus go-redis's autopipeliner, which only changes how commands
+// from concurrent callers share connections.
+var kvClients = append(slices.Clone(clients), "goredis-auto")
 
 // serverAddr returns the benchmark server's address, or skips b.
 func serverAddr(b *testing.B) string {

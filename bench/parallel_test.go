@@ -27,7 +27,7 @@ func BenchmarkSet(b *testing.B) { benchParallel(b, true) }
 func benchParallel(b *testing.B, isSet bool) {
 	for _, size := range parSizes {
 		for _, g := range parGoroutines {
-			for _, name := range clients {
+			for _, name := range kvClients {
 				b.Run(fmt.Sprintf("%s/g%d/client=%s", sizeName(size), g, name), func(b *testing.B) {
 					runKV(b, name, size, g, isSet)
 				})
@@ -82,6 +82,12 @@ func runKV(b *testing.B, name string, size, g int, isSet bool) {
 // as long as calls are left). With b non-nil, the timer and the CPU clock cover
 // exactly the calls, and ops/s and cpu-ns/op are reported.
 func spread(g, n int, op func(w int) func() error, b *testing.B) error {
+	return spreadUnits(g, n, op, b, 1, "")
+}
+
+// spreadUnits is spread for calls that do per commands each: ops/s counts commands,
+// and unit, if not empty, names the rate of calls (e.g. batches/s).
+func spreadUnits(g, n int, op func(w int) func() error, b *testing.B, per int, unit string) error {
 	var (
 		next    atomic.Int64
 		wg      sync.WaitGroup
@@ -115,7 +121,10 @@ func spread(g, n int, op func(w int) func() error, b *testing.B) error {
 		b.StopTimer()
 		cpu := cpuTime() - cpu0
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+		b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "ops/s")
+		if unit != "" {
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
+		}
 	}
 	return firstE
 }

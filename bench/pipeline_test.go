@@ -137,7 +137,7 @@ func openPipeliner(b *testing.B, ctx context.Context, name, addr, key string, va
 // Round-trip latency from one goroutine: one GET of a 16-byte value at a time.
 // p50-ns and p99-ns are percentiles of the b.N round trips, each timed alone.
 func BenchmarkLatency(b *testing.B) {
-	for _, name := range clients {
+	for _, name := range kvClients {
 		b.Run("16B/client="+name, func(b *testing.B) {
 			addr := serverAddr(b)
 			ctx := benchCtx(b)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of respring, rueidis, go-redis and redigo against one
-# throwaway redis-server on a free loopback port (see README.md). `make bench` runs it.
+# Side-by-side benchmark of respring, rueidis, go-redis (plain and, for single
+# commands, its autopipeliner: client=goredis-auto) and redigo against one throwaway
+# redis-server on a free loopback port (see README.md). `make bench` runs it.
 #
 # Environment (all optional):
 #   BENCH_COUNT   rounds (samples per benchmark for benchstat); default 6
@@ -141,7 +142,7 @@ for r in $(seq "$count"); do
 	(cd "$src" && "$out/bench.test" -test.run '^$' -test.bench "$filter" -test.skip '^BenchmarkConns$' \
 		-test.benchtime "$btime" -test.count 1 -test.timeout 2h) | tee -a "$results" >&2
 	(cd "$src" && "$out/bench.test" -test.run '^$' -test.bench "$filter" \
-		-test.skip '^Benchmark(Get|Set|Pipeline|Latency|Pubsub)$' \
+		-test.skip '^Benchmark(Get|Set|Batch|Tx|Pipeline|Latency|Pubsub)$' \
 		-test.benchtime 1x -test.count 1 -test.timeout 2h) | tee -a "$results" >&2
 done
 

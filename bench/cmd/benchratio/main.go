@@ -25,7 +25,7 @@ import (
 const self = "respring"
 
 // peers are the columns after respring, in order.
-var peers = []string{"rueidis", "goredis", "redigo"}
+var peers = []string{"rueidis", "goredis", "goredis-auto", "redigo"}
 
 // sample is every value of one (benchmark, client, unit).
 type key struct{ bench, client, unit string }
@@ -141,7 +141,7 @@ func headline(bench string) []string {
 	switch family(bench) {
 	case "Get", "Set":
 		return []string{"ops/s", "cpu-ns/op", "allocs/op"}
-	case "Pipeline":
+	case "Pipeline", "Batch", "Tx":
 		return []string{"ops/s", "cpu-ns/op", "allocs/op"}
 	case "Latency":
 		return []string{"p50-ns", "p99-ns", "allocs/op"}
@@ -248,6 +248,36 @@ var targets = []target{
 		return fig, met, known
 	}},
 }
+
+// batchTargets are the goals for batches and transactions: at every goroutine count,
+// ops/s >= 2x rueidis and 0 allocs/op.
+func batchTargets() []target {
+	var ts []target
+	for _, w := range []struct{ bench, what string }{
+		{"Batch/16B/n10", "batch of 10 GETs"},
+		{"Batch/16B/n100", "batch of 100 GETs"},
+		{"Tx/incr2", "transaction of 2 INCRs"},
+	} {
+		for _, g := range []int{1, 64, 512} {
+			bench := fmt.Sprintf("%s/g%d", w.bench, g)
+			where := fmt.Sprintf("%s, %d goroutines", w.what, g)
+			if g == 1 {
+				where = w.what + ", 1 goroutine"
+			}
+			ts = append(ts,
+				target{where + ": ops/s >= 2x rueidis", func(r *results) (string, bool, bool) {
+					return ratioTarget(r, bench, self, bench, "rueidis", "ops/s", 2)
+				}},
+				target{where + ": 0 allocs/op", func(r *results) (string, bool, bool) {
+					v := r.median(bench, self, "allocs/op")
+					return fmt.Sprintf("%s allocs/op", human(v)), v == 0, !math.IsNaN(v)
+				}})
+		}
+	}
+	return ts
+}
+
+func init() { targets = append(targets, batchTargets()...) }
 
 // ratioTarget checks mine/ref >= want for a rate unit.
 func ratioTarget(r *results, bench, client, refBench, refClient, unit string, want float64) (string, bool, bool) {
