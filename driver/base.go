@@ -48,13 +48,13 @@ func (b *base) start(ctx context.Context, cfg Config, s session) error {
 		return err
 	}
 	b.cli, b.wakers = cli, wakers
-	nc, proto, err := dial(ctx, &b.cfg)
+	nc, ts, proto, err := dial(ctx, &b.cfg)
 	if err != nil {
 		sharedEngine.release()
 		return err
 	}
 	b.proto.Store(int32(proto))
-	l := newLink(s, b.cfg.Limits, b.wakers)
+	l := newLink(s, b.cfg.Limits, b.wakers, ts)
 	b.cur.Store(l)
 	// EnrollContext blocks until the loop has opened the connection: never call it
 	// from a loop callback.
@@ -122,11 +122,11 @@ func (b *base) reconnect() {
 			}
 			delay = min(2*delay, b.cfg.ReconnectMax)
 		}
-		nc, proto, err := dial(ctx, &b.cfg)
+		nc, ts, proto, err := dial(ctx, &b.cfg)
 		if err != nil {
 			continue
 		}
-		l := newLink(b.sess, b.cfg.Limits, b.wakers)
+		l := newLink(b.sess, b.cfg.Limits, b.wakers, ts)
 		b.mu.Lock()
 		if b.closed {
 			b.mu.Unlock()

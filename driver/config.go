@@ -22,7 +22,7 @@ type Config struct {
 	DB          int           // SELECT after connect (and after every reconnect)
 	Protocol    int           // 3 (default; falls back to 2 if HELLO is unknown) or 2
 	ClientName  string        // CLIENT SETNAME after connect (and after every reconnect)
-	TLS         *tls.Config   // non-nil: TLS transport (not supported yet: a ConfigError)
+	TLS         *tls.Config   // non-nil: TLS (ServerName defaults to the Addr's host)
 	DialTimeout time.Duration // dial plus handshake; default 5s
 
 	// RingSize caps the commands in flight on a PairedConn (default 1024, rounded up to
@@ -95,9 +95,6 @@ func (c Config) withDefaults() (Config, error) {
 	if c.DB < 0 {
 		return c, &ConfigError{"DB", "negative"}
 	}
-	if c.TLS != nil {
-		return c, &ConfigError{"TLS", "TLS is not supported yet (the gnet transport has no TLS)"}
-	}
 	if c.Username != "" && c.Password == "" {
 		return c, &ConfigError{"Password", "a Username needs a Password"}
 	}
@@ -142,7 +139,7 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // ParseURL parses redis://[[user]:password@]host[:port][/db][?protocol=2&client_name=x&dial_timeout=2s],
-// rediss://... (TLS: a ConfigError until TLS is supported) and
+// rediss://... (TLS, verifying the server's certificate for the host) and
 // unix://[[user]:password@]/path/to.sock[?db=N].
 func ParseURL(rawURL string) (Config, error) {
 	u, err := url.Parse(rawURL)

@@ -15,28 +15,45 @@ import (
 // dial opens a connection and runs the handshake with blocking I/O, before the
 // connection is handed to the event loops: HELLO (with AUTH and SETNAME), or the RESP2
 // fallback of AUTH and CLIENT SETNAME; then SELECT. It returns the protocol spoken.
-func dial(ctx context.Context, cfg *Config) (net.Conn, int, error) {
+//
+// With Config.TLS, the TLS handshake runs first on the same socket, and the RESP
+// handshake inside TLS; the returned tlsState is then switched to the event loop's
+// in-memory transport (see tls.go) and the socket is for gnet alone.
+func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
-	var d net.Dialer
+	d := net.Dialer{KeepAlive: 15 * time.Second}
 	nc, err := d.DialContext(ctx, cfg.network(), cfg.Addr)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	proto, err := handshake(nc, cfg)
+	var ts *tlsState
+	rw := nc
+	if cfg.TLS != nil {
+		if ts, err = tlsClient(ctx, nc, cfg); err == nil {
+			rw = ts.tc
+		}
+	}
+	proto := 0
+	if err == nil {
+		proto, err = handshake(rw, cfg)
+	}
 	if !stop() || err != nil {
 		nc.Close()
 		if err == nil {
 			err = ctx.Err()
 		}
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	_ = nc.SetDeadline(time.Time{})
-	return nc, proto, nil
+	if ts != nil {
+		ts.toLoop()
+	}
+	return nc, ts, proto, nil
 }
 
 // syncConn does request/reply over a blocking connection (the handshake only).

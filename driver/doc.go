@@ -67,6 +67,16 @@
 // against the server's COMMAND output. Script runs Lua with EVALSHA and falls back to
 // EVAL on NOSCRIPT (which proves the script did not run).
 //
+// # TLS
+//
+// Config.TLS (or a rediss:// URL) connects with TLS 1.2 or 1.3, on the same event
+// loops and with no goroutine per connection: the TLS and RESP handshakes run on the
+// dialling goroutine, then the loop drives the same *tls.Conn through an in-memory
+// transport (tls.go). A certificate the client does not accept, or a server that
+// refuses the client's, fails PairedConnect (and each reconnect) with a
+// *HandshakeError wrapping the crypto/tls or x509 error. Every TCP socket has keepalive
+// on (15 s).
+//
 // # Contexts
 //
 // A context only bounds the caller's wait. A command already written is never un-sent:

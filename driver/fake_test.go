@@ -213,7 +213,7 @@ func TestParseURL(t *testing.T) {
 			t.Errorf("ParseURL(%q) = %v, %v; want %v", u, got, err, want)
 		}
 	}
-	for _, u := range []string{"http://h", "redis://h/x", "redis://h?nope=1", "redis://h:port", "unix://", "rediss://h",
+	for _, u := range []string{"http://h", "redis://h/x", "redis://h?nope=1", "redis://h:port", "unix://",
 		"redis://h?protocol=9", "redis://:pa ss@h%zz"} {
 		_, err := ParseURL(u)
 		var ce *ConfigError

@@ -40,13 +40,16 @@ type link struct {
 	deliver func(parser.Value) error
 	need    int    // bytes the partial value at the head of the input needs (0: unknown)
 	acc     []byte // a partial value moved out of gnet's buffer, and what followed it
+	// (for TLS: all the plaintext not parsed yet)
+
+	tls *tlsState // nil for plain TCP and unix sockets; loop-owned
 }
 
 // accKeep is the capacity above which acc is dropped once empty.
 const accKeep = 256 << 10
 
-func newLink(s session, lim parser.Limits, wakers map[gnet.EventLoop]*waker) *link {
-	l := &link{sess: s, wakers: wakers}
+func newLink(s session, lim parser.Limits, wakers map[gnet.EventLoop]*waker, ts *tlsState) *link {
+	l := &link{sess: s, wakers: wakers, tls: ts}
 	l.p.Limits = lim
 	l.deliver = s.deliver // bound once: no allocation per read
 	return l
@@ -105,8 +108,22 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 	return l.send(c, bb.B)
 }
 
-// send writes b, if not empty.
+// send writes b, if not empty, through TLS when the link has it.
 func (l *link) send(c gnet.Conn, b []byte) gnet.Action {
+	if l.tls != nil && len(b) > 0 {
+		cipher, err := l.tls.encrypt(b)
+		if err != nil {
+			return l.fail(err)
+		}
+		act := l.sendRaw(c, cipher)
+		l.tls.trim()
+		return act
+	}
+	return l.sendRaw(c, b)
+}
+
+// sendRaw writes b to the socket, if not empty.
+func (l *link) sendRaw(c gnet.Conn, b []byte) gnet.Action {
 	if len(b) > 0 {
 		if _, err := c.Write(b); err != nil {
 			return l.fail(err)
@@ -149,6 +166,9 @@ func (l *link) traffic(c gnet.Conn) gnet.Action {
 	n := c.InboundBuffered()
 	if n == 0 {
 		return gnet.None
+	}
+	if l.tls != nil {
+		return l.tlsTraffic(c, n)
 	}
 	if len(l.acc) > 0 {
 		return l.readAcc(c, n)

@@ -1,0 +1,177 @@
+package driver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// TLS on the event loops, with no goroutine per connection.
+//
+// gnet has no TLS, so the standard library's crypto/tls is driven from the loop. The
+// TLS handshake and the RESP handshake run on the dialling goroutine with blocking I/O
+// over the socket, as for plain TCP. Then the socket is handed to gnet, and the same
+// *tls.Conn is driven through an in-memory transport (tlsTransport): the loop appends
+// the ciphertext it receives and calls Read until crypto/tls has no whole record left;
+// to write, it encrypts the batch with Write, which appends the records to the
+// transport's output, and writes that.
+//
+// This relies on one property of crypto/tls, pinned by TestTLSTemporaryReadError: when
+// the transport's Read returns an error that is a net.Error whose Temporary() is true,
+// crypto/tls returns it without recording it as the connection's permanent error, and
+// keeps the bytes of a partial record for the next Read (conn.go, readRecordOrCCS:
+// "if e, ok := err.(net.Error); !ok || !e.Temporary() { c.in.setErrorLocked(err) }").
+// So a record split over several reads, and post-handshake messages (TLS 1.3 session
+// tickets, key updates, whose answers Read writes to the transport), work as they do
+// on a blocking socket. The non-blocking fork of crypto/tls that other event-loop
+// libraries use is not needed.
+
+// errWouldBlock is what the in-memory transport's Read returns when it has no more
+// ciphertext: a temporary net.Error, which crypto/tls does not treat as fatal.
+var errWouldBlock error = wouldBlockError{}
+
+type wouldBlockError struct{}
+
+func (wouldBlockError) Error() string   { return "respring: no TLS input buffered" }
+func (wouldBlockError) Timeout() bool   { return false }
+func (wouldBlockError) Temporary() bool { return true }
+
+// tlsTransport is the net.Conn under a TLS connection's *tls.Conn. Until onLoop is
+// set it passes reads and writes to the socket (the dial's blocking handshakes); from
+// then on only the event loop uses it, in memory.
+type tlsTransport struct {
+	net.Conn        // the socket; after the hand-over only for its addresses
+	onLoop   bool   // set before the socket is handed to gnet
+	in       []byte // ciphertext received and not yet read by crypto/tls
+	inOff    int
+	out      []byte // ciphertext crypto/tls wrote, for the loop to send
+}
+
+func (t *tlsTransport) Read(p []byte) (int, error) {
+	if !t.onLoop {
+		return t.Conn.Read(p)
+	}
+	if t.inOff == len(t.in) {
+		t.in, t.inOff = t.in[:0], 0
+		return 0, errWouldBlock
+	}
+	n := copy(p, t.in[t.inOff:])
+	t.inOff += n
+	return n, nil
+}
+
+func (t *tlsTransport) Write(p []byte) (int, error) {
+	if !t.onLoop {
+		return t.Conn.Write(p)
+	}
+	t.out = append(t.out, p...)
+	return len(p), nil
+}
+
+// tlsState is a link's TLS session: the *tls.Conn and its transport.
+type tlsState struct {
+	tc *tls.Conn
+	tr *tlsTransport
+}
+
+// tlsKeep is the capacity above which the transport's buffers are dropped once empty.
+const tlsKeep = 256 << 10
+
+// tlsClient starts TLS on the socket nc and runs the TLS handshake (bounded by ctx).
+func tlsClient(ctx context.Context, nc net.Conn, cfg *Config) (*tlsState, error) {
+	tcfg := cfg.TLS.Clone()
+	if tcfg.ServerName == "" && cfg.network() == "tcp" {
+		if host, _, err := net.SplitHostPort(cfg.Addr); err == nil {
+			tcfg.ServerName = host
+		}
+	}
+	tr := &tlsTransport{Conn: nc}
+	tc := tls.Client(tr, tcfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, &HandshakeError{Step: "TLS", Err: err}
+	}
+	return &tlsState{tc: tc, tr: tr}, nil
+}
+
+// toLoop switches the transport to memory: the caller hands the socket to gnet next.
+func (s *tlsState) toLoop() { s.tr.onLoop = true }
+
+// encrypt writes plain through TLS and returns the ciphertext to send (valid until
+// the next encrypt or decrypt).
+func (s *tlsState) encrypt(plain []byte) ([]byte, error) {
+	s.tr.out = s.tr.out[:0]
+	if _, err := s.tc.Write(plain); err != nil {
+		return nil, err
+	}
+	return s.tr.out, nil
+}
+
+// decrypt feeds ciphertext to TLS and appends all the plaintext it can produce to
+// dst. Records that are not complete yet wait for more ciphertext. Anything TLS has to
+// answer (a key update) is returned in reply, to be sent.
+func (s *tlsState) decrypt(dst, cipher []byte) (out, reply []byte, err error) {
+	s.tr.in = append(s.tr.in, cipher...)
+	s.tr.out = s.tr.out[:0]
+	for {
+		if cap(dst)-len(dst) < 16<<10 {
+			dst = append(dst, make([]byte, 16<<10)...)[:len(dst)]
+		}
+		n, err := s.tc.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err != nil {
+			if errors.Is(err, errWouldBlock) {
+				break
+			}
+			return dst, nil, err
+		}
+	}
+	if cap(s.tr.in) > tlsKeep && s.tr.inOff == len(s.tr.in) {
+		s.tr.in, s.tr.inOff = nil, 0
+	}
+	return dst, s.tr.out, nil
+}
+
+// trim drops the transport's output buffer if it grew large (after a write).
+func (s *tlsState) trim() {
+	if cap(s.tr.out) > tlsKeep {
+		s.tr.out = nil
+	}
+}
+
+// tlsTraffic is link.traffic for a TLS connection: it decrypts all the input, answers
+// what TLS must answer, and parses the plaintext, kept in acc between reads.
+func (l *link) tlsTraffic(c gnet.Conn, n int) gnet.Action {
+	cipher, err := c.Next(n)
+	if err != nil {
+		return l.fail(err)
+	}
+	var reply []byte
+	l.acc, reply, err = l.tls.decrypt(l.acc, cipher)
+	if err != nil {
+		return l.fail(err)
+	}
+	if len(reply) > 0 {
+		if act := l.sendRaw(c, reply); act != gnet.None {
+			return act
+		}
+	}
+	if len(l.acc) < l.need {
+		return gnet.None
+	}
+	used, err := l.parseAll(l.acc)
+	if err != nil {
+		return l.fail(err)
+	}
+	switch {
+	case used == len(l.acc) && cap(l.acc) > accKeep:
+		l.acc = nil
+	case used == len(l.acc):
+		l.acc = l.acc[:0]
+	case used > 0:
+		l.acc = append(l.acc[:0], l.acc[used:]...)
+	}
+	return gnet.None
+}

@@ -1,0 +1,239 @@
+package driver
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/respring/respring/internal/redistest"
+)
+
+func tlsServer(t *testing.T, authClients string, extra ...string) (*redistest.Server, string, *redistest.Certs) {
+	t.Helper()
+	certs := redistest.NewCerts(t)
+	s, addr := redistest.StartTLS(t, certs, authClients, extra...)
+	return s, addr, certs
+}
+
+// Over TLS, driven from the event loop: commands, a 64 MiB value, a deep pipeline,
+// pub/sub, reconnect after CLIENT KILL, RESP2, both TLS versions.
+func TestTLSPairedAndPubsub(t *testing.T) {
+	checkGoroutines(t)
+	s, addr, certs := tlsServer(t, "no")
+	ctx := testCtx(t, 60*time.Second)
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := Config{Addr: addr, ClientName: "tls" + strconv.Itoa(int(version)),
+			TLS: &tls.Config{RootCAs: certs.CAPool, MinVersion: version, MaxVersion: version}}
+		c, err := PairedConnect(ctx, cfg)
+		if err != nil {
+			t.Fatalf("TLS %x: %v", version, err)
+		}
+		if v, err := c.Do(ctx, "PING"); err != nil || v.Text() != "PONG" {
+			t.Fatalf("PING: %v %v", v, err)
+		}
+		big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20) // 64 MiB
+		if err := c.Send("SET", "big", big).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Send("GET", "big").AppendBytes(ctx, nil)
+		if err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("64 MiB GET: %d bytes, %v", len(got), err)
+		}
+		key := "pipelined" + strconv.Itoa(int(version))
+		for i := 0; i < 10000; i++ {
+			c.SendAndForget("INCR", key)
+		}
+		if n, err := c.Send("GET", key).Int(ctx); err != nil || n != 10000 || c.ForgottenErrors() != 0 {
+			t.Fatalf("10k pipelined INCR: %d, %v, %d errors", n, err, c.ForgottenErrors())
+		}
+		// CLIENT KILL: the connection comes back, over TLS again.
+		for _, id := range clientIDs(t, s, cfg.ClientName) {
+			s.MustDo("CLIENT", "KILL", "ID", id)
+		}
+		waitFor(t, func() bool { v, err := c.Do(ctx, "PING"); return err == nil && v.Text() == "PONG" })
+		if c.Reconnects() == 0 {
+			t.Fatal("no reconnect after CLIENT KILL")
+		}
+		c.Close()
+	}
+
+	// RESP2 and pub/sub over TLS.
+	cfg := Config{Addr: addr, Protocol: 2, TLS: &tls.Config{RootCAs: certs.CAPool}}
+	c, err := PairedConnect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Protocol() != 2 {
+		t.Fatalf("protocol %d", c.Protocol())
+	}
+	p, err := PubsubConnect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sub, err := p.Subscribe(ctx, "news")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Send("PUBLISH", "news", "over tls").Int(ctx); err != nil || n != 1 {
+		t.Fatalf("PUBLISH: %d %v", n, err)
+	}
+	if m := recvMsg(t, sub); string(m.Payload) != "over tls" {
+		t.Fatalf("message %q", m.Payload)
+	}
+
+	// rediss:// sets TLS with the URL's host as ServerName.
+	u, err := ParseURL("rediss://localhost:" + addr[strings.LastIndexByte(addr, ':')+1:] + "/2")
+	if err != nil || u.TLS == nil || u.TLS.ServerName != "localhost" {
+		t.Fatalf("ParseURL: %+v %v", u, err)
+	}
+	u.TLS.RootCAs = certs.CAPool
+	uc, err := PairedConnect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if info, err := uc.Send("CLIENT", "INFO").String(ctx); err != nil || !strings.Contains(info, " db=2 ") {
+		t.Fatalf("rediss:// connection: %q %v", info, err)
+	}
+}
+
+// Bad certificates and missing client certificates are refused with a *HandshakeError
+// wrapping the TLS or x509 error; the right client certificate is accepted.
+func TestTLSRefusals(t *testing.T) {
+	checkGoroutines(t)
+	_, addr, certs := tlsServer(t, "yes")
+	ctx := testCtx(t, 20*time.Second)
+	try := func(tc *tls.Config) error {
+		c, err := PairedConnect(ctx, Config{Addr: addr, TLS: tc, DialTimeout: 5 * time.Second})
+		if err == nil {
+			defer c.Close()
+			_, err = c.Do(ctx, "PING")
+		}
+		return err
+	}
+	var he *HandshakeError
+	var unknown x509.UnknownAuthorityError
+	if err := try(&tls.Config{RootCAs: certs.OtherCAPool, Certificates: []tls.Certificate{certs.Client}}); !errors.As(err, &he) || !errors.As(err, &unknown) {
+		t.Errorf("unknown CA: %v", err)
+	}
+	var host x509.HostnameError
+	if err := try(&tls.Config{RootCAs: certs.CAPool, ServerName: "wrong.example", Certificates: []tls.Certificate{certs.Client}}); !errors.As(err, &he) || !errors.As(err, &host) {
+		t.Errorf("wrong ServerName: %v", err)
+	}
+	if err := try(&tls.Config{RootCAs: certs.CAPool}); !errors.As(err, &he) {
+		t.Errorf("no client certificate where the server requires one: %v", err)
+	}
+	if err := try(&tls.Config{RootCAs: certs.CAPool, Certificates: []tls.Certificate{certs.Client}}); err != nil {
+		t.Errorf("with the client certificate: %v", err)
+	}
+}
+
+// Idle TLS connections cost no goroutine each.
+func TestTLSIdleGoroutines(t *testing.T) {
+	checkGoroutines(t)
+	_, addr, certs := tlsServer(t, "no")
+	ctx := testCtx(t, 30*time.Second)
+	first, err := PairedConnect(ctx, Config{Addr: addr, TLS: &tls.Config{RootCAs: certs.CAPool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	before := runtime.NumGoroutine()
+	var conns []*PairedConn
+	for i := 0; i < 50; i++ {
+		c, err := PairedConnect(ctx, Config{Addr: addr, TLS: &tls.Config{RootCAs: certs.CAPool}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send("PING").Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if after := runtime.NumGoroutine(); after > before+2 {
+		t.Fatalf("%d goroutines for 50 idle TLS connections (%d before)", after, before)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// Pins the property of crypto/tls the loop transport relies on: a temporary net.Error
+// from the transport's Read is not recorded as fatal, and a record split across two
+// feeds is kept and completed by the second.
+func TestTLSTemporaryReadError(t *testing.T) {
+	certs := redistest.NewCerts(t)
+	srvCert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		raw, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer raw.Close()
+		sc := tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{srvCert}})
+		if err := sc.Handshake(); err != nil {
+			done <- err
+			return
+		}
+		_, err = sc.Write([]byte("+hello over a split record\r\n"))
+		done <- err
+		buf := make([]byte, 1)
+		sc.Read(buf) // hold the connection until the client is done
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	cfg := &Config{Addr: ln.Addr().String(), TLS: &tls.Config{RootCAs: certs.CAPool}}
+	ts, err := tlsClient(testCtx(t, 10*time.Second), nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ts.toLoop()
+	// Read the ciphertext off the socket ourselves (as gnet would), all that came.
+	nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	var cipher []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := nc.Read(buf)
+		cipher = append(cipher, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if len(cipher) < 10 {
+		t.Fatalf("only %d bytes of ciphertext", len(cipher))
+	}
+	// Feed all but the last 5 bytes: the record with the data is incomplete.
+	plain, _, err := ts.decrypt(nil, cipher[:len(cipher)-5])
+	if err != nil || len(plain) != 0 {
+		t.Fatalf("partial record: %q, %v (want nothing and no error)", plain, err)
+	}
+	plain, _, err = ts.decrypt(plain, cipher[len(cipher)-5:])
+	if err != nil || string(plain) != "+hello over a split record\r\n" {
+		t.Fatalf("completed record: %q, %v", plain, err)
+	}
+}
