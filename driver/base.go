@@ -38,6 +38,8 @@ type base struct {
 	up func()
 	// down runs on the loop when the current link is lost, before any reconnect starts.
 	down func(err error)
+	// hc is the health check (see health.go), nil when off.
+	hc *health
 }
 
 // start validates nothing (the caller did), dials and enrolls the first connection.
@@ -171,6 +173,7 @@ func (b *base) close() bool {
 		return false
 	}
 	b.closed = true
+	b.stopHealth()
 	close(b.stop)
 	l := b.cur.Swap(nil)
 	b.mu.Unlock()

@@ -47,6 +47,11 @@ type Config struct {
 	// DedicatedIdleTimeout is how long an unused dedicated connection stays open
 	// (default 1 minute).
 	DedicatedIdleTimeout time.Duration
+	// HealthCheck is how often a PairedConn checks that its connection is alive (see
+	// ErrHealthCheck): 0 means the default, 5s; a negative value turns it off. A
+	// connection that read nothing for one interval is sent a PING; one that still
+	// read nothing by the next is declared dead and re-established.
+	HealthCheck time.Duration
 }
 
 // String describes the config without the password.
@@ -131,6 +136,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DedicatedPoolSize == 0 {
 		c.DedicatedPoolSize = 32
+	}
+	if c.HealthCheck == 0 {
+		c.HealthCheck = 5 * time.Second
 	}
 	if c.DedicatedIdleTimeout == 0 {
 		c.DedicatedIdleTimeout = time.Minute

@@ -43,6 +43,8 @@ type link struct {
 	// (for TLS: all the plaintext not parsed yet)
 
 	tls *tlsState // nil for plain TCP and unix sockets; loop-owned
+
+	reads atomic.Uint64 // input events with bytes, for the health check
 }
 
 // accKeep is the capacity above which acc is dropped once empty.
@@ -167,6 +169,7 @@ func (l *link) traffic(c gnet.Conn) gnet.Action {
 	if n == 0 {
 		return gnet.None
 	}
+	l.reads.Add(1)
 	if l.tls != nil {
 		return l.tlsTraffic(c, n)
 	}

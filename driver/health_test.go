@@ -1,0 +1,109 @@
+package driver
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/respring/respring/internal/faultproxy"
+)
+
+// A blackholed connection (silence, no close) is declared dead by the health check:
+// the command in flight fails with ErrConnLost wrapping ErrHealthCheck, and the
+// connection is re-established (the proxy forwards new connections).
+func TestHealthCheckBlackhole(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr, HealthCheck: 200 * time.Millisecond})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	if err := c.Send("SET", "k", "v").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	px.Blackhole()
+	err := c.Send("GET", "k").Err(ctx)
+	if !errors.Is(err, ErrConnLost) || !errors.Is(err, ErrHealthCheck) {
+		t.Fatalf("GET on a blackholed connection: %v", err)
+	}
+	if v, err := c.Send("GET", "k").String(ctx); err != nil || v != "v" {
+		t.Fatalf("GET after the reconnect: %q, %v", v, err)
+	}
+	if c.Reconnects() == 0 {
+		t.Fatal("no reconnect")
+	}
+}
+
+// An idle blackholed connection is found dead too, before anyone sends on it.
+func TestHealthCheckIdle(t *testing.T) {
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr, HealthCheck: 100 * time.Millisecond})
+	defer c.Close()
+	px.Blackhole()
+	waitFor(t, func() bool { return c.Reconnects() > 0 })
+	if err := c.Send("PING").Err(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Slow but live connections are not declared dead: replies delayed by less than the
+// interval, and a large reply dripping in over several intervals.
+func TestHealthCheckSlowButAlive(t *testing.T) {
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr, HealthCheck: 200 * time.Millisecond})
+	defer c.Close()
+	ctx := testCtx(t, 30*time.Second)
+	val := bytes.Repeat([]byte("x"), 2000)
+	if err := c.Send("SET", "big", val).Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	px.Delay(50 * time.Millisecond)
+	for i := 0; i < 10; i++ {
+		if err := c.Send("PING").Err(ctx); err != nil {
+			t.Fatalf("delayed PING %d: %v", i, err)
+		}
+	}
+	px.Delay(0)
+	px.Drip(500 * time.Microsecond) // 2 KB: about 1 s, five intervals
+	got, err := c.Send("GET", "big").AppendBytes(ctx, nil)
+	if err != nil || !bytes.Equal(got, val) {
+		t.Fatalf("dripped GET: %d bytes, %v", len(got), err)
+	}
+	if n := c.Reconnects(); n != 0 {
+		t.Fatalf("%d reconnects of a live connection", n)
+	}
+}
+
+// A connection reset (RST) at many offsets of a reply stream: in the status line, in
+// the middle of a bulk, between replies. The cut command fails with ErrConnLost and
+// the next command gets its own reply.
+func TestResetAtOffsets(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	val := bytes.Repeat([]byte("0123456789"), 100) // "$1000\r\n" + 1000 + "\r\n" = 1007 bytes
+	if err := c.Send("SET", "v", val).Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{0, 1, 3, 6, 7, 500, 1005, 1006} {
+		waitFor(t, func() bool { return px.Conns() == 1 && c.Send("PING").Err(ctx) == nil })
+		px.ResetAt(off)
+		first := c.Send("GET", "v")
+		second := c.Send("GET", "v")
+		got, err := first.AppendBytes(ctx, nil)
+		if !errors.Is(err, ErrConnLost) {
+			t.Fatalf("offset %d: cut GET = %d bytes, %v", off, len(got), err)
+		}
+		second.Err(ctx) // written or not, it is answered or fails: never another's reply
+		if v, err := c.Send("INCR", "n"+strconv.FormatInt(off, 10)).Int(ctx); err != nil || v != 1 {
+			t.Fatalf("offset %d: next command = %d, %v", off, v, err)
+		}
+	}
+}

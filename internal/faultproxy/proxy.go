@@ -1,0 +1,216 @@
+// Package faultproxy is a TCP proxy for failure tests, on loopback only. It forwards
+// both ways between its clients and one target and, on command, delays, blackholes
+// (stops forwarding but keeps the sockets open), drips (one byte at a time), resets a
+// connection with RST at a byte offset of the server-to-client stream, or refuses new
+// connections. Faults other than Refuse apply to the connections open when they are
+// set; new connections are forwarded normally.
+package faultproxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Proxy forwards 127.0.0.1:<port> to a target.
+type Proxy struct {
+	Addr   string // where clients connect
+	target string
+	ln     net.Listener
+
+	refuse atomic.Bool
+	mu     sync.Mutex
+	conns  map[*pair]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// pair is one client connection and its server connection.
+type pair struct {
+	client, server *net.TCPConn
+	delay          atomic.Int64 // nanoseconds added before forwarding each chunk
+	drip           atomic.Int64 // nanoseconds between single bytes (0: off)
+	hole           atomic.Bool  // stop forwarding
+	holeCh         chan struct{}
+	resetAt        atomic.Int64 // reset when the server-to-client offset reaches it (-1: off)
+	sent           atomic.Int64 // bytes forwarded server to client
+}
+
+// Start listens on a free loopback port, forwards to target (a loopback address) and
+// closes with t.
+func Start(t testing.TB, target string) *Proxy {
+	t.Helper()
+	host, _, err := net.SplitHostPort(target)
+	if err != nil || !net.ParseIP(host).IsLoopback() {
+		t.Fatalf("faultproxy: target %q is not a loopback address", target)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[*pair]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if p.refuse.Load() {
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			continue
+		}
+		s, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		pr := &pair{client: c.(*net.TCPConn), server: s.(*net.TCPConn), holeCh: make(chan struct{})}
+		pr.resetAt.Store(-1)
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			c.Close()
+			s.Close()
+			return
+		}
+		p.conns[pr] = struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.forward(pr, pr.client, pr.server, false)
+		go p.forward(pr, pr.server, pr.client, true)
+	}
+}
+
+// forward copies from src to dst, applying the pair's faults; toClient marks the
+// server-to-client direction (where the reset offset counts).
+func (p *Proxy) forward(pr *pair, src, dst *net.TCPConn, toClient bool) {
+	defer p.wg.Done()
+	defer p.drop(pr)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		chunk := buf[:n]
+		for len(chunk) > 0 {
+			if pr.hole.Load() {
+				<-pr.holeCh // closed when the pair is dropped
+				return
+			}
+			if d := pr.delay.Load(); d > 0 {
+				time.Sleep(time.Duration(d))
+			}
+			k := len(chunk)
+			if d := pr.drip.Load(); d > 0 {
+				k = 1
+				time.Sleep(time.Duration(d))
+			}
+			if toClient {
+				if at := pr.resetAt.Load(); at >= 0 {
+					room := at - pr.sent.Load()
+					if room <= 0 {
+						pr.rst()
+						return
+					}
+					k = int(min(int64(k), room))
+				}
+			}
+			if _, werr := dst.Write(chunk[:k]); werr != nil {
+				return
+			}
+			if toClient {
+				pr.sent.Add(int64(k))
+			}
+			chunk = chunk[k:]
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				dst.CloseWrite()
+			}
+			return
+		}
+	}
+}
+
+// rst closes both sides with RST (linger 0).
+func (pr *pair) rst() {
+	pr.client.SetLinger(0)
+	pr.server.SetLinger(0)
+	pr.client.Close()
+	pr.server.Close()
+}
+
+func (p *Proxy) drop(pr *pair) {
+	p.mu.Lock()
+	if _, ok := p.conns[pr]; ok {
+		delete(p.conns, pr)
+		close(pr.holeCh)
+	}
+	p.mu.Unlock()
+	pr.client.Close()
+	pr.server.Close()
+}
+
+// each applies fn to every open connection.
+func (p *Proxy) each(fn func(*pair)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for pr := range p.conns {
+		fn(pr)
+	}
+}
+
+// Delay adds d before every chunk forwarded on the open connections (0: none).
+func (p *Proxy) Delay(d time.Duration) { p.each(func(pr *pair) { pr.delay.Store(int64(d)) }) }
+
+// Drip forwards the open connections one byte every d (0: off).
+func (p *Proxy) Drip(d time.Duration) { p.each(func(pr *pair) { pr.drip.Store(int64(d)) }) }
+
+// Blackhole stops forwarding on the open connections, keeping their sockets open:
+// the peers see silence, not a close.
+func (p *Proxy) Blackhole() { p.each(func(pr *pair) { pr.hole.Store(true) }) }
+
+// ResetAt resets the open connections with RST once offset more bytes have gone from
+// the server to the client (0: before the next byte the server sends).
+func (p *Proxy) ResetAt(offset int64) {
+	p.each(func(pr *pair) { pr.resetAt.Store(pr.sent.Load() + offset) })
+}
+
+// Refuse makes the proxy reset new connections (true) or accept them again (false).
+func (p *Proxy) Refuse(on bool) { p.refuse.Store(on) }
+
+// Conns returns how many connections are open through the proxy.
+func (p *Proxy) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// Close stops the proxy and closes every connection.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.ln.Close()
+	var all []*pair
+	p.each(func(pr *pair) { all = append(all, pr) })
+	for _, pr := range all {
+		pr.rst()
+		p.drop(pr) // also releases blackholed forwarders
+	}
+	p.wg.Wait()
+}
