@@ -38,9 +38,9 @@ func checkGoroutines(t *testing.T) {
 	})
 }
 
-func startServer(t *testing.T) *redistest.Server {
+func startServer(t *testing.T, extra ...string) *redistest.Server {
 	t.Helper()
-	return redistest.Start(t)
+	return redistest.Start(t, extra...)
 }
 
 func pairedTo(t *testing.T, s *redistest.Server, cfg Config) *PairedConn {

@@ -116,8 +116,8 @@ func (s *tlsState) decrypt(dst, cipher []byte) (out, reply []byte, err error) {
 	s.tr.in = append(s.tr.in, cipher...)
 	s.tr.out = s.tr.out[:0]
 	for {
-		if cap(dst)-len(dst) < 16<<10 {
-			dst = append(dst, make([]byte, 16<<10)...)[:len(dst)]
+		if cap(dst)-len(dst) < 512 { // tlsTraffic sized dst; this is the fallback
+			dst = append(dst, make([]byte, max(16<<10, len(dst)))...)[:len(dst)]
 		}
 		n, err := s.tc.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
@@ -149,6 +149,7 @@ func (l *link) tlsTraffic(c gnet.Conn, n int) gnet.Action {
 		return l.fail(err)
 	}
 	var reply []byte
+	l.acc = l.growAcc(l.acc, len(cipher)) // plaintext is shorter than its ciphertext
 	l.acc, reply, err = l.tls.decrypt(l.acc, cipher)
 	if err != nil {
 		return l.fail(err)
