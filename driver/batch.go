@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"github.com/respring/respring/parser"
 	"github.com/respring/respring/writer"
 )
@@ -149,7 +150,7 @@ func (c *PairedConn) sendEncoded(cmds []byte, pre, post string, replies, parts i
 	if c.closing.Load() {
 		return Future{x: ErrClosed}
 	}
-	seq, cmd, err := c.ring.Reserve(nil)
+	seq, cmd, err := c.ring.Reserve(context.Background())
 	if err != nil {
 		return Future{x: err}
 	}

@@ -46,7 +46,7 @@ func (c *PairedConn) sendBlocking(forget bool, args []any) Future {
 
 // assign writes the call on dc, which the pool handed over.
 func (bc *blockingCall) assign(dc *PairedConn) {
-	seq, cmd, err := dc.ring.Reserve(nil) // an idle connection: never waits
+	seq, cmd, err := dc.ring.Reserve(context.Background()) // an idle connection: never waits
 	if err != nil {
 		bc.fail(err)
 		bc.pool.discard(dc)

@@ -32,7 +32,7 @@ func (d *DedicatedConn) Send(args ...any) Future {
 	if d.over.Load() {
 		return Future{x: errDedicatedOver}
 	}
-	return d.c.send(nil, false, args)
+	return d.c.send(context.Background(), false, args)
 }
 
 // SendAndForget queues one command whose reply nobody will read (as
@@ -43,7 +43,7 @@ func (d *DedicatedConn) SendAndForget(args ...any) {
 		d.c.encErrs.Add(1)
 		return
 	}
-	d.c.send(nil, true, args)
+	d.c.send(context.Background(), true, args)
 }
 
 // Do sends one command and waits for its reply (as PairedConn.Do).
@@ -278,7 +278,7 @@ func (p *pool) put(dc *PairedConn) {
 	}
 	if dc.ded.watched.Swap(false) {
 		// Pipelined ahead of the next user's commands: nobody inherits the watch.
-		dc.sendPlain(nil, true, []any{"UNWATCH"})
+		dc.sendPlain(context.Background(), true, []any{"UNWATCH"})
 	}
 	p.mu.Lock()
 	if p.closed {
