@@ -520,6 +520,19 @@ func (s *Store) Reset() { *s = Store{} }
 // after a Rewind allocates nothing. Copy and Append are not to be mixed between two
 // Rewinds.
 func (s *Store) Append(v Value) {
+	if v.attrs == nil && !v.IsAggregate() {
+		// The common case, a scalar reply: one payload copy, no walk.
+		if v.ptr != nil {
+			if cap(s.b)-len(s.b) < v.n {
+				s.b = make([]byte, 0, max(2*cap(s.b), v.n, 64))
+			}
+			start := len(s.b)
+			s.b = append(s.b, v.str()...)
+			v.setStr(s.b[start:len(s.b):len(s.b)])
+		}
+		s.top = append(s.top, v)
+		return
+	}
 	nb, nv := v.size()
 	if cap(s.b)-len(s.b) < nb {
 		// A new array: the copies made so far keep pointing into the old one, which
