@@ -25,32 +25,35 @@ type kv interface {
 // openKV opens client name for conc goroutines: respring and rueidis share one
 // connection (implicit pipelining); go-redis and redigo get a pool of conc
 // connections, the way their users size them; goredis-auto is go-redis's blocking
-// autopipeliner (see newGoredisAuto).
-func openKV(ctx context.Context, name, addr string, conc int) (kv, error) {
+// autopipeliner (see newGoredisAuto). With ep.tls every client connects over TLS with
+// its own clone of that configuration (respring Config.TLS, rueidis
+// ClientOption.TLSConfig, go-redis Options.TLSConfig, redigo DialTLSConfig).
+func openKV(ctx context.Context, name string, ep endpoint, conc int) (kv, error) {
+	addr := ep.addr
 	switch name {
 	case "respring":
-		c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr})
+		c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr, TLS: ep.tlsConf()})
 		if err != nil {
 			return nil, err
 		}
 		return respringKV{c}, nil
 	case "rueidis":
-		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true, TLSConfig: ep.tlsConf()})
 		if err != nil {
 			return nil, err
 		}
 		return rueidisKV{c}, nil
 	case "goredis":
-		c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: conc, PoolTimeout: time.Minute})
+		c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: conc, PoolTimeout: time.Minute, TLSConfig: ep.tlsConf()})
 		return goredisKV{c}, nil
 	case "goredis-auto":
-		c, ap, err := newGoredisAuto(addr, conc)
+		c, ap, err := newGoredisAuto(ep, conc)
 		if err != nil {
 			return nil, err
 		}
 		return goredisAutoKV{c, ap}, nil
 	case "redigo":
-		return redigoKV{newRedigoPool(addr, conc)}, nil
+		return redigoKV{newRedigoPool(ep, conc)}, nil
 	}
 	return nil, fmt.Errorf("unknown client %q", name)
 }
@@ -81,6 +84,30 @@ func (k rueidisKV) set(ctx context.Context, key string, _ []byte, sval string) e
 }
 
 func (k rueidisKV) close() { k.c.Close() }
+
+// viewer is implemented by the clients of the large-value benchmarks. getView returns
+// the value of key the way the client's usual API hands it over, valid until the next
+// call with the same dst: respring appends it to dst (AppendBytes into the caller's
+// reused buffer, as get); the peers return the bytes they read it into, without the
+// copy into dst that get makes (for a 16 MiB value that copy would be a fair part of
+// their time).
+type viewer interface {
+	getView(ctx context.Context, key string, dst []byte) ([]byte, error)
+}
+
+func (k respringKV) getView(ctx context.Context, key string, dst []byte) ([]byte, error) {
+	return k.get(ctx, key, dst)
+}
+
+// getView: AsBytes is the string rueidis read the value into, without a copy.
+func (k rueidisKV) getView(ctx context.Context, key string, _ []byte) ([]byte, error) {
+	return k.c.Do(ctx, k.c.B().Get().Key(key).Build()).AsBytes()
+}
+
+// getView: Bytes is the string go-redis read the value into, without a copy.
+func (k goredisKV) getView(ctx context.Context, key string, _ []byte) ([]byte, error) {
+	return k.c.Get(ctx, key).Bytes()
+}
 
 // go-redis: a client whose pool has one connection per goroutine.
 type goredisKV struct{ c *goredis.Client }
@@ -119,9 +146,9 @@ type goredisAutoKV struct {
 // The autopipeliner's Pipelined and TxPipelined are the client's own (only a full-duplex
 // autopipeliner runs pipelines on its shared connection), so goredis-auto takes part
 // only in the benchmarks of single commands.
-func newGoredisAuto(addr string, conc int) (*goredis.Client, *goredis.AutoPipeliner, error) {
+func newGoredisAuto(ep endpoint, conc int) (*goredis.Client, *goredis.AutoPipeliner, error) {
 	const batches = 80
-	c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: conc, PoolTimeout: time.Minute, PipelinePoolSize: batches})
+	c := goredis.NewClient(&goredis.Options{Addr: ep.addr, PoolSize: conc, PoolTimeout: time.Minute, PipelinePoolSize: batches, TLSConfig: ep.tlsConf()})
 	ap, err := c.AutoPipelineWithOptions(&goredis.AutoPipelineOptions{MaxBatchSize: 300, MaxConcurrentBatches: batches, Unordered: true})
 	if err != nil {
 		c.Close()
@@ -147,12 +174,12 @@ func (k goredisAutoKV) close() {
 // redigo: redis.Pool, one connection per goroutine, borrowed for each command.
 type redigoKV struct{ p *redis.Pool }
 
-func newRedigoPool(addr string, conc int) *redis.Pool {
+func newRedigoPool(ep endpoint, conc int) *redis.Pool {
 	return &redis.Pool{
 		MaxIdle:   conc,
 		MaxActive: conc,
 		Wait:      true,
-		Dial:      func() (redis.Conn, error) { return redis.Dial("tcp", addr) },
+		Dial:      ep.dialRedigo,
 	}
 }
 
@@ -181,9 +208,9 @@ func (k redigoKV) set(ctx context.Context, key string, val []byte, _ string) err
 func (k redigoKV) close() { k.p.Close() }
 
 // openKVOrSkip opens a client for b and closes it when b ends.
-func openKVOrSkip(b *testing.B, ctx context.Context, name, addr string, conc int) kv {
+func openKVOrSkip(b *testing.B, ctx context.Context, name string, ep endpoint, conc int) kv {
 	b.Helper()
-	k, err := openKV(ctx, name, addr, conc)
+	k, err := openKV(ctx, name, ep, conc)
 	if err != nil {
 		b.Fatalf("%s: %v", name, err)
 	}

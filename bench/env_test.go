@@ -2,8 +2,11 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -17,6 +20,14 @@ import (
 
 // addrEnv names the server every benchmark talks to (host:port). Unset: skip.
 const addrEnv = "REDIS_BENCH_ADDR"
+
+// tlsAddrEnv names the TLS port of the same server (host:port), and tlsCAEnv the PEM
+// file of the certificate authority that signed its certificate (which must be valid
+// for the host). The TLS benchmarks skip when tlsAddrEnv is unset.
+const (
+	tlsAddrEnv = "REDIS_BENCH_TLS_ADDR"
+	tlsCAEnv   = "REDIS_BENCH_TLS_CA"
+)
 
 // clients is the order in which each benchmark runs the clients.
 var clients = []string{"respring", "rueidis", "goredis", "redigo"}
@@ -34,6 +45,68 @@ func serverAddr(b *testing.B) string {
 		b.Skip(addrEnv + " is not set (run bench/run.sh, or point it at a throwaway redis-server)")
 	}
 	return a
+}
+
+// endpoint is where a client connects: addr, with TLS when tls is not nil. Each client
+// is given its own clone of tls.
+type endpoint struct {
+	addr string
+	tls  *tls.Config
+}
+
+// plain is the endpoint of the benchmark server's TCP port, or skips b.
+func plain(b *testing.B) endpoint { return endpoint{addr: serverAddr(b)} }
+
+// tlsEndpoint returns the benchmark server's TLS port with a client configuration
+// that trusts only the CA in tlsCAEnv and checks the certificate for the address's
+// host (ServerName set explicitly, so that every client checks the same name), or
+// skips b if tlsAddrEnv is unset.
+func tlsEndpoint(b *testing.B) endpoint {
+	b.Helper()
+	a := os.Getenv(tlsAddrEnv)
+	if a == "" {
+		b.Skip(tlsAddrEnv + " is not set (run bench/run.sh, or point it and " + tlsCAEnv + " at a throwaway redis-server's TLS port)")
+	}
+	cfg, err := tlsClientConfig(a, os.Getenv(tlsCAEnv))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return endpoint{addr: a, tls: cfg}
+}
+
+func tlsClientConfig(addr, caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, fmt.Errorf("%s is set but %s (the CA's PEM file) is not", tlsAddrEnv, tlsCAEnv)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tlsCAEnv, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no certificate in %s", tlsCAEnv, caFile)
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tlsAddrEnv, err)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}, nil
+}
+
+// tlsConf returns a clone of the endpoint's TLS configuration (nil for plain TCP).
+func (e endpoint) tlsConf() *tls.Config {
+	if e.tls == nil {
+		return nil
+	}
+	return e.tls.Clone()
+}
+
+// dialRedigo opens a redigo connection to the endpoint.
+func (e endpoint) dialRedigo() (redis.Conn, error) {
+	if e.tls == nil {
+		return redis.Dial("tcp", e.addr)
+	}
+	return redis.Dial("tcp", e.addr, redis.DialUseTLS(true), redis.DialTLSConfig(e.tlsConf()))
 }
 
 // envBool reads a boolean environment switch (unset: false).
@@ -60,8 +133,11 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// sizeName names a value size the way the benchmark names do: 16B, 1KiB.
+// sizeName names a value size the way the benchmark names do: 16B, 1KiB, 16MiB.
 func sizeName(n int) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%dMiB", n>>20)
+	}
 	if n >= 1024 && n%1024 == 0 {
 		return fmt.Sprintf("%dKiB", n/1024)
 	}
@@ -88,7 +164,13 @@ type serverCPU struct {
 
 func newServerCPU(b *testing.B, addr string) *serverCPU {
 	b.Helper()
-	c, err := redis.Dial("tcp", addr)
+	return newServerCPUAt(b, endpoint{addr: addr})
+}
+
+// newServerCPUAt is newServerCPU with its control connection to ep (e.g. over TLS).
+func newServerCPUAt(b *testing.B, ep endpoint) *serverCPU {
+	b.Helper()
+	c, err := ep.dialRedigo()
 	if err != nil {
 		b.Fatal(err)
 	}

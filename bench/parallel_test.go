@@ -37,12 +37,37 @@ func benchParallel(b *testing.B, isSet bool) {
 }
 
 func runKV(b *testing.B, name string, size, g int, isSet bool) {
-	addr := serverAddr(b)
+	runKVAt(b, kvRun{ep: plain(b), name: name, size: size, g: g, isSet: isSet,
+		keys: parKeys, warm: max(warmOpsPerSlot*g, 2048)})
+}
+
+// kvRun is one parallel GET or SET benchmark: g goroutines share client name, opened
+// for ep, and do b.N commands on values of size bytes; goroutine w uses key w % keys.
+// warm commands are done first, untimed. With view, GET takes the value the way
+// viewer.getView does (the large-value benchmarks).
+type kvRun struct {
+	ep          endpoint
+	name        string
+	size, g     int
+	isSet, view bool
+	keys, warm  int
+}
+
+func runKVAt(b *testing.B, r kvRun) {
+	name, size := r.name, r.size
 	ctx := benchCtx(b)
-	k := openKVOrSkip(b, ctx, name, addr, g)
+	k := openKVOrSkip(b, ctx, name, r.ep, r.g)
+	get := k.get
+	if r.view {
+		v, ok := k.(viewer)
+		if !ok {
+			b.Fatalf("%s: no getView", name)
+		}
+		get = v.getView
+	}
 	val := value(size)
 	sval := string(val)
-	keys := make([]string, parKeys)
+	keys := make([]string, r.keys)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("bench:%s:%d", sizeName(size), i)
 		if err := k.set(ctx, keys[i], val, sval); err != nil {
@@ -51,13 +76,13 @@ func runKV(b *testing.B, name string, size, g int, isSet bool) {
 	}
 	op := func(w int) func() error {
 		key := keys[w%len(keys)]
-		dst := make([]byte, 0, size+64)
-		if isSet {
+		if r.isSet {
 			return func() error { return k.set(ctx, key, val, sval) }
 		}
+		dst := make([]byte, 0, size+64)
 		return func() error {
 			var err error
-			dst, err = k.get(ctx, key, dst)
+			dst, err = get(ctx, key, dst) // a peer's getView ignores dst
 			if err == nil && len(dst) != size {
 				err = fmt.Errorf("GET %s: %d bytes, want %d", key, len(dst), size)
 			}
@@ -65,14 +90,14 @@ func runKV(b *testing.B, name string, size, g int, isSet bool) {
 		}
 	}
 	// Warm up: open every pooled connection, grow every buffer.
-	if err := spread(g, max(warmOpsPerSlot*g, 2048), op, nil); err != nil {
+	if err := spread(r.g, r.warm, op, nil); err != nil {
 		b.Fatalf("%s: warm-up: %v", name, err)
 	}
-	srv := newServerCPU(b, addr)
+	srv := newServerCPUAt(b, r.ep)
 	b.ReportAllocs()
 	runtime.GC()
 	srv.begin()
-	if err := spread(g, b.N, op, b); err != nil {
+	if err := spread(r.g, b.N, op, b); err != nil {
 		b.Fatalf("%s: %v", name, err)
 	}
 	srv.report(b)

@@ -103,7 +103,7 @@ func openPipeliner(b *testing.B, ctx context.Context, name, addr, key string, va
 			return err
 		}
 	case "redigo":
-		pool := newRedigoPool(addr, 1)
+		pool := newRedigoPool(endpoint{addr: addr}, 1)
 		b.Cleanup(func() { pool.Close() })
 		if err := (redigoKV{pool}).set(ctx, key, val, ""); err != nil {
 			b.Fatal(err)
@@ -141,7 +141,7 @@ func BenchmarkLatency(b *testing.B) {
 		b.Run("16B/client="+name, func(b *testing.B) {
 			addr := serverAddr(b)
 			ctx := benchCtx(b)
-			k := openKVOrSkip(b, ctx, name, addr, 1)
+			k := openKVOrSkip(b, ctx, name, endpoint{addr: addr}, 1)
 			val := value(16)
 			const key = "bench:latency"
 			if err := k.set(ctx, key, val, string(val)); err != nil {

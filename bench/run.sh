@@ -12,7 +12,12 @@
 #   BENCH_REV     a git revision: benchmark that commit of respring (a clean snapshot)
 #                 instead of the working tree
 #   BENCH_MICRO=1 also run the parser and writer micro-benchmarks of the main module
+#   BENCH_TLS=0   no TLS port (the TLSGet and TLSSet benchmarks then skip)
 #   BENCH_OUT     output directory; default bench/out
+#
+# The server also listens with TLS on a second free port, with a throwaway CA and
+# server certificate that cmd/benchcerts writes to $BENCH_OUT/tls; the benchmarks get
+# REDIS_BENCH_ADDR (plain), REDIS_BENCH_TLS_ADDR and REDIS_BENCH_TLS_CA (the CA file).
 #
 # A round runs both redis-benchmark reference commands, then every Go benchmark once;
 # rounds are interleaved so that load from other processes spreads over all clients.
@@ -21,6 +26,7 @@ set -euo pipefail
 bench_dir=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$bench_dir/.." && pwd)
 count=${BENCH_COUNT:-6}
+use_tls=${BENCH_TLS:-1}
 btime=${BENCH_TIME:-1s}
 filter=${BENCH_FILTER:-.}
 out=${BENCH_OUT:-$bench_dir/out}
@@ -61,18 +67,44 @@ trap 'exit 130' INT TERM
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# start_server sets port and srv_pid.
+# TLS: a throwaway CA and a server certificate for 127.0.0.1 (cmd/benchcerts, no openssl
+# needed), and the arguments that open the TLS port (clients need no certificate).
+tls_dir=$out/tls
+tls_args=()
+if [[ $use_tls != 0 ]]; then
+	log "writing a throwaway CA and server certificate to $tls_dir"
+	(cd "$bench_dir" && go run ./cmd/benchcerts -dir "$tls_dir")
+fi
+
+# up PORT [TLS]: whether the server answers PING on PORT (with TLS if asked).
+up() {
+	local args=(-p "$1")
+	[[ -n ${2:-} ]] && args+=(--tls --cacert "$tls_dir/ca.crt")
+	redis-cli "${args[@]}" ping 2>/dev/null | grep -q PONG
+}
+
+# start_server sets port, tls_port (if TLS) and srv_pid.
 port=
+tls_port=
 start_server() {
 	local tries i
 	for tries in 1 2 3 4 5 6 7 8 9 10; do
 		port=$((20000 + RANDOM % 12000)) # below the ephemeral range
 		port_free "$port" || continue
+		tls_args=()
+		if [[ $use_tls != 0 ]]; then
+			tls_port=$((20000 + RANDOM % 12000))
+			[[ $tls_port != "$port" ]] && port_free "$tls_port" || continue
+			tls_args=(--tls-port "$tls_port" --tls-cert-file "$tls_dir/server.crt"
+				--tls-key-file "$tls_dir/server.key" --tls-ca-cert-file "$tls_dir/ca.crt"
+				--tls-auth-clients no)
+		fi
 		redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-			--maxclients 20000 --daemonize no --logfile "$out/redis-server.log" </dev/null >/dev/null 2>&1 &
+			--maxclients 20000 "${tls_args[@]}" \
+			--daemonize no --logfile "$out/redis-server.log" </dev/null >/dev/null 2>&1 &
 		srv_pid=$!
 		for i in $(seq 100); do
-			if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+			if up "$port" && { [[ $use_tls == 0 ]] || up "$tls_port" tls; }; then
 				return 0
 			fi
 			kill -0 "$srv_pid" 2>/dev/null || break
@@ -82,12 +114,17 @@ start_server() {
 		wait "$srv_pid" 2>/dev/null || true
 		srv_pid=
 	done
-	log "could not start redis-server (see $out/redis-server.log)"
+	log "could not start redis-server (see $out/redis-server.log${tls_args:+; a redis-server built without TLS cannot open --tls-port: BENCH_TLS=0 runs without it})"
 	return 1
 }
 start_server
 export REDIS_BENCH_ADDR=127.0.0.1:$port
-log "redis-server $(redis-server --version | awk '{print $3}') pid $srv_pid on $REDIS_BENCH_ADDR"
+if [[ $use_tls != 0 ]]; then
+	export REDIS_BENCH_TLS_ADDR=127.0.0.1:$tls_port REDIS_BENCH_TLS_CA=$tls_dir/ca.crt
+else
+	unset REDIS_BENCH_TLS_ADDR REDIS_BENCH_TLS_CA
+fi
+log "redis-server $(redis-server --version | awk '{print $3}') pid $srv_pid on $REDIS_BENCH_ADDR${REDIS_BENCH_TLS_ADDR:+, TLS on $REDIS_BENCH_TLS_ADDR}"
 
 # --- the code under test -------------------------------------------------------------
 src=$bench_dir
@@ -109,9 +146,9 @@ fi
 {
 	echo "date: $(date -u)"
 	echo "machine: nproc=$(nproc), $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(go version)"
-	echo "server: $(redis-server --version)"
+	echo "server: $(redis-server --version)${REDIS_BENCH_TLS_ADDR:+; also TLS (throwaway CA of cmd/benchcerts, ECDSA P-256, --tls-auth-clients no)}"
 	echo "respring: $source_desc"
-	echo "command: BENCH_COUNT=$count BENCH_TIME=$btime BENCH_FILTER='$filter'${BENCH_REV:+ BENCH_REV=$BENCH_REV}${BENCH_MICRO:+ BENCH_MICRO=$BENCH_MICRO}${BENCH_SKIP_10K:+ BENCH_SKIP_10K=$BENCH_SKIP_10K} bash bench/run.sh"
+	echo "command: BENCH_COUNT=$count BENCH_TIME=$btime BENCH_FILTER='$filter'${BENCH_REV:+ BENCH_REV=$BENCH_REV}${BENCH_MICRO:+ BENCH_MICRO=$BENCH_MICRO}${BENCH_SKIP_10K:+ BENCH_SKIP_10K=$BENCH_SKIP_10K}${BENCH_TLS:+ BENCH_TLS=$BENCH_TLS} bash bench/run.sh"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/env.txt" >&2
 
@@ -142,7 +179,7 @@ for r in $(seq "$count"); do
 	(cd "$src" && "$out/bench.test" -test.run '^$' -test.bench "$filter" -test.skip '^BenchmarkConns$' \
 		-test.benchtime "$btime" -test.count 1 -test.timeout 2h) | tee -a "$results" >&2
 	(cd "$src" && "$out/bench.test" -test.run '^$' -test.bench "$filter" \
-		-test.skip '^Benchmark(Get|Set|Batch|Tx|Pipeline|Latency|Pubsub)$' \
+		-test.skip '^Benchmark(Get|Set|TLSGet|TLSSet|LargeGet|LargeSet|Batch|Tx|Pipeline|Latency|Pubsub)$' \
 		-test.benchtime 1x -test.count 1 -test.timeout 2h) | tee -a "$results" >&2
 done
 

@@ -139,8 +139,10 @@ func advantage(unit string, mine, peer float64) float64 {
 // headline lists the metrics shown for a benchmark family.
 func headline(bench string) []string {
 	switch family(bench) {
-	case "Get", "Set":
+	case "Get", "Set", "TLSGet", "TLSSet":
 		return []string{"ops/s", "cpu-ns/op", "allocs/op"}
+	case "LargeGet", "LargeSet":
+		return []string{"ops/s", "B/op", "cpu-ns/op"}
 	case "Pipeline", "Batch", "Tx":
 		return []string{"ops/s", "cpu-ns/op", "allocs/op"}
 	case "Latency":
@@ -277,7 +279,92 @@ func batchTargets() []target {
 	return ts
 }
 
-func init() { targets = append(targets, batchTargets()...) }
+// tlsTargets are the goals over TLS (TLSGet, TLSSet), at 512 goroutines: ops/s >= 2.5x
+// rueidis over TLS, >= 0.75x respring over plain TCP in the same run (Get, Set), and
+// 0 allocs/op.
+func tlsTargets() []target {
+	var ts []target
+	for _, w := range []struct{ bench, plain, what string }{
+		{"TLSGet/16B/g512", "Get/16B/g512", "GET"},
+		{"TLSSet/16B/g512", "Set/16B/g512", "SET"},
+	} {
+		where := "parallel " + w.what + " 16 B over TLS, 512 goroutines"
+		ts = append(ts,
+			target{where + ": ops/s >= 2.5x rueidis over TLS", func(r *results) (string, bool, bool) {
+				return ratioTarget(r, w.bench, self, w.bench, "rueidis", "ops/s", 2.5)
+			}},
+			target{where + ": ops/s >= 0.75x respring over plain TCP", func(r *results) (string, bool, bool) {
+				return ratioTarget(r, w.bench, self, w.plain, self, "ops/s", 0.75)
+			}},
+			target{where + ": 0 allocs/op", func(r *results) (string, bool, bool) {
+				v := r.median(w.bench, self, "allocs/op")
+				return fmt.Sprintf("%s allocs/op", human(v)), v == 0, !math.IsNaN(v)
+			}})
+	}
+	return ts
+}
+
+// largePeers are the clients of the large-value benchmarks besides respring.
+var largePeers = []string{"rueidis", "goredis"}
+
+// largeTargets are the goals for large values (LargeGet, LargeSet): respring ahead of
+// every peer in ops/s and in B/op, for each size and goroutine count.
+func largeTargets() []target {
+	var ts []target
+	for _, op := range []struct{ family, what string }{{"LargeGet", "GET"}, {"LargeSet", "SET"}} {
+		for _, size := range []string{"1MiB", "16MiB"} {
+			for _, g := range []int{1, 8} {
+				bench := fmt.Sprintf("%s/%s/g%d", op.family, size, g)
+				where := fmt.Sprintf("%s %s, %d goroutines", op.what, strings.Replace(size, "MiB", " MiB", 1), g)
+				if g == 1 {
+					where = fmt.Sprintf("%s %s, 1 goroutine", op.what, strings.Replace(size, "MiB", " MiB", 1))
+				}
+				for _, m := range []struct{ unit, what string }{{"ops/s", "ops/s"}, {"B/op", "B/op"}} {
+					ts = append(ts, target{where + ": " + m.what + " ahead of every peer", func(r *results) (string, bool, bool) {
+						return aheadTarget(r, bench, m.unit, largePeers)
+					}})
+				}
+			}
+		}
+	}
+	return ts
+}
+
+// aheadTarget checks that respring's figure of bench is better than every peer's:
+// higher for a rate, lower for a cost (for a cost, 0 is as good as it gets and also
+// counts as ahead of a peer's 0). The figure lists the advantage over each peer.
+func aheadTarget(r *results, bench, unit string, peers []string) (string, bool, bool) {
+	mine := r.median(bench, self, unit)
+	if math.IsNaN(mine) {
+		return "missing", false, false
+	}
+	met := true
+	parts := make([]string, 0, len(peers))
+	for _, p := range peers {
+		v := r.median(bench, p, unit)
+		if math.IsNaN(v) {
+			return "missing " + p, false, false
+		}
+		switch {
+		case !higherIsBetter(unit) && mine == 0:
+			parts = append(parts, fmt.Sprintf("%s %s", p, human(v)))
+		case mine == 0 || v == 0:
+			parts = append(parts, fmt.Sprintf("%s %s", p, human(v)))
+			met = met && advantage(unit, mine, v) > 1
+		default:
+			q := advantage(unit, mine, v)
+			parts = append(parts, fmt.Sprintf("%.2fx %s (%s)", q, p, human(v)))
+			met = met && q > 1
+		}
+	}
+	return fmt.Sprintf("%s %s; %s", human(mine), unit, strings.Join(parts, ", ")), met, true
+}
+
+func init() {
+	targets = append(targets, batchTargets()...)
+	targets = append(targets, tlsTargets()...)
+	targets = append(targets, largeTargets()...)
+}
 
 // ratioTarget checks mine/ref >= want for a rate unit.
 func ratioTarget(r *results, bench, client, refBench, refClient, unit string, want float64) (string, bool, bool) {

@@ -105,3 +105,49 @@ func TestSplitName(t *testing.T) {
 		t.Errorf("splitName = %q %q %v", b, c, ok)
 	}
 }
+
+const tlsLargeSample = `BenchmarkGet/16B/g512/client=respring-2             100  1000 ns/op  1000000 ops/s  0 B/op  0 allocs/op
+BenchmarkSet/16B/g512/client=respring-2             100  1000 ns/op  1000000 ops/s  0 B/op  0 allocs/op
+BenchmarkTLSGet/16B/g512/client=respring-2          100  1250 ns/op  800000 ops/s   0 B/op  0 allocs/op
+BenchmarkTLSGet/16B/g512/client=rueidis-2           100  4000 ns/op  250000 ops/s   80 B/op  2 allocs/op
+BenchmarkTLSGet/16B/g512/client=goredis-auto-2      100  5000 ns/op  200000 ops/s   240 B/op  4 allocs/op
+BenchmarkTLSSet/16B/g512/client=respring-2          100  2000 ns/op  500000 ops/s   8 B/op  1 allocs/op
+BenchmarkTLSSet/16B/g512/client=rueidis-2           100  4000 ns/op  250000 ops/s   80 B/op  2 allocs/op
+BenchmarkLargeGet/16MiB/g1/client=respring-2        10  10000000 ns/op  1677.72 MB/s  100 ops/s  20000000 B/op  5 allocs/op
+BenchmarkLargeGet/16MiB/g1/client=rueidis-2         10  12500000 ns/op  1342.18 MB/s  80 ops/s  16800000 B/op  3 allocs/op
+BenchmarkLargeGet/16MiB/g1/client=goredis-2         10  20000000 ns/op  838.86 MB/s  50 ops/s  16800000 B/op  4 allocs/op
+BenchmarkLargeSet/1MiB/g8/client=respring-2         10  1000000 ns/op  1000 ops/s  0 B/op  0 allocs/op
+BenchmarkLargeSet/1MiB/g8/client=rueidis-2          10  2000000 ns/op  500 ops/s  0 B/op  0 allocs/op
+BenchmarkLargeSet/1MiB/g8/client=goredis-2          10  1500000 ns/op  667 ops/s  100 B/op  1 allocs/op
+`
+
+func TestTLSAndLargeTargets(t *testing.T) {
+	r := newResults()
+	if err := r.read(strings.NewReader(tlsLargeSample)); err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	r.writeRatios(&sb)
+	r.writeTargets(&sb)
+	out := sb.String()
+	for _, want := range []string{
+		"| TLSGet/16B/g512 | ops/s | 800k | 250k (3.20x) | - | 200k (4.00x) | - |",
+		"| LargeGet/16MiB/g1 | B/op | 20.0M | 16.8M (0.84x) | 16.8M (0.84x) | - | - |",
+		"| LargeGet/16MiB/g1 | ops/s | 100 | 80 (1.25x) | 50 (2.00x) | - | - |",
+		"| parallel GET 16 B over TLS, 512 goroutines: ops/s >= 2.5x rueidis over TLS | 3.20x (800k vs 250k ops/s) | met |",
+		"| parallel GET 16 B over TLS, 512 goroutines: ops/s >= 0.75x respring over plain TCP | 0.80x (800k vs 1.00M ops/s) | met |",
+		"| parallel GET 16 B over TLS, 512 goroutines: 0 allocs/op | 0 allocs/op | met |",
+		"| parallel SET 16 B over TLS, 512 goroutines: ops/s >= 2.5x rueidis over TLS | 2.00x (500k vs 250k ops/s) | not met |",
+		"| parallel SET 16 B over TLS, 512 goroutines: ops/s >= 0.75x respring over plain TCP | 0.50x (500k vs 1.00M ops/s) | not met |",
+		"| parallel SET 16 B over TLS, 512 goroutines: 0 allocs/op | 1 allocs/op | not met |",
+		"| GET 16 MiB, 1 goroutine: ops/s ahead of every peer | 100 ops/s; 1.25x rueidis (80), 2.00x goredis (50) | met |",
+		"| GET 16 MiB, 1 goroutine: B/op ahead of every peer | 20.0M B/op; 0.84x rueidis (16.8M), 0.84x goredis (16.8M) | not met |",
+		"| SET 1 MiB, 8 goroutines: ops/s ahead of every peer | 1000 ops/s; 2.00x rueidis (500), 1.50x goredis (667) | met |",
+		"| SET 1 MiB, 8 goroutines: B/op ahead of every peer | 0 B/op; rueidis 0, goredis 100 | met |",
+		"| GET 1 MiB, 1 goroutine: ops/s ahead of every peer | missing | not measured |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package bench
+
+import (
+	"fmt"
+	"testing"
+)
+
+// GET and SET of large values over plain TCP: g goroutines share one client (opened as
+// for the parallel benchmarks) and do b.N commands on g keys (one per goroutine) of
+// size bytes. GET takes the value the way each client's API hands it over
+// (viewer.getView): respring AppendBytes into the goroutine's reused buffer, rueidis
+// AsBytes, go-redis Bytes (both the bytes the client read the value into; no copy into
+// the benchmark's buffer). SET sends the same value each time (rueidis as a string made
+// once). Warm-up is 2 commands per goroutine, then a GC.
+//
+//	LargeGet/{1MiB,16MiB}/g{1,8}/client=NAME
+//	LargeSet/{1MiB,16MiB}/g{1,8}/client=NAME
+//
+// Besides ns/op, B/op, allocs/op, cpu-ns/op and srv-cpu-ns/op: ops/s and MB/s (value
+// bytes per second). The keys stay in the server after the benchmark (136 MiB in all).
+
+var (
+	largeSizes      = []int{1 << 20, 16 << 20}
+	largeGoroutines = []int{1, 8}
+	largeClients    = []string{"respring", "rueidis", "goredis"}
+)
+
+func BenchmarkLargeGet(b *testing.B) { benchLarge(b, false) }
+func BenchmarkLargeSet(b *testing.B) { benchLarge(b, true) }
+
+func benchLarge(b *testing.B, isSet bool) {
+	for _, size := range largeSizes {
+		for _, g := range largeGoroutines {
+			for _, name := range largeClients {
+				b.Run(fmt.Sprintf("%s/g%d/client=%s", sizeName(size), g, name), func(b *testing.B) {
+					b.SetBytes(int64(size))
+					runKVAt(b, kvRun{ep: plain(b), name: name, size: size, g: g, isSet: isSet,
+						view: true, keys: g, warm: 2 * g})
+				})
+			}
+		}
+	}
+}
