@@ -31,7 +31,7 @@ func TestStoreAppendAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s Store
+	var s Gather
 	gather := func() {
 		s.Rewind()
 		for i := 0; i < 100; i++ {

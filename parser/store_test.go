@@ -5,7 +5,7 @@ import "testing"
 // Appended values survive growth of the store's arrays, come back in order, and are
 // overwritten only after Rewind.
 func TestStoreAppend(t *testing.T) {
-	var s Store
+	var s Gather
 	buf := []byte("*2\r\n$3\r\nabc\r\n%1\r\n+k\r\n:7\r\n")
 	v, _, err := Parse(buf)
 	if err != nil {

@@ -491,7 +491,6 @@ func (v Value) Clone() Value {
 type Store struct {
 	b    []byte
 	vals []Value
-	top  []Value // the values given to Append since the last Rewind
 }
 
 // storeKeep is the capacity above which Store drops its memory instead of keeping it.
@@ -514,12 +513,19 @@ func (s *Store) Copy(v Value) Value {
 // Reset drops the store's memory.
 func (s *Store) Reset() { *s = Store{} }
 
-// Append deep-copies v after the values appended since the last Rewind (several
-// replies gathered into one result). The copies stay valid until the next Rewind,
-// Copy or Reset. Memory grows as needed and is kept: appending the same sizes again
-// after a Rewind allocates nothing. Copy and Append are not to be mixed between two
-// Rewinds.
-func (s *Store) Append(v Value) {
+// Gather keeps deep copies of several values, appended one by one, in memory it
+// reuses (the replies of a batch of commands, gathered into one Array). The zero
+// Gather is ready to use. It is not safe for concurrent use.
+type Gather struct {
+	b    []byte
+	vals []Value
+	top  []Value // the values given to Append since the last Rewind
+}
+
+// Append deep-copies v after the values appended since the last Rewind. The copies
+// stay valid until the next Rewind. Memory grows as needed and is kept: appending the
+// same sizes again after a Rewind allocates nothing.
+func (s *Gather) Append(v Value) {
 	if v.attrs == nil && !v.IsAggregate() {
 		// The common case, a scalar reply: one payload copy, no walk.
 		if v.ptr != nil {
@@ -546,12 +552,12 @@ func (s *Store) Append(v Value) {
 }
 
 // Appended returns an Array of the values appended since the last Rewind, in order.
-// It aliases the store: valid until the next Rewind, Copy or Reset.
-func (s *Store) Appended() Value { return mkAgg(Array, s.top) }
+// It aliases the store: valid until the next Rewind.
+func (s *Gather) Appended() Value { return mkAgg(Array, s.top) }
 
 // Rewind forgets the appended values and keeps the memory for the next ones (memory
 // over 64 KiB is dropped instead).
-func (s *Store) Rewind() {
+func (s *Gather) Rewind() {
 	if cap(s.b) > storeKeep {
 		s.b = nil
 	}

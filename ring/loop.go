@@ -94,14 +94,14 @@ func (r *Ring) Complete(v parser.Value) error {
 	}
 	seq := r.replyCur
 	s := r.slot(seq)
-	multi := s.replies > 1
+	multi := s.multiOn && s.multi.replies > 1
 	if multi && !r.gather(s, v) {
 		return nil // more replies to come for this slot
 	}
 	if s.state.CompareAndSwap(mkState(seq, phaseWritten), mkState(seq, phaseCompleting)) {
 		switch {
 		case multi:
-			s.val = s.store.Appended()
+			s.val = s.multi.gather.Appended()
 		case s.forget:
 			if v.IsError() {
 				r.forgottenErrs.Add(1)
@@ -164,7 +164,9 @@ func (r *Ring) FailWritten(err error) int {
 			continue
 		}
 		s.written = false
-		s.got = 0
+		if s.multi != nil {
+			s.multi.got = 0
+		}
 		if s.state.CompareAndSwap(mkState(seq, phaseWritten), mkState(seq, phaseCompleting)) {
 			r.finish(s, mkState(seq, phaseDone), err, true)
 			n++

@@ -22,6 +22,18 @@ import (
 // its next command.
 const marksKeep = 4096
 
+// multiSlot is the state of a multi-reply command beyond a plain slot's.
+type multiSlot struct {
+	replies uint32 // replies the command takes (set before Publish)
+	parts   int32  // Futures that view it, by part index
+	got     uint32 // replies gathered so far (loop-owned)
+	// marks[i] is set by the first View of part i; nTaken counts them.
+	marks  []atomic.Bool
+	nTaken atomic.Int32
+	// gather holds the replies (loop-owned until the slot is done).
+	gather parser.Gather
+}
+
 // PublishMulti is Publish for a command buffer that holds several commands taking
 // replies replies in all (at least 1), gathered in order into one Array result, which
 // parts Futures view with ViewPart (part 0 to parts-1). It panics if seq is not
@@ -31,44 +43,54 @@ func (r *Ring) PublishMulti(seq uint64, replies, parts int) (wake bool) {
 	if s == nil || stPhase(s.state.Load()) != phaseReserved || stSeq(s.state.Load()) != seq&seqMask {
 		panic("ring: PublishMulti of a sequence number that is not reserved")
 	}
-	s.replies = uint32(max(replies, 1))
-	s.parts = int32(max(parts, 0))
-	if cap(s.marks) < parts || cap(s.marks) > marksKeep {
-		s.marks = make([]atomic.Bool, parts)
+	m := s.multi
+	if m == nil {
+		m = new(multiSlot)
+		s.multi = m
+	}
+	m.replies = uint32(max(replies, 1))
+	m.parts = int32(max(parts, 0))
+	m.got = 0
+	if cap(m.marks) < parts || cap(m.marks) > marksKeep {
+		m.marks = make([]atomic.Bool, parts)
 	} else {
-		s.marks = s.marks[:parts]
-		for i := range s.marks {
-			s.marks[i].Store(false)
+		m.marks = m.marks[:parts]
+		for i := range m.marks {
+			m.marks[i].Store(false)
 		}
 	}
-	s.nTaken.Store(0)
+	m.nTaken.Store(0)
+	s.multiOn = true
 	return r.Publish(seq, false)
 }
 
 // gather adds reply v to the multi-reply slot s at the reply cursor and reports
 // whether it was the last one. Loop side. The slot cannot be reused meanwhile (the
-// reply cursor holds it), and a Close that completes it touches neither store nor got.
+// reply cursor holds it), and a Close that completes it touches neither gather nor
+// got.
 func (r *Ring) gather(s *slot, v parser.Value) (last bool) {
-	if s.got == 0 {
-		s.store.Rewind()
+	m := s.multi
+	if m.got == 0 {
+		m.gather.Rewind()
 	}
-	s.store.Append(v)
-	s.got++
-	if s.got < s.replies {
+	m.gather.Append(v)
+	m.got++
+	if m.got < m.replies {
 		return false
 	}
-	s.got = 0
+	m.got = 0
 	return true
 }
 
 // markTaken records that a View of part part (or of the whole, part < 0) got the
 // slot's result. Called under a read claim.
 func (s *slot) markTaken(part int) {
-	if s.parts == 0 || part < 0 || part >= len(s.marks) {
+	m := s.multi
+	if !s.multiOn || part < 0 || part >= len(m.marks) {
 		s.taken.Store(true)
 		return
 	}
-	if !s.marks[part].Swap(true) && s.nTaken.Add(1) >= s.parts {
+	if !m.marks[part].Swap(true) && m.nTaken.Add(1) >= m.parts {
 		s.taken.Store(true)
 	}
 }

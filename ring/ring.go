@@ -119,18 +119,12 @@ type slot struct {
 	// Fail, a cancel). claim parks a result that was not taken before reusing the slot.
 	taken atomic.Bool
 
-	// A multi-reply command (see PublishMulti) takes replies replies, gathered into
-	// one Array, viewed by parts Futures, each by its part index; 0 and 0 for a plain
-	// command. The sender sets them before Publish; the loop and viewers read them.
-	replies uint32
-	parts   int32
-	// got counts the replies gathered so far (loop-owned).
-	got uint32
-	// marks[i] is set by the first View of part i; nTaken counts them, and taken is
-	// set when all parts were viewed. Sized by PublishMulti, swapped into a park
-	// entry with the store when the slot is reused before every part was viewed.
-	marks  []atomic.Bool
-	nTaken atomic.Int32
+	// multi is the state of a multi-reply command (see multi.go), nil until the slot
+	// first held one and kept for reuse (swapped into a park entry with the result it
+	// holds). multiOn says the current command is one: set by PublishMulti, cleared by
+	// claim. Kept out of line so that plain commands' slots stay small.
+	multi   *multiSlot
+	multiOn bool
 }
 
 // closeState records the first Close error.
@@ -356,7 +350,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	s.err = nil
 	s.taken.Store(false)
 	s.forget = false
-	s.replies, s.parts = 0, 0
+	s.multiOn = false
 	if cap(s.cmd) > cmdKeep {
 		s.cmd = nil
 	}
@@ -471,12 +465,9 @@ type parkEntry struct {
 	val   parser.Value // aliases store
 	err   error
 	store parser.Store
-	// A multi-reply result stays parked until each of its parts was viewed once:
-	// parts is the slot's, taken how many were viewed, marks which (swapped with the
-	// slot's, like store).
-	parts int32
-	taken int32
-	marks []atomic.Bool
+	// multi holds a multi-reply result (val aliases its gathered replies) and which of
+	// its parts were viewed: it stays parked until each part was viewed once.
+	multi *multiSlot
 }
 
 // parkPage is how many entries are allocated together.
@@ -511,8 +502,11 @@ func (r *Ring) park(seq uint64, s *slot) {
 	}
 	e.seq, e.used, e.err, e.val = seq, true, s.err, s.val
 	e.store, s.store = s.store, e.store
-	e.parts, e.taken = s.parts, s.nTaken.Load()
-	e.marks, s.marks = s.marks, e.marks
+	if s.multiOn {
+		e.multi, s.multi = s.multi, e.multi
+	} else if e.multi != nil {
+		e.multi.parts = 0 // a plain result: the entry's marks do not apply
+	}
 }
 
 // unpark calls fn with the parked result of the 48-bit sequence seq, if there is one,
@@ -527,12 +521,11 @@ func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error)) 
 		return false
 	}
 	last := true
-	if e.parts > 0 && part >= 0 && part < len(e.marks) {
-		if e.marks[part].Swap(true) {
+	if m := e.multi; m != nil && m.parts > 0 && part >= 0 && part < len(m.marks) {
+		if m.marks[part].Swap(true) {
 			return false // this part was viewed already
 		}
-		e.taken++
-		last = e.taken >= e.parts
+		last = m.nTaken.Add(1) >= m.parts
 	}
 	if fn != nil {
 		fn(e.val, e.err)
