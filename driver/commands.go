@@ -140,6 +140,18 @@ func lookupName(table map[string]cmdInfo, s string, b []byte) (cmdInfo, bool) {
 	return info, ok
 }
 
+// mayBeSpecial is the inlined first test of every Send: false for a command the table
+// cannot hold (the common case, decided by the name's first byte and length).
+func mayBeSpecial(args []any) bool {
+	if len(args) == 0 {
+		return true
+	}
+	if s, ok := args[0].(string); ok {
+		return len(s) > 0 && len(s) <= maxNameLen && nameFilter[s[0]|0x20]&(1<<len(s)) != 0
+	}
+	return true // []byte or another type: classify decides
+}
+
 // classify returns the class of the command args and, for a refused one, what to use
 // instead. It allocates nothing.
 func classify(args []any) (cmdClass, string) {

@@ -123,3 +123,15 @@ func TestRefusedCommandsNeverSent(t *testing.T) {
 		t.Fatalf("commandstats do not show the PING: the check cannot work\n%s", stats)
 	}
 }
+
+// The cost classify adds to every Send of an ordinary command.
+func BenchmarkClassify(b *testing.B) {
+	for _, args := range [][]any{{"GET", "k"}, {"HSET", "h", "f", "v"}, {"SINTER", "a", "b"}, {"BLPOP", "q", 0}} {
+		b.Run(args[0].(string), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				classify(args)
+			}
+		})
+	}
+}

@@ -80,6 +80,14 @@ func (c *PairedConn) Do(ctx context.Context, args ...any) (parser.Value, error) 
 }
 
 func (c *PairedConn) send(ctx context.Context, forget bool, args []any) Future {
+	if mayBeSpecial(args) {
+		return c.sendSpecial(ctx, forget, args)
+	}
+	return c.sendPlain(ctx, forget, args)
+}
+
+// sendSpecial is send for a command the table may hold.
+func (c *PairedConn) sendSpecial(ctx context.Context, forget bool, args []any) Future {
 	if cls, use := classify(args); cls != clsPlain {
 		switch {
 		case cls == clsBlocking && !c.dedicated:
@@ -213,6 +221,19 @@ type Future struct {
 
 // view waits for the reply and calls fn with it (valid during fn only).
 func (f Future) view(ctx context.Context, fn func(v parser.Value, err error)) error {
+	if f.x == nil && f.mode == modePlain && f.r != nil { // the common case first
+		err := f.r.View(ctx, f.seq, fn)
+		if err == ring.ErrExpired {
+			return ErrExpired
+		}
+		return err
+	}
+	return f.viewOther(ctx, fn)
+}
+
+// viewOther is view for the parts of batches and transactions, blocking calls and
+// commands never queued.
+func (f Future) viewOther(ctx context.Context, fn func(v parser.Value, err error)) error {
 	if f.x != nil {
 		if bc, ok := f.x.(*blockingCall); ok {
 			return bc.view(ctx, fn)
