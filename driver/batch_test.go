@@ -267,3 +267,39 @@ func TestBatchArgumentAndRefusal(t *testing.T) {
 		t.Fatal("a refused batch was sent")
 	}
 }
+
+// Large replies read into a buffer that is then handed over (not copied) to their
+// slots: many of them pipelined with small replies between, read in any order, stay
+// intact while later replies arrive.
+func TestLargeRepliesHandedOver(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	vals := make([][]byte, 8)
+	for i := range vals {
+		vals[i] = []byte(strings.Repeat(strconv.Itoa(i), (i+1)*200<<10)) // 200 KiB .. 1.6 MiB
+		if err := c.Send("SET", "big"+strconv.Itoa(i), vals[i]).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var futs []Future
+	for round := 0; round < 3; round++ {
+		futs = futs[:0]
+		for i := range vals {
+			futs = append(futs, c.Send("GET", "big"+strconv.Itoa(i)), c.Send("INCR", "small"))
+		}
+		for j := len(futs) - 1; j >= 0; j-- { // newest first
+			if j%2 == 1 {
+				if _, err := futs[j].Int(ctx); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			got, err := futs[j].AppendBytes(ctx, nil)
+			if err != nil || string(got) != string(vals[j/2]) {
+				t.Fatalf("round %d GET %d: %d bytes, %v", round, j/2, len(got), err)
+			}
+		}
+	}
+}

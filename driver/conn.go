@@ -192,3 +192,6 @@ func notify(ch chan struct{}) {
 	default:
 	}
 }
+
+// deliverOwned is deliver: a received value is copied for the reader anyway.
+func (c *Conn) deliverOwned(v parser.Value) error { return c.deliver(v) }

@@ -9,6 +9,10 @@ import (
 	"github.com/valyala/bytebufferpool"
 )
 
+// ownedMin is the payload size from which a reply read into a buffer the link then
+// drops is handed over to the session instead of copied (see link.lend).
+const ownedMin = 128 << 10
+
 // session is what a link serves: the state of a PairedConn, Conn or PubsubConn that
 // outlives any one connection. Its loop-side methods run on the event loop and must
 // never block.
@@ -18,6 +22,9 @@ type session interface {
 	// deliver takes one parsed top-level value; it may alias the read buffer only for
 	// the duration of the call. An error drops the connection.
 	deliver(v parser.Value) error
+	// deliverOwned is deliver for a value whose memory the session may keep: the link
+	// never reuses the buffer it aliases.
+	deliverOwned(v parser.Value) error
 	// lost is told that the connection l is gone and why.
 	lost(l *link, err error)
 }
@@ -36,10 +43,14 @@ type link struct {
 	queued atomic.Bool               // listed on the waker
 	next   *link                     // next on the waker's list
 
-	p       parser.Parser
-	deliver func(parser.Value) error
-	need    int    // bytes the partial value at the head of the input needs (0: unknown)
-	acc     []byte // a partial value moved out of gnet's buffer, and what followed it
+	p            parser.Parser
+	deliver      func(parser.Value) error
+	deliverOwned func(parser.Value) error // used while lend is set
+	// lend is set while acc is parsed for the last time before it is dropped (it grew
+	// past accKeep): large string replies are then handed over, not copied.
+	lend bool
+	need int    // bytes the partial value at the head of the input needs (0: unknown)
+	acc  []byte // a partial value moved out of gnet's buffer, and what followed it
 	// (for TLS: all the plaintext not parsed yet)
 
 	tls *tlsState // nil for plain TCP and unix sockets; loop-owned
@@ -54,6 +65,7 @@ func newLink(s session, lim parser.Limits, wakers map[gnet.EventLoop]*waker, ts 
 	l := &link{sess: s, wakers: wakers, tls: ts}
 	l.p.Limits = lim
 	l.deliver = s.deliver // bound once: no allocation per read
+	l.deliverOwned = s.deliverOwned
 	return l
 }
 
@@ -205,19 +217,29 @@ func (l *link) readAcc(c gnet.Conn, n int) gnet.Action {
 	if len(l.acc) < l.need {
 		return gnet.None
 	}
+	return l.parseAcc()
+}
+
+// parseAcc parses what acc holds and keeps only the partial value at its end. A large
+// acc is dropped once parsed, so its large string replies are handed over to the
+// session instead of copied, and a partial value left is moved to a new buffer.
+func (l *link) parseAcc() gnet.Action {
+	l.lend = cap(l.acc) > accKeep
 	used, err := l.parseAll(l.acc)
+	lent := l.lend && used > 0
+	l.lend = false
 	if err != nil {
 		return l.fail(err)
 	}
-	if used == len(l.acc) {
-		if cap(l.acc) > accKeep {
-			l.acc = nil
-		} else {
-			l.acc = l.acc[:0]
-		}
-		return gnet.None
-	}
-	if used > 0 {
+	switch {
+	case used == len(l.acc) && cap(l.acc) > accKeep:
+		l.acc = nil
+	case used == len(l.acc):
+		l.acc = l.acc[:0]
+	case lent:
+		rest := l.acc[used:]
+		l.acc = append(l.growAcc(nil, len(rest)), rest...)
+	case used > 0:
 		// Keep only the partial value; the parser re-points what it read.
 		l.acc = append(l.acc[:0], l.acc[used:]...)
 	}
@@ -225,10 +247,11 @@ func (l *link) readAcc(c gnet.Conn, n int) gnet.Action {
 }
 
 // accGrowth bounds how far ahead of the bytes received acc grows towards what the
-// partial value needs: a server declaring a huge length gets at most this many times
-// what it actually sent allocated, and a large value is copied about 1/(accGrowth-1)
-// extra times on its way in (append's 1.25x growth copied a 64 MiB reply ~30 times).
-const accGrowth = 8
+// partial value needs: a server declaring a huge length (within Limits.MaxBulkLen)
+// gets at most this many times what it actually sent allocated, and a value of up to
+// accGrowth times the first read (16 MiB after 64 KiB) is read into one buffer of its
+// size (append's 1.25x growth copied a 64 MiB reply ~30 times).
+const accGrowth = 256
 
 // growAcc makes room in acc for extra more bytes: to what the partial value needs
 // (l.need, known from its header), but to no more than accGrowth times the bytes
@@ -250,7 +273,11 @@ func (l *link) growAcc(acc []byte, extra int) []byte {
 // parseAll delivers every complete value at the start of buf and returns the bytes
 // used. It records how many bytes a trailing partial value needs.
 func (l *link) parseAll(buf []byte) (int, error) {
-	used, err := l.p.ParseEach(buf, l.deliver)
+	deliver := l.deliver
+	if l.lend {
+		deliver = l.deliverOwned
+	}
+	used, err := l.p.ParseEach(buf, deliver)
 	switch {
 	case err == nil:
 		l.need = 0

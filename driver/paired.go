@@ -350,3 +350,18 @@ func (f Future) AppendBytes(ctx context.Context, dst []byte) ([]byte, error) {
 	}
 	return dst, rerr
 }
+
+// deliverOwned takes a reply whose memory the link hands over: a large string reply
+// is kept by its slot as it is instead of copied.
+func (c *PairedConn) deliverOwned(v parser.Value) error {
+	if v.IsAggregate() || v.Attrs() != nil || len(v.Bytes()) < ownedMin || v.Kind() == parser.Push {
+		return c.deliver(v)
+	}
+	if err := c.ring.CompleteOwned(v); err != nil {
+		return &protocolError{reason: "reply with no command outstanding", cause: err}
+	}
+	if c.ded != nil {
+		c.drained()
+	}
+	return nil
+}

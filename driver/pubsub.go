@@ -431,3 +431,6 @@ func (p *PubsubConn) failHead(v parser.Value) error {
 	}
 	return nil
 }
+
+// deliverOwned is deliver: message payloads are copied for each subscriber anyway.
+func (p *PubsubConn) deliverOwned(v parser.Value) error { return p.deliver(v) }

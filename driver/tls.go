@@ -162,17 +162,5 @@ func (l *link) tlsTraffic(c gnet.Conn, n int) gnet.Action {
 	if len(l.acc) < l.need {
 		return gnet.None
 	}
-	used, err := l.parseAll(l.acc)
-	if err != nil {
-		return l.fail(err)
-	}
-	switch {
-	case used == len(l.acc) && cap(l.acc) > accKeep:
-		l.acc = nil
-	case used == len(l.acc):
-		l.acc = l.acc[:0]
-	case used > 0:
-		l.acc = append(l.acc[:0], l.acc[used:]...)
-	}
-	return gnet.None
+	return l.parseAcc()
 }

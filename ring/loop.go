@@ -85,7 +85,15 @@ func (r *Ring) free() {
 //
 // Complete returns ErrUnsolicited if no written slot awaits a reply; the reply belongs
 // to nobody and the driver should drop the connection.
-func (r *Ring) Complete(v parser.Value) error {
+func (r *Ring) Complete(v parser.Value) error { return r.complete(v, false) }
+
+// CompleteOwned is Complete for a reply whose memory the caller hands over: the slot
+// keeps v as it is instead of copying it, so v must alias nothing the caller will
+// reuse (a large reply read into a buffer the caller then drops). Part of a
+// multi-reply command, it is copied like any reply.
+func (r *Ring) CompleteOwned(v parser.Value) error { return r.complete(v, true) }
+
+func (r *Ring) complete(v parser.Value, owned bool) error {
 	if r.skipNoReply() {
 		r.free()
 	}
@@ -107,6 +115,8 @@ func (r *Ring) Complete(v parser.Value) error {
 				r.forgottenErrs.Add(1)
 			}
 			s.val = parser.Value{}
+		case owned:
+			s.val = v
 		default:
 			s.val = s.store.Copy(v)
 		}
