@@ -27,6 +27,9 @@ func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, error) {
 	if err != nil {
 		return nil, nil, 0, err
 	}
+	if cfg.HealthCheck > 0 {
+		setUserTimeout(nc, max(2*cfg.HealthCheck, 10*time.Second))
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}

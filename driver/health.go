@@ -70,6 +70,10 @@ func (b *base) healthTick() {
 		h.probing = h.probe()
 	case l.reads.Load() != h.seen:
 		h.seen, h.probing = l.reads.Load(), false
+	case h.probing && l.outBusy.Load():
+		// Still sending a large command: the server is reading, not answering yet.
+		// Let the loop look at its output again (it refreshes outBusy).
+		l.wake()
 	case h.probing:
 		err := fmt.Errorf("%w within %v", ErrHealthCheck, 2*h.every)
 		l.failed.CompareAndSwap(nil, &err)

@@ -56,6 +56,11 @@ type link struct {
 	tls *tlsState // nil for plain TCP and unix sockets; loop-owned
 
 	reads atomic.Uint64 // input events with bytes, for the health check
+	// outBusy says the loop is writing, or gnet still held unsent output at its last
+	// write: a large command is still going out, so silence from the server is no
+	// sign of death (the health check waits; TCP_USER_TIMEOUT catches a peer that
+	// stopped acknowledging).
+	outBusy atomic.Bool
 }
 
 // accKeep is the capacity above which acc is dropped once empty.
@@ -108,6 +113,7 @@ func (l *link) flush() {
 // size calibration (every 42,000 Puts) made it drop and regrow such large batches
 // after a run of small ones (bench/RESULTS.md).
 func (l *link) write(c gnet.Conn) gnet.Action {
+	defer l.noteOut(c)
 	if w := l.waker; w != nil {
 		w.out = l.sess.collect(w.out[:0])
 		act := l.send(c, w.out)
@@ -122,8 +128,21 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 	return l.send(c, bb.B)
 }
 
+// noteOut records whether gnet still holds output for the health check (loop side;
+// the store is skipped when nothing changed).
+func (l *link) noteOut(c gnet.Conn) {
+	if busy := c.OutboundBuffered() > 0; busy != l.outBusy.Load() {
+		l.outBusy.Store(busy)
+	}
+}
+
 // send writes b, if not empty, through TLS when the link has it.
 func (l *link) send(c gnet.Conn, b []byte) gnet.Action {
+	if len(b) > 0 && !l.outBusy.Load() {
+		// Busy from here until write's noteOut sees gnet's buffer empty: encrypting
+		// and writing a large batch can take longer than the health check's interval.
+		l.outBusy.Store(true)
+	}
 	if l.tls != nil && len(b) > 0 {
 		cipher, err := l.tls.encrypt(b)
 		if err != nil {

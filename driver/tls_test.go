@@ -38,13 +38,13 @@ func TestTLSPairedAndPubsub(t *testing.T) {
 		if v, err := c.Do(ctx, "PING"); err != nil || v.Text() != "PONG" {
 			t.Fatalf("PING: %v %v", v, err)
 		}
-		big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20) // 64 MiB
+		big := bytes.Repeat([]byte("0123456789abcdef"), tlsBigValue/16)
 		if err := c.Send("SET", "big", big).Err(ctx); err != nil {
 			t.Fatal(err)
 		}
 		got, err := c.Send("GET", "big").AppendBytes(ctx, nil)
 		if err != nil || !bytes.Equal(got, big) {
-			t.Fatalf("64 MiB GET: %d bytes, %v", len(got), err)
+			t.Fatalf("%d MiB GET: %d bytes, %v", tlsBigValue>>20, len(got), err)
 		}
 		key := "pipelined" + strconv.Itoa(int(version))
 		for i := 0; i < 10000; i++ {
