@@ -117,9 +117,7 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 	if w := l.waker; w != nil {
 		w.out = l.sess.collect(w.out[:0])
 		act := l.send(c, w.out)
-		if cap(w.out) > outKeep {
-			w.out = nil
-		}
+		w.trimOut()
 		return act
 	}
 	bb := bytebufferpool.Get()
@@ -211,17 +209,23 @@ func (l *link) traffic(c gnet.Conn) gnet.Action {
 	if err != nil {
 		return l.fail(err)
 	}
+	act := l.parseInput(buf)
+	_, _ = c.Discard(n)
+	return act
+}
+
+// parseInput parses buf, input read while acc is empty, in place; a partial value at
+// its end is moved into acc, so that gnet does not copy it again on every read and the
+// parser resumes over bytes that stay put.
+func (l *link) parseInput(buf []byte) gnet.Action {
 	used, err := l.parseAll(buf)
 	if err != nil {
 		return l.fail(err)
 	}
 	if used < len(buf) {
-		// A partial value: move it out of gnet's buffer so gnet does not copy it again
-		// on every read, and so the parser resumes over bytes that stay put.
 		l.acc = l.growAcc(l.acc[:0], len(buf)-used)
 		l.acc = append(l.acc, buf[used:]...)
 	}
-	_, _ = c.Discard(n)
 	return gnet.None
 }
 
@@ -230,6 +234,19 @@ func (l *link) readAcc(c gnet.Conn, n int) gnet.Action {
 	buf, err := c.Next(n)
 	if err != nil {
 		return l.fail(err)
+	}
+	if l.need > len(l.acc) && len(l.acc)+len(buf) > cap(l.acc) && l.need <= cap(l.acc) {
+		// The input ends the partial value and goes on: fill acc exactly to the
+		// value's end (acc was sized for it), parse it, and take the rest as fresh
+		// input, instead of growing acc for bytes that belong to later replies.
+		k := l.need - len(l.acc)
+		l.acc = append(l.acc, buf[:k]...)
+		if act := l.parseAcc(); act != gnet.None || len(buf) == k {
+			return act
+		}
+		if buf = buf[k:]; len(l.acc) == 0 {
+			return l.parseInput(buf)
+		}
 	}
 	l.acc = l.growAcc(l.acc, len(buf))
 	l.acc = append(l.acc, buf...)

@@ -22,10 +22,18 @@ type waker struct {
 	// loop writes one link at a time, so one buffer per loop serves all of them (see
 	// link.write). Loop-owned.
 	out []byte
+	// small counts the writes in a row that used under a quarter of a large out.
+	small int
 }
 
-// outKeep is the capacity above which a loop's output buffer is dropped after a write.
-const outKeep = 4 << 20
+// outKeep is the capacity up to which a loop's output buffer is always kept. A larger
+// one (batches of large commands) is kept while it is used, and dropped after
+// outIdleWrites writes in a row that needed under a quarter of it: regrowing it for
+// every batch of 1 MiB SETs cost more than the SETs (bench/RESULTS.md).
+const (
+	outKeep       = 4 << 20
+	outIdleWrites = 64
+)
 
 var wakeByte = []byte{1}
 
@@ -91,3 +99,17 @@ func (w *waker) run(c gnet.Conn) gnet.Action {
 }
 
 func (w *waker) close() { syscall.Close(w.wfd) }
+
+// trimOut drops a large output buffer that has gone unused (loop side, after a write).
+func (w *waker) trimOut() {
+	if cap(w.out) <= outKeep {
+		return
+	}
+	if len(w.out) >= cap(w.out)/4 {
+		w.small = 0
+		return
+	}
+	if w.small++; w.small >= outIdleWrites {
+		w.out, w.small = nil, 0
+	}
+}

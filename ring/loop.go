@@ -1,6 +1,10 @@
 package ring
 
-import "github.com/respring/respring/parser"
+import (
+	"slices"
+
+	"github.com/respring/respring/parser"
+)
 
 // This file holds the writer/reader side: the methods only the connection's event loop
 // calls, one goroutine at a time. They own writeCur, replyCur, expect and each slot's
@@ -30,6 +34,11 @@ func (r *Ring) Collect(dst []byte) ([]byte, int) {
 		case phaseReady:
 			if !s.state.CompareAndSwap(st, mkState(seq, phaseWritten)) {
 				continue // a cancel or Close took it: look again
+			}
+			if cap(dst)-len(dst) < len(s.cmd) {
+				// Double, not append's 1.25x for large slices: a batch of large
+				// commands would be copied over and over while it is gathered.
+				dst = slices.Grow(dst, max(len(s.cmd), len(dst)))
 			}
 			dst = append(dst, s.cmd...)
 			if cap(s.cmd) > cmdKeep {
