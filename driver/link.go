@@ -299,7 +299,14 @@ func (l *link) growAcc(acc []byte, extra int) []byte {
 	}
 	c := max(want, 2*cap(acc))
 	if l.need > want {
-		c = max(want, min(l.need, accGrowth*want))
+		// Up to the need, within the bound; a need just past the bound (a 16 MiB
+		// value's header after a 64 KiB read) is taken whole rather than reached by
+		// a second, full-size copy.
+		lim := accGrowth * want
+		c = max(want, min(l.need, lim))
+		if l.need <= lim+lim/8 {
+			c = l.need
+		}
 	}
 	n := make([]byte, len(acc), c)
 	copy(n, acc)
