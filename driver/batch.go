@@ -75,6 +75,8 @@ func (b *Batch) check(c *PairedConn, tx bool) error {
 	switch {
 	case b.has(clsEmpty):
 		return errEmptyCommand
+	case b.has(clsReply):
+		return &NotOnSharedConnError{Command: "CLIENT REPLY", Use: "DedicatedConn.Send, on its own", Where: where}
 	case b.has(clsSession):
 		return &NotOnSharedConnError{Command: b.commandAt(b.special[clsSession]), Use: b.first[clsSession], Where: where}
 	case tx:

@@ -27,6 +27,7 @@ const (
 	clsBlocking                 // may block the connection: a dedicated connection
 	clsWatch                    // WATCH, UNWATCH: only on a DedicatedConn
 	clsSession                  // changes the connection's state: refused
+	clsReply                    // CLIENT REPLY: only on a DedicatedConn, which tracks it
 	clsEmpty                    // no command name at all: refused
 )
 
@@ -79,7 +80,7 @@ var commandTable = map[string]cmdInfo{
 
 // clientSubcommands are the CLIENT subcommands that change the connection's state.
 var clientSubcommands = map[string]cmdInfo{
-	"reply":    {class: clsSession, use: "Connect (CLIENT REPLY breaks one reply per command)"},
+	"reply":    {class: clsReply, use: "Dedicated (on a shared connection it would take other callers' replies away)"},
 	"tracking": {class: clsSession, use: "Connect (tracking pushes belong to one connection's reader)"},
 	"setname":  {class: clsSession, use: "Config.ClientName (a reconnect would drop the name)"},
 }

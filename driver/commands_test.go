@@ -26,7 +26,7 @@ func TestClassify(t *testing.T) {
 		{[]any{"SELECT", 1}, clsSession},
 		{[]any{"HELLO"}, clsPlain},
 		{[]any{"HELLO", 3}, clsSession},
-		{[]any{"client", "reply", "off"}, clsSession},
+		{[]any{"client", "reply", "off"}, clsReply},
 		{[]any{"CLIENT", "TRACKING", "on"}, clsSession},
 		{[]any{"CLIENT", "ID"}, clsPlain},
 		{[]any{"CLIENT"}, clsPlain},

@@ -63,6 +63,11 @@ func (d *DedicatedConn) SendBatch(dst []Future, b *Batch) []Future {
 	if b.has(clsWatch) {
 		d.c.ded.watched.Store(true)
 	}
+	d.c.ded.mu.Lock()
+	defer d.c.ded.mu.Unlock()
+	if d.c.ded.reply != replyOn {
+		return appendFailed(dst, b.Len(), errReplyOff)
+	}
 	return d.c.SendBatch(dst, b)
 }
 
@@ -72,6 +77,11 @@ func (d *DedicatedConn) SendBatch(dst []Future, b *Batch) []Future {
 func (d *DedicatedConn) SendTx(dst []Future, b *Batch) []Future {
 	if d.over.Load() {
 		return appendFailed(dst, b.Len(), errDedicatedOver)
+	}
+	d.c.ded.mu.Lock()
+	defer d.c.ded.mu.Unlock()
+	if d.c.ded.reply != replyOn {
+		return appendFailed(dst, b.Len(), errReplyOff)
 	}
 	return d.c.SendTx(dst, b)
 }
@@ -115,6 +125,12 @@ func (c *PairedConn) Dedicated(ctx context.Context, fn func(d *DedicatedConn) er
 
 // dedState is what a PairedConn that belongs to a pool has beyond a shared one.
 type dedState struct {
+	// mu orders every command of the connection with its CLIENT REPLY mode: whether
+	// the server will answer a command depends on the CLIENT REPLY commands before it
+	// in the ring (see sendDedicated).
+	mu    sync.Mutex
+	reply replyMode // under mu
+
 	pool    *pool
 	dead    atomic.Bool // its connection was lost: never reused
 	watched atomic.Bool // WATCH was sent since it was last reset
@@ -272,7 +288,7 @@ func (p *pool) dial() {
 // one, or one with commands in flight, is closed instead. It may run on an event loop
 // (a blocking call's reply came): it never blocks there.
 func (p *pool) put(dc *PairedConn) {
-	if dc.ded.dead.Load() || !dc.ring.Settled() {
+	if dc.ded.dead.Load() || !dc.ring.Settled() || !dc.ded.replyOn() {
 		p.discard(dc)
 		return
 	}

@@ -286,3 +286,59 @@ func TestCloseWithBlockingInFlight(t *testing.T) {
 		t.Fatalf("Dedicated after Close: %v", err)
 	}
 }
+
+// CLIENT REPLY OFF and SKIP on a DedicatedConn: commands the server does not answer
+// take no reply (done with a null value), every other command gets its own; batches
+// are refused meanwhile, and a connection returned with replies off is not reused.
+func TestDedicatedClientReply(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{DedicatedPoolSize: 1})
+	defer c.Close()
+	ctx := testCtx(t, 10*time.Second)
+	var firstID int64
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		firstID, _ = d.Send("CLIENT", "ID").Int(ctx)
+		off := d.Send("CLIENT", "REPLY", "OFF")
+		quiet := d.Send("SET", "a", "1")
+		d.Send("INCR", "n")
+		var b Batch
+		b.Queue("GET", "a")
+		if err := d.SendBatch(nil, &b)[0].Err(ctx); !errors.Is(err, errReplyOff) {
+			t.Errorf("batch while replies are off: %v", err)
+		}
+		if v, err := d.Send("CLIENT", "REPLY", "ON").String(ctx); err != nil || v != "OK" {
+			t.Errorf("CLIENT REPLY ON: %q, %v", v, err)
+		}
+		for _, f := range []Future{off, quiet} {
+			if v, err := f.Wait(ctx); err != nil || !v.IsNull() {
+				t.Errorf("unanswered command: %v, %v (want a null value)", v, err)
+			}
+		}
+		if v, err := d.Send("GET", "a").String(ctx); err != nil || v != "1" {
+			t.Errorf("GET after ON: %q, %v", v, err)
+		}
+		d.Send("CLIENT", "REPLY", "SKIP")
+		skipped := d.Send("INCR", "n")
+		if n, err := d.Send("INCR", "n").Int(ctx); err != nil || n != 3 {
+			t.Errorf("INCR after the skipped one: %d, %v", n, err)
+		}
+		if v, err := skipped.Wait(ctx); err != nil || !v.IsNull() {
+			t.Errorf("skipped command: %v, %v", v, err)
+		}
+		d.Send("CLIENT", "REPLY", "OFF").Err(ctx)
+		return nil // returned with replies off: closed, not reused
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Dedicated(ctx, func(d *DedicatedConn) error {
+		id, err := d.Send("CLIENT", "ID").Int(ctx)
+		if err == nil && id == firstID {
+			t.Errorf("the connection left with CLIENT REPLY OFF was reused")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

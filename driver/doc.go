@@ -56,12 +56,15 @@
 //   - Commands that would change the shared connection's state are refused before
 //     anything is written, with an error matching ErrNotOnSharedConn that names what to
 //     use instead: SELECT (Config.DB), AUTH and HELLO with arguments (Config), RESET and
-//     CLIENT REPLY and CLIENT TRACKING (Connect), QUIT (Close), CLIENT SETNAME
+//     CLIENT TRACKING (Connect), CLIENT REPLY (Dedicated), QUIT (Close), CLIENT SETNAME
 //     (Config.ClientName), MULTI, EXEC and DISCARD (SendTx), WATCH and UNWATCH
 //     (Dedicated), SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their UN- forms
 //     (PubsubConnect), MONITOR (Connect). Names are matched case insensitively. On a
-//     DedicatedConn the same list is refused but for WATCH and UNWATCH. A command with
-//     no arguments at all is refused too: the server would not answer it.
+//     DedicatedConn the same list is refused but for WATCH, UNWATCH and CLIENT REPLY:
+//     the DedicatedConn follows CLIENT REPLY OFF/SKIP/ON in ring order, so a command
+//     the server will not answer takes no reply (its Future is done with a null value
+//     once written) and the others keep their own (reply.go). A command with no
+//     arguments at all is refused too: the server would not answer it.
 //
 // The table of these commands is in commands.go, with its sources; a test checks it
 // against the server's COMMAND output. Script runs Lua with EVALSHA and falls back to

@@ -101,6 +101,16 @@ func (c *PairedConn) probe() bool {
 	if c.closing.Load() || (c.ded != nil && c.ded.drain.Load()) {
 		return false
 	}
+	if d := c.ded; d != nil {
+		// The PING must take its place in the CLIENT REPLY order, and get a reply.
+		if !d.mu.TryLock() {
+			return false
+		}
+		defer d.mu.Unlock()
+		if d.reply != replyOn {
+			return false
+		}
+	}
 	seq, cmd, err := c.ring.Reserve(cancelledCtx)
 	if err != nil {
 		return false // full: commands in flight will show whether it reads

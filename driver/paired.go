@@ -80,50 +80,51 @@ func (c *PairedConn) Do(ctx context.Context, args ...any) (parser.Value, error) 
 }
 
 func (c *PairedConn) send(ctx context.Context, forget bool, args []any) Future {
+	if c.ded != nil {
+		return c.sendDedicated(ctx, forget, args)
+	}
 	if mayBeSpecial(args) {
 		return c.sendSpecial(ctx, forget, args)
 	}
 	return c.sendPlain(ctx, forget, args)
 }
 
-// sendSpecial is send for a command the table may hold.
+// sendSpecial is send, on the shared connection, for a command the table may hold:
+// blocking commands go to the dedicated pool, the others the table holds are refused.
+// (A dedicated connection's commands go through sendDedicated instead.)
 func (c *PairedConn) sendSpecial(ctx context.Context, forget bool, args []any) Future {
-	if cls, use := classify(args); cls != clsPlain {
-		switch {
-		case cls == clsBlocking && !c.dedicated:
-			return c.sendBlocking(forget, args)
-		case cls == clsBlocking:
-			// A dedicated connection runs it itself.
-		case cls == clsWatch && c.dedicated:
-			c.ded.watched.Store(true)
-		case cls == clsWatch:
-			return c.failed(forget, refusal(args, use, "a shared connection"))
-		case cls == clsEmpty:
-			return c.failed(forget, errEmptyCommand)
-		default:
-			return c.failed(forget, refusal(args, use, c.where()))
-		}
+	switch cls, use := classify(args); cls {
+	case clsPlain:
+	case clsBlocking:
+		return c.sendBlocking(forget, args)
+	case clsEmpty:
+		return c.failed(forget, errEmptyCommand)
+	default:
+		return c.failed(forget, refusal(args, use, "a shared connection"))
 	}
 	return c.sendPlain(ctx, forget, args)
 }
 
-// where names the kind of connection c is, for refusals.
-func (c *PairedConn) where() string {
-	if c.dedicated {
-		return "a dedicated connection"
-	}
-	return "a shared connection"
-}
-
 // sendPlain queues one command that needs no special handling.
 func (c *PairedConn) sendPlain(ctx context.Context, forget bool, args []any) Future {
+	return c.sendMode(ctx, forget, false, args)
+}
+
+// sendMode is sendPlain; noReply says the server will not answer it (CLIENT REPLY).
+func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []any) Future {
 	err := ErrClosed
 	if !c.closing.Load() {
 		var seq uint64
 		var cmd *[]byte
 		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
 			if *cmd, err = writer.AppendArgs((*cmd)[:0], args...); err == nil {
-				if c.ring.Publish(seq, forget) {
+				var wake bool
+				if noReply {
+					wake = c.ring.PublishNoReply(seq)
+				} else {
+					wake = c.ring.Publish(seq, forget)
+				}
+				if wake {
 					c.b.wake()
 				}
 				return Future{r: c.ring, seq: seq}

@@ -65,7 +65,7 @@ func (s *Script) Run(ctx context.Context, conn ScriptConn, keys []string, args .
 	if err != nil {
 		return Future{x: err}
 	}
-	f := c.sendEncoded(enc, "", "", 1, 0, modePlain)
+	f := c.sendScript(enc)
 	noScript := false
 	if err := f.view(ctx, func(v parser.Value, e error) {
 		noScript = e == nil && v.IsError() && bytes.HasPrefix(v.Bytes(), []byte("NOSCRIPT"))
@@ -75,6 +75,19 @@ func (s *Script) Run(ctx context.Context, conn ScriptConn, keys []string, args .
 	head[0], head[1] = "EVAL", s.src
 	if enc, err = writer.AppendCommandArgs(enc[:0], head, args...); err != nil {
 		return Future{x: err}
+	}
+	return c.sendScript(enc)
+}
+
+// sendScript sends an encoded EVALSHA or EVAL; on a dedicated connection in its
+// CLIENT REPLY order (and not while replies are off: Run needs the reply).
+func (c *PairedConn) sendScript(enc []byte) Future {
+	if d := c.ded; d != nil {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.reply != replyOn {
+			return Future{x: errReplyOff}
+		}
 	}
 	return c.sendEncoded(enc, "", "", 1, 0, modePlain)
 }

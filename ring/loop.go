@@ -44,9 +44,19 @@ func (r *Ring) Collect(dst []byte) ([]byte, int) {
 			if cap(s.cmd) > cmdKeep {
 				s.cmd = nil
 			}
+			n++
+			if s.noReply {
+				// The server sends nothing for it: done once written, no reply due.
+				s.written = false
+				if s.state.CompareAndSwap(mkState(seq, phaseWritten), mkState(seq, phaseCompleting)) {
+					s.val, s.err = parser.NewNull(), nil
+					s.state.Store(mkState(seq, phaseDone))
+					s.notify()
+				}
+				break
+			}
 			s.written = true
 			r.expect++
-			n++
 		case phaseCompleting, phaseDone:
 			// Failed, cancelled or closed before it was written: no reply will come.
 			s.written = false

@@ -215,3 +215,33 @@ func TestSettled(t *testing.T) {
 		t.Fatal("not settled after the reply")
 	}
 }
+
+// A command published with PublishNoReply is done once written and takes no reply:
+// the replies go to the commands around it.
+func TestPublishNoReply(t *testing.T) {
+	r := New(8)
+	a := reservePlain(t, r, "a;")
+	seq, buf, _ := r.Reserve(nilCtx)
+	*buf = append(*buf, "quiet;"...)
+	r.PublishNoReply(seq)
+	c := reservePlain(t, r, "c;")
+	if got, _ := r.Collect(nil); string(got) != "a;quiet;c;" {
+		t.Fatalf("collected %q", got)
+	}
+	if !r.Done(seq) || r.Done(a) {
+		t.Fatalf("no-reply done %v, a done %v", r.Done(seq), r.Done(a))
+	}
+	r.Complete(parser.NewBulkString("A"))
+	r.Complete(parser.NewBulkString("C"))
+	if !r.Done(a) || !r.Done(c) {
+		t.Fatal("the replies did not reach a and c")
+	}
+	if err := r.Complete(parser.NewBulkString("X")); !errors.Is(err, ErrUnsolicited) {
+		t.Fatalf("a third reply: %v", err)
+	}
+	var null bool
+	r.View(nilCtx, seq, func(v parser.Value, err error) { null = err == nil && v.IsNull() })
+	if !null {
+		t.Fatal("the no-reply command's result is not a null value")
+	}
+}

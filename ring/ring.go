@@ -93,6 +93,9 @@ type slot struct {
 	cmd []byte
 	// forget is set by Publish before the slot turns ready; read by the completer.
 	forget bool
+	// noReply is set by PublishNoReply: the server sends no reply for this command
+	// (CLIENT REPLY OFF or SKIP); Collect completes it once written.
+	noReply bool
 	// written is loop-owned: Collect sets it to whether the slot was written (a reply
 	// is due) as it passes the slot; Complete and FailWritten read it.
 	written bool
@@ -350,6 +353,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	s.err = nil
 	s.taken.Store(false)
 	s.forget = false
+	s.noReply = false
 	s.multiOn = false
 	if cap(s.cmd) > cmdKeep {
 		s.cmd = nil
@@ -384,6 +388,16 @@ func (r *Ring) Publish(seq uint64, forget bool) (wake bool) {
 		return false
 	}
 	return r.needWake()
+}
+
+// PublishNoReply is Publish for a command the server will not answer (sent while
+// CLIENT REPLY is OFF, or the one a SKIP applies to): it takes no reply, and is done,
+// with a null value, as soon as Collect has written it.
+func (r *Ring) PublishNoReply(seq uint64) (wake bool) {
+	if s := r.lookup(seq); s != nil {
+		s.noReply = true
+	}
+	return r.Publish(seq, false)
 }
 
 // Fail completes a reserved, unpublished seq with err (ErrFailed if nil) without writing
