@@ -39,10 +39,7 @@ test-alloc:
 	$(GO) test $(TAGFLAG) -count=1 -run 'Alloc' $(CONC_PKGS)
 
 test-fuzz:
-	@for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $$t for $(TESTFUZZTIME)"; \
-		$(GO) test $(TAGFLAG) -run '^$$' -fuzz "^$$t\$$" -fuzztime $(TESTFUZZTIME) ./fuzz || exit 1; \
-	done
+	@GO=$(GO) ./.ci/fuzz-short "$(TAGFLAG)" $(TESTFUZZTIME) $(FUZZ_TARGETS)
 
 # Each fuzz target for FUZZTIME (default 10s): make fuzz FUZZTIME=10m
 fuzz:
