@@ -14,22 +14,18 @@ type Batch struct {
 	buf []byte // the encoded commands, back to back
 	n   int    // commands queued
 	err error  // the first argument that could not be encoded
-	// The first command of each special class (see classify), by its index, for the
-	// refusal message: -1 when there is none.
+	// special[cls] is 1 + the index of the first command of class cls (see classify),
+	// for the refusal message; 0 when there is none (so the zero Batch is ready).
 	special [clsEmpty + 1]int
-	first   [clsEmpty + 1]string // its command's "use instead" text
-	hasSpec bool
+	first   [clsEmpty + 1]string // that command's "use instead" text
 }
 
 // Queue encodes one command (arguments as for PairedConn.Send) at the end of the
 // batch. An argument that cannot be encoded is reported by SendBatch or SendTx: every
 // Future of the batch then fails with it, and nothing is sent.
 func (b *Batch) Queue(args ...any) {
-	if !b.hasSpec {
-		b.resetSpecial()
-	}
-	if cls, use := classify(args); cls != clsPlain && b.special[cls] < 0 {
-		b.special[cls] = b.n
+	if cls, use := classify(args); cls != clsPlain && b.special[cls] == 0 {
+		b.special[cls] = b.n + 1
 		b.first[cls] = use
 	}
 	if b.err == nil {
@@ -47,19 +43,14 @@ func (b *Batch) Len() int { return b.n }
 // Reset empties the batch and keeps its memory.
 func (b *Batch) Reset() {
 	b.buf, b.n, b.err = b.buf[:0], 0, nil
-	b.resetSpecial()
-}
-
-func (b *Batch) resetSpecial() {
-	for i := range b.special {
-		b.special[i] = -1
-		b.first[i] = ""
-	}
-	b.hasSpec = true
+	b.special, b.first = [clsEmpty + 1]int{}, [clsEmpty + 1]string{}
 }
 
 // has reports whether the batch holds a command of class cls.
-func (b *Batch) has(cls cmdClass) bool { return b.hasSpec && b.special[cls] >= 0 }
+func (b *Batch) has(cls cmdClass) bool { return b.special[cls] != 0 }
+
+// nameOf returns the upper-case name of the first command of class cls (errors only).
+func (b *Batch) nameOf(cls cmdClass) string { return b.commandAt(b.special[cls] - 1) }
 
 // check returns why the batch cannot be sent on c, or nil. tx says it is for SendTx:
 // blocking commands do not block inside MULTI, and WATCH is refused by the server
@@ -78,13 +69,13 @@ func (b *Batch) check(c *PairedConn, tx bool) error {
 	case b.has(clsReply):
 		return &NotOnSharedConnError{Command: "CLIENT REPLY", Use: "DedicatedConn.Send, on its own", Where: where}
 	case b.has(clsSession):
-		return &NotOnSharedConnError{Command: b.commandAt(b.special[clsSession]), Use: b.first[clsSession], Where: where}
+		return &NotOnSharedConnError{Command: b.nameOf(clsSession), Use: b.first[clsSession], Where: where}
 	case tx:
 		return nil
-	case !c.dedicated && b.has(clsBlocking):
-		return &NotOnSharedConnError{Command: b.commandAt(b.special[clsBlocking]), Use: "Dedicated (a blocking command in a batch would hold up every other caller)", Where: "a batch on a shared connection"}
-	case !c.dedicated && b.has(clsWatch):
-		return &NotOnSharedConnError{Command: b.commandAt(b.special[clsWatch]), Use: "Dedicated", Where: "a shared connection"}
+	case c.ded == nil && b.has(clsBlocking):
+		return &NotOnSharedConnError{Command: b.nameOf(clsBlocking), Use: "Dedicated (a blocking command in a batch would hold up every other caller)", Where: "a batch on a shared connection"}
+	case c.ded == nil && b.has(clsWatch):
+		return &NotOnSharedConnError{Command: b.nameOf(clsWatch), Use: "Dedicated", Where: "a shared connection"}
 	}
 	return nil
 }

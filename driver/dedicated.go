@@ -442,7 +442,6 @@ func (p *pool) close() {
 // newDedicated dials one connection of pool p.
 func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
 	c := newPaired(p.cfg)
-	c.dedicated = true
 	c.ded = &dedState{pool: p}
 	c.b.halted = true // never re-established: its state (WATCH) would be lost
 	c.b.down = func(err error) {

@@ -28,10 +28,10 @@ type PairedConn struct {
 	pushes  atomic.Uint64
 
 	// pool holds the dedicated connections of a shared PairedConn (Dedicated, blocking
-	// commands); nil on a dedicated one, which has ded instead.
-	pool      *pool
-	dedicated bool
-	ded       *dedState
+	// commands); nil on a dedicated one, which has ded instead (non-nil exactly when
+	// the connection is a dedicated one).
+	pool *pool
+	ded  *dedState
 }
 
 // newPaired returns a PairedConn for cfg (with defaults) before it is started.
@@ -194,7 +194,12 @@ func (c *PairedConn) deliver(v parser.Value) error {
 		c.pushes.Add(1)
 		return nil
 	}
-	if err := c.ring.Complete(v); err != nil {
+	return c.completed(c.ring.Complete(v))
+}
+
+// completed finishes the delivery of a reply the ring took (err from Complete).
+func (c *PairedConn) completed(err error) error {
+	if err != nil {
 		return &protocolError{reason: "reply with no command outstanding", cause: err}
 	}
 	if c.ded != nil {
@@ -232,8 +237,8 @@ func (f Future) view(ctx context.Context, fn func(v parser.Value, err error)) er
 	return f.viewOther(ctx, fn)
 }
 
-// viewOther is view for the parts of batches and transactions, blocking calls and
-// commands never queued.
+// viewOther is view for the parts of batches and transactions (modeBatch, modeTx),
+// blocking calls and commands never queued.
 func (f Future) viewOther(ctx context.Context, fn func(v parser.Value, err error)) error {
 	if f.x != nil {
 		if bc, ok := f.x.(*blockingCall); ok {
@@ -244,25 +249,16 @@ func (f Future) viewOther(ctx context.Context, fn func(v parser.Value, err error
 	if f.r == nil {
 		return ErrClosed
 	}
-	var err error
-	switch f.mode {
-	case modePlain:
-		err = f.r.View(ctx, f.seq, fn)
-	case modeBatch:
-		err = f.r.ViewPart(ctx, f.seq, int(f.part), func(v parser.Value, e error) {
-			if e == nil {
-				v, e = batchElem(v, f.part)
-			}
-			fn(v, e)
-		})
-	default:
-		err = f.r.ViewPart(ctx, f.seq, int(f.part), func(v parser.Value, e error) {
-			if e == nil {
-				v, e = txElem(v, f.part)
-			}
-			fn(v, e)
-		})
+	elem := batchElem
+	if f.mode == modeTx {
+		elem = txElem
 	}
+	err := f.r.ViewPart(ctx, f.seq, int(f.part), func(v parser.Value, e error) {
+		if e == nil {
+			v, e = elem(v, f.part)
+		}
+		fn(v, e)
+	})
 	if errors.Is(err, ring.ErrExpired) {
 		return ErrExpired
 	}
@@ -358,11 +354,5 @@ func (c *PairedConn) deliverOwned(v parser.Value) error {
 	if v.IsAggregate() || v.Attrs() != nil || len(v.Bytes()) < ownedMin || v.Kind() == parser.Push {
 		return c.deliver(v)
 	}
-	if err := c.ring.CompleteOwned(v); err != nil {
-		return &protocolError{reason: "reply with no command outstanding", cause: err}
-	}
-	if c.ded != nil {
-		c.drained()
-	}
-	return nil
+	return c.completed(c.ring.CompleteOwned(v))
 }
