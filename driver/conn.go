@@ -163,7 +163,7 @@ func (c *Conn) push(it recvItem) bool {
 
 // session: loop side.
 
-func (c *Conn) collect(dst []byte) []byte {
+func (c *Conn) collect(dst []byte, vec [][]byte, _ int) ([]byte, [][]byte) {
 	c.mu.Lock()
 	if len(dst) == 0 && len(c.pend) > 0 {
 		dst, c.pend = c.pend, dst[:0] // swap buffers instead of copying
@@ -172,7 +172,7 @@ func (c *Conn) collect(dst []byte) []byte {
 		c.pend = c.pend[:0]
 	}
 	c.mu.Unlock()
-	return dst
+	return dst, vec
 }
 
 func (c *Conn) deliver(v parser.Value) error {

@@ -17,8 +17,10 @@ const ownedMin = 128 << 10
 // outlives any one connection. Its loop-side methods run on the event loop and must
 // never block.
 type session interface {
-	// collect appends the commands waiting to be written to dst.
-	collect(dst []byte) []byte
+	// collect appends the commands waiting to be written to dst. With big > 0 it may
+	// instead reference commands of big bytes or more in vec, which is then the whole
+	// batch (see ring.CollectVec); sessions without large commands ignore it.
+	collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte)
 	// deliver takes one parsed top-level value; it may alias the read buffer only for
 	// the duration of the call. An error drops the connection.
 	deliver(v parser.Value) error
@@ -112,18 +114,45 @@ func (l *link) flush() {
 // again when Write returns. bytebufferpool is kept for links without a waker only: its
 // size calibration (every 42,000 Puts) made it drop and regrow such large batches
 // after a run of small ones (bench/RESULTS.md).
+//
+// Over plain sockets a command of vecMin bytes or more (a large SET) is not copied
+// into the batch: the batch goes out as a vector (writev) that references the
+// command's own buffer, and gnet copies only what the socket does not take at once.
 func (l *link) write(c gnet.Conn) gnet.Action {
 	defer l.noteOut(c)
 	if w := l.waker; w != nil {
-		w.out = l.sess.collect(w.out[:0])
-		act := l.send(c, w.out)
+		big := vecMin
+		if l.tls != nil {
+			big = 0 // encrypted whole: nothing to reference
+		}
+		w.out, w.vec = l.sess.collect(w.out[:0], w.vec[:0], big)
+		var act gnet.Action
+		if len(w.vec) > 0 {
+			act = l.sendVec(c, w.vec)
+			clear(w.vec) // let the large buffers go
+		} else {
+			act = l.send(c, w.out)
+		}
 		w.trimOut()
 		return act
 	}
 	bb := bytebufferpool.Get()
 	defer bytebufferpool.Put(bb)
-	bb.B = l.sess.collect(bb.B[:0])
+	bb.B, _ = l.sess.collect(bb.B[:0], nil, 0)
 	return l.send(c, bb.B)
+}
+
+// vecMin is the command size from which a plain link writes the command from its
+// own buffer instead of copying it into the batch (see write).
+const vecMin = 64 << 10
+
+// sendVec writes the buffers of vec in order, in one writev (plain links only).
+func (l *link) sendVec(c gnet.Conn, vec [][]byte) gnet.Action {
+	l.outBusy.Store(true) // as in send: writing a large batch takes time
+	if _, err := c.Writev(vec); err != nil {
+		return l.fail(err)
+	}
+	return gnet.None
 }
 
 // noteOut records whether gnet still holds output for the health check (loop side;

@@ -183,9 +183,9 @@ func (c *PairedConn) Close() error {
 
 // session: loop side.
 
-func (c *PairedConn) collect(dst []byte) []byte {
-	dst, _ = c.ring.Collect(dst)
-	return dst
+func (c *PairedConn) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte) {
+	dst, vec, _ = c.ring.CollectVec(dst, vec, big)
+	return dst, vec
 }
 
 func (c *PairedConn) deliver(v parser.Value) error {

@@ -303,12 +303,12 @@ func (p *PubsubConn) resubscribe() {
 
 // session: loop side.
 
-func (p *PubsubConn) collect(dst []byte) []byte {
+func (p *PubsubConn) collect(dst []byte, vec [][]byte, _ int) ([]byte, [][]byte) {
 	p.mu.Lock()
 	dst = append(dst, p.pend...)
 	p.pend = p.pend[:0]
 	p.mu.Unlock()
-	return dst
+	return dst, vec
 }
 
 func (p *PubsubConn) lost(l *link, err error) { p.b.lost(l, err) }

@@ -22,6 +22,9 @@ type waker struct {
 	// loop writes one link at a time, so one buffer per loop serves all of them (see
 	// link.write). Loop-owned.
 	out []byte
+	// vec is out's companion when a batch references large commands instead of
+	// copying them (see link.write); cleared after each write. Loop-owned.
+	vec [][]byte
 	// small counts the writes in a row that used under a quarter of a large out.
 	small int
 }

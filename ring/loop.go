@@ -18,8 +18,36 @@ import (
 // a command is never re-sent: its reply is due on this connection, and FailWritten
 // fails it if the connection is lost.
 func (r *Ring) Collect(dst []byte) ([]byte, int) {
+	dst, _, n := r.collect(dst, nil, 0)
+	return dst, n
+}
+
+// MaxVecRefs is the most commands one CollectVec references instead of copying; the
+// vector it returns then has at most 2*MaxVecRefs+1 buffers, well within the kernel's
+// limit on one writev (IOV_MAX, 1024 on Linux).
+const MaxVecRefs = 32
+
+// CollectVec is Collect for a writer that writes a vector of buffers in one call
+// (writev): the command of a slot holding big bytes or more (big > 0) is not copied
+// into dst but referenced in vec, the parts of dst between such commands are
+// referenced around it, and the slot lets go of its buffer, so the vector then holds
+// the only reference to it. vec comes back empty when no command was referenced: dst
+// alone holds the batch. Otherwise vec, in order, is the whole batch, and the writer
+// must not grow dst (which vec may alias) until it has written vec; it should clear
+// vec afterwards so that the large buffers can be collected. At most MaxVecRefs
+// commands are referenced per call; later large ones are copied.
+func (r *Ring) CollectVec(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int) {
+	if big <= 0 {
+		big = int(^uint(0) >> 1)
+	}
+	return r.collect(dst, vec, big)
+}
+
+// collect is Collect and CollectVec; vec is only used when big > 0.
+func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int) {
 	r.wake.Store(false)
 	n := 0
+	mark, refs := 0, 0 // dst[:mark] is referenced in vec already
 	for {
 		seq := r.writeCur
 		s := r.lookup(seq)
@@ -35,14 +63,35 @@ func (r *Ring) Collect(dst []byte) ([]byte, int) {
 			if !s.state.CompareAndSwap(st, mkState(seq, phaseWritten)) {
 				continue // a cancel or Close took it: look again
 			}
-			if cap(dst)-len(dst) < len(s.cmd) {
-				// Double, not append's 1.25x for large slices: a batch of large
-				// commands would be copied over and over while it is gathered.
-				dst = slices.Grow(dst, max(len(s.cmd), len(dst)))
-			}
-			dst = append(dst, s.cmd...)
-			if cap(s.cmd) > cmdKeep {
+			switch {
+			case big > 0 && len(s.cmd) >= big && refs < MaxVecRefs:
+				// By reference: the vector takes the buffer over.
+				if mark < len(dst) {
+					vec = append(vec, dst[mark:len(dst):len(dst)])
+					mark = len(dst)
+				}
+				vec = append(vec, s.cmd)
 				s.cmd = nil
+				refs++
+			default:
+				if cap(dst)-len(dst) < len(s.cmd) {
+					if mark > 0 {
+						// vec references dst's array: reference the rest of
+						// it too, and go on in a new one instead of copying.
+						if mark < len(dst) {
+							vec = append(vec, dst[mark:len(dst):len(dst)])
+						}
+						dst, mark = dst[len(dst):], 0
+					}
+					// Double, not append's 1.25x for large slices: a batch of
+					// large commands would be copied over and over while it is
+					// gathered.
+					dst = slices.Grow(dst, max(len(s.cmd), len(dst)))
+				}
+				dst = append(dst, s.cmd...)
+				if cap(s.cmd) > cmdKeep {
+					s.cmd = nil
+				}
 			}
 			n++
 			if s.noReply {
@@ -61,18 +110,21 @@ func (r *Ring) Collect(dst []byte) ([]byte, int) {
 			// Failed, cancelled or closed before it was written: no reply will come.
 			s.written = false
 		default: // reserved: still being encoded
-			return r.collected(dst, n)
+			return r.collected(dst, vec, mark, n)
 		}
 		r.writeCur++
 	}
-	return r.collected(dst, n)
+	return r.collected(dst, vec, mark, n)
 }
 
-func (r *Ring) collected(dst []byte, n int) ([]byte, int) {
+func (r *Ring) collected(dst []byte, vec [][]byte, mark, n int) ([]byte, [][]byte, int) {
 	if r.skipNoReply() {
 		r.free()
 	}
-	return dst, n
+	if len(vec) > 0 && mark < len(dst) {
+		vec = append(vec, dst[mark:len(dst):len(dst)])
+	}
+	return dst, vec, n
 }
 
 // skipNoReply moves the reply cursor over leading slots that take no reply (failed,
