@@ -4,6 +4,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"testing"
 )
 
@@ -79,5 +80,39 @@ func TestAllocBatchTxScript(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(1000, run); a != 0 {
 		t.Fatalf("%v allocations per batch+tx+script round, want 0", a)
+	}
+}
+
+// nopRouter takes no reply.
+type nopRouter struct{}
+
+func (nopRouter) Reroutes([]byte) bool { return false }
+func (nopRouter) Reroute(context.Context, Redirect) (Future, error) {
+	return Future{}, errors.New("not reached")
+}
+
+// SendRouted's happy path (no redirect) allocates nothing either.
+func TestAllocSendRouted(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := context.Background()
+	rr := &nopRouter{}
+	key, val := "alloc:key", []byte("0123456789abcdef")
+	dst := make([]byte, 0, 64)
+	var err error
+	run := func() {
+		if err = c.SendRouted(rr, "SET", key, val).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if dst, err = c.SendRouted(rr, "GET", key).AppendBytes(ctx, dst[:0]); err != nil || string(dst) != string(val) {
+			t.Fatalf("GET = %q, %v", dst, err)
+		}
+	}
+	for i := 0; i < 2000; i++ {
+		run()
+	}
+	if a := testing.AllocsPerRun(2000, run); a != 0 {
+		t.Fatalf("%v allocations per routed SET+GET, want 0", a)
 	}
 }

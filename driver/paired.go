@@ -240,6 +240,9 @@ func (f Future) view(ctx context.Context, fn func(v parser.Value, err error)) er
 // viewOther is view for the parts of batches and transactions (modeBatch, modeTx),
 // blocking calls and commands never queued.
 func (f Future) viewOther(ctx context.Context, fn func(v parser.Value, err error)) error {
+	if f.mode&modeRouted != 0 {
+		return f.viewRouted(ctx, fn)
+	}
 	if f.x != nil {
 		if bc, ok := f.x.(*blockingCall); ok {
 			return bc.view(ctx, fn)

@@ -64,7 +64,7 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 				continue // a cancel or Close took it: look again
 			}
 			switch {
-			case big > 0 && len(s.cmd) >= big && refs < MaxVecRefs:
+			case big > 0 && len(s.cmd) >= big && refs < MaxVecRefs && !s.keep:
 				// By reference: the vector takes the buffer over.
 				if mark < len(dst) {
 					vec = append(vec, dst[mark:len(dst):len(dst)])
@@ -89,7 +89,7 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 					dst = slices.Grow(dst, max(len(s.cmd), len(dst)))
 				}
 				dst = append(dst, s.cmd...)
-				if cap(s.cmd) > cmdKeep {
+				if cap(s.cmd) > cmdKeep && !s.keep {
 					s.cmd = nil
 				}
 			}
@@ -190,6 +190,9 @@ func (r *Ring) complete(v parser.Value, owned bool) error {
 			s.val = v
 		default:
 			s.val = s.store.Copy(v)
+		}
+		if s.keep && !multi && !v.IsError() && cap(s.cmd) > cmdKeep {
+			s.cmd = nil // nobody will send it again: let a large one go now
 		}
 		s.err = nil
 		s.state.Store(mkState(seq, phaseDone))

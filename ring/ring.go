@@ -96,6 +96,10 @@ type slot struct {
 	// noReply is set by PublishNoReply: the server sends no reply for this command
 	// (CLIENT REPLY OFF or SKIP); Collect completes it once written.
 	noReply bool
+	// keep is set by Keep: the command buffer stays with the slot after it was
+	// written, for its viewers (ViewCmd), until the slot is reused; a large one is
+	// let go as soon as a reply that is not an error arrives.
+	keep bool
 	// written is loop-owned: Collect sets it to whether the slot was written (a reply
 	// is due) as it passes the slot; Complete and FailWritten read it.
 	written bool
@@ -354,6 +358,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	s.taken.Store(false)
 	s.forget = false
 	s.noReply = false
+	s.keep = false
 	s.multiOn = false
 	if cap(s.cmd) > cmdKeep {
 		s.cmd = nil
@@ -398,6 +403,18 @@ func (r *Ring) PublishNoReply(seq uint64) (wake bool) {
 		s.noReply = true
 	}
 	return r.Publish(seq, false)
+}
+
+// Keep marks seq, reserved and not yet published, as a command whose encoded form its
+// viewers may need after the reply (to send it again elsewhere: a cluster redirect):
+// ViewCmd then shows it. A kept command is always copied into the batch by Collect,
+// never referenced (see CollectVec). Keep panics if seq is not reserved.
+func (r *Ring) Keep(seq uint64) {
+	s := r.lookup(seq)
+	if s == nil || s.state.Load() != mkState(seq, phaseReserved) {
+		panic("ring: Keep of a sequence number that is not reserved")
+	}
+	s.keep = true
 }
 
 // Fail completes a reserved, unpublished seq with err (ErrFailed if nil) without writing
@@ -479,6 +496,9 @@ type parkEntry struct {
 	val   parser.Value // aliases store
 	err   error
 	store parser.Store
+	// keep says cmd holds the command (a kept slot's, see Keep), for ViewCmd.
+	keep bool
+	cmd  []byte
 	// multi holds a multi-reply result (val aliases its gathered replies) and which of
 	// its parts were viewed: it stays parked until each part was viewed once.
 	multi *multiSlot
@@ -516,6 +536,10 @@ func (r *Ring) park(seq uint64, s *slot) {
 	}
 	e.seq, e.used, e.err, e.val = seq, true, s.err, s.val
 	e.store, s.store = s.store, e.store
+	e.keep = s.keep
+	if s.keep {
+		e.cmd, s.cmd = s.cmd, e.cmd // the slot reuses the entry's old buffer
+	}
 	if s.multiOn {
 		e.multi, s.multi = s.multi, e.multi
 	} else if e.multi != nil {
@@ -527,7 +551,7 @@ func (r *Ring) park(seq uint64, s *slot) {
 // and frees its entry. For a multi-reply result (see PublishMulti) part says which
 // part is viewed: each part can be viewed once, and the entry is freed when every part
 // was (part < 0 takes them all). fn runs under the park lock: it must be short.
-func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error)) bool {
+func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error), fnc viewCmdFunc) bool {
 	r.parkMu.Lock()
 	defer r.parkMu.Unlock()
 	e := r.parkedEntry(seq)
@@ -541,11 +565,19 @@ func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error)) 
 		}
 		last = m.nTaken.Add(1) >= m.parts
 	}
-	if fn != nil {
+	switch {
+	case fnc != nil && e.keep:
+		fnc(e.cmd, e.val, e.err)
+	case fnc != nil:
+		fnc(nil, e.val, e.err)
+	case fn != nil:
 		fn(e.val, e.err)
 	}
 	if last {
 		e.used, e.val, e.err = false, parser.Value{}, nil
+		if e.keep && cap(e.cmd) > cmdKeep {
+			e.cmd = nil
+		}
 		r.parkedN--
 	}
 	return true

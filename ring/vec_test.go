@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/respring/respring/parser"
 )
 
 // publish reserves a slot, fills it with cmd and publishes it.
@@ -89,5 +91,78 @@ func TestCollectVecRefLimit(t *testing.T) {
 	}
 	if len(dst) != 5*len(big+";") {
 		t.Fatalf("dst holds %d bytes, want the 5 commands past the limit", len(dst))
+	}
+}
+
+// viewCmd returns what ViewCmd shows of seq: the command buffer and the reply text.
+func viewCmd(t *testing.T, r *Ring, seq uint64, part int) (cmd, reply string) {
+	t.Helper()
+	err := r.ViewCmd(testCtx(t), seq, part, func(c []byte, v parser.Value, err error) {
+		if err != nil {
+			t.Fatalf("slot error %v", err)
+		}
+		cmd, reply = string(c), string(v.Bytes())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd, reply
+}
+
+// A kept command stays viewable with its reply: copied into the batch (never
+// referenced), kept after an error reply, also once parked, and a large one let go
+// after a reply that is not an error.
+func TestKeepViewCmd(t *testing.T) {
+	r := New(4)
+	big := strings.Repeat("K", cmdKeep+1)
+	reserveKept := func(cmd string) uint64 {
+		seq, buf, err := r.Reserve(nilCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*buf = append(*buf, cmd...)
+		r.Keep(seq)
+		r.Publish(seq, false)
+		return seq
+	}
+	a := reserveKept(big)
+	b := reserveKept("small;")
+	plain := publish(t, r, "plain;")
+	dst, vec, n := r.CollectVec(nil, nil, 16)
+	if n != 3 || len(vec) != 0 || len(dst) != len(big)+12 {
+		t.Fatalf("kept commands referenced: n %d, vec %d parts, dst %d bytes", n, len(vec), len(dst))
+	}
+	for _, v := range []parser.Value{parser.NewSimpleError("MOVED 1 x:1"), parser.NewSimpleError("ASK 2 y:2"), parser.NewSimpleString("OK")} {
+		if err := r.Complete(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cmd, reply := viewCmd(t, r, a, -1); cmd != big || reply != "MOVED 1 x:1" {
+		t.Fatalf("kept large command after an error: %d bytes, %q", len(cmd), reply)
+	}
+	if cmd, _ := viewCmd(t, r, plain, -1); cmd != "" {
+		t.Fatalf("a command not kept shows %q", cmd)
+	}
+
+	// b was not viewed: reuse its slot (ring of 4) and find the parked command.
+	for i := 0; i < 4; i++ {
+		publish(t, r, "x;")
+		r.Collect(nil)
+		if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cmd, reply := viewCmd(t, r, b, -1); cmd != "small;" || reply != "ASK 2 y:2" {
+		t.Fatalf("parked kept command: %q, %q", cmd, reply)
+	}
+
+	// A large kept command answered without error is let go at once.
+	c := reserveKept(big)
+	r.Collect(nil)
+	if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+		t.Fatal(err)
+	}
+	if cmd, reply := viewCmd(t, r, c, -1); cmd != "" || reply != "OK" {
+		t.Fatalf("large kept command after OK: %d bytes kept, %q", len(cmd), reply)
 	}
 }

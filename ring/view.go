@@ -24,7 +24,20 @@ import (
 // reply. A command already written is not un-sent: its reply is still read, in order, and
 // stored for a later View. A command still being encoded is not cancelled.
 func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err error)) error {
-	return r.view(ctx, seq, -1, fn)
+	return r.view(ctx, seq, -1, fn, nil)
+}
+
+// viewCmdFunc is the callback of ViewCmd.
+type viewCmdFunc = func(cmd []byte, v parser.Value, err error)
+
+// ViewCmd is ViewPart (View for part < 0) whose fn also gets the command buffer as it
+// was written, when seq was marked with Keep (nil otherwise), valid during fn only. A
+// multi-reply command's buffer holds all of its commands.
+func (r *Ring) ViewCmd(ctx context.Context, seq uint64, part int, fn func(cmd []byte, v parser.Value, err error)) error {
+	if fn == nil {
+		fn = func([]byte, parser.Value, error) {}
+	}
+	return r.view(ctx, seq, part, nil, fn)
 }
 
 // ViewPart is View for part part of a multi-reply command (see PublishMulti): fn gets
@@ -32,11 +45,12 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 // whose slot is reused before each part was viewed once stays parked until each was;
 // a part viewed again after that gets ErrExpired, as a plain View does.
 func (r *Ring) ViewPart(ctx context.Context, seq uint64, part int, fn func(v parser.Value, err error)) error {
-	return r.view(ctx, seq, part, fn)
+	return r.view(ctx, seq, part, fn, nil)
 }
 
-// view is View and ViewPart; part < 0 views the result as a whole.
-func (r *Ring) view(ctx context.Context, seq uint64, part int, fn func(v parser.Value, err error)) error {
+// view is View, ViewPart and ViewCmd (fnc non-nil); part < 0 views the result as a
+// whole.
+func (r *Ring) view(ctx context.Context, seq uint64, part int, fn func(v parser.Value, err error), fnc viewCmdFunc) error {
 	s := r.lookup(seq)
 	if s == nil {
 		// No slot of the page was ever reserved: neither was seq, and it cannot have
@@ -52,7 +66,7 @@ func (r *Ring) view(ctx context.Context, seq uint64, part int, fn func(v parser.
 		st := s.state.Load()
 		if ss := stSeq(st); ss != want {
 			if newer(ss, want) {
-				if r.unpark(want, part, fn) {
+				if r.unpark(want, part, fn, fnc) {
 					return nil
 				}
 				return ErrExpired
@@ -65,7 +79,7 @@ func (r *Ring) view(ctx context.Context, seq uint64, part int, fn func(v parser.
 				spin++
 				continue
 			}
-			s.read(part, fn)
+			s.read(part, fn, fnc)
 			return nil
 		}
 		if stPhase(st) == phaseParking {
@@ -155,10 +169,15 @@ func (r *Ring) blockWatched(ctx context.Context, w *watch, s *slot, sig chan str
 
 // read calls fn on the slot's result, then releases the read claim the caller took,
 // also if fn panics (a claim never released would stop the slot being reused).
-func (s *slot) read(part int, fn func(v parser.Value, err error)) {
+func (s *slot) read(part int, fn func(v parser.Value, err error), fnc viewCmdFunc) {
 	defer s.state.Add(^uint64(readerUnit - 1))
 	s.markTaken(part)
-	if fn != nil {
+	switch {
+	case fnc != nil && s.keep:
+		fnc(s.cmd, s.val, s.err)
+	case fnc != nil:
+		fnc(nil, s.val, s.err)
+	case fn != nil:
 		fn(s.val, s.err)
 	}
 }

@@ -1,0 +1,235 @@
+package driver
+
+import (
+	"context"
+	"errors"
+
+	"github.com/respring/respring/parser"
+	"github.com/respring/respring/ring"
+	"github.com/respring/respring/writer"
+)
+
+// Rerouter lets a layer above the driver (driver/cluster) send a command again
+// elsewhere when its reply says it belongs there (MOVED, ASK) or that it did not run
+// and may be retried (TRYAGAIN, CLUSTERDOWN, ...). A command sent with SendRouted or
+// Resend keeps its encoded form until its reply was read; when the reply is an error
+// that Reroutes accepts, the Future's methods (Wait, Err, Int, String, AppendBytes)
+// call Reroute, on the caller's goroutine and within the caller's context, and wait
+// on the Future it returns instead, redirect after redirect. Nothing is re-sent
+// otherwise: a command cut by a lost connection fails with ErrConnLost as always.
+type Rerouter interface {
+	// Reroutes reports whether the error reply msg (its text, such as
+	// "MOVED 3999 127.0.0.1:7001") is one Reroute handles. It runs while the driver
+	// holds the reply: it must be quick, must not keep msg and must not send.
+	Reroutes(msg []byte) bool
+	// Reroute sends the command again (typically with Resend) and returns the
+	// Future to wait on in its place; an error ends the command with that error (for
+	// example the last reply as a *RedisError once the redirects are used up, or
+	// ctx.Err()).
+	Reroute(ctx context.Context, r Redirect) (Future, error)
+}
+
+// Redirect is one error reply a Rerouter is asked to handle.
+type Redirect struct {
+	// Reply is the server's error reply, such as "MOVED 3999 127.0.0.1:7001".
+	Reply string
+	// Cmd is the command as it was written (one RESP array of bulk strings); it
+	// belongs to the Rerouter.
+	Cmd []byte
+	// Attempt counts the redirects of this command so far, this one included.
+	Attempt int
+}
+
+// modeRouted is the flag added to a Future's mode when x holds its Rerouter.
+const modeRouted uint8 = 0x80
+
+// askingCmd is ASKING, as Resend puts it ahead of the command it applies to.
+const askingCmd = "*1\r\n$6\r\nASKING\r\n"
+
+// SendRouted is Send for a command whose error replies r may handle (see Rerouter).
+// It allocates nothing more than Send. Commands that do not go out on the shared
+// connection as they are (blocking commands, those refused there) and commands on a
+// DedicatedConn are sent as Send sends them, without rerouting.
+func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
+	if r == nil || c.ded != nil || mayBeSpecial(args) {
+		return c.send(context.Background(), false, args)
+	}
+	err := ErrClosed
+	if !c.closing.Load() {
+		var seq uint64
+		var cmd *[]byte
+		if seq, cmd, err = c.ring.Reserve(context.Background()); err == nil {
+			if *cmd, err = writer.AppendArgs((*cmd)[:0], args...); err == nil {
+				c.ring.Keep(seq)
+				if c.ring.Publish(seq, false) {
+					c.b.wake()
+				}
+				return Future{r: c.ring, seq: seq, mode: modeRouted, x: r}
+			}
+			if c.ring.Fail(seq, err) {
+				c.b.wake()
+			}
+		}
+	}
+	return Future{x: err}
+}
+
+// ErrBadCommand is returned (through the Future) by Resend for bytes that are not
+// exactly one command encoded as a RESP array of bulk strings.
+var ErrBadCommand = errors.New("respring: not one encoded command")
+
+// Resend sends cmd, one command already encoded (a Redirect's Cmd), routed by r (nil:
+// not routed). With asking it is preceded by ASKING, contiguously, as a cluster's ASK
+// redirect requires; the Future is the command's. Commands the shared connection
+// refuses are refused here too.
+func (c *PairedConn) Resend(r Rerouter, cmd []byte, asking bool) Future {
+	v, n, err := parser.Parse(cmd)
+	if err != nil || n != len(cmd) || v.Kind() != parser.Array || len(v.Elems()) == 0 {
+		return Future{x: ErrBadCommand}
+	}
+	args := make([]any, len(v.Elems()))
+	for i, e := range v.Elems() {
+		if e.Kind() != parser.BulkString {
+			return Future{x: ErrBadCommand}
+		}
+		args[i] = e.Bytes()
+	}
+	if c.ded == nil && mayBeSpecial(args) {
+		switch cls, use := classify(args); cls {
+		case clsPlain:
+		case clsBlocking:
+			return c.sendBlocking(false, args)
+		default:
+			return Future{x: refusal(args, use, "a shared connection")}
+		}
+	}
+	pre, replies, mode, part := "", 1, modePlain, int32(0)
+	if asking {
+		pre, replies, mode, part = askingCmd, 2, modeBatch, 1
+	}
+	f := c.sendKept(cmd, pre, replies, mode)
+	if f.x == nil {
+		f.part = part
+		if r != nil {
+			f.mode |= modeRouted
+			f.x = r
+		}
+	}
+	return f
+}
+
+// SendBatchRouted is SendBatch whose commands' error replies r may handle, each
+// command on its own (see Rerouter): a redirected command is sent again alone.
+func (c *PairedConn) SendBatchRouted(dst []Future, b *Batch, r Rerouter) []Future {
+	if r == nil || b.n < 2 {
+		if b.n == 1 && r != nil && b.check(c, false) == nil {
+			return append(dst, c.Resend(r, b.buf, false))
+		}
+		return c.SendBatch(dst, b)
+	}
+	if err := b.check(c, false); err != nil {
+		return appendFailed(dst, b.n, err)
+	}
+	f := c.sendKeptParts(b.buf, "", b.n, b.n, modeBatch)
+	if f.x != nil {
+		return appendFailed(dst, b.n, f.x.(error))
+	}
+	f.mode |= modeRouted
+	f.x = r
+	for i := 0; i < b.n; i++ {
+		f.part = int32(i)
+		dst = append(dst, f)
+	}
+	return dst
+}
+
+// sendKept puts pre and cmd into one kept slot (see ring.Keep) taking replies replies,
+// viewed by one Future.
+func (c *PairedConn) sendKept(cmd []byte, pre string, replies int, mode uint8) Future {
+	return c.sendKeptParts(cmd, pre, replies, 1, mode)
+}
+
+// sendKeptParts is sendKept for a slot viewed by parts Futures.
+func (c *PairedConn) sendKeptParts(cmd []byte, pre string, replies, parts int, mode uint8) Future {
+	if c.closing.Load() {
+		return Future{x: ErrClosed}
+	}
+	seq, buf, err := c.ring.Reserve(context.Background())
+	if err != nil {
+		return Future{x: err}
+	}
+	*buf = append(append((*buf)[:0], pre...), cmd...)
+	c.ring.Keep(seq)
+	var wake bool
+	if mode == modePlain {
+		wake = c.ring.Publish(seq, false)
+	} else {
+		wake = c.ring.PublishMulti(seq, replies, parts)
+	}
+	if wake {
+		c.b.wake()
+	}
+	return Future{r: c.ring, seq: seq, mode: mode}
+}
+
+// viewRouted is view for a routed Future: it follows the redirects its Rerouter takes.
+func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err error)) error {
+	for attempt := 1; ; attempt++ {
+		rr := f.x.(Rerouter)
+		mode := f.mode &^ modeRouted
+		part := -1
+		if mode != modePlain {
+			part = int(f.part)
+		}
+		var red Redirect
+		redirect := false
+		err := f.r.ViewCmd(ctx, f.seq, part, func(cmd []byte, v parser.Value, e error) {
+			if e == nil && mode != modePlain {
+				v, e = batchElem(v, f.part)
+			}
+			if e == nil && v.IsError() && rr.Reroutes(v.Bytes()) {
+				if c := commandAt(cmd, part); c != nil {
+					red = Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), c...), Attempt: attempt}
+					redirect = true
+					return
+				}
+			}
+			fn(v, e)
+		})
+		if errors.Is(err, ring.ErrExpired) {
+			return ErrExpired
+		}
+		if err != nil || !redirect {
+			return err
+		}
+		next, err := rr.Reroute(ctx, red)
+		if err != nil {
+			return err
+		}
+		if next.mode&modeRouted == 0 {
+			return next.view(ctx, fn)
+		}
+		f = next
+	}
+}
+
+// commandAt returns command part of the encoded commands buf (the whole of buf for
+// part < 0), or nil if buf holds no such command.
+func commandAt(buf []byte, part int) []byte {
+	if part < 0 {
+		if len(buf) == 0 {
+			return nil
+		}
+		return buf
+	}
+	for i := 0; ; i++ {
+		_, n, err := parser.Parse(buf)
+		if err != nil {
+			return nil
+		}
+		if i == part {
+			return buf[:n]
+		}
+		buf = buf[n:]
+	}
+}

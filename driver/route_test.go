@@ -1,0 +1,109 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// wrongTypeRouter sends a command that got WRONGTYPE on one server to another (a
+// stand-in for a cluster's MOVED), at most max times.
+type wrongTypeRouter struct {
+	to       *PairedConn
+	asking   bool
+	max      int
+	reroutes atomic.Int32
+	last     atomic.Pointer[Redirect]
+}
+
+func (w *wrongTypeRouter) Reroutes(msg []byte) bool { return strings.HasPrefix(string(msg), "WRONGTYPE") }
+
+func (w *wrongTypeRouter) Reroute(ctx context.Context, r Redirect) (Future, error) {
+	w.reroutes.Add(1)
+	w.last.Store(&r)
+	if r.Attempt > w.max {
+		return Future{}, errors.New("too many redirects: " + r.Reply)
+	}
+	return w.to.Resend(w, r.Cmd, w.asking), nil
+}
+
+// A routed command whose reply is an error the Rerouter takes is sent again where it
+// says, from its kept encoded form, and the caller gets the final reply: for a plain
+// command, with ASKING ahead, for each command of a batch on its own; errors the
+// Rerouter does not take reach the caller; the redirects are bounded by the Rerouter.
+func TestSendRouted(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	ca, cb := pairedTo(t, a, Config{}), pairedTo(t, b, Config{})
+	defer ca.Close()
+	defer cb.Close()
+	ctx := testCtx(t, 10*time.Second)
+	a.MustDo("RPUSH", "k", "list") // GET k on a: WRONGTYPE
+	b.MustDo("SET", "k", "on b")
+	big := strings.Repeat("v", 200<<10) // kept whole, though past the ring's buffer bound
+	b.MustDo("RPUSH", "big", "x")
+	a.MustDo("SET", "big", big)
+
+	for _, asking := range []bool{false, true} {
+		rr := &wrongTypeRouter{to: cb, asking: asking, max: 3}
+		if got, err := ca.SendRouted(rr, "GET", "k").String(ctx); err != nil || got != "on b" {
+			t.Fatalf("asking=%v: GET k = %q, %v; want \"on b\"", asking, got, err)
+		}
+		if red := rr.last.Load(); red == nil || red.Attempt != 1 || string(red.Cmd) != "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n" {
+			t.Fatalf("asking=%v: redirect %+v", asking, red)
+		}
+		// A reply that is not an error is the caller's, and so is an error the
+		// Rerouter does not take.
+		if got, err := ca.SendRouted(rr, "GET", "big").String(ctx); err != nil || got != big {
+			t.Fatalf("GET big = %d bytes, %v", len(got), err)
+		}
+		var re *RedisError
+		if err := ca.SendRouted(rr, "INCR", "big").Err(ctx); !errors.As(err, &re) || re.Code() != "ERR" {
+			t.Fatalf("INCR big = %v, want the server's ERR", err)
+		}
+		if n := rr.reroutes.Load(); n != 1 {
+			t.Fatalf("%d reroutes, want 1", n)
+		}
+	}
+
+	// A batch: only its redirected command goes again, alone; the others keep their
+	// own replies, in order.
+	rr := &wrongTypeRouter{to: cb, max: 3}
+	var bt Batch
+	bt.Queue("SET", "x", "1")
+	bt.Queue("GET", "k")
+	bt.Queue("INCR", "x")
+	fs := ca.SendBatchRouted(nil, &bt, rr)
+	if err := fs[0].Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fs[1].String(ctx); err != nil || got != "on b" {
+		t.Fatalf("batch GET k = %q, %v", got, err)
+	}
+	if n, err := fs[2].Int(ctx); err != nil || n != 2 {
+		t.Fatalf("batch INCR x = %d, %v", n, err)
+	}
+
+	// A loop of redirects ends where the Rerouter says.
+	b.MustDo("DEL", "k")
+	b.MustDo("RPUSH", "k", "list too")
+	rr = &wrongTypeRouter{to: cb, max: 3}
+	if err := ca.SendRouted(rr, "GET", "k").Err(ctx); err == nil || !strings.Contains(err.Error(), "too many redirects: WRONGTYPE") {
+		t.Fatalf("redirect loop: %v", err)
+	}
+	if n := rr.reroutes.Load(); n != 4 {
+		t.Fatalf("%d reroutes, want 4 (3 followed, the 4th refused)", n)
+	}
+
+	// Resend refuses what is not one command.
+	for _, bad := range []string{"", "*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n", "+OK\r\n", "*1\r\n:1\r\n", "*1\r\n$4\r\nPI"} {
+		if err := ca.Resend(nil, []byte(bad), false).Err(ctx); !errors.Is(err, ErrBadCommand) {
+			t.Fatalf("Resend(%q) = %v, want ErrBadCommand", bad, err)
+		}
+	}
+	if got, err := ca.Resend(nil, []byte("*1\r\n$4\r\nPING\r\n"), false).String(ctx); err != nil || got != "PONG" {
+		t.Fatalf("Resend PING = %q, %v", got, err)
+	}
+}
