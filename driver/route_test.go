@@ -19,7 +19,9 @@ type wrongTypeRouter struct {
 	last     atomic.Pointer[Redirect]
 }
 
-func (w *wrongTypeRouter) Reroutes(msg []byte) bool { return strings.HasPrefix(string(msg), "WRONGTYPE") }
+func (w *wrongTypeRouter) Reroutes(msg []byte) bool {
+	return strings.HasPrefix(string(msg), "WRONGTYPE")
+}
 
 func (w *wrongTypeRouter) Reroute(ctx context.Context, r Redirect) (Future, error) {
 	w.reroutes.Add(1)
