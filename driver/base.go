@@ -89,6 +89,9 @@ func (b *base) lost(l *link, err error) {
 	if b.down != nil {
 		b.down(err)
 	}
+	if b.cfg.OnDisconnect != nil {
+		b.cfg.OnDisconnect(err)
+	}
 	if b.closed || b.halted || b.reconnecting {
 		return
 	}
@@ -183,6 +186,12 @@ func (b *base) close() bool {
 	}
 	sharedEngine.release()
 	return true
+}
+
+// connected reports whether a connection is up (not lost, not being re-established).
+func (b *base) connected() bool {
+	l := b.cur.Load()
+	return l != nil && l.isOpen.Load()
 }
 
 // halt stops reconnecting after the current link is lost (the session failed for

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -52,6 +53,22 @@ type Config struct {
 	// connection that read nothing for one interval is sent a PING; one that still
 	// read nothing by the next is declared dead and re-established.
 	HealthCheck time.Duration
+
+	// Hooks for layers above the driver (driver/cluster, driver/sentinel).
+
+	// Resolve, if set, gives the address to dial at every connect and reconnect, in
+	// place of Addr (which is then only the default, and the TLS ServerName's
+	// source). driver/sentinel asks the sentinels for the master here. ctx bounds it
+	// with the dial.
+	Resolve func(ctx context.Context) (string, error)
+	// Init are commands run after the handshake on every connection, in order (a
+	// cluster replica's READONLY); an error reply fails that connection attempt with
+	// a *HandshakeError.
+	Init [][]string
+	// OnDisconnect, if set, is told when the connection is lost, and why, before any
+	// reconnect starts. It runs on the event loop: it must return at once (driver/
+	// cluster schedules a topology refresh there).
+	OnDisconnect func(err error)
 }
 
 // String describes the config without the password.

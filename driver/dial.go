@@ -23,7 +23,16 @@ func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	d := net.Dialer{KeepAlive: 15 * time.Second}
-	nc, err := d.DialContext(ctx, cfg.network(), cfg.Addr)
+	addr, network := cfg.Addr, cfg.network()
+	if cfg.Resolve != nil {
+		a, err := cfg.Resolve(ctx)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		addr = a
+		network = (&Config{Addr: a}).network()
+	}
+	nc, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -153,6 +162,14 @@ func handshake(nc net.Conn, cfg *Config) (int, error) {
 	}
 	if cfg.DB != 0 {
 		if _, err := s.step("SELECT", "SELECT", strconv.Itoa(cfg.DB)); err != nil {
+			return 0, err
+		}
+	}
+	for _, cmd := range cfg.Init {
+		if len(cmd) == 0 {
+			continue
+		}
+		if _, err := s.step(strings.ToUpper(cmd[0]), cmd...); err != nil {
 			return 0, err
 		}
 	}

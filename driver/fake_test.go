@@ -2,6 +2,7 @@ package driver
 
 import (
 	"errors"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -209,7 +210,7 @@ func TestParseURL(t *testing.T) {
 	}
 	for u, want := range good {
 		got, err := ParseURL(u)
-		if err != nil || got != want {
+		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseURL(%q) = %v, %v; want %v", u, got, err, want)
 		}
 	}

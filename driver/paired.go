@@ -156,6 +156,24 @@ func (c *PairedConn) ForgottenErrors() uint64 {
 	return n
 }
 
+// Connected reports whether the connection is up at this moment: false while it is
+// being re-established, and after Close.
+func (c *PairedConn) Connected() bool { return c.b.connected() }
+
+// Reconnect drops the current connection and establishes a new one (through
+// Config.Resolve, if set), as after a loss: written, unanswered commands fail with
+// ErrConnLost, unwritten ones wait for the new connection. driver/sentinel calls it
+// when the master moved. It returns at once.
+func (c *PairedConn) Reconnect() {
+	if l := c.b.cur.Load(); l != nil {
+		l.failed.CompareAndSwap(nil, &errReconnect)
+		l.close()
+	}
+}
+
+// errReconnect is why a connection closed by Reconnect was lost.
+var errReconnect error = errors.New("respring: reconnect requested")
+
 // Reconnects returns how many times the connection was re-established.
 func (c *PairedConn) Reconnects() uint64 { return c.b.reconnects.Load() }
 

@@ -23,11 +23,15 @@ type Rerouter interface {
 	// holds the reply: it must be quick, must not keep msg and must not send.
 	Reroutes(msg []byte) bool
 	// Reroute sends the command again (typically with Resend) and returns the
-	// Future to wait on in its place; an error ends the command with that error (for
-	// example the last reply as a *RedisError once the redirects are used up, or
-	// ctx.Err()).
+	// Future to wait on in its place. ErrNoReroute gives the caller the reply as it
+	// is (a *RedisError, for example once the redirects are used up); another error
+	// ends the command with that error (ctx.Err(), a failed dial).
 	Reroute(ctx context.Context, r Redirect) (Future, error)
 }
+
+// ErrNoReroute is returned by a Rerouter's Reroute to hand the error reply to the
+// caller as it is.
+var ErrNoReroute = errors.New("respring: no reroute")
 
 // Redirect is one error reply a Rerouter is asked to handle.
 type Redirect struct {
@@ -203,6 +207,10 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 			return err
 		}
 		next, err := rr.Reroute(ctx, red)
+		if err == ErrNoReroute {
+			fn(parser.NewSimpleError(red.Reply), nil)
+			return nil
+		}
 		if err != nil {
 			return err
 		}

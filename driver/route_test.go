@@ -27,7 +27,7 @@ func (w *wrongTypeRouter) Reroute(ctx context.Context, r Redirect) (Future, erro
 	w.reroutes.Add(1)
 	w.last.Store(&r)
 	if r.Attempt > w.max {
-		return Future{}, errors.New("too many redirects: " + r.Reply)
+		return Future{}, ErrNoReroute
 	}
 	return w.to.Resend(w, r.Cmd, w.asking), nil
 }
@@ -92,8 +92,9 @@ func TestSendRouted(t *testing.T) {
 	b.MustDo("DEL", "k")
 	b.MustDo("RPUSH", "k", "list too")
 	rr = &wrongTypeRouter{to: cb, max: 3}
-	if err := ca.SendRouted(rr, "GET", "k").Err(ctx); err == nil || !strings.Contains(err.Error(), "too many redirects: WRONGTYPE") {
-		t.Fatalf("redirect loop: %v", err)
+	var re *RedisError
+	if err := ca.SendRouted(rr, "GET", "k").Err(ctx); !errors.As(err, &re) || re.Code() != "WRONGTYPE" {
+		t.Fatalf("redirect loop: %v, want the last reply as a *RedisError", err)
 	}
 	if n := rr.reroutes.Load(); n != 4 {
 		t.Fatalf("%d reroutes, want 4 (3 followed, the 4th refused)", n)

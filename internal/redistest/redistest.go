@@ -88,8 +88,14 @@ func New(extra ...string) (*Server, error) {
 	s := &Server{dir: dir, managed: true, Sock: filepath.Join(dir, "redis.sock")}
 	s.args = append([]string{bin}, extra...)
 	var lastErr error
+	pick := freePort
+	for _, a := range extra {
+		if a == "--cluster-enabled" {
+			pick = freeClusterPort // its bus port is port+10000
+		}
+	}
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
+		port, err := pick()
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -119,6 +125,27 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freeClusterPort returns a free loopback port p below 55536 whose cluster bus port,
+// p+10000, is free too.
+func freeClusterPort() (int, error) {
+	for i := 0; i < 100; i++ {
+		p, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		if p+10000 > 65535 {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+10000))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p, nil
+	}
+	return 0, errors.New("redistest: no free port pair for a cluster node")
 }
 
 // launch starts the process on s.Port and waits for PING.

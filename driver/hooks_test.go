@@ -1,0 +1,54 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/respring/respring/internal/redistest"
+)
+
+// Config.Resolve picks the address at every (re)connect, Reconnect moves the
+// connection there, Init runs on every connection, OnDisconnect is told of each loss.
+func TestHooksResolveInitReconnect(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	var target atomic.Pointer[redistest.Server]
+	target.Store(a)
+	var lost atomic.Int32
+	c := pairedTo(t, a, Config{
+		Resolve:      func(context.Context) (string, error) { return target.Load().Addr, nil },
+		Init:         [][]string{{"INCR", "inits"}, {"SET", "here", "yes"}},
+		OnDisconnect: func(error) { lost.Add(1) },
+		HealthCheck:  -1,
+	})
+	defer c.Close()
+	ctx := testCtx(t, 10*time.Second)
+	if n, err := c.Send("GET", "inits").Int(ctx); err != nil || n != 1 {
+		t.Fatalf("inits on a = %d, %v", n, err)
+	}
+	target.Store(b)
+	c.Reconnect()
+	waitFor(t, func() bool { return c.Reconnects() == 1 && c.Connected() })
+	if got, err := c.Send("GET", "here").String(ctx); err != nil || got != "yes" {
+		t.Fatalf("GET here on b = %q, %v", got, err)
+	}
+	if n, _ := c.Send("GET", "inits").Int(ctx); n != 1 || b.MustDo("GET", "inits").Text() != "1" {
+		t.Fatalf("Init did not run once on b")
+	}
+	if lost.Load() != 1 {
+		t.Fatalf("OnDisconnect called %d times, want 1", lost.Load())
+	}
+	// An Init command refused by the server fails the connection attempt.
+	_, err := PairedConnect(ctx, Config{Addr: a.Addr, Init: [][]string{{"NOSUCHCOMMAND"}}})
+	var he *HandshakeError
+	if !errors.As(err, &he) || he.Step != "NOSUCHCOMMAND" {
+		t.Fatalf("bad Init: %v, want a *HandshakeError at NOSUCHCOMMAND", err)
+	}
+	// A Resolve error fails the dial.
+	_, err = PairedConnect(ctx, Config{Resolve: func(context.Context) (string, error) { return "", errors.New("no master") }})
+	if err == nil || err.Error() != "no master" {
+		t.Fatalf("Resolve error: %v", err)
+	}
+}

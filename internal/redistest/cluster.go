@@ -1,0 +1,199 @@
+package redistest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Cluster is a Redis Cluster of throwaway servers on loopback, stopped when its test
+// ends.
+type Cluster struct {
+	Nodes []*Server // in creation order: the masters first, then their replicas
+	t     testing.TB
+}
+
+// NodeTimeout is the cluster-node-timeout of the clusters StartCluster makes, in
+// milliseconds: small, so that failover tests are quick.
+const NodeTimeout = 1000
+
+// StartCluster starts masters masters with replicas replicas each (redis-cli --cluster
+// create ... --cluster-replicas), every slot assigned, and returns once every node
+// reports cluster_state:ok and sees every other node. extra are more server arguments.
+// A missing redis-server or redis-cli skips t, or fails it under CI=true.
+func StartCluster(t testing.TB, masters, replicas int, extra ...string) *Cluster {
+	t.Helper()
+	if os.Getenv("REDIS_TEST_ADDR") != "" {
+		t.Skip("redistest: a cluster cannot use REDIS_TEST_ADDR")
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redistest: redis-cli not installed (CI=true: this is a failure)")
+		}
+		t.Skip("redistest: redis-cli not installed")
+	}
+	c := &Cluster{t: t}
+	args := append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		"--cluster-node-timeout", strconv.Itoa(NodeTimeout), "--appendonly", "no"}, extra...)
+	create := []string{"--cluster", "create"}
+	for i := 0; i < masters*(1+replicas); i++ {
+		s := Start(t, args...)
+		c.Nodes = append(c.Nodes, s)
+		create = append(create, s.Addr)
+	}
+	create = append(create, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
+	out, err := exec.Command(cli, create...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redistest: redis-cli %s: %v\n%s", strings.Join(create, " "), err, out)
+	}
+	if err := c.WaitOK(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Info returns field of the node's CLUSTER INFO ("" if missing or unreachable).
+func (s *Server) clusterInfo(field string) string {
+	v, err := s.Do("CLUSTER", "INFO")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(v.Text(), "\n") {
+		if k, val, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && k == field {
+			return val
+		}
+	}
+	return ""
+}
+
+// WaitOK waits until every running node reports cluster_state:ok, knows every node,
+// and all agree on the slot map (the same CLUSTER SLOTS reply).
+func (c *Cluster) WaitOK(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	var why string
+	for time.Now().Before(deadline) {
+		why = c.notOK()
+		if why == "" {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("redistest: cluster not ok after %v: %s", d, why)
+}
+
+// notOK says why the cluster is not settled, or "".
+func (c *Cluster) notOK() string {
+	var slots string
+	n := 0
+	for _, s := range c.Nodes {
+		if !s.Running() {
+			continue
+		}
+		n++
+	}
+	for _, s := range c.Nodes {
+		if !s.Running() {
+			continue
+		}
+		if st := s.clusterInfo("cluster_state"); st != "ok" {
+			return s.Addr + " cluster_state:" + st
+		}
+		if k := s.clusterInfo("cluster_known_nodes"); k != strconv.Itoa(len(c.Nodes)) {
+			return s.Addr + " knows " + k + " nodes"
+		}
+		v, err := s.Do("CLUSTER", "SLOTS")
+		if err != nil {
+			return err.Error()
+		}
+		got := v.String()
+		if slots == "" {
+			slots = got
+		} else if got != slots {
+			return "nodes disagree on CLUSTER SLOTS"
+		}
+	}
+	if n == 0 {
+		return "no node running"
+	}
+	return ""
+}
+
+
+// Running reports whether a started server's process is up.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Role returns "master" or "slave" as the node reports it (ROLE), or "" if it does not
+// answer.
+func (s *Server) Role() string {
+	v, err := s.Do("ROLE")
+	if err != nil || len(v.Elems()) == 0 {
+		return ""
+	}
+	return v.Elems()[0].Text()
+}
+
+// Masters returns the running nodes that are masters.
+func (c *Cluster) Masters() []*Server {
+	var m []*Server
+	for _, s := range c.Nodes {
+		if s.Running() && s.Role() == "master" {
+			m = append(m, s)
+		}
+	}
+	return m
+}
+
+// NodeID returns the node's cluster id (CLUSTER MYID).
+func (s *Server) NodeID() string { return s.MustDo("CLUSTER", "MYID").Text() }
+
+// ReplicaOf returns a running replica of master m, or nil.
+func (c *Cluster) ReplicaOf(m *Server) *Server {
+	id := m.NodeID()
+	for _, s := range c.Nodes {
+		if s == m || !s.Running() {
+			continue
+		}
+		v, err := s.Do("ROLE")
+		if err != nil || len(v.Elems()) < 3 || v.Elems()[0].Text() != "slave" {
+			continue
+		}
+		if nodes := s.MustDo("CLUSTER", "NODES").Text(); strings.Contains(nodes, "myself,slave "+id) {
+			return s
+		}
+	}
+	return nil
+}
+
+// Reshard moves n slots from the master from to the master to with redis-cli
+// --cluster reshard (MIGRATING/IMPORTING, then MIGRATE of their keys: clients see ASK
+// and then MOVED), and waits for the cluster to settle.
+func (c *Cluster) Reshard(from, to *Server, n int) error {
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		return err
+	}
+	out, err := exec.Command(cli, "--cluster", "reshard", from.Addr,
+		"--cluster-from", from.NodeID(), "--cluster-to", to.NodeID(),
+		"--cluster-slots", strconv.Itoa(n), "--cluster-yes", "--cluster-pipeline", "10").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("redistest: reshard: %v\n%s", err, out)
+	}
+	return c.WaitOK(30 * time.Second)
+}
