@@ -123,7 +123,6 @@ func (c *Cluster) notOK() string {
 	return ""
 }
 
-
 // Running reports whether a started server's process is up.
 func (s *Server) Running() bool {
 	s.mu.Lock()
