@@ -37,6 +37,23 @@ func (b *Batch) Queue(args ...any) {
 	b.n++
 }
 
+// Err returns the error of the first argument that could not be encoded, or nil.
+func (b *Batch) Err() error { return b.err }
+
+// Commands calls fn with the arguments of each queued command, in order, until fn
+// returns false. The values are valid during fn only. It parses the encoded batch
+// (allocating): it is meant for layers that route a batch's commands (driver/cluster).
+func (b *Batch) Commands(fn func(i int, args []parser.Value) bool) {
+	rest := b.buf
+	for i := 0; i < b.n; i++ {
+		v, n, err := parser.Parse(rest)
+		if err != nil || !fn(i, v.Elems()) {
+			return
+		}
+		rest = rest[n:]
+	}
+}
+
 // Len returns how many commands are queued.
 func (b *Batch) Len() int { return b.n }
 

@@ -78,6 +78,10 @@ func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
 	return Future{x: err}
 }
 
+// Failed returns a Future that fails with err at once (for layers above the driver
+// that refuse a command before it reaches a connection).
+func Failed(err error) Future { return Future{x: err} }
+
 // ErrBadCommand is returned (through the Future) by Resend for bytes that are not
 // exactly one command encoded as a RESP array of bulk strings.
 var ErrBadCommand = errors.New("respring: not one encoded command")

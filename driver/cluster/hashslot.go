@@ -1,5 +1,7 @@
 package cluster
 
+import "unsafe"
+
 // Slots is the number of hash slots of a Redis Cluster.
 const Slots = 16384
 
@@ -54,8 +56,7 @@ func HashTag(key []byte) []byte {
 // 16384.
 func KeySlot(key []byte) int { return int(crc16(HashTag(key)) & (Slots - 1)) }
 
-// KeySlotString is KeySlot for a string key.
+// KeySlotString is KeySlot for a string key; it does not copy the key.
 func KeySlotString(key string) int {
-	// The conversion does not allocate: the bytes are only read.
-	return KeySlot([]byte(key))
+	return KeySlot(unsafe.Slice(unsafe.StringData(key), len(key)))
 }

@@ -1,0 +1,656 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/respring/respring/driver"
+	"github.com/respring/respring/parser"
+)
+
+// Config describes a cluster client.
+type Config struct {
+	// Addrs are seed nodes, "host:port": Connect needs one of them to answer.
+	Addrs []string
+	// Node is the template of every node connection (auth, TLS, timeouts, ring size);
+	// its Addr, Resolve, Init and OnDisconnect are set by the client.
+	Node driver.Config
+	// ReadFromReplicas sends commands the server's command table flags read-only to
+	// a replica of the slot's master (on a connection in READONLY mode), chosen by
+	// ReplicaSelector; a shard without replicas serves them from its master.
+	ReadFromReplicas bool
+	// ReplicaSelector picks the replica for a read: the index in replicas
+	// ("host:port" of the slot's replicas, never empty), or -1 for the master. Nil
+	// picks one at random. It must be fast and safe for concurrent use.
+	ReplicaSelector func(slot int, replicas []string) int
+	// MaxRedirects bounds the MOVED and ASK redirects one command follows (default
+	// 5); past it the caller gets the last reply as a *driver.RedisError.
+	MaxRedirects int
+	// MaxRetries bounds the retries of a command whose reply proves it did not run
+	// (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN, READONLY), with a backoff from
+	// 10 ms doubling to 500 ms between them (default 12: about 4 s, enough to ride
+	// through a failover).
+	MaxRetries int
+	// RefreshInterval is how often the slot map is fetched again when nothing asked
+	// for it (default 15s; negative: never). It is also fetched after a MOVED reply,
+	// a lost node connection and a retried error; while a master's connection is
+	// down, every 200 ms or so until the map changes or the node is back.
+	RefreshInterval time.Duration
+}
+
+// Errors of the cluster client.
+var (
+	// ErrCrossSlot is returned, before anything is sent, for a command or
+	// transaction whose keys hash to different slots.
+	ErrCrossSlot = errors.New("cluster: keys in different hash slots (CROSSSLOT)")
+	// ErrNoNode is returned for a command whose slot no node serves, after the slot
+	// map was fetched again.
+	ErrNoNode = errors.New("cluster: no node serves the slot")
+	// ErrNoSeed is wrapped by Connect's error when no seed node answered.
+	ErrNoSeed = errors.New("cluster: no seed node answered")
+)
+
+// Client is a Redis Cluster client: one driver.PairedConn per node, on the driver's
+// shared event loops, with commands routed by the hash slot of their keys and
+// redirects followed inside the Futures' methods. It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	cmds commandTable // fixed after Connect
+	topo atomic.Pointer[topology]
+
+	mu    sync.Mutex
+	nodes map[nodeKey]*node // every node connected or being connected
+	// closed is set by Close, under mu.
+	closed bool
+
+	refreshCh chan struct{}                 // capacity 1: a refresh was asked for
+	refreshed atomic.Pointer[chan struct{}] // closed after the next refresh
+	refreshes atomic.Uint64
+	stop      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// nodeKey names a node connection: the address, and whether it is READONLY.
+type nodeKey struct {
+	addr    string
+	replica bool
+}
+
+// Connect fetches the slot map from the first seed of cfg.Addrs that answers and
+// connects to every master (and, with ReadFromReplicas, every replica). ctx bounds
+// this first fetch only; later refreshes run in the background.
+func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, &driver.ConfigError{Field: "Addrs", Reason: "no seed node"}
+	}
+	if cfg.MaxRedirects < 0 || cfg.MaxRetries < 0 {
+		return nil, &driver.ConfigError{Field: "MaxRedirects", Reason: "negative"}
+	}
+	if cfg.MaxRedirects == 0 {
+		cfg.MaxRedirects = 5
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 12
+	}
+	if cfg.RefreshInterval == 0 {
+		cfg.RefreshInterval = 15 * time.Second
+	}
+	c := &Client{cfg: cfg, nodes: make(map[nodeKey]*node), refreshCh: make(chan struct{}, 1), stop: make(chan struct{})}
+	ch := make(chan struct{})
+	c.refreshed.Store(&ch)
+	var errs []error
+	for _, addr := range cfg.Addrs {
+		conn, err := c.connFor(ctx, addr, false)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			continue
+		}
+		ranges, err := fetchSlots(ctx, conn, addr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			continue
+		}
+		if v, err := conn.Do(ctx, "COMMAND"); err == nil {
+			c.cmds = parseCommands(v)
+		}
+		c.install(ctx, ranges)
+		c.wg.Add(1)
+		go c.refresher()
+		return c, nil
+	}
+	c.Close()
+	return nil, fmt.Errorf("%w: %w", ErrNoSeed, errors.Join(errs...))
+}
+
+// nodeConfig is the driver configuration of a connection to addr.
+func (c *Client) nodeConfig(addr string, replica bool) driver.Config {
+	nc := c.cfg.Node
+	nc.Addr = addr
+	nc.Resolve = nil
+	nc.Init = nil
+	if replica {
+		nc.Init = [][]string{{"READONLY"}}
+	}
+	nc.OnDisconnect = c.nodeLost
+	return nc
+}
+
+// nodeLost runs on the event loop when a node connection broke: ask for a refresh.
+func (c *Client) nodeLost(error) { c.requestRefresh() }
+
+// connFor returns the connection to addr, connecting first if there is none.
+func (c *Client) connFor(ctx context.Context, addr string, replica bool) (*driver.PairedConn, error) {
+	n, err := c.nodeFor(addr, replica)
+	if err != nil {
+		return nil, err
+	}
+	return c.connect(ctx, n)
+}
+
+// nodeFor returns the node entry of addr, made if missing (not connected yet).
+func (c *Client) nodeFor(addr string, replica bool) (*node, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, driver.ErrClosed
+	}
+	k := nodeKey{addr, replica}
+	n := c.nodes[k]
+	if n == nil {
+		n = &node{addr: addr, replica: replica}
+		c.nodes[k] = n
+	}
+	return n, nil
+}
+
+// connect returns n's connection, dialling it if it has none. Racing callers may
+// both dial; the first to finish wins and the other closes its connection.
+func (c *Client) connect(ctx context.Context, n *node) (*driver.PairedConn, error) {
+	if conn := n.conn.Load(); conn != nil {
+		return conn, nil
+	}
+	conn, err := driver.PairedConnect(ctx, c.nodeConfig(n.addr, n.replica))
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	closed := c.closed
+	won := !closed && n.conn.CompareAndSwap(nil, conn)
+	c.mu.Unlock()
+	if !won {
+		conn.Close()
+		if closed {
+			return nil, driver.ErrClosed
+		}
+		return n.conn.Load(), nil
+	}
+	return conn, nil
+}
+
+// install builds a topology from ranges, connects to its nodes (those that cannot be
+// reached stay unconnected and are dialled again on use) and makes it current.
+func (c *Client) install(ctx context.Context, ranges []slotRange) {
+	t := &topology{}
+	if old := c.topo.Load(); old != nil {
+		t.epoch = old.epoch + 1
+	}
+	shards := make(map[string]*shard)
+	for _, r := range ranges {
+		sh := shards[r.master]
+		if sh == nil {
+			m, err := c.nodeFor(r.master, false)
+			if err != nil {
+				return
+			}
+			sh = &shard{master: m}
+			shards[r.master] = sh
+			t.masters = append(t.masters, m)
+			if c.cfg.ReadFromReplicas {
+				for _, ra := range r.replicas {
+					if rn, err := c.nodeFor(ra, true); err == nil {
+						sh.replicas = append(sh.replicas, rn)
+					}
+				}
+			}
+		}
+		for s := r.from; s <= r.to; s++ {
+			t.slots[s].Store(sh)
+		}
+	}
+	for _, sh := range shards {
+		_, _ = c.connect(ctx, sh.master)
+		for _, r := range sh.replicas {
+			_, _ = c.connect(ctx, r)
+		}
+	}
+	c.topo.Store(t)
+	c.refreshes.Add(1)
+}
+
+// requestRefresh asks the refresher for a refresh (it never waits).
+func (c *Client) requestRefresh() {
+	select {
+	case c.refreshCh <- struct{}{}:
+	default:
+	}
+}
+
+// waitRefresh asks for a refresh and waits until one ended after this call, or ctx ends.
+func (c *Client) waitRefresh(ctx context.Context) error {
+	ch := *c.refreshed.Load()
+	c.requestRefresh()
+	select {
+	case <-ch:
+		return nil
+	case <-c.stop:
+		return driver.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Refresh minimum spacing and the fast pace while a master is unreachable.
+const (
+	refreshGap  = 50 * time.Millisecond
+	refreshFast = 200 * time.Millisecond
+)
+
+// refresher is the client's one background goroutine: it fetches the slot map when
+// asked, periodically, and often while a master is unreachable. Refreshes are single
+// flight by construction and spaced by refreshGap, with jitter, so a burst of MOVED
+// replies or lost connections makes one or two refreshes, not a storm.
+func (c *Client) refresher() {
+	defer c.wg.Done()
+	var periodic <-chan time.Time
+	if c.cfg.RefreshInterval > 0 {
+		tk := time.NewTicker(c.cfg.RefreshInterval)
+		defer tk.Stop()
+		periodic = tk.C
+	}
+	fast := time.NewTimer(time.Hour)
+	fast.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.refreshCh:
+		case <-periodic:
+		case <-fast.C:
+		}
+		c.refresh()
+		ch := make(chan struct{})
+		close(*c.refreshed.Swap(&ch))
+		if c.masterDown() {
+			fast.Reset(jitter(refreshFast))
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(jitter(refreshGap)):
+		}
+	}
+}
+
+// jitter returns d plus up to a half of it, at random.
+func jitter(d time.Duration) time.Duration { return d + rand.N(d/2+1) }
+
+// masterDown reports whether a master of the current map has no live connection.
+func (c *Client) masterDown() bool {
+	t := c.topo.Load()
+	for _, m := range t.masters {
+		if conn := m.conn.Load(); conn == nil || !conn.Connected() {
+			return true
+		}
+	}
+	return false
+}
+
+// refresh fetches the slot map from the first node that answers (the current
+// masters in random order, then the replicas of the map, then the seeds) and installs
+// it.
+func (c *Client) refresh() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.nodeDialTimeout())
+	defer cancel()
+	var cands []string
+	seen := map[string]bool{}
+	add := func(a string) {
+		if !seen[a] {
+			seen[a] = true
+			cands = append(cands, a)
+		}
+	}
+	t := c.topo.Load()
+	ms := append([]*node(nil), t.masters...)
+	rand.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+	for _, m := range ms {
+		if conn := m.conn.Load(); conn != nil && conn.Connected() {
+			add(m.addr)
+		}
+	}
+	c.mu.Lock()
+	for k := range c.nodes {
+		add(k.addr)
+	}
+	c.mu.Unlock()
+	for _, a := range c.cfg.Addrs {
+		add(a)
+	}
+	for _, a := range cands {
+		n, err := c.nodeFor(a, false)
+		if err != nil {
+			return
+		}
+		conn := n.conn.Load()
+		if conn == nil || !conn.Connected() {
+			continue // never wait for a node that is down
+		}
+		ranges, err := fetchSlots(ctx, conn, a)
+		if err != nil || len(ranges) == 0 {
+			continue
+		}
+		c.install(ctx, ranges)
+		c.closeUnused()
+		return
+	}
+	// No connected node answered: try to dial the candidates.
+	for _, a := range cands {
+		conn, err := c.connFor(ctx, a, false)
+		if err != nil {
+			continue
+		}
+		if ranges, err := fetchSlots(ctx, conn, a); err == nil && len(ranges) > 0 {
+			c.install(ctx, ranges)
+			return
+		}
+	}
+}
+
+func (c *Client) nodeDialTimeout() time.Duration {
+	if d := c.cfg.Node.DialTimeout; d > 0 {
+		return d
+	}
+	return 5 * time.Second
+}
+
+// closeUnused closes, in the background, the connections of nodes the current map
+// does not name (removed nodes), letting their commands in flight finish first.
+func (c *Client) closeUnused() {
+	t := c.topo.Load()
+	keep := map[*node]bool{}
+	for _, m := range t.masters {
+		keep[m] = true
+	}
+	for s := range t.slots {
+		if sh := t.slots[s].Load(); sh != nil {
+			for _, r := range sh.replicas {
+				keep[r] = true
+			}
+		}
+	}
+	var drop []*driver.PairedConn
+	c.mu.Lock()
+	for k, n := range c.nodes {
+		if keep[n] {
+			continue
+		}
+		if conn := n.conn.Load(); conn != nil && conn.Connected() {
+			continue // alive: a seed, or a node that may come back in the map
+		}
+		delete(c.nodes, k)
+		if conn := n.conn.Load(); conn != nil {
+			drop = append(drop, conn)
+		}
+	}
+	c.mu.Unlock()
+	for _, conn := range drop {
+		go conn.Close()
+	}
+}
+
+// pick returns the connection for a command of slot (noKey: any master); readonly
+// commands may go to a replica. It returns nil when the slot has no owner or its node
+// is not connected yet.
+func (c *Client) pick(slot int, readonly bool) *driver.PairedConn {
+	t := c.topo.Load()
+	if slot == noKey {
+		if len(t.masters) == 0 {
+			return nil
+		}
+		return t.masters[rand.IntN(len(t.masters))].conn.Load()
+	}
+	sh := t.slots[slot].Load()
+	if sh == nil {
+		return nil
+	}
+	if readonly && len(sh.replicas) > 0 {
+		if conn := c.pickReplica(slot, sh); conn != nil {
+			return conn
+		}
+	}
+	return sh.master.conn.Load()
+}
+
+func (c *Client) pickReplica(slot int, sh *shard) *driver.PairedConn {
+	i := 0
+	if sel := c.cfg.ReplicaSelector; sel != nil {
+		addrs := make([]string, len(sh.replicas))
+		for j, r := range sh.replicas {
+			addrs[j] = r.addr
+		}
+		if i = sel(slot, addrs); i < 0 || i >= len(sh.replicas) {
+			return nil
+		}
+	} else {
+		i = rand.IntN(len(sh.replicas))
+	}
+	if conn := sh.replicas[i].conn.Load(); conn != nil && conn.Connected() {
+		return conn
+	}
+	return nil
+}
+
+// route returns the connection for a command of slot, fetching the slot map again
+// (bounded by the node dial timeout) and connecting when needed.
+func (c *Client) route(slot int, readonly bool) (*driver.PairedConn, error) {
+	if conn := c.pick(slot, readonly && c.cfg.ReadFromReplicas); conn != nil {
+		return conn, nil
+	}
+	return c.routeSlow(slot)
+}
+
+func (c *Client) routeSlow(slot int) (*driver.PairedConn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.nodeDialTimeout())
+	defer cancel()
+	for attempt := 0; attempt < 2; attempt++ {
+		t := c.topo.Load()
+		var n *node
+		if slot == noKey {
+			if len(t.masters) > 0 {
+				n = t.masters[rand.IntN(len(t.masters))]
+			}
+		} else if sh := t.slots[slot].Load(); sh != nil {
+			n = sh.master
+		}
+		if n != nil {
+			return c.connect(ctx, n)
+		}
+		if err := c.waitRefresh(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return nil, ErrNoNode
+}
+
+// Send queues one command on the node that serves its keys' slot and returns its
+// Future (see driver.PairedConn.Send). Redirects (MOVED, ASK) and retryable replies
+// (TRYAGAIN, CLUSTERDOWN, ...) are followed inside the Future's methods, within the
+// caller's context; the happy path allocates nothing. A command whose keys are in
+// different slots fails with ErrCrossSlot and is not sent.
+func (c *Client) Send(args ...any) driver.Future {
+	slot, ro, err := c.cmds.slotOf(args)
+	if err != nil {
+		return driver.Failed(err)
+	}
+	conn, err := c.route(slot, ro)
+	if err != nil {
+		return driver.Failed(err)
+	}
+	return conn.SendRouted(c, args...)
+}
+
+// SendAndForget queues one command whose reply nobody reads, on the node of its
+// slot. Nobody follows its redirects: a MOVED reply to it is counted in the node
+// connection's ForgottenErrors (see ForgottenErrors) and makes the client fetch the
+// slot map again only if another command sees it; use Send for writes that must land
+// during resharding.
+func (c *Client) SendAndForget(args ...any) {
+	slot, ro, err := c.cmds.slotOf(args)
+	if err != nil {
+		return
+	}
+	if conn, err := c.route(slot, ro); err == nil {
+		conn.SendAndForget(args...)
+	}
+}
+
+// Do sends one command and waits for its reply, redirects included; ctx bounds it all.
+func (c *Client) Do(ctx context.Context, args ...any) (parser.Value, error) {
+	return c.Send(args...).Wait(ctx)
+}
+
+// ForgottenErrors sums the ForgottenErrors of the node connections.
+func (c *Client) ForgottenErrors() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n uint64
+	for _, nd := range c.nodes {
+		if conn := nd.conn.Load(); conn != nil {
+			n += conn.ForgottenErrors()
+		}
+	}
+	return n
+}
+
+// Refreshes returns how many times the slot map was installed (the first fetch
+// included).
+func (c *Client) Refreshes() uint64 { return c.refreshes.Load() }
+
+// Close closes every node connection (each waits for its commands in flight as
+// driver.PairedConn.Close does) and stops the background refresh.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return driver.ErrClosed
+	}
+	c.closed = true
+	var conns []*driver.PairedConn
+	for _, n := range c.nodes {
+		if conn := n.conn.Load(); conn != nil {
+			conns = append(conns, conn)
+		}
+	}
+	c.mu.Unlock()
+	close(c.stop)
+	c.wg.Wait()
+	var wg sync.WaitGroup
+	for _, conn := range conns {
+		wg.Add(1)
+		go func() { defer wg.Done(); conn.Close() }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Reroutes is the client's driver.Rerouter test: MOVED, ASK and the replies that
+// prove a command did not run.
+func (c *Client) Reroutes(msg []byte) bool {
+	return hasWord(msg, "MOVED") || hasWord(msg, "ASK") || isRetryable(msg)
+}
+
+// Reroute follows one redirect or retry of a command (driver.Rerouter).
+func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future, error) {
+	if ask, slot, addr, ok := parseRedirect(r.Reply); ok {
+		if r.Attempt > c.cfg.MaxRedirects {
+			return driver.Future{}, driver.ErrNoReroute
+		}
+		if addr == "" {
+			return driver.Future{}, driver.ErrNoReroute
+		}
+		if !ask {
+			c.moved(slot, addr)
+		}
+		conn, err := c.connFor(ctx, addr, false)
+		if err != nil {
+			return driver.Future{}, err
+		}
+		return conn.Resend(c, r.Cmd, ask), nil
+	}
+	if r.Attempt > c.cfg.MaxRetries {
+		return driver.Future{}, driver.ErrNoReroute
+	}
+	c.requestRefresh()
+	d := min(10*time.Millisecond<<min(r.Attempt-1, 6), 500*time.Millisecond)
+	t := time.NewTimer(jitter(d / 2))
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return driver.Future{}, ctx.Err()
+	}
+	args, err := decode(r.Cmd)
+	if err != nil {
+		return driver.Future{}, driver.ErrNoReroute
+	}
+	slot, _, err := c.cmds.slotOf(args)
+	if err != nil {
+		return driver.Future{}, err
+	}
+	conn, err := c.route(slot, false) // a retry goes to the master
+	if err != nil {
+		return driver.Future{}, err
+	}
+	return conn.Resend(c, r.Cmd, false), nil
+}
+
+// moved records that slot is now served by the master at addr (a MOVED reply), in
+// the current map, and asks for a refresh: the rest of the map may have changed too.
+func (c *Client) moved(slot int, addr string) {
+	t := c.topo.Load()
+	if sh := t.slots[slot].Load(); sh == nil || sh.master.addr != addr {
+		var target *shard
+		for s := range t.slots {
+			if x := t.slots[s].Load(); x != nil && x.master.addr == addr {
+				target = x
+				break
+			}
+		}
+		if target == nil {
+			if n, err := c.nodeFor(addr, false); err == nil {
+				target = &shard{master: n}
+			}
+		}
+		if target != nil {
+			t.slots[slot].Store(target)
+		}
+	}
+	c.requestRefresh()
+}
+
+// decode returns the arguments of one encoded command.
+func decode(cmd []byte) ([]any, error) {
+	v, _, err := parser.Parse(cmd)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, len(v.Elems()))
+	for i, e := range v.Elems() {
+		args[i] = e.Bytes()
+	}
+	return args, nil
+}

@@ -1,0 +1,240 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/respring/respring/driver"
+	"github.com/respring/respring/internal/redistest"
+)
+
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// connect starts a client on cl's first node.
+func connect(t testing.TB, cl *redistest.Cluster, cfg Config) *Client {
+	t.Helper()
+	if cfg.Addrs == nil {
+		cfg.Addrs = []string{cl.Nodes[0].Addr}
+	}
+	c, err := Connect(testCtx(t, 20*time.Second), cfg)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Our slots agree with the server's CLUSTER KEYSLOT, hash tags included, and key
+// positions with its COMMAND GETKEYS, for commands with keys in odd places.
+func TestKeySlotsAndPositionsMatchServer(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	s := cl.Nodes[0]
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 300; i++ {
+		b := make([]byte, r.IntN(12))
+		for j := range b {
+			b[j] = "ab{}c:1"[r.IntN(7)]
+		}
+		k := string(b)
+		want := int(s.MustDo("CLUSTER", "KEYSLOT", k).Int())
+		if got := KeySlotString(k); got != want {
+			t.Fatalf("KeySlot(%q) = %d, server says %d", k, got, want)
+		}
+	}
+
+	c := connect(t, cl, Config{})
+	if len(c.cmds) < 100 {
+		t.Fatalf("command table has %d commands", len(c.cmds))
+	}
+	for _, cmd := range [][]string{
+		{"GET", "k"},
+		{"SET", "k", "v", "EX", "10"},
+		{"MSET", "a", "1", "b", "2", "c", "3"},
+		{"EVAL", "return 1", "2", "k1", "k2", "arg"},
+		{"EVALSHA", "abc", "1", "k1", "arg"},
+		{"FCALL", "f", "1", "k1", "x"},
+		{"XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", ">"},
+		{"ZUNIONSTORE", "dst", "2", "z1", "z2", "WEIGHTS", "1", "2"},
+		{"ZINTER", "2", "z1", "z2"},
+		{"LMPOP", "2", "l1", "l2", "LEFT"},
+		{"OBJECT", "ENCODING", "k"},
+		{"MEMORY", "USAGE", "k"},
+		{"XINFO", "STREAM", "s1"},
+		{"SORT", "k", "LIMIT", "0", "1"},
+		{"GEOSEARCHSTORE", "dst", "src", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"},
+		{"BITOP", "AND", "dst", "a", "b"},
+		{"RENAME", "a", "b"},
+		{"BLMOVE", "a", "b", "LEFT", "RIGHT", "0"},
+	} {
+		args := make([]any, len(cmd))
+		for i, a := range cmd {
+			args[i] = a
+		}
+		var got []string
+		for _, k := range c.cmds.keysOf(args) {
+			got = append(got, string(k))
+		}
+		v := s.MustDo(append([]string{"COMMAND", "GETKEYS"}, cmd...)...)
+		var want []string
+		for _, e := range v.Elems() {
+			want = append(want, e.Text())
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%v: keys %q, server says %q", cmd, got, want)
+		}
+	}
+	// MIGRATE's key is "" when KEYS lists them: that empty key is no key.
+	keys := c.cmds.keysOf([]any{"MIGRATE", "h", "1", "", "0", "100", "KEYS", "{t}a", "{t}b"})
+	if len(keys) != 2 || string(keys[0]) != "{t}a" {
+		t.Errorf("MIGRATE keys %q", keys)
+	}
+	// Keyless commands have no slot; unknown ones are routed by their second argument.
+	if slot, _, err := c.cmds.slotOf([]any{"PING"}); slot != noKey || err != nil {
+		t.Errorf("PING: slot %d, %v", slot, err)
+	}
+	if slot, _, _ := c.cmds.slotOf([]any{"MODULE.CMD", "foo"}); slot != KeySlotString("foo") {
+		t.Errorf("unknown command: slot %d", slot)
+	}
+	if _, ro, _ := c.cmds.slotOf([]any{"get", "k"}); !ro {
+		t.Error("GET not read-only")
+	}
+	if _, ro, _ := c.cmds.slotOf([]any{"SET", "k", "v"}); ro {
+		t.Error("SET read-only")
+	}
+}
+
+// Commands reach the node of their slot, keyless ones any node; keys in different
+// slots fail with ErrCrossSlot before anything is sent; hash tags keep them together.
+func TestRouting(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{})
+	ctx := testCtx(t, 20*time.Second)
+	for i := 0; i < 500; i++ {
+		k := "key:" + strconv.Itoa(i)
+		if err := c.Send("SET", k, i).Err(ctx); err != nil {
+			t.Fatalf("SET %s: %v", k, err)
+		}
+	}
+	for i := 0; i < 500; i++ {
+		k := "key:" + strconv.Itoa(i)
+		if n, err := c.Send("GET", k).Int(ctx); err != nil || n != int64(i) {
+			t.Fatalf("GET %s = %d, %v", k, n, err)
+		}
+	}
+	// Each key is on the node that owns its slot: no redirect was needed, so every
+	// node connection saw none (a MOVED would show in the node's DBSIZE anyway).
+	total := 0
+	for _, m := range cl.Masters() {
+		total += int(m.MustDo("DBSIZE").Int())
+	}
+	if total != 500 {
+		t.Fatalf("%d keys in the cluster, want 500", total)
+	}
+	if err := c.Send("MSET", "a", 1, "b", 2).Err(ctx); !errors.Is(err, ErrCrossSlot) {
+		t.Fatalf("MSET a b = %v, want ErrCrossSlot", err)
+	}
+	if err := c.Send("MSET", "{u}a", 1, "{u}b", 2).Err(ctx); err != nil {
+		t.Fatalf("MSET with one tag: %v", err)
+	}
+	if got, err := c.Send("PING").String(ctx); err != nil || got != "PONG" {
+		t.Fatalf("PING = %q, %v", got, err)
+	}
+	if v, err := c.Do(ctx, "MGET", "{u}a", "{u}b"); err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "2" {
+		t.Fatalf("MGET = %v, %v", v, err)
+	}
+	var re *driver.RedisError
+	if err := c.Send("INCR", "{u}a", "extra").Err(ctx); !errors.As(err, &re) {
+		t.Fatalf("bad INCR: %v, want the server's error", err)
+	}
+}
+
+// A slot being migrated answers ASK for keys not on the source yet: the client sends
+// ASKING and the command to the target without changing its map; once the slot is
+// moved, MOVED sends the command to the new owner and the map follows.
+func TestAskAndMoved(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{RefreshInterval: -1})
+	ctx := testCtx(t, 20*time.Second)
+	key := "{ask}k"
+	slot := KeySlotString(key)
+	var src, dst *redistest.Server
+	for _, m := range cl.Masters() {
+		if owner(t, m, slot) == m.NodeID() {
+			src = m
+		} else if dst == nil {
+			dst = m
+		}
+	}
+	if src == nil || dst == nil {
+		t.Fatal("no source and target")
+	}
+	if err := c.Send("SET", "{ask}old", "here").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := strconv.Itoa(slot)
+	dst.MustDo("CLUSTER", "SETSLOT", s, "IMPORTING", src.NodeID())
+	src.MustDo("CLUSTER", "SETSLOT", s, "MIGRATING", dst.NodeID())
+	// A new key of the slot: the source answers ASK; the target takes it with ASKING.
+	if err := c.Send("SET", key, "new").Err(ctx); err != nil {
+		t.Fatalf("SET during migration: %v", err)
+	}
+	if n := dst.MustDo("CLUSTER", "COUNTKEYSINSLOT", s).Int(); n != 1 {
+		t.Fatalf("the target holds %d keys of the slot, want the new one", n)
+	}
+	if n := src.MustDo("CLUSTER", "COUNTKEYSINSLOT", s).Int(); n != 1 {
+		t.Fatalf("the source holds %d keys of the slot, want the old one", n)
+	}
+	if got, err := c.Send("GET", key).String(ctx); err != nil || got != "new" {
+		t.Fatalf("GET during migration = %q, %v", got, err)
+	}
+	if got, err := c.Send("GET", "{ask}old").String(ctx); err != nil || got != "here" {
+		t.Fatalf("GET of a key not migrated yet = %q, %v", got, err)
+	}
+	if c.topo.Load().slots[slot].Load().master.addr != src.Addr {
+		t.Fatal("ASK changed the map")
+	}
+	// Finish: move the old key, give the slot to the target everywhere.
+	src.MustDo("MIGRATE", "127.0.0.1", strconv.Itoa(dst.Port), "", "0", "5000", "KEYS", "{ask}old")
+	for _, m := range cl.Masters() {
+		m.MustDo("CLUSTER", "SETSLOT", s, "NODE", dst.NodeID())
+	}
+	if got, err := c.Send("GET", "{ask}old").String(ctx); err != nil || got != "here" {
+		t.Fatalf("GET after the move = %q, %v", got, err)
+	}
+	if a := c.topo.Load().slots[slot].Load().master.addr; a != dst.Addr {
+		t.Fatalf("after MOVED the slot maps to %s, want %s", a, dst.Addr)
+	}
+}
+
+// owner returns the node id serving slot, as node s sees it.
+func owner(t *testing.T, s *redistest.Server, slot int) string {
+	t.Helper()
+	for _, line := range strings.Split(s.MustDo("CLUSTER", "NODES").Text(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.Contains(f[2], "master") {
+			continue
+		}
+		for _, r := range f[8:] {
+			from, to, _ := strings.Cut(r, "-")
+			if to == "" {
+				to = from
+			}
+			a, err1 := strconv.Atoi(from)
+			b, err2 := strconv.Atoi(to)
+			if err1 == nil && err2 == nil && a <= slot && slot <= b {
+				return f[0]
+			}
+		}
+	}
+	return ""
+}
