@@ -71,6 +71,9 @@ type Client struct {
 	refreshCh chan struct{}                 // capacity 1: a refresh was asked for
 	refreshed atomic.Pointer[chan struct{}] // closed after the next refresh
 	refreshes atomic.Uint64
+	moved     atomic.Uint64
+	asked     atomic.Uint64
+	retried   atomic.Uint64
 	stop      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -536,9 +539,18 @@ func (c *Client) ForgottenErrors() uint64 {
 	return n
 }
 
-// Refreshes returns how many times the slot map was installed (the first fetch
-// included).
-func (c *Client) Refreshes() uint64 { return c.refreshes.Load() }
+// Stats counts what the client did beyond sending commands.
+type Stats struct {
+	Refreshes uint64 // slot maps installed, the first fetch included
+	Moved     uint64 // MOVED redirects followed
+	Asked     uint64 // ASK redirects followed
+	Retried   uint64 // commands sent again after TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN or READONLY
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	return Stats{Refreshes: c.refreshes.Load(), Moved: c.moved.Load(), Asked: c.asked.Load(), Retried: c.retried.Load()}
+}
 
 // Close closes every node connection (each waits for its commands in flight as
 // driver.PairedConn.Close does) and stops the background refresh.
@@ -582,8 +594,11 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		if addr == "" {
 			return driver.Future{}, driver.ErrNoReroute
 		}
-		if !ask {
-			c.moved(slot, addr)
+		if ask {
+			c.asked.Add(1)
+		} else {
+			c.moved.Add(1)
+			c.movedTo(slot, addr)
 		}
 		conn, err := c.connFor(ctx, addr, false)
 		if err != nil {
@@ -615,12 +630,13 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 	if err != nil {
 		return driver.Future{}, err
 	}
+	c.retried.Add(1)
 	return conn.Resend(c, r.Cmd, false), nil
 }
 
-// moved records that slot is now served by the master at addr (a MOVED reply), in
+// movedTo records that slot is now served by the master at addr (a MOVED reply), in
 // the current map, and asks for a refresh: the rest of the map may have changed too.
-func (c *Client) moved(slot int, addr string) {
+func (c *Client) movedTo(slot int, addr string) {
 	t := c.topo.Load()
 	if sh := t.slots[slot].Load(); sh == nil || sh.master.addr != addr {
 		var target *shard
