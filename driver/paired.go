@@ -271,8 +271,11 @@ func (f Future) viewOther(ctx context.Context, fn func(v parser.Value, err error
 		return ErrClosed
 	}
 	elem := batchElem
-	if f.mode == modeTx {
+	switch f.mode {
+	case modeTx:
 		elem = txElem
+	case modeTxAsk:
+		elem = func(v parser.Value, part int32) (parser.Value, error) { return txElem(dropFirst(v), part) }
 	}
 	err := f.r.ViewPart(ctx, f.seq, int(f.part), func(v parser.Value, e error) {
 		if e == nil {

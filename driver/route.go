@@ -3,6 +3,8 @@ package driver
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 
 	"github.com/respring/respring/parser"
 	"github.com/respring/respring/ring"
@@ -42,6 +44,10 @@ type Redirect struct {
 	Cmd []byte
 	// Attempt counts the redirects of this command so far, this one included.
 	Attempt int
+	// Tx is, for a transaction, the number of its commands: Cmd is then the whole
+	// MULTI ... EXEC, Reply the first error reply Reroutes took among its queued
+	// commands, and it is sent again with ResendTx. 0 for a single command.
+	Tx int
 }
 
 // modeRouted is the flag added to a Future's mode when x holds its Rerouter.
@@ -138,27 +144,86 @@ func (c *PairedConn) SendBatchRouted(dst []Future, b *Batch, r Rerouter) []Futur
 	if err := b.check(c, false); err != nil {
 		return appendFailed(dst, b.n, err)
 	}
-	f := c.sendKeptParts(b.buf, "", b.n, b.n, modeBatch)
+	f := c.sendKeptParts(b.buf, "", "", b.n, b.n, modeBatch)
+	return appendRouted(dst, f, b.n, r)
+}
+
+// SendTxRouted is SendTx whose transaction r may send again as a whole when the
+// server refused a command with an error reply Reroutes takes (MOVED and ASK when its
+// slot moved): Reroute is then called once for all its Futures, with Redirect.Tx set,
+// and each Future reads its own element of the new transaction's reply.
+func (c *PairedConn) SendTxRouted(dst []Future, b *Batch, r Rerouter) []Future {
+	if r == nil || b.n == 0 {
+		return c.SendTx(dst, b)
+	}
+	if err := b.check(c, true); err != nil {
+		return appendFailed(dst, b.n, err)
+	}
+	f := c.sendKeptParts(b.buf, multiCmd, execCmd, b.n+2, b.n, modeTx)
+	return appendRouted(dst, f, b.n, r)
+}
+
+// appendRouted appends the n Futures of the parts of f's slot, routed by r.
+func appendRouted(dst []Future, f Future, n int, r Rerouter) []Future {
 	if f.x != nil {
-		return appendFailed(dst, b.n, f.x.(error))
+		return appendFailed(dst, n, f.x.(error))
 	}
 	f.mode |= modeRouted
 	f.x = r
-	for i := 0; i < b.n; i++ {
+	for i := 0; i < n; i++ {
 		f.part = int32(i)
 		dst = append(dst, f)
 	}
 	return dst
 }
 
+// ResendTx sends tx, a whole encoded transaction (a Redirect's Cmd with Tx set:
+// MULTI, the commands, EXEC), routed by r, preceded by ASKING with asking. It returns
+// the Future of its first command; a Future of command i is that Future's part i,
+// which the driver's redirect handling takes care of.
+func (c *PairedConn) ResendTx(r Rerouter, tx []byte, asking bool) Future {
+	n, ok := countTx(tx)
+	if !ok {
+		return Future{x: ErrBadCommand}
+	}
+	pre, replies, mode := "", n+2, modeTx
+	if asking {
+		pre, replies, mode = askingCmd, n+3, modeTxAsk
+	}
+	f := c.sendKeptParts(tx, pre, "", replies, n, mode)
+	if f.x == nil && r != nil {
+		f.mode |= modeRouted
+		f.x = r
+	}
+	return f
+}
+
+// countTx returns the number of commands between MULTI and EXEC in tx.
+func countTx(tx []byte) (int, bool) {
+	if len(tx) < len(multiCmd)+len(execCmd) || string(tx[:len(multiCmd)]) != multiCmd || string(tx[len(tx)-len(execCmd):]) != execCmd {
+		return 0, false
+	}
+	rest := tx[len(multiCmd) : len(tx)-len(execCmd)]
+	n := 0
+	for len(rest) > 0 {
+		v, k, err := parser.Parse(rest)
+		if err != nil || v.Kind() != parser.Array || len(v.Elems()) == 0 {
+			return 0, false
+		}
+		rest = rest[k:]
+		n++
+	}
+	return n, n > 0
+}
+
 // sendKept puts pre and cmd into one kept slot (see ring.Keep) taking replies replies,
 // viewed by one Future.
 func (c *PairedConn) sendKept(cmd []byte, pre string, replies int, mode uint8) Future {
-	return c.sendKeptParts(cmd, pre, replies, 1, mode)
+	return c.sendKeptParts(cmd, pre, "", replies, 1, mode)
 }
 
-// sendKeptParts is sendKept for a slot viewed by parts Futures.
-func (c *PairedConn) sendKeptParts(cmd []byte, pre string, replies, parts int, mode uint8) Future {
+// sendKeptParts is sendKept for a slot viewed by parts Futures, with post after cmd.
+func (c *PairedConn) sendKeptParts(cmd []byte, pre, post string, replies, parts int, mode uint8) Future {
 	if c.closing.Load() {
 		return Future{x: ErrClosed}
 	}
@@ -166,7 +231,7 @@ func (c *PairedConn) sendKeptParts(cmd []byte, pre string, replies, parts int, m
 	if err != nil {
 		return Future{x: err}
 	}
-	*buf = append(append((*buf)[:0], pre...), cmd...)
+	*buf = append(append(append((*buf)[:0], pre...), cmd...), post...)
 	c.ring.Keep(seq)
 	var wake bool
 	if mode == modePlain {
@@ -190,8 +255,23 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 			part = int(f.part)
 		}
 		var red Redirect
+		var orig error // a transaction's error, given as is if nobody reroutes it
 		redirect := false
 		err := f.r.ViewCmd(ctx, f.seq, part, func(cmd []byte, v parser.Value, e error) {
+			if e == nil && (mode == modeTx || mode == modeTxAsk) {
+				all := v
+				if mode == modeTxAsk {
+					all, cmd = dropFirst(v), cmd[len(askingCmd):]
+				}
+				if msg := txRedirect(all, rr); msg != nil && cmd != nil {
+					red = Redirect{Reply: string(msg), Cmd: append([]byte(nil), cmd...), Attempt: attempt, Tx: len(all.Elems()) - 2}
+					_, orig = txElem(all, f.part)
+					redirect = true
+					return
+				}
+				fn(txElem(all, f.part))
+				return
+			}
 			if e == nil && mode != modePlain {
 				v, e = batchElem(v, f.part)
 			}
@@ -210,9 +290,18 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 		if err != nil || !redirect {
 			return err
 		}
-		next, err := rr.Reroute(ctx, red)
+		var next Future
+		if red.Tx > 0 {
+			next, err = f.rerouteTx(ctx, rr, red)
+		} else {
+			next, err = rr.Reroute(ctx, red)
+		}
 		if err == ErrNoReroute {
-			fn(parser.NewSimpleError(red.Reply), nil)
+			if orig != nil {
+				fn(parser.Value{}, orig)
+			} else {
+				fn(parser.NewSimpleError(red.Reply), nil)
+			}
 			return nil
 		}
 		if err != nil {
@@ -223,6 +312,67 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 		}
 		f = next
 	}
+}
+
+// modeTxAsk is modeTx for a transaction sent after ASKING: its result starts with
+// ASKING's reply.
+const modeTxAsk uint8 = 3
+
+// dropFirst returns v's elements but the first, as an Array (aliasing them).
+func dropFirst(v parser.Value) parser.Value {
+	e := v.Elems()
+	if len(e) == 0 {
+		return v
+	}
+	return parser.NewArray(e[1:]...)
+}
+
+// txRedirect returns the first error reply among a transaction's queued replies (or
+// its EXEC reply) that rr takes, or nil.
+func txRedirect(all parser.Value, rr Rerouter) []byte {
+	e := all.Elems()
+	if len(e) < 3 {
+		return nil
+	}
+	for _, q := range e[1:] {
+		if q.IsError() && rr.Reroutes(q.Bytes()) {
+			return q.Bytes()
+		}
+	}
+	return nil
+}
+
+// txReroute is the one Reroute of a redirected transaction, shared by its Futures.
+type txReroute struct {
+	once sync.Once
+	next Future
+	err  error
+	left atomic.Int32 // Futures yet to take it; the entry is dropped at 0
+}
+
+type txKey struct {
+	r   *ring.Ring
+	seq uint64
+}
+
+// txReroutes holds the transactions being redirected, by ring and sequence number.
+var txReroutes sync.Map
+
+// rerouteTx calls rr.Reroute once for all the Futures of f's transaction and returns
+// f's part of the new one.
+func (f Future) rerouteTx(ctx context.Context, rr Rerouter, red Redirect) (Future, error) {
+	k := txKey{f.r, f.seq}
+	fresh := &txReroute{}
+	fresh.left.Store(int32(red.Tx))
+	v, _ := txReroutes.LoadOrStore(k, fresh)
+	tr := v.(*txReroute)
+	tr.once.Do(func() { tr.next, tr.err = rr.Reroute(ctx, red) })
+	if tr.left.Add(-1) <= 0 {
+		txReroutes.CompareAndDelete(k, tr)
+	}
+	next := tr.next
+	next.part = f.part
+	return next, tr.err
 }
 
 // commandAt returns command part of the encoded commands buf (the whole of buf for

@@ -604,6 +604,9 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		if err != nil {
 			return driver.Future{}, err
 		}
+		if r.Tx > 0 {
+			return conn.ResendTx(c, r.Cmd, ask), nil
+		}
 		return conn.Resend(c, r.Cmd, ask), nil
 	}
 	if r.Attempt > c.cfg.MaxRetries {
@@ -618,19 +621,18 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		t.Stop()
 		return driver.Future{}, ctx.Err()
 	}
-	args, err := decode(r.Cmd)
+	slot, err := c.slotOfEncoded(r.Cmd)
 	if err != nil {
 		return driver.Future{}, driver.ErrNoReroute
-	}
-	slot, _, err := c.cmds.slotOf(args)
-	if err != nil {
-		return driver.Future{}, err
 	}
 	conn, err := c.route(slot, false) // a retry goes to the master
 	if err != nil {
 		return driver.Future{}, err
 	}
 	c.retried.Add(1)
+	if r.Tx > 0 {
+		return conn.ResendTx(c, r.Cmd, false), nil
+	}
 	return conn.Resend(c, r.Cmd, false), nil
 }
 
@@ -658,15 +660,26 @@ func (c *Client) movedTo(slot int, addr string) {
 	c.requestRefresh()
 }
 
-// decode returns the arguments of one encoded command.
-func decode(cmd []byte) ([]any, error) {
-	v, _, err := parser.Parse(cmd)
-	if err != nil {
-		return nil, err
+// slotOfEncoded returns the slot of the keys of the encoded commands buf (one
+// command, or a whole transaction).
+func (c *Client) slotOfEncoded(buf []byte) (int, error) {
+	slot := noKey
+	for len(buf) > 0 {
+		v, n, err := parser.Parse(buf)
+		if err != nil {
+			return noKey, err
+		}
+		buf = buf[n:]
+		s, _, err := c.cmds.slotOf(values(v.Elems()))
+		switch {
+		case err != nil:
+			return noKey, err
+		case s == noKey:
+		case slot == noKey:
+			slot = s
+		case s != slot:
+			return noKey, ErrCrossSlot
+		}
 	}
-	args := make([]any, len(v.Elems()))
-	for i, e := range v.Elems() {
-		args[i] = e.Bytes()
-	}
-	return args, nil
+	return slot, nil
 }

@@ -1,0 +1,105 @@
+package cluster
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/respring/respring/driver"
+	"github.com/respring/respring/internal/redistest"
+)
+
+// A batch is split by node and its Futures come back in the caller's order; a
+// cross-slot command fails alone. A transaction needs one slot; it runs on the slot's
+// node, and when the slot moved (MOVED) or is being migrated (ASK) it is sent again,
+// whole and once, to the right node.
+func TestBatchAndTx(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{RefreshInterval: -1})
+	ctx := testCtx(t, 20*time.Second)
+
+	var b driver.Batch
+	for i := 0; i < 30; i++ {
+		b.Queue("SET", "b:"+strconv.Itoa(i), i)
+	}
+	b.Queue("MSET", "x", 1, "y", 2) // cross-slot
+	for i := 0; i < 30; i++ {
+		b.Queue("GET", "b:"+strconv.Itoa(i))
+	}
+	fs := c.SendBatch(nil, &b)
+	if len(fs) != 61 {
+		t.Fatalf("%d Futures", len(fs))
+	}
+	for i := 0; i < 30; i++ {
+		if err := fs[i].Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := fs[31+i].Int(ctx); err != nil || n != int64(i) {
+			t.Fatalf("GET b:%d = %d, %v", i, n, err)
+		}
+	}
+	if err := fs[30].Err(ctx); !errors.Is(err, ErrCrossSlot) {
+		t.Fatalf("cross-slot command in a batch: %v", err)
+	}
+
+	var tx driver.Batch
+	tx.Queue("INCR", "{tx}a")
+	tx.Queue("INCRBY", "{tx}b", 10)
+	tx.Queue("PING")
+	runTx := func(want int64) {
+		t.Helper()
+		fs := c.SendTx(nil, &tx)
+		if n, err := fs[0].Int(ctx); err != nil || n != want {
+			t.Fatalf("tx INCR = %d, %v; want %d", n, err, want)
+		}
+		if n, err := fs[1].Int(ctx); err != nil || n != 10*want {
+			t.Fatalf("tx INCRBY = %d, %v; want %d", n, err, 10*want)
+		}
+		if s, err := fs[2].String(ctx); err != nil || s != "PONG" {
+			t.Fatalf("tx PING = %q, %v", s, err)
+		}
+	}
+	runTx(1)
+	var cross driver.Batch
+	cross.Queue("INCR", "a")
+	cross.Queue("INCR", "b")
+	for _, f := range c.SendTx(nil, &cross) {
+		if err := f.Err(ctx); !errors.Is(err, ErrCrossSlot) {
+			t.Fatalf("cross-slot transaction: %v", err)
+		}
+	}
+
+	// Migrate the slot: during the migration the keys still on the source are
+	// served there; a transaction on keys already moved gets ASK.
+	slot := KeySlotString("{tx}a")
+	s := strconv.Itoa(slot)
+	var src, dst *redistest.Server
+	for _, m := range cl.Masters() {
+		if owner(t, m, slot) == m.NodeID() {
+			src = m
+		} else if dst == nil {
+			dst = m
+		}
+	}
+	dst.MustDo("CLUSTER", "SETSLOT", s, "IMPORTING", src.NodeID())
+	src.MustDo("CLUSTER", "SETSLOT", s, "MIGRATING", dst.NodeID())
+	src.MustDo("MIGRATE", "127.0.0.1", strconv.Itoa(dst.Port), "", "0", "5000", "KEYS", "{tx}a", "{tx}b")
+	asked := c.Stats().Asked
+	runTx(2)
+	if c.Stats().Asked == asked {
+		t.Fatal("no ASK during the migration")
+	}
+	for _, m := range cl.Masters() {
+		m.MustDo("CLUSTER", "SETSLOT", s, "NODE", dst.NodeID())
+	}
+	moved := c.Stats().Moved
+	runTx(3) // the client's map still says src: MOVED, then the whole tx again
+	if c.Stats().Moved == moved {
+		t.Fatal("no MOVED after the migration")
+	}
+	runTx(4)
+	if got := dst.MustDo("GET", "{tx}a").Text(); got != "4" {
+		t.Fatalf("{tx}a = %q on the new owner, want 4: each transaction ran once", got)
+	}
+}
