@@ -39,7 +39,8 @@ func StartCluster(t testing.TB, masters, replicas int, extra ...string) *Cluster
 	}
 	c := &Cluster{t: t}
 	args := append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-		"--cluster-node-timeout", strconv.Itoa(NodeTimeout), "--appendonly", "no"}, extra...)
+		"--cluster-node-timeout", strconv.Itoa(NodeTimeout), "--appendonly", "no",
+		"--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1"}, extra...) // replicas sync, and show in CLUSTER SLOTS, at once
 	create := []string{"--cluster", "create"}
 	for i := 0; i < masters*(1+replicas); i++ {
 		s := Start(t, args...)
@@ -72,7 +73,8 @@ func (s *Server) clusterInfo(field string) string {
 }
 
 // WaitOK waits until every running node reports cluster_state:ok, knows every node,
-// and all agree on the slot map (the same CLUSTER SLOTS reply).
+// and all agree on the slot map (the same CLUSTER SLOTS reply), which lists every
+// running node (a replica appears there once it has synchronised).
 func (c *Cluster) WaitOK(d time.Duration) error {
 	deadline := time.Now().Add(d)
 	var why string
@@ -111,6 +113,15 @@ func (c *Cluster) notOK() string {
 			return err.Error()
 		}
 		got := v.String()
+		nodes := map[string]bool{}
+		for _, e := range v.Elems() {
+			for _, nd := range e.Elems()[2:] {
+				nodes[nd.String()] = true
+			}
+		}
+		if listed := len(nodes); listed != n {
+			return s.Addr + ": CLUSTER SLOTS lists " + strconv.Itoa(listed) + " of " + strconv.Itoa(n) + " running nodes"
+		}
 		if slots == "" {
 			slots = got
 		} else if got != slots {
