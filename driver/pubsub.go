@@ -32,6 +32,7 @@ type PubsubConn struct {
 	pend   []byte     // commands waiting to be written
 	chans  map[string]*topic
 	pats   map[string]*topic
+	shards map[string]*topic // SSUBSCRIBE channels
 	sent   []sentCmd // commands written or queued, oldest first, awaiting confirmations
 	closed bool
 	limit  int
@@ -41,6 +42,7 @@ type PubsubConn struct {
 type topic struct {
 	name      string
 	pattern   bool
+	shard     bool
 	confirmed bool            // the server confirmed it on the current connection
 	subs      []*Subscription // receiving
 	waiting   []*Subscription // waiting for the confirmation
@@ -48,7 +50,7 @@ type topic struct {
 
 // sentCmd is a (P)(UN)SUBSCRIBE awaiting one confirmation per name, or one error.
 type sentCmd struct {
-	kind  string // "subscribe", "psubscribe", "unsubscribe", "punsubscribe"
+	kind  string // "subscribe", "psubscribe", "ssubscribe" and their "un" forms
 	names []string
 	left  int
 }
@@ -58,6 +60,7 @@ type Subscription struct {
 	p       *PubsubConn
 	names   []string
 	pattern bool
+	shard   bool
 	ch      chan Message
 	ready   chan struct{} // closed once every name is confirmed, or on failure
 	left    int           // names not yet confirmed (under p.mu)
@@ -72,7 +75,7 @@ func PubsubConnect(ctx context.Context, cfg Config) (*PubsubConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &PubsubConn{chans: map[string]*topic{}, pats: map[string]*topic{}, limit: cfg.MessageBuffer}
+	p := &PubsubConn{chans: map[string]*topic{}, pats: map[string]*topic{}, shards: map[string]*topic{}, limit: cfg.MessageBuffer}
 	p.b.up = p.resubscribe
 	p.b.down = p.connDown
 	if err := p.b.start(ctx, cfg, p); err != nil {
@@ -84,33 +87,52 @@ func PubsubConnect(ctx context.Context, cfg Config) (*PubsubConn, error) {
 // Subscribe subscribes to channels and returns once the server confirmed every one
 // of them, or ctx ended (then nothing stays subscribed for this call).
 func (p *PubsubConn) Subscribe(ctx context.Context, channels ...string) (*Subscription, error) {
-	return p.subscribe(ctx, false, channels)
+	return p.subscribe(ctx, topicChan, channels)
 }
 
 // PSubscribe subscribes to glob-style patterns, as Subscribe.
 func (p *PubsubConn) PSubscribe(ctx context.Context, patterns ...string) (*Subscription, error) {
-	return p.subscribe(ctx, true, patterns)
+	return p.subscribe(ctx, topicPattern, patterns)
 }
 
-func (p *PubsubConn) subscribe(ctx context.Context, pattern bool, names []string) (*Subscription, error) {
+// SSubscribe subscribes to shard channels (Redis 7 sharded pub/sub), as Subscribe.
+// In a cluster the channels must hash to one slot, and the connection must be to the
+// slot's master (driver/cluster does both). When the server ends a shard
+// subscription by itself (its slot moved, SUNSUBSCRIBE with no request), the
+// connection is re-established, through Config.Resolve, and subscribes again: the
+// subscription goes on.
+func (p *PubsubConn) SSubscribe(ctx context.Context, channels ...string) (*Subscription, error) {
+	return p.subscribe(ctx, topicShard, channels)
+}
+
+// Kinds of topics.
+const (
+	topicChan = iota
+	topicPattern
+	topicShard
+	topicKinds
+)
+
+func (p *PubsubConn) subscribe(ctx context.Context, kind int, names []string) (*Subscription, error) {
+	pattern := kind == topicPattern
 	if len(names) == 0 {
 		return nil, &ConfigError{"Subscribe", "no channel given"}
 	}
 	names = slices.Clone(names)
 	slices.Sort(names)
 	names = slices.Compact(names)
-	s := &Subscription{p: p, names: names, pattern: pattern, ch: make(chan Message, p.limit), ready: make(chan struct{})}
+	s := &Subscription{p: p, names: names, pattern: pattern, shard: kind == topicShard, ch: make(chan Message, p.limit), ready: make(chan struct{})}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
-	m := p.topics(pattern)
+	m := p.topics(kind)
 	var fresh []string
 	for _, n := range names {
 		t := m[n]
 		if t == nil {
-			t = &topic{name: n, pattern: pattern}
+			t = &topic{name: n, pattern: pattern, shard: kind == topicShard}
 			m[n] = t
 			fresh = append(fresh, n)
 		}
@@ -124,7 +146,7 @@ func (p *PubsubConn) subscribe(ctx context.Context, pattern bool, names []string
 	if s.left == 0 {
 		s.markReady()
 	}
-	wake := p.queue(subKind(pattern), fresh)
+	wake := p.queue(subKinds[kind], fresh)
 	p.mu.Unlock()
 	if wake {
 		p.b.wake()
@@ -154,18 +176,41 @@ func (s *Subscription) markReady() {
 	}
 }
 
-func subKind(pattern bool) string {
-	if pattern {
-		return "psubscribe"
+// The commands (and confirmations) of each kind of topic.
+var (
+	subKinds   = [topicKinds]string{"subscribe", "psubscribe", "ssubscribe"}
+	unsubKinds = [topicKinds]string{"unsubscribe", "punsubscribe", "sunsubscribe"}
+)
+
+// kindOf returns the kind of s's topics.
+func (s *Subscription) kindOf() int {
+	switch {
+	case s.pattern:
+		return topicPattern
+	case s.shard:
+		return topicShard
 	}
-	return "subscribe"
+	return topicChan
 }
 
-func (p *PubsubConn) topics(pattern bool) map[string]*topic {
-	if pattern {
+func (p *PubsubConn) topics(kind int) map[string]*topic {
+	switch kind {
+	case topicPattern:
 		return p.pats
+	case topicShard:
+		return p.shards
 	}
 	return p.chans
+}
+
+// kindNamed returns the kind of topics a (un)subscribe confirmation is about.
+func kindNamed(kind string) int {
+	for i := range subKinds {
+		if kind == subKinds[i] || kind == unsubKinds[i] {
+			return i
+		}
+	}
+	return topicChan
 }
 
 // queue appends a command for names to pend (under mu) and reports whether the loop
@@ -217,7 +262,7 @@ func (p *PubsubConn) end(s *Subscription, err error) bool {
 		return false
 	}
 	s.ended, s.err = true, err
-	m := p.topics(s.pattern)
+	m := p.topics(s.kindOf())
 	var gone []string
 	for _, n := range s.names {
 		t := m[n]
@@ -233,14 +278,10 @@ func (p *PubsubConn) end(s *Subscription, err error) bool {
 	}
 	close(s.ch)
 	s.markReady()
-	kind := "unsubscribe"
-	if s.pattern {
-		kind = "punsubscribe"
-	}
 	if p.closed {
 		return false
 	}
-	return p.queue(kind, gone)
+	return p.queue(unsubKinds[s.kindOf()], gone)
 }
 
 // Close ends every subscription (Err returns ErrClosed) and closes the connection.
@@ -251,7 +292,7 @@ func (p *PubsubConn) Close() error {
 		return ErrClosed
 	}
 	p.closed = true
-	for _, m := range []map[string]*topic{p.chans, p.pats} {
+	for _, m := range []map[string]*topic{p.chans, p.pats, p.shards} {
 		for _, t := range m {
 			for _, s := range append(t.subs, t.waiting...) {
 				p.end(s, ErrClosed)
@@ -271,7 +312,7 @@ func (p *PubsubConn) Reconnects() uint64 { return p.b.reconnects.Load() }
 func (p *PubsubConn) connDown(error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, m := range []map[string]*topic{p.chans, p.pats} {
+	for _, m := range []map[string]*topic{p.chans, p.pats, p.shards} {
 		for _, t := range m {
 			t.confirmed = false
 		}
@@ -285,9 +326,9 @@ func (p *PubsubConn) resubscribe() {
 	defer p.mu.Unlock()
 	p.pend = p.pend[:0]
 	p.sent = p.sent[:0]
-	for _, pattern := range []bool{false, true} {
+	for kind := range topicKinds {
 		var names []string
-		for n, t := range p.topics(pattern) {
+		for n, t := range p.topics(kind) {
 			t.confirmed = false
 			t.waiting = append(t.waiting, t.subs...)
 			for _, s := range t.subs {
@@ -297,7 +338,7 @@ func (p *PubsubConn) resubscribe() {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		p.queue(subKind(pattern), names)
+		p.queue(subKinds[kind], names)
 	}
 }
 
@@ -332,10 +373,24 @@ func (p *PubsubConn) deliver(v parser.Value) error {
 		wake = p.dispatch(p.chans[string(e[1].Bytes())], e[1].Bytes(), nil, e[2].Bytes())
 	case bytes.EqualFold(kind, []byte("pmessage")) && len(e) >= 4:
 		wake = p.dispatch(p.pats[string(e[1].Bytes())], e[2].Bytes(), e[1].Bytes(), e[3].Bytes())
-	case bytes.EqualFold(kind, []byte("subscribe")), bytes.EqualFold(kind, []byte("psubscribe")):
-		p.confirm(string(kind), string(e[1].Bytes()))
+	case bytes.EqualFold(kind, []byte("smessage")):
+		wake = p.dispatch(p.shards[string(e[1].Bytes())], e[1].Bytes(), nil, e[2].Bytes())
+	case bytes.EqualFold(kind, []byte("subscribe")), bytes.EqualFold(kind, []byte("psubscribe")), bytes.EqualFold(kind, []byte("ssubscribe")):
+		p.confirm(string(bytes.ToLower(kind)), string(e[1].Bytes()))
 	case bytes.EqualFold(kind, []byte("unsubscribe")), bytes.EqualFold(kind, []byte("punsubscribe")):
-		p.ack(string(kind))
+		p.ack(string(bytes.ToLower(kind)))
+	case bytes.EqualFold(kind, []byte("sunsubscribe")):
+		if !p.ack("sunsubscribe") {
+			// Not asked for: the server dropped the shard channel (its slot moved
+			// away). If it still has subscribers, reconnect (through Resolve, to
+			// the slot's new owner) and subscribe again there.
+			if t := p.shards[string(e[1].Bytes())]; t != nil {
+				t.confirmed = false
+				p.mu.Unlock()
+				p.reconnectSoon()
+				return nil
+			}
+		}
 	}
 	p.mu.Unlock()
 	if wake {
@@ -375,7 +430,7 @@ func (p *PubsubConn) dispatch(t *topic, channel, pattern, payload []byte) bool {
 // confirm marks a topic confirmed and releases the subscriptions waiting for it.
 func (p *PubsubConn) confirm(kind, name string) {
 	p.ack(kind)
-	t := p.topics(kind == "psubscribe")[name]
+	t := p.topics(kindNamed(kind))[name]
 	if t == nil {
 		return // unsubscribed meanwhile; the UNSUBSCRIBE follows on the wire
 	}
@@ -389,17 +444,33 @@ func (p *PubsubConn) confirm(kind, name string) {
 	t.waiting = nil
 }
 
-// ack counts one confirmation against the oldest command of that kind.
-func (p *PubsubConn) ack(kind string) {
+// ack counts one confirmation against the oldest command of that kind; it reports
+// whether there was one (an unsubscription the server made by itself has none).
+func (p *PubsubConn) ack(kind string) bool {
 	for i := range p.sent {
 		if p.sent[i].kind == kind {
 			if p.sent[i].left--; p.sent[i].left <= 0 {
 				p.sent = slices.Delete(p.sent, i, i+1)
 			}
-			return
+			return true
 		}
 	}
+	return false
 }
+
+// reconnectSoon drops the current connection (from the loop): the reconnect that
+// follows subscribes again to every live topic.
+func (p *PubsubConn) reconnectSoon() {
+	if l := p.b.cur.Load(); l != nil {
+		l.failed.CompareAndSwap(nil, &errReconnect)
+		l.close()
+	}
+}
+
+// Reconnect drops the current connection and establishes a new one (through
+// Config.Resolve, if set), subscribed again to every live topic. Messages published
+// meanwhile are not received. It returns at once.
+func (p *PubsubConn) Reconnect() { p.reconnectSoon() }
 
 // failHead ends the subscriptions waiting on the oldest command, which the server
 // refused (NOPERM, for example).
@@ -412,9 +483,9 @@ func (p *PubsubConn) failHead(v parser.Value) error {
 	cmd := p.sent[0]
 	p.sent = p.sent[1:]
 	wake := false
-	if cmd.kind == "subscribe" || cmd.kind == "psubscribe" {
+	if cmd.kind == "subscribe" || cmd.kind == "psubscribe" || cmd.kind == "ssubscribe" {
 		err := newRedisError(v)
-		m := p.topics(cmd.kind == "psubscribe")
+		m := p.topics(kindNamed(cmd.kind))
 		for _, n := range cmd.names {
 			if t := m[n]; t != nil {
 				for _, s := range append(slices.Clone(t.waiting), t.subs...) {

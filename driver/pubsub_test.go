@@ -159,3 +159,62 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Shard channels (SSUBSCRIBE, SPUBLISH) on one server, both protocols: messages,
+// unsubscription, resubscription after a reconnect; plain subscriptions of the same
+// name are apart from them.
+func TestSSubscribe(t *testing.T) {
+	srv := startServer(t)
+	for _, proto := range []int{3, 2} {
+		t.Run(fmt.Sprint("RESP", proto), func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			p, err := PubsubConnect(ctx, Config{Addr: srv.Addr, Protocol: proto})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			pub := pairedTo(t, srv, Config{})
+			defer pub.Close()
+			sh, err := p.SSubscribe(ctx, "{s}a", "{s}b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := p.Subscribe(ctx, "{s}a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := pub.Send("SPUBLISH", "{s}a", "one").Int(ctx); err != nil || n != 1 {
+				t.Fatalf("SPUBLISH = %d, %v", n, err)
+			}
+			if m := recvMsg(t, sh); m.Channel != "{s}a" || string(m.Payload) != "one" {
+				t.Fatalf("shard message %+v", m)
+			}
+			if n, _ := pub.Send("PUBLISH", "{s}a", "two").Int(ctx); n != 1 {
+				t.Fatalf("PUBLISH reached %d", n)
+			}
+			if m := recvMsg(t, plain); string(m.Payload) != "two" {
+				t.Fatalf("plain message %+v", m)
+			}
+			before := p.Reconnects()
+			p.Reconnect()
+			waitFor(t, func() bool { return p.Reconnects() > before })
+			waitFor(t, func() bool {
+				n, _ := pub.Send("SPUBLISH", "{s}b", "three").Int(ctx)
+				return n == 1
+			})
+			if m := recvMsg(t, sh); m.Channel != "{s}b" || string(m.Payload) != "three" {
+				t.Fatalf("after reconnect: %+v", m)
+			}
+			sh.Unsubscribe(ctx)
+			waitFor(t, func() bool {
+				n, _ := pub.Send("SPUBLISH", "{s}a", "x").Int(ctx)
+				return n == 0
+			})
+			select {
+			case m := <-plain.Messages():
+				t.Fatalf("plain subscription got a shard message %+v", m)
+			default:
+			}
+		})
+	}
+}
