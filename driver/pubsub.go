@@ -33,7 +33,7 @@ type PubsubConn struct {
 	chans  map[string]*topic
 	pats   map[string]*topic
 	shards map[string]*topic // SSUBSCRIBE channels
-	sent   []sentCmd // commands written or queued, oldest first, awaiting confirmations
+	sent   []sentCmd         // commands written or queued, oldest first, awaiting confirmations
 	closed bool
 	limit  int
 }
