@@ -67,6 +67,9 @@ type Client struct {
 	nodes map[nodeKey]*node // every node connected or being connected
 	// closed is set by Close, under mu.
 	closed bool
+	// pubsubs are the pub/sub connections: by slot for shard channels, noKey for
+	// classic ones (see pubsub.go); under mu.
+	pubsubs map[int]*driver.PubsubConn
 
 	refreshCh chan struct{}                 // capacity 1: a refresh was asked for
 	refreshed atomic.Pointer[chan struct{}] // closed after the next refresh
@@ -567,7 +570,11 @@ func (c *Client) Close() error {
 			conns = append(conns, conn)
 		}
 	}
+	pubsubs := c.pubsubs
 	c.mu.Unlock()
+	for _, p := range pubsubs {
+		p.Close()
+	}
 	close(c.stop)
 	c.wg.Wait()
 	var wg sync.WaitGroup
