@@ -103,3 +103,35 @@ func TestBatchAndTx(t *testing.T) {
 		t.Fatalf("{tx}a = %q on the new owner, want 4: each transaction ran once", got)
 	}
 }
+
+// Blocking commands and dedicated connections go to the node of their key's slot.
+func TestBlockingAndDedicated(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{})
+	ctx := testCtx(t, 20*time.Second)
+	f := c.Send("BLPOP", "{q}list", 5)
+	time.Sleep(50 * time.Millisecond)
+	if err := c.Send("RPUSH", "{q}list", "job").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.Wait(ctx)
+	if err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "job" {
+		t.Fatalf("BLPOP = %v, %v", v, err)
+	}
+	err = c.Dedicated(ctx, "{acct}", func(d *driver.DedicatedConn) error {
+		if err := d.Send("WATCH", "{acct}balance").Err(ctx); err != nil {
+			return err
+		}
+		var tx driver.Batch
+		tx.Queue("INCRBY", "{acct}balance", 5)
+		fs := d.SendTx(nil, &tx)
+		_, err := fs[0].Int(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Send("GET", "{acct}balance").Int(ctx); err != nil || n != 5 {
+		t.Fatalf("balance = %d, %v", n, err)
+	}
+}

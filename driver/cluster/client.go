@@ -690,3 +690,15 @@ func (c *Client) slotOfEncoded(buf []byte) (int, error) {
 	}
 	return slot, nil
 }
+
+// Dedicated runs fn with a connection of its own (see driver.PairedConn.Dedicated) on
+// the master that serves key's slot: WATCH, MULTI/EXEC and blocking commands on keys
+// of that slot. Blocking commands sent with Send go to their slot's node and run on
+// its dedicated pool by themselves.
+func (c *Client) Dedicated(ctx context.Context, key string, fn func(d *driver.DedicatedConn) error) error {
+	conn, err := c.route(KeySlotString(key), false)
+	if err != nil {
+		return err
+	}
+	return conn.Dedicated(ctx, fn)
+}
