@@ -65,6 +65,12 @@ type Config struct {
 	// cluster replica's READONLY); an error reply fails that connection attempt with
 	// a *HandshakeError.
 	Init [][]string
+	// Verify, if set, runs at the end of every handshake with a function that sends
+	// one command on the new connection and returns its reply; an error fails that
+	// connection attempt (a *HandshakeError at step "Verify"), and the reconnect goes
+	// on. driver/sentinel checks ROLE there: a node that is no longer the master is
+	// never used.
+	Verify func(do func(args ...string) (parser.Value, error)) error
 	// OnDisconnect, if set, is told when the connection is lost, and why, before any
 	// reconnect starts. It runs on the event loop: it must return at once (driver/
 	// cluster schedules a topology refresh there).

@@ -357,6 +357,21 @@ func (p *pool) discard(dc *PairedConn) {
 	}
 }
 
+// retire makes every connection of the pool one that is not reused: the idle ones
+// are closed now, those in use when they come back (PairedConn.Reconnect: the server
+// changed, so must the pool's connections).
+func (p *pool) retire() {
+	p.mu.Lock()
+	idle := append([]*PairedConn(nil), p.idle...)
+	for dc := range p.all {
+		dc.ded.dead.Store(true)
+	}
+	p.mu.Unlock()
+	for _, dc := range idle {
+		p.discard(dc)
+	}
+}
+
 // lostConn runs on the loop when dc's connection broke: dc is never reused.
 func (p *pool) lostConn(dc *PairedConn) {
 	dc.ded.dead.Store(true)

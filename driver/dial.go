@@ -173,6 +173,11 @@ func handshake(nc net.Conn, cfg *Config) (int, error) {
 			return 0, err
 		}
 	}
+	if cfg.Verify != nil {
+		if err := cfg.Verify(s.do); err != nil {
+			return 0, &HandshakeError{Step: "Verify", Err: err}
+		}
+	}
 	if len(s.buf) != 0 {
 		return 0, &HandshakeError{Step: "end", Err: &protocolError{reason: "unexpected bytes after the handshake"}}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/respring/respring/internal/redistest"
+	"github.com/respring/respring/parser"
 )
 
 // Config.Resolve picks the address at every (re)connect, Reconnect moves the
@@ -45,6 +46,21 @@ func TestHooksResolveInitReconnect(t *testing.T) {
 	var he *HandshakeError
 	if !errors.As(err, &he) || he.Step != "NOSUCHCOMMAND" {
 		t.Fatalf("bad Init: %v, want a *HandshakeError at NOSUCHCOMMAND", err)
+	}
+	// Verify sees the new connection: a refusal fails the attempt.
+	notMaster := errors.New("not the master")
+	_, err = PairedConnect(ctx, Config{Addr: a.Addr, Verify: func(do func(args ...string) (parser.Value, error)) error {
+		v, err := do("ROLE")
+		if err != nil {
+			return err
+		}
+		if v.Elems()[0].Text() == "master" {
+			return notMaster // a stand-in: refuse the master
+		}
+		return nil
+	}})
+	if !errors.As(err, &he) || he.Step != "Verify" || !errors.Is(err, notMaster) {
+		t.Fatalf("Verify refusal: %v", err)
 	}
 	// A Resolve error fails the dial.
 	_, err = PairedConnect(ctx, Config{Resolve: func(context.Context) (string, error) { return "", errors.New("no master") }})

@@ -162,14 +162,22 @@ func (c *PairedConn) Connected() bool { return c.b.connected() }
 
 // Reconnect drops the current connection and establishes a new one (through
 // Config.Resolve, if set), as after a loss: written, unanswered commands fail with
-// ErrConnLost, unwritten ones wait for the new connection. driver/sentinel calls it
-// when the master moved. It returns at once.
+// ErrConnLost, unwritten ones wait for the new connection. The dedicated pool's
+// connections are retired too: the idle ones closed now, those in use when they come
+// back. driver/sentinel calls it when the master moved. It returns at once.
 func (c *PairedConn) Reconnect() {
+	if c.pool != nil {
+		c.pool.retire()
+	}
 	if l := c.b.cur.Load(); l != nil {
 		l.failed.CompareAndSwap(nil, &errReconnect)
 		l.close()
 	}
 }
+
+// Done returns a channel closed once Close was called (for layers above the driver
+// that keep a helper running as long as the connection: driver/sentinel).
+func (c *PairedConn) Done() <-chan struct{} { return c.b.stop }
 
 // errReconnect is why a connection closed by Reconnect was lost.
 var errReconnect error = errors.New("respring: reconnect requested")

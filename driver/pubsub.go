@@ -467,6 +467,9 @@ func (p *PubsubConn) reconnectSoon() {
 	}
 }
 
+// Done returns a channel closed once Close was called.
+func (p *PubsubConn) Done() <-chan struct{} { return p.b.stop }
+
 // Reconnect drops the current connection and establishes a new one (through
 // Config.Resolve, if set), subscribed again to every live topic. Messages published
 // meanwhile are not received. It returns at once.

@@ -40,6 +40,9 @@ type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	managed bool
+	// sentinel is the configuration a sentinel starts from (written to its
+	// directory once; the sentinel rewrites it), "" for a data node.
+	sentinel string
 }
 
 // readyTimeout bounds how long a started server may take to answer PING.
@@ -69,7 +72,10 @@ func Start(t testing.TB, extra ...string) *Server {
 
 // New starts a throwaway redis-server (or attaches to REDIS_TEST_ADDR) without a test,
 // for TestMain; the caller must Close it.
-func New(extra ...string) (*Server, error) {
+func New(extra ...string) (*Server, error) { return newServer("", extra...) }
+
+// newServer is New; a non-empty sentinel starts a sentinel with that configuration.
+func newServer(sentinel string, extra ...string) (*Server, error) {
 	if addr := os.Getenv("REDIS_TEST_ADDR"); addr != "" {
 		s := &Server{Addr: addr}
 		if err := s.waitReady(); err != nil {
@@ -85,7 +91,13 @@ func New(extra ...string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, managed: true, Sock: filepath.Join(dir, "redis.sock")}
+	s := &Server{dir: dir, managed: true, Sock: filepath.Join(dir, "redis.sock"), sentinel: sentinel}
+	if sentinel != "" {
+		if err := os.WriteFile(filepath.Join(dir, "sentinel.conf"), []byte(sentinel), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	s.args = append([]string{bin}, extra...)
 	var lastErr error
 	pick := freePort
@@ -158,6 +170,11 @@ func (s *Server) launch() error {
 		"--enable-debug-command", "yes", "--protected-mode", "no",
 		"--logfile", filepath.Join(s.dir, "redis.log"),
 	}, args...)
+	if s.sentinel != "" {
+		// The configuration file comes first; a sentinel takes no persistence flags.
+		args = append([]string{filepath.Join(s.dir, "sentinel.conf"), "--sentinel"}, args...)
+		args = dropFlag(dropFlag(args, "--save"), "--appendonly")
+	}
 	cmd := exec.Command(s.args[0], args...)
 	// Pdeathsig: a test process that dies (a panic, an OOM kill) takes its server along.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -175,6 +192,16 @@ func (s *Server) launch() error {
 		return fmt.Errorf("%w; log:\n%s", err, log)
 	}
 	return nil
+}
+
+// dropFlag removes "--name value" from args.
+func dropFlag(args []string, name string) []string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == name {
+			return append(args[:i:i], args[i+2:]...)
+		}
+	}
+	return args
 }
 
 // waitReady polls PING until the server answers +PONG.

@@ -1,0 +1,489 @@
+package sentinel
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/respring/respring/driver"
+	"github.com/respring/respring/parser"
+)
+
+// Config describes a connection to the master of a Sentinel-managed group.
+type Config struct {
+	// MasterName is the name the sentinels know the master by.
+	MasterName string
+	// Sentinels are "host:port" of sentinels; those they know of are added.
+	Sentinels []string
+	// Node is the template of the master connection (auth, TLS, timeouts); its Addr,
+	// Resolve and Verify are set by this package.
+	Node driver.Config
+	// SentinelUsername and SentinelPassword authenticate to the sentinels, apart
+	// from the data nodes' Node.Username and Node.Password.
+	SentinelUsername, SentinelPassword string
+	// SentinelTLS, if set, is used for the connections to the sentinels (Node.TLS
+	// is for the data nodes).
+	SentinelTLS *tls.Config
+	// CheckInterval is how often the master's address is confirmed with a
+	// sentinel, besides the +switch-master messages (default 1s; negative: never).
+	CheckInterval time.Duration
+}
+
+// Errors of this package.
+var (
+	// ErrNoSentinel is wrapped by the error of a connection attempt when no
+	// sentinel answered.
+	ErrNoSentinel = errors.New("sentinel: no sentinel answered")
+	// ErrUnknownMaster is returned when the sentinels that answered do not know
+	// MasterName.
+	ErrUnknownMaster = errors.New("sentinel: no sentinel knows the master name")
+	// ErrNotMaster is the reason a node the sentinels named was not used: its ROLE
+	// says it is not a master (a failover is under way); discovery repeats.
+	ErrNotMaster = errors.New("sentinel: the node is not a master")
+)
+
+// watcher finds the master through the sentinels and follows its moves for the
+// connections it serves.
+type watcher struct {
+	cfg Config
+
+	mu        sync.Mutex
+	sentinels []string                      // in order of preference: last answering first
+	conns     map[string]*driver.PairedConn // sentinel connections, by address
+	master    string                        // the address last resolved
+	follow    func()                        // reconnects the served connection
+	// holding is set while a sentinel fails the master over (from the moment it is
+	// about to promote a replica until +switch-master or the failover's end):
+	// resolve then waits for the new master instead of returning the old one.
+	holding   bool
+	holdUntil time.Time
+}
+
+func newWatcher(cfg Config) (*watcher, error) {
+	if cfg.MasterName == "" {
+		return nil, &driver.ConfigError{Field: "MasterName", Reason: "empty"}
+	}
+	if len(cfg.Sentinels) == 0 {
+		return nil, &driver.ConfigError{Field: "Sentinels", Reason: "no sentinel"}
+	}
+	if cfg.CheckInterval == 0 {
+		cfg.CheckInterval = time.Second
+	}
+	return &watcher{cfg: cfg, sentinels: append([]string(nil), cfg.Sentinels...), conns: map[string]*driver.PairedConn{}}, nil
+}
+
+// sentinelConfig is the driver configuration of a connection to a sentinel.
+func (w *watcher) sentinelConfig(addr string) driver.Config {
+	return driver.Config{
+		Addr: addr, Username: w.cfg.SentinelUsername, Password: w.cfg.SentinelPassword,
+		TLS: w.cfg.SentinelTLS, DialTimeout: w.cfg.Node.DialTimeout, HealthCheck: w.cfg.Node.HealthCheck,
+		Protocol: 2, // sentinels speak RESP3 too, but their replies are plain arrays
+	}
+}
+
+// sentinelConn returns the connection to the sentinel at addr, dialling it if needed;
+// nil if it is down.
+func (w *watcher) sentinelConn(ctx context.Context, addr string) *driver.PairedConn {
+	w.mu.Lock()
+	c := w.conns[addr]
+	w.mu.Unlock()
+	if c != nil {
+		if !c.Connected() {
+			return nil // reconnecting by itself: do not wait for it
+		}
+		return c
+	}
+	c, err := driver.PairedConnect(ctx, w.sentinelConfig(addr))
+	if err != nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if old := w.conns[addr]; old != nil {
+		c.Close()
+		return old
+	}
+	w.conns[addr] = c
+	return c
+}
+
+// askTimeout bounds one question to one sentinel.
+const askTimeout = time.Second
+
+// resolve asks the sentinels, in order, for the master's address; the first that
+// answers moves to the front, and the sentinels it knows are added to the list.
+func (w *watcher) resolve(ctx context.Context) (string, error) {
+	for {
+		addr, err := w.resolveOnce(ctx)
+		w.mu.Lock()
+		hold := w.holding && time.Now().Before(w.holdUntil) && addr == w.master
+		w.mu.Unlock()
+		if err != nil || !hold {
+			if err == nil {
+				w.mu.Lock()
+				w.master = addr
+				w.mu.Unlock()
+			}
+			return addr, err
+		}
+		// A failover is under way and the sentinels still name the old master:
+		// wait for the new one rather than write to a master being replaced.
+		t := time.NewTimer(holdPoll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return "", ctx.Err()
+		}
+	}
+}
+
+// holdPoll is how often resolve asks again while a failover is under way; holdMax
+// bounds the wait (a failover that never ends: the old master is used again).
+const (
+	holdPoll = 50 * time.Millisecond
+	holdMax  = 10 * time.Second
+)
+
+// resolveOnce asks the sentinels once (see resolve).
+func (w *watcher) resolveOnce(ctx context.Context) (string, error) {
+	w.mu.Lock()
+	list := append([]string(nil), w.sentinels...)
+	w.mu.Unlock()
+	unknown := false
+	var errs []error
+	for _, s := range list {
+		actx, cancel := context.WithTimeout(ctx, askTimeout)
+		addr, err := w.ask(actx, s)
+		cancel()
+		if errors.Is(err, ErrUnknownMaster) {
+			unknown = true
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s, err))
+			continue
+		}
+		w.prefer(s)
+		w.learn(ctx, s)
+		return addr, nil
+	}
+	if unknown {
+		return "", ErrUnknownMaster
+	}
+	return "", fmt.Errorf("%w: %w", ErrNoSentinel, errors.Join(errs...))
+}
+
+// ask asks the sentinel at s for the master's address.
+func (w *watcher) ask(ctx context.Context, s string) (string, error) {
+	c := w.sentinelConn(ctx, s)
+	if c == nil {
+		return "", errors.New("not reachable")
+	}
+	v, err := c.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", w.cfg.MasterName)
+	if err != nil {
+		return "", err
+	}
+	if v.IsNull() {
+		return "", ErrUnknownMaster
+	}
+	e := v.Elems()
+	if len(e) != 2 {
+		return "", errors.New("malformed GET-MASTER-ADDR-BY-NAME reply")
+	}
+	return net.JoinHostPort(e[0].Text(), e[1].Text()), nil
+}
+
+// prefer moves s to the front of the list.
+func (w *watcher) prefer(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, x := range w.sentinels {
+		if x == s {
+			copy(w.sentinels[1:i+1], w.sentinels[:i])
+			w.sentinels[0] = s
+			return
+		}
+	}
+}
+
+// learn adds the sentinels that sentinel s knows (SENTINEL SENTINELS) to the list.
+func (w *watcher) learn(ctx context.Context, s string) {
+	c := w.sentinelConn(ctx, s)
+	if c == nil {
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, askTimeout)
+	defer cancel()
+	v, err := c.Do(actx, "SENTINEL", "SENTINELS", w.cfg.MasterName)
+	if err != nil {
+		return
+	}
+	for _, e := range v.Elems() {
+		ip, port := field(e, "ip"), field(e, "port")
+		if ip == "" || port == "" {
+			continue
+		}
+		addr := net.JoinHostPort(ip, port)
+		w.mu.Lock()
+		known := false
+		for _, x := range w.sentinels {
+			known = known || x == addr
+		}
+		if !known {
+			w.sentinels = append(w.sentinels, addr)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// field returns a value of a SENTINEL reply's flat field list.
+func field(v parser.Value, key string) string {
+	e := v.Elems()
+	for i := 0; i+1 < len(e); i += 2 {
+		if e[i].Text() == key {
+			return e[i+1].Text()
+		}
+	}
+	return ""
+}
+
+// verify is the master connection's Config.Verify: ROLE must say master.
+func verify(do func(args ...string) (parser.Value, error)) error {
+	v, err := do("ROLE")
+	if err != nil {
+		return err
+	}
+	if v.IsError() {
+		return errors.New("ROLE: " + v.Text())
+	}
+	if e := v.Elems(); len(e) == 0 || !strings.EqualFold(e[0].Text(), "master") {
+		return ErrNotMaster
+	}
+	return nil
+}
+
+// nodeConfig is the master connection's configuration.
+func (w *watcher) nodeConfig() driver.Config {
+	nc := w.cfg.Node
+	nc.Addr = w.cfg.Sentinels[0] // only a default; Resolve gives the address
+	nc.Resolve = w.resolve
+	nc.Verify = verify
+	return nc
+}
+
+// The sentinel events the watcher follows. Only the sentinel leading a failover
+// publishes the failover-state events, so the watcher listens to every sentinel.
+var events = []string{
+	"+switch-master",
+	"+failover-state-send-slaveof-noone",
+	"+failover-end", "+failover-end-for-timeout",
+	"-failover-abort-not-elected", "-failover-abort-no-good-slave", "-failover-abort-slave-timeout",
+}
+
+// resubscribe is the channel of the watcher's own note that a sentinel subscription
+// ended (Pattern holds the sentinel's address).
+const resubscribe = "-respring-resubscribe"
+
+// run follows the master for the connection whose Done channel is done: when a
+// sentinel is about to promote a replica (+failover-state-send-slaveof-noone), the
+// connection is dropped at once and held until the new master is known, so that no
+// write lands on a master being replaced; on +switch-master, and when a periodic
+// check finds another address, the connection moves. It ends, closing the sentinel
+// connections, with done.
+func (w *watcher) run(done <-chan struct{}) {
+	defer w.closeAll()
+	msgs := make(chan driver.Message, 64)
+	subs := map[string]*driver.PubsubConn{}
+	defer func() {
+		for _, p := range subs {
+			p.Close()
+		}
+	}()
+	w.listen(subs, msgs, done)
+	var tick <-chan time.Time
+	if w.cfg.CheckInterval > 0 {
+		t := time.NewTicker(w.cfg.CheckInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-done:
+			return
+		case m := <-msgs:
+			if m.Channel == resubscribe {
+				if p := subs[m.Pattern]; p != nil {
+					p.Close()
+					delete(subs, m.Pattern)
+				}
+				continue
+			}
+			w.event(m)
+		case <-tick:
+			w.listen(subs, msgs, done)
+			w.check()
+		}
+	}
+}
+
+// listen subscribes to the events on every known sentinel not listened to yet,
+// forwarding them to msgs until done.
+func (w *watcher) listen(subs map[string]*driver.PubsubConn, msgs chan<- driver.Message, done <-chan struct{}) {
+	w.mu.Lock()
+	list := append([]string(nil), w.sentinels...)
+	w.mu.Unlock()
+	for _, addr := range list {
+		if subs[addr] != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
+		p, err := driver.PubsubConnect(ctx, w.sentinelConfig(addr))
+		if err != nil {
+			cancel()
+			continue
+		}
+		sub, err := p.Subscribe(ctx, events...)
+		cancel()
+		if err != nil {
+			p.Close()
+			continue
+		}
+		subs[addr] = p
+		go func() {
+			for m := range sub.Messages() {
+				select {
+				case msgs <- m:
+				case <-done:
+					return
+				}
+			}
+			select { // ended (Close, a slow consumer): listen again at the next tick
+			case msgs <- driver.Message{Channel: resubscribe, Pattern: addr}:
+			case <-done:
+			}
+		}()
+	}
+}
+
+// event handles one sentinel event.
+func (w *watcher) event(m driver.Message) {
+	f := strings.Fields(string(m.Payload))
+	switch m.Channel {
+	case "+switch-master":
+		// "<name> <old ip> <old port> <new ip> <new port>"
+		if len(f) == 5 && f[0] == w.cfg.MasterName {
+			w.mu.Lock()
+			w.holding = false
+			w.mu.Unlock()
+			w.moved(net.JoinHostPort(f[3], f[4]))
+		}
+	case "+failover-state-send-slaveof-noone":
+		// "slave <ip:port> <ip> <port> @ <name> <master ip> <master port>"
+		if eventMaster(f) == w.cfg.MasterName {
+			w.mu.Lock()
+			w.holding, w.holdUntil = true, time.Now().Add(holdMax)
+			w.mu.Unlock()
+			if w.follow != nil {
+				w.follow()
+			}
+		}
+	default: // the failover ended or was aborted
+		if eventMaster(f) == w.cfg.MasterName {
+			w.mu.Lock()
+			w.holding = false
+			w.mu.Unlock()
+		}
+	}
+}
+
+// eventMaster returns the master name an event's instance fields name: "master
+// <name> <ip> <port>", or "<type> <name> <ip> <port> @ <master name> <ip> <port>"
+// for a replica or a sentinel.
+func eventMaster(f []string) string {
+	for i, x := range f {
+		if x == "@" && i+1 < len(f) {
+			return f[i+1]
+		}
+	}
+	if len(f) >= 2 && f[0] == "master" {
+		return f[1]
+	}
+	return ""
+}
+
+// check asks a sentinel where the master is and follows it if it moved.
+func (w *watcher) check() {
+	w.mu.Lock()
+	list := append([]string(nil), w.sentinels...)
+	w.mu.Unlock()
+	for _, s := range list {
+		ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
+		addr, err := w.ask(ctx, s)
+		cancel()
+		if err == nil {
+			w.moved(addr)
+			return
+		}
+	}
+}
+
+// moved follows the master to addr if that is not where the connection is.
+func (w *watcher) moved(addr string) {
+	w.mu.Lock()
+	same := addr == w.master
+	w.mu.Unlock()
+	if !same && w.follow != nil {
+		w.follow()
+	}
+}
+
+func (w *watcher) closeAll() {
+	w.mu.Lock()
+	conns := w.conns
+	w.conns = map[string]*driver.PairedConn{}
+	w.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// PairedConnect connects to the master named cfg.MasterName, found through the
+// sentinels and confirmed with ROLE, and returns a driver.PairedConn that follows it
+// through failovers (see the package doc). ctx bounds the first connection only.
+func PairedConnect(ctx context.Context, cfg Config) (*driver.PairedConn, error) {
+	w, err := newWatcher(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c, err := driver.PairedConnect(ctx, w.nodeConfig())
+	if err != nil {
+		w.closeAll()
+		return nil, err
+	}
+	w.follow = c.Reconnect
+	go w.run(c.Done())
+	return c, nil
+}
+
+// PubsubConnect is PairedConnect for a driver.PubsubConn: its subscriptions move to
+// the new master after a failover.
+func PubsubConnect(ctx context.Context, cfg Config) (*driver.PubsubConn, error) {
+	w, err := newWatcher(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := driver.PubsubConnect(ctx, w.nodeConfig())
+	if err != nil {
+		w.closeAll()
+		return nil, err
+	}
+	w.follow = p.Reconnect
+	go w.run(p.Done())
+	return p, nil
+}
