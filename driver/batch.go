@@ -164,6 +164,7 @@ func (c *PairedConn) sendEncoded(cmds []byte, pre, post string, replies, parts i
 	if err != nil {
 		return Future{x: err}
 	}
+	sizeFor(cmd, len(pre)+len(cmds)+len(post))
 	buf := append((*cmd)[:0], pre...)
 	buf = append(buf, cmds...)
 	*cmd = append(buf, post...)

@@ -37,6 +37,7 @@ type PairedConn struct {
 // newPaired returns a PairedConn for cfg (with defaults) before it is started.
 func newPaired(cfg Config) *PairedConn {
 	c := &PairedConn{ring: ring.New(cfg.RingSize)}
+	c.ring.SetRelease(putBig)
 	c.b.down = func(err error) { c.ring.FailWritten(&connLostError{cause: err}) }
 	return c
 }
@@ -117,6 +118,7 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 		var seq uint64
 		var cmd *[]byte
 		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
+			sizeFor(cmd, argsSize(args))
 			if *cmd, err = writer.AppendArgs((*cmd)[:0], args...); err == nil {
 				var wake bool
 				if noReply {

@@ -69,6 +69,7 @@ func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
 		var seq uint64
 		var cmd *[]byte
 		if seq, cmd, err = c.ring.Reserve(context.Background()); err == nil {
+			sizeFor(cmd, argsSize(args))
 			if *cmd, err = writer.AppendArgs((*cmd)[:0], args...); err == nil {
 				c.ring.Keep(seq)
 				if c.ring.Publish(seq, false) {
@@ -231,6 +232,7 @@ func (c *PairedConn) sendKeptParts(cmd []byte, pre, post string, replies, parts 
 	if err != nil {
 		return Future{x: err}
 	}
+	sizeFor(buf, len(pre)+len(cmd)+len(post))
 	*buf = append(append(append((*buf)[:0], pre...), cmd...), post...)
 	c.ring.Keep(seq)
 	var wake bool

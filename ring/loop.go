@@ -27,15 +27,15 @@ func (r *Ring) Collect(dst []byte) ([]byte, int) {
 // limit on one writev (IOV_MAX, 1024 on Linux).
 const MaxVecRefs = 32
 
-// CollectVec is Collect for a writer that writes a vector of buffers in one call
-// (writev): the command of a slot holding big bytes or more (big > 0) is not copied
-// into dst but referenced in vec, the parts of dst between such commands are
-// referenced around it, and the slot lets go of its buffer, so the vector then holds
-// the only reference to it. vec comes back empty when no command was referenced: dst
-// alone holds the batch. Otherwise vec, in order, is the whole batch, and the writer
-// must not grow dst (which vec may alias) until it has written vec; it should clear
-// vec afterwards so that the large buffers can be collected. At most MaxVecRefs
-// commands are referenced per call; later large ones are copied.
+// CollectVec is Collect for a writer that writes a vector of buffers: the command of
+// a slot holding big bytes or more (big > 0) is not copied into dst but referenced in
+// vec, and the parts of dst between such commands are referenced around it. vec comes
+// back empty when no command was referenced: dst alone holds the batch. Otherwise
+// vec, in order, is the whole batch; the writer must write it (or copy what it does
+// not write at once) before it completes any reply of this ring, since a slot lets
+// go of its buffer when its reply comes, and must not grow dst (which vec may alias)
+// until then. At most MaxVecRefs commands are referenced per call; later large ones
+// are copied.
 func (r *Ring) CollectVec(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int) {
 	if big <= 0 {
 		big = int(^uint(0) >> 1)
@@ -64,14 +64,16 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 				continue // a cancel or Close took it: look again
 			}
 			switch {
-			case big > 0 && len(s.cmd) >= big && refs < MaxVecRefs && !s.keep:
-				// By reference: the vector takes the buffer over.
+			case big > 0 && len(s.cmd) >= big && refs < MaxVecRefs && !s.noReply:
+				// By reference: the slot keeps its buffer until its reply (see
+				// complete), which cannot come before the writer has written vec.
+				// (A command taking no reply is done, and its slot reusable, as
+				// soon as Collect returns: it is copied.)
 				if mark < len(dst) {
 					vec = append(vec, dst[mark:len(dst):len(dst)])
 					mark = len(dst)
 				}
 				vec = append(vec, s.cmd)
-				s.cmd = nil
 				refs++
 			default:
 				if cap(dst)-len(dst) < len(s.cmd) {
@@ -89,8 +91,8 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 					dst = slices.Grow(dst, max(len(s.cmd), len(dst)))
 				}
 				dst = append(dst, s.cmd...)
-				if cap(s.cmd) > cmdKeep && !s.keep {
-					s.cmd = nil
+				if !s.keep {
+					r.dropCmd(s)
 				}
 			}
 			n++
@@ -191,8 +193,8 @@ func (r *Ring) complete(v parser.Value, owned bool) error {
 		default:
 			s.val = s.store.Copy(v)
 		}
-		if s.keep && !multi && !v.IsError() && cap(s.cmd) > cmdKeep {
-			s.cmd = nil // nobody will send it again: let a large one go now
+		if !s.keep || (!multi && !v.IsError()) {
+			r.dropCmd(s) // nobody will send it again: let a large one go now
 		}
 		s.err = nil
 		s.state.Store(mkState(seq, phaseDone))

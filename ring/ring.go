@@ -165,6 +165,10 @@ type Ring struct {
 
 	forgottenErrs atomic.Uint64
 
+	// release, if set (SetRelease), is given the large command buffers the ring
+	// lets go of, for reuse.
+	release func([]byte)
+
 	// The shared-context watch (see watch.go): the current one, the identity of the
 	// Done channel a sampled View is blocked with (0: none), and how many times a
 	// watch woke the ring's waiters.
@@ -205,6 +209,23 @@ func New(size int) *Ring {
 		spaceSig: make(chan struct{}, 1),
 		closeCh:  make(chan struct{}),
 		parkCap:  int(max(4*n, 4096)), // both powers of two
+	}
+}
+
+// SetRelease makes the ring hand the command buffers larger than its keep bound
+// (64 KiB) to fn when it lets go of them (after the command's reply, or when the slot
+// is reused), instead of dropping them: fn may keep them for later commands (a
+// pool). Call it before the ring is used.
+func (r *Ring) SetRelease(fn func([]byte)) { r.release = fn }
+
+// dropCmd lets go of the slot's command buffer if it is larger than cmdKeep. The
+// caller owns the slot (or, on the loop, the slot's written command).
+func (r *Ring) dropCmd(s *slot) {
+	if cap(s.cmd) > cmdKeep {
+		if r.release != nil {
+			r.release(s.cmd)
+		}
+		s.cmd = nil
 	}
 }
 
@@ -360,9 +381,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	s.noReply = false
 	s.keep = false
 	s.multiOn = false
-	if cap(s.cmd) > cmdKeep {
-		s.cmd = nil
-	}
+	r.dropCmd(s)
 	s.cmd = s.cmd[:0]
 	return &s.cmd
 }

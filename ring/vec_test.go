@@ -50,8 +50,8 @@ func TestCollectVec(t *testing.T) {
 		t.Fatalf("a large command was copied into dst %q", dst)
 	}
 	for _, i := range []int{1, 4, 5} {
-		if r.slot(seqs[i]).cmd != nil {
-			t.Fatalf("slot of command %d still holds its buffer", i)
+		if r.slot(seqs[i]).cmd == nil {
+			t.Fatalf("slot of command %d let go of its buffer before its reply", i)
 		}
 	}
 	// Appending to a vec part must not overwrite the next part (cap is clipped).
@@ -109,9 +109,8 @@ func viewCmd(t *testing.T, r *Ring, seq uint64, part int) (cmd, reply string) {
 	return cmd, reply
 }
 
-// A kept command stays viewable with its reply: copied into the batch (never
-// referenced), kept after an error reply, also once parked, and a large one let go
-// after a reply that is not an error.
+// A kept command stays viewable with its reply: kept after an error reply, also once
+// parked, and a large one let go after a reply that is not an error.
 func TestKeepViewCmd(t *testing.T) {
 	r := New(4)
 	big := strings.Repeat("K", cmdKeep+1)
@@ -128,9 +127,9 @@ func TestKeepViewCmd(t *testing.T) {
 	a := reserveKept(big)
 	b := reserveKept("small;")
 	plain := publish(t, r, "plain;")
-	dst, vec, n := r.CollectVec(nil, nil, 16)
-	if n != 3 || len(vec) != 0 || len(dst) != len(big)+12 {
-		t.Fatalf("kept commands referenced: n %d, vec %d parts, dst %d bytes", n, len(vec), len(dst))
+	_, vec, n := r.CollectVec(nil, nil, 16)
+	if n != 3 || string(bytes.Join(vec, nil)) != big+"small;plain;" {
+		t.Fatalf("CollectVec: n %d, vec %d parts", n, len(vec))
 	}
 	for _, v := range []parser.Value{parser.NewSimpleError("MOVED 1 x:1"), parser.NewSimpleError("ASK 2 y:2"), parser.NewSimpleString("OK")} {
 		if err := r.Complete(v); err != nil {
@@ -164,5 +163,31 @@ func TestKeepViewCmd(t *testing.T) {
 	}
 	if cmd, reply := viewCmd(t, r, c, -1); cmd != "" || reply != "OK" {
 		t.Fatalf("large kept command after OK: %d bytes kept, %q", len(cmd), reply)
+	}
+}
+
+// A large command buffer is given to the release function once its reply came (a
+// referenced one stays with its slot until then), or when its slot is reused.
+func TestRelease(t *testing.T) {
+	r := New(4)
+	var released [][]byte
+	r.SetRelease(func(b []byte) { released = append(released, b) })
+	big := strings.Repeat("R", cmdKeep+1)
+	a := publish(t, r, big)
+	_, vec, _ := r.CollectVec(nil, nil, 16)
+	if len(vec) != 1 || len(released) != 0 {
+		t.Fatalf("vec %d parts, %d released before the reply", len(vec), len(released))
+	}
+	if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+		t.Fatal(err)
+	}
+	if len(released) != 1 || &released[0][0] != &vec[0][0] || r.slot(a).cmd != nil {
+		t.Fatalf("after the reply: %d released", len(released))
+	}
+	// Copied (not referenced): let go once copied.
+	publish(t, r, big)
+	r.Collect(nil)
+	if len(released) != 2 {
+		t.Fatalf("after a copy: %d released", len(released))
 	}
 }
