@@ -194,3 +194,33 @@ func waitMaster(t *testing.T, st *redistest.Sentinels, old string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The sentinels and the data nodes have passwords of their own: each side gets its
+// own (Config.SentinelPassword, Config.Node.Password), and the wrong one is refused.
+func TestSentinelAuth(t *testing.T) {
+	st := redistest.StartSentinelsConf(t, name, 1,
+		"requirepass sentpw\nsentinel sentinel-pass sentpw\nsentinel auth-pass "+name+" datapw\n",
+		"--requirepass", "datapw", "--masterauth", "datapw")
+	ctx := testCtx(t, 20*time.Second)
+	cfg := Config{MasterName: name, Sentinels: sentinelAddrs(st), SentinelPassword: "sentpw",
+		Node: driver.Config{Password: "datapw"}}
+	c, err := PairedConnect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Send("SET", "k", "v").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bad := cfg
+	bad.SentinelPassword = ""
+	if _, err := PairedConnect(ctx, bad); !errors.Is(err, ErrNoSentinel) {
+		t.Fatalf("no sentinel password: %v, want ErrNoSentinel", err)
+	}
+	bad = cfg
+	bad.Node.Password = "sentpw"
+	var he *driver.HandshakeError
+	if _, err := PairedConnect(ctx, bad); !errors.As(err, &he) {
+		t.Fatalf("the sentinels' password for the data node: %v, want a *HandshakeError", err)
+	}
+}

@@ -43,6 +43,9 @@ type Server struct {
 	// sentinel is the configuration a sentinel starts from (written to its
 	// directory once; the sentinel rewrites it), "" for a data node.
 	sentinel string
+	// password is the server's requirepass (from the arguments or the sentinel
+	// configuration): Do authenticates with it first.
+	password string
 }
 
 // readyTimeout bounds how long a started server may take to answer PING.
@@ -92,6 +95,16 @@ func newServer(sentinel string, extra ...string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{dir: dir, managed: true, Sock: filepath.Join(dir, "redis.sock"), sentinel: sentinel}
+	for i := 0; i+1 < len(extra); i++ {
+		if extra[i] == "--requirepass" {
+			s.password = extra[i+1]
+		}
+	}
+	for _, line := range strings.Split(sentinel, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "requirepass" {
+			s.password = f[1]
+		}
+	}
 	if sentinel != "" {
 		if err := os.WriteFile(filepath.Join(dir, "sentinel.conf"), []byte(sentinel), 0o600); err != nil {
 			os.RemoveAll(dir)
@@ -236,14 +249,26 @@ func (s *Server) Do(args ...string) (parser.Value, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write(writer.AppendCommand(nil, args...)); err != nil {
+	var out []byte
+	if s.password != "" {
+		out = writer.AppendCommand(out, "AUTH", s.password)
+	}
+	if _, err := c.Write(writer.AppendCommand(out, args...)); err != nil {
 		return parser.Value{}, err
 	}
 	r := bufio.NewReader(c)
 	var buf []byte
 	var p parser.Parser
+	skip := s.password != "" // AUTH's reply
 	for {
-		v, _, err := p.Parse(buf)
+		v, n, err := p.Parse(buf)
+		if err == nil && skip {
+			if v.IsError() {
+				return v.Clone(), nil
+			}
+			skip, buf = false, buf[n:]
+			continue
+		}
 		if err == nil {
 			return v.Clone(), nil
 		}
@@ -251,7 +276,7 @@ func (s *Server) Do(args ...string) (parser.Value, error) {
 			return parser.Value{}, err
 		}
 		chunk := make([]byte, 4096)
-		n, err := r.Read(chunk)
+		n, err = r.Read(chunk)
 		if err != nil {
 			return parser.Value{}, err
 		}

@@ -31,6 +31,13 @@ const DownAfter = 1000
 // sentinels. extra are more arguments for the data nodes.
 func StartSentinels(t testing.TB, name string, replicas int, extra ...string) *Sentinels {
 	t.Helper()
+	return StartSentinelsConf(t, name, replicas, "", extra...)
+}
+
+// StartSentinelsConf is StartSentinels with more lines for the sentinels'
+// configuration (sentinel auth-pass, requirepass, ...).
+func StartSentinelsConf(t testing.TB, name string, replicas int, sentinelConf string, extra ...string) *Sentinels {
+	t.Helper()
 	if os.Getenv("REDIS_TEST_ADDR") != "" {
 		t.Skip("redistest: sentinels cannot use REDIS_TEST_ADDR")
 	}
@@ -53,7 +60,7 @@ func StartSentinels(t testing.TB, name string, replicas int, extra ...string) *S
 	}
 	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2\n"+
 		"sentinel down-after-milliseconds %s %d\n"+
-		"sentinel failover-timeout %s 3000\n", name, st.Master.Port, name, DownAfter, name)
+		"sentinel failover-timeout %s 3000\n", name, st.Master.Port, name, DownAfter, name) + sentinelConf
 	for i := 0; i < 3; i++ {
 		s, err := newServer(conf)
 		if errors.Is(err, ErrNoServer) && os.Getenv("CI") != "true" {
