@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"strconv"
@@ -237,4 +238,34 @@ func owner(t *testing.T, s *redistest.Server, slot int) string {
 		}
 	}
 	return ""
+}
+
+// Over TLS the nodes name their TLS ports (tls-cluster): the client connects to them
+// with the Node template's TLS configuration.
+func TestClusterTLS(t *testing.T) {
+	certs := redistest.NewCerts(t)
+	cl := redistest.StartClusterTLS(t, certs, 3, 0)
+	c := connect(t, cl, Config{
+		Addrs: []string{cl.TLSAddrs[0]},
+		Node:  driver.Config{TLS: &tls.Config{RootCAs: certs.CAPool}},
+	})
+	ctx := testCtx(t, 20*time.Second)
+	tlsAddrs := map[string]bool{}
+	for _, a := range cl.TLSAddrs {
+		tlsAddrs[a] = true
+	}
+	for _, m := range c.topo.Load().masters {
+		if !tlsAddrs[m.addr] {
+			t.Fatalf("master %s is not a TLS address (%v)", m.addr, cl.TLSAddrs)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		k := "tls:" + strconv.Itoa(i)
+		if err := c.Send("SET", k, i).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.Send("GET", k).Int(ctx); err != nil || n != int64(i) {
+			t.Fatalf("GET %s = %d, %v", k, n, err)
+		}
+	}
 }

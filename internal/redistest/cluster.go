@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +15,9 @@ import (
 // ends.
 type Cluster struct {
 	Nodes []*Server // in creation order: the masters first, then their replicas
-	t     testing.TB
+	// TLSAddrs are the nodes' TLS addresses (StartClusterTLS), by node; "" without TLS.
+	TLSAddrs []string
+	t        testing.TB
 }
 
 // NodeTimeout is the cluster-node-timeout of the clusters StartCluster makes, in
@@ -26,6 +29,20 @@ const NodeTimeout = 1000
 // reports cluster_state:ok and sees every other node. extra are more server arguments.
 // A missing redis-server or redis-cli skips t, or fails it under CI=true.
 func StartCluster(t testing.TB, masters, replicas int, extra ...string) *Cluster {
+	t.Helper()
+	return startCluster(t, masters, replicas, nil, extra...)
+}
+
+// StartClusterTLS is StartCluster with every node also listening with TLS (certs,
+// clients not asked for certificates) and the cluster bus and replication over TLS
+// (tls-cluster, tls-replication): a TLS client is then told the nodes' TLS ports.
+// TLSAddrs holds each node's TLS address, by node.
+func StartClusterTLS(t testing.TB, certs *Certs, masters, replicas int) *Cluster {
+	t.Helper()
+	return startCluster(t, masters, replicas, certs)
+}
+
+func startCluster(t testing.TB, masters, replicas int, certs *Certs, extra ...string) *Cluster {
 	t.Helper()
 	if os.Getenv("REDIS_TEST_ADDR") != "" {
 		t.Skip("redistest: a cluster cannot use REDIS_TEST_ADDR")
@@ -43,12 +60,40 @@ func StartCluster(t testing.TB, masters, replicas int, extra ...string) *Cluster
 		"--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1"}, extra...) // replicas sync, and show in CLUSTER SLOTS, at once
 	create := []string{"--cluster", "create"}
 	for i := 0; i < masters*(1+replicas); i++ {
-		s := Start(t, args...)
+		nodeArgs := args
+		tlsAddr := ""
+		if certs != nil {
+			port, err := freeClusterPort()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tlsAddr = "127.0.0.1:" + strconv.Itoa(port)
+			nodeArgs = append(append([]string{}, args...),
+				"--tls-port", strconv.Itoa(port),
+				"--tls-cert-file", certs.ServerCert, "--tls-key-file", certs.ServerKey,
+				"--tls-ca-cert-file", certs.CAFile, "--tls-auth-clients", "no",
+				// The bus always asks for a client certificate.
+				"--tls-client-cert-file", certs.ClientCert, "--tls-client-key-file", certs.ClientKey,
+				"--tls-cluster", "yes", "--tls-replication", "yes")
+		}
+		s := Start(t, nodeArgs...)
 		c.Nodes = append(c.Nodes, s)
-		create = append(create, s.Addr)
+		c.TLSAddrs = append(c.TLSAddrs, tlsAddr)
+		if certs != nil {
+			// The nodes announce their TLS ports: redis-cli must meet them there,
+			// or it waits for a join it never recognises.
+			create = append(create, tlsAddr)
+		} else {
+			create = append(create, s.Addr)
+		}
 	}
 	create = append(create, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
-	out, err := exec.Command(cli, create...).CombinedOutput()
+	if certs != nil {
+		create = append(create, "--tls", "--cacert", certs.CAFile)
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, cli, create...).CombinedOutput() // it waits for the nodes to join
 	if err != nil {
 		t.Fatalf("redistest: redis-cli %s: %v\n%s", strings.Join(create, " "), err, out)
 	}
@@ -199,7 +244,9 @@ func (c *Cluster) Reshard(from, to *Server, n int) error {
 	if err != nil {
 		return err
 	}
-	out, err := exec.Command(cli, "--cluster", "reshard", from.Addr,
+	cctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, cli, "--cluster", "reshard", from.Addr,
 		"--cluster-from", from.NodeID(), "--cluster-to", to.NodeID(),
 		"--cluster-slots", strconv.Itoa(n), "--cluster-yes", "--cluster-pipeline", "10").CombinedOutput()
 	if err != nil {

@@ -24,6 +24,7 @@ type Certs struct {
 	Dir                   string
 	CAFile                string
 	ServerCert, ServerKey string // files
+	ClientCert, ClientKey string // files of Client (a cluster node's certificate on its bus)
 	CAPool                *x509.CertPool
 	Client                tls.Certificate // signed by the CA
 	OtherCAPool           *x509.CertPool  // a CA that signed nothing here
@@ -51,6 +52,9 @@ func NewCerts(t testing.TB) *Certs {
 
 	cliDER, cliKey := mustLeaf(t, caKey, caCert, "respring client", x509.ExtKeyUsageClientAuth)
 	c.Client = tls.Certificate{Certificate: [][]byte{cliDER}, PrivateKey: cliKey}
+	c.ClientCert, c.ClientKey = filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
+	writePEM(t, c.ClientCert, "CERTIFICATE", cliDER)
+	writePEM(t, c.ClientKey, "EC PRIVATE KEY", mustMarshalKey(t, cliKey))
 	return c
 }
 
