@@ -215,6 +215,48 @@ func TestAskAndMoved(t *testing.T) {
 	if a := c.topo.Load().slots[slot].Load().master.addr; a != dst.Addr {
 		t.Fatalf("after MOVED the slot maps to %s, want %s", a, dst.Addr)
 	}
+
+	// A burst of MOVED replies makes a refresh or two, not one per reply: move the
+	// slot back behind the client's back and send 200 commands at once.
+	dst.MustDo("DEL", key, "{ask}old") // a node gives no slot away while it holds keys of it
+	for _, m := range cl.Masters() {
+		if v := m.MustDo("CLUSTER", "SETSLOT", s, "NODE", src.NodeID()); v.IsError() {
+			t.Fatal(v)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // let a refresh already asked for pass
+	before := c.Stats()
+	var fs []driver.Future
+	for i := 0; i < 200; i++ {
+		fs = append(fs, c.Send("GET", "{ask}"+strconv.Itoa(i)))
+	}
+	for _, f := range fs {
+		if err := f.Err(ctx); err != nil && !errors.Is(err, driver.ErrNil) {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	after := c.Stats()
+	if after.Moved-before.Moved < 100 || after.Refreshes-before.Refreshes > 3 {
+		t.Fatalf("%d MOVED made %d refreshes", after.Moved-before.Moved, after.Refreshes-before.Refreshes)
+	}
+	t.Logf("%d MOVED made %d refreshes", after.Moved-before.Moved, after.Refreshes-before.Refreshes)
+}
+
+// Connect needs one seed that answers; with none it fails with ErrNoSeed.
+func TestSeeds(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	dead := redistest.Start(t)
+	deadAddr := dead.Addr
+	dead.Stop()
+	c := connect(t, cl, Config{Addrs: []string{deadAddr, cl.Nodes[1].Addr}})
+	if _, err := c.Do(testCtx(t, 10*time.Second), "SET", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Connect(testCtx(t, 10*time.Second), Config{Addrs: []string{deadAddr}})
+	if !errors.Is(err, ErrNoSeed) {
+		t.Fatalf("no seed answering: %v, want ErrNoSeed", err)
+	}
 }
 
 // owner returns the node id serving slot, as node s sees it.
