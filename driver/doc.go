@@ -117,5 +117,23 @@
 // AppendBytes and Send("SET", k, v) plus Err allocate nothing in steady state. A Future
 // can be read after later commands reused its slot: a reply nobody had read is parked
 // aside (that costs one copy), within a bound; past it the Future returns ErrExpired.
-// Use SendAndForget rather than dropping Futures of commands you do not read.
+// Use SendAndForget rather than dropping Futures of commands you do not read. Large
+// command buffers (over 64 KiB) are pooled by size class and written from where they
+// were encoded, not copied into the batch.
+//
+// # Hooks for cluster and sentinel clients
+//
+// driver/cluster and driver/sentinel are built on the exported API alone, with a few
+// hooks meant for such layers:
+//   - Config.Resolve gives the address at every connect and reconnect; Config.Init
+//     runs commands on every new connection (READONLY); Config.Verify checks it (ROLE)
+//     before it is used; Config.OnDisconnect is told of every loss.
+//   - PairedConn.Reconnect and PubsubConn.Reconnect move a connection (through
+//     Resolve); Connected and Done report its state.
+//   - A Rerouter (SendRouted, SendBatchRouted, SendTxRouted) sees the error replies it
+//     asks for (MOVED, ASK, TRYAGAIN ...) and sends the command again, from the
+//     encoded form its ring slot kept (Resend, ResendTx), inside the Future's methods;
+//     nothing is re-sent unless the Rerouter decides so from the server's reply.
+//   - PubsubConn.SSubscribe (sharded channels) follows a slot moved away from its
+//     node by reconnecting through Resolve.
 package driver
