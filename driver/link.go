@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/respring/respring/parser"
@@ -246,6 +247,12 @@ func (l *link) traffic(c gnet.Conn) gnet.Action {
 	}
 	act := l.parseInput(buf)
 	_, _ = c.Discard(n)
+	if act == gnet.None && len(l.acc) > 0 && l.need > len(l.acc) {
+		// A large reply began: read its rest straight into acc.
+		if act = l.readDirect(c); act == gnet.None && len(l.acc) >= l.need {
+			act = l.parseAcc()
+		}
+	}
 	return act
 }
 
@@ -286,9 +293,40 @@ func (l *link) readAcc(c gnet.Conn, n int) gnet.Action {
 	l.acc = l.growAcc(l.acc, len(buf))
 	l.acc = append(l.acc, buf...)
 	if len(l.acc) < l.need {
-		return gnet.None
+		if act := l.readDirect(c); act != gnet.None || len(l.acc) < l.need {
+			return act
+		}
 	}
 	return l.parseAcc()
+}
+
+// readDirect reads what the socket holds straight into acc's spare room, towards the
+// partial value's need, instead of letting gnet read it into its buffer first and
+// copying it from there: a large reply then crosses one copy fewer. It reads until
+// the need is met, acc is full or the socket has nothing more (EAGAIN); the loop is
+// woken again for the rest as usual. Plain sockets only (TLS input must go through
+// TLS).
+func (l *link) readDirect(c gnet.Conn) gnet.Action {
+	if l.tls != nil {
+		return gnet.None
+	}
+	fd := c.Fd()
+	for len(l.acc) < l.need && len(l.acc) < cap(l.acc) {
+		room := l.acc[len(l.acc):min(cap(l.acc), l.need)]
+		n, err := syscall.Read(fd, room)
+		switch {
+		case n > 0:
+			l.acc = l.acc[:len(l.acc)+n]
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			return gnet.None
+		case err != nil:
+			return l.fail(err)
+		default: // n == 0: the peer closed the connection
+			return l.fail(errors.New("connection closed by the server"))
+		}
+	}
+	return gnet.None
 }
 
 // parseAcc parses what acc holds and keeps only the partial value at its end. A large
