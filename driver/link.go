@@ -300,6 +300,9 @@ func (l *link) readAcc(c gnet.Conn, n int) gnet.Action {
 	return l.parseAcc()
 }
 
+// directMin is the rest of a partial reply from which readDirect reads it itself.
+const directMin = 64 << 10
+
 // readDirect reads what the socket holds straight into acc's spare room, towards the
 // partial value's need, instead of letting gnet read it into its buffer first and
 // copying it from there: a large reply then crosses one copy fewer. It reads until
@@ -307,8 +310,8 @@ func (l *link) readAcc(c gnet.Conn, n int) gnet.Action {
 // woken again for the rest as usual. Plain sockets only (TLS input must go through
 // TLS).
 func (l *link) readDirect(c gnet.Conn) gnet.Action {
-	if l.tls != nil {
-		return gnet.None
+	if l.tls != nil || l.need-len(l.acc) < directMin {
+		return gnet.None // small rests (a pipelined reply cut by a read) wait for the loop
 	}
 	fd := c.Fd()
 	for len(l.acc) < l.need && len(l.acc) < cap(l.acc) {
