@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,47 @@ func TestBlockingAndDedicated(t *testing.T) {
 	}
 	if n, err := c.Send("GET", "{acct}balance").Int(ctx); err != nil || n != 5 {
 		t.Fatalf("balance = %d, %v", n, err)
+	}
+}
+
+// A multi-key command whose keys are split by a migration in progress gets TRYAGAIN
+// (proof it did not run): it is retried with backoff, and once the migration ends
+// the retry reaches the new owner (MOVED) and succeeds.
+func TestTryAgainRetried(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{RefreshInterval: -1})
+	ctx := testCtx(t, 20*time.Second)
+	if err := c.Send("MSET", "{try}a", "1", "{try}b", "2").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	slot := KeySlotString("{try}a")
+	s := strconv.Itoa(slot)
+	var src, dst *redistest.Server
+	for _, m := range cl.Masters() {
+		if owner(t, m, slot) == m.NodeID() {
+			src = m
+		} else if dst == nil {
+			dst = m
+		}
+	}
+	dst.MustDo("CLUSTER", "SETSLOT", s, "IMPORTING", src.NodeID())
+	src.MustDo("CLUSTER", "SETSLOT", s, "MIGRATING", dst.NodeID())
+	src.MustDo("MIGRATE", "127.0.0.1", strconv.Itoa(dst.Port), "", "0", "5000", "KEYS", "{try}a")
+	// Half of the keys moved: MGET gets TRYAGAIN until the rest follow.
+	if v := src.MustDo("MGET", "{try}a", "{try}b"); !v.IsError() || !strings.HasPrefix(v.Text(), "TRYAGAIN") {
+		t.Fatalf("the source answered %v, want TRYAGAIN", v)
+	}
+	f := c.Send("MGET", "{try}a", "{try}b")
+	time.Sleep(100 * time.Millisecond)
+	src.MustDo("MIGRATE", "127.0.0.1", strconv.Itoa(dst.Port), "", "0", "5000", "KEYS", "{try}b")
+	for _, m := range cl.Masters() {
+		m.MustDo("CLUSTER", "SETSLOT", s, "NODE", dst.NodeID())
+	}
+	v, err := f.Wait(ctx)
+	if err != nil || len(v.Elems()) != 2 || v.Elems()[0].Text() != "1" || v.Elems()[1].Text() != "2" {
+		t.Fatalf("MGET = %v, %v", v, err)
+	}
+	if st := c.Stats(); st.Retried == 0 {
+		t.Fatalf("no retry: %+v", st)
 	}
 }
