@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"testing"
 	"time"
@@ -222,5 +223,33 @@ func TestSentinelAuth(t *testing.T) {
 	var he *driver.HandshakeError
 	if _, err := PairedConnect(ctx, bad); !errors.As(err, &he) {
 		t.Fatalf("the sentinels' password for the data node: %v, want a *HandshakeError", err)
+	}
+}
+
+// TLS to the sentinels (Config.SentinelTLS) and to the data nodes (Node.TLS).
+func TestSentinelTLS(t *testing.T) {
+	certs := redistest.NewCerts(t)
+	st := redistest.StartSentinelsTLS(t, certs, name, 1)
+	ctx := testCtx(t, 20*time.Second)
+	var addrs []string
+	for _, s := range st.Sentinels {
+		addrs = append(addrs, st.TLSAddrs[s.Addr])
+	}
+	c, err := PairedConnect(ctx, Config{MasterName: name, Sentinels: addrs,
+		SentinelTLS: &tls.Config{RootCAs: certs.CAPool},
+		Node:        driver.Config{TLS: &tls.Config{RootCAs: certs.CAPool}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Send("SET", "k", "over tls").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Master.MustDo("GET", "k").Text(); got != "over tls" {
+		t.Fatalf("the master has %q", got)
+	}
+	// Without TLS to the sentinels, none answers.
+	if _, err := PairedConnect(ctx, Config{MasterName: name, Sentinels: addrs, Node: driver.Config{TLS: &tls.Config{RootCAs: certs.CAPool}}}); !errors.Is(err, ErrNoSentinel) {
+		t.Fatalf("plain to TLS sentinels: %v", err)
 	}
 }

@@ -19,6 +19,9 @@ type Sentinels struct {
 	Master    *Server   // the master as started (a failover makes another node master)
 	Replicas  []*Server // replicas as started
 	Sentinels []*Server
+	// TLSAddrs maps a server's plain address to its TLS address
+	// (StartSentinelsTLS); nil without TLS.
+	TLSAddrs map[string]string
 }
 
 // DownAfter is the down-after-milliseconds of the sentinels StartSentinels makes:
@@ -32,6 +35,74 @@ const DownAfter = 1000
 func StartSentinels(t testing.TB, name string, replicas int, extra ...string) *Sentinels {
 	t.Helper()
 	return StartSentinelsConf(t, name, replicas, "", extra...)
+}
+
+// StartSentinelsTLS is StartSentinels with TLS everywhere: the data nodes and the
+// sentinels also listen with TLS (certs; clients not asked for certificates), the
+// replicas and the sentinels reach the data nodes over TLS (tls-replication), and the
+// sentinels name the master by its TLS address. TLSAddrs maps each server's plain
+// address to its TLS one.
+func StartSentinelsTLS(t testing.TB, certs *Certs, name string, replicas int) *Sentinels {
+	t.Helper()
+	tlsArgs := func() ([]string, string) {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{"--tls-port", strconv.Itoa(port),
+			"--tls-cert-file", certs.ServerCert, "--tls-key-file", certs.ServerKey,
+			"--tls-ca-cert-file", certs.CAFile, "--tls-auth-clients", "no",
+			"--tls-client-cert-file", certs.ClientCert, "--tls-client-key-file", certs.ClientKey,
+			"--tls-replication", "yes"}, "127.0.0.1:" + strconv.Itoa(port)
+	}
+	st := &Sentinels{Name: name, TLSAddrs: map[string]string{}}
+	base := []string{"--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1"}
+	margs, mtls := tlsArgs()
+	st.Master = Start(t, append(base, margs...)...)
+	st.TLSAddrs[st.Master.Addr] = mtls
+	_, mport, _ := strings.Cut(mtls, ":")
+	for i := 0; i < replicas; i++ {
+		rargs, rtls := tlsArgs()
+		r := Start(t, append(append([]string{"--replicaof", "127.0.0.1", mport}, base...), rargs...)...)
+		st.Replicas = append(st.Replicas, r)
+		st.TLSAddrs[r.Addr] = rtls
+	}
+	st.waitSynced(t)
+	for i := 0; i < 3; i++ {
+		sargs, stls := tlsArgs()
+		conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %s 2\n"+
+			"sentinel down-after-milliseconds %s %d\n"+
+			"sentinel failover-timeout %s 3000\n", name, mport, name, DownAfter, name)
+		for j := 0; j+1 < len(sargs); j += 2 {
+			conf += strings.TrimPrefix(sargs[j], "--") + " " + sargs[j+1] + "\n"
+		}
+		s, err := newServer(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.t = t
+		t.Cleanup(s.Close)
+		st.Sentinels = append(st.Sentinels, s)
+		st.TLSAddrs[s.Addr] = stls
+	}
+	if err := st.WaitKnown(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// waitSynced waits until every replica's link to the master is up.
+func (st *Sentinels) waitSynced(t testing.TB) {
+	t.Helper()
+	for _, r := range st.Replicas {
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(r.MustDo("INFO", "replication").Text(), "master_link_status:up") {
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: replica %s not in sync after 30 s", r.Addr)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 // StartSentinelsConf is StartSentinels with more lines for the sentinels'
@@ -49,15 +120,7 @@ func StartSentinelsConf(t testing.TB, name string, replicas int, sentinelConf st
 	for i := 0; i < replicas; i++ {
 		st.Replicas = append(st.Replicas, Start(t, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(st.Master.Port)}, extra...)...))
 	}
-	for _, r := range st.Replicas {
-		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(r.MustDo("INFO", "replication").Text(), "master_link_status:up") {
-			if time.Now().After(deadline) {
-				t.Fatalf("redistest: replica %s not in sync after 30 s", r.Addr)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	st.waitSynced(t)
 	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2\n"+
 		"sentinel down-after-milliseconds %s %d\n"+
 		"sentinel failover-timeout %s 3000\n", name, st.Master.Port, name, DownAfter, name) + sentinelConf
