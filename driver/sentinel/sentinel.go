@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -32,6 +33,10 @@ type Config struct {
 	// CheckInterval is how often the master's address is confirmed with a
 	// sentinel, besides the +switch-master messages (default 1s; negative: never).
 	CheckInterval time.Duration
+	// ReplicaSelector picks the replica ReplicaConnect connects to: an index into
+	// replicas ("host:port" of the healthy replicas the sentinels list, never empty).
+	// Nil picks one at random.
+	ReplicaSelector func(replicas []string) int
 }
 
 // Errors of this package.
@@ -42,6 +47,12 @@ var (
 	// ErrUnknownMaster is returned when the sentinels that answered do not know
 	// MasterName.
 	ErrUnknownMaster = errors.New("sentinel: no sentinel knows the master name")
+	// ErrNoReplica is returned by ReplicaConnect when the sentinels list no healthy
+	// replica.
+	ErrNoReplica = errors.New("sentinel: no healthy replica")
+	// ErrNotReplica is the reason a node named as a replica was not used: its ROLE
+	// says otherwise (it was promoted).
+	ErrNotReplica = errors.New("sentinel: the node is not a replica")
 	// ErrNotMaster is the reason a node the sentinels named was not used: its ROLE
 	// says it is not a master (a failover is under way); discovery repeats.
 	ErrNotMaster = errors.New("sentinel: the node is not a master")
@@ -486,4 +497,84 @@ func PubsubConnect(ctx context.Context, cfg Config) (*driver.PubsubConn, error) 
 	w.follow = p.Reconnect
 	go w.run(p.Done())
 	return p, nil
+}
+
+// replicas asks the sentinels for the healthy replicas of the master (SENTINEL
+// REPLICAS: neither down nor disconnected).
+func (w *watcher) replicas(ctx context.Context) ([]string, error) {
+	w.mu.Lock()
+	list := append([]string(nil), w.sentinels...)
+	w.mu.Unlock()
+	for _, s := range list {
+		c := w.sentinelConn(ctx, s)
+		if c == nil {
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, askTimeout)
+		v, err := c.Do(actx, "SENTINEL", "REPLICAS", w.cfg.MasterName)
+		cancel()
+		if err != nil {
+			continue
+		}
+		var out []string
+		for _, e := range v.Elems() {
+			flags := field(e, "flags")
+			if strings.Contains(flags, "down") || strings.Contains(flags, "disconnected") {
+				continue
+			}
+			if ip, port := field(e, "ip"), field(e, "port"); ip != "" && port != "" {
+				out = append(out, net.JoinHostPort(ip, port))
+			}
+		}
+		if len(out) == 0 {
+			return nil, ErrNoReplica
+		}
+		return out, nil
+	}
+	return nil, ErrNoSentinel
+}
+
+// ReplicaConnect connects to a replica of the master named cfg.MasterName, chosen
+// among the healthy ones the sentinels list (SENTINEL REPLICAS) by
+// cfg.ReplicaSelector, and confirmed with ROLE; for reads that may lag the master. When
+// the connection is lost, or the replica is promoted (ROLE no longer says slave at
+// the next connect), it moves to another replica. Writes get READONLY.
+func ReplicaConnect(ctx context.Context, cfg Config) (*driver.PairedConn, error) {
+	w, err := newWatcher(cfg)
+	if err != nil {
+		return nil, err
+	}
+	nc := w.cfg.Node
+	nc.Addr = w.cfg.Sentinels[0]
+	nc.Resolve = func(ctx context.Context) (string, error) {
+		rs, err := w.replicas(ctx)
+		if err != nil {
+			return "", err
+		}
+		i := -1
+		if sel := w.cfg.ReplicaSelector; sel != nil {
+			i = sel(rs)
+		}
+		if i < 0 || i >= len(rs) {
+			i = rand.IntN(len(rs))
+		}
+		return rs[i], nil
+	}
+	nc.Verify = func(do func(args ...string) (parser.Value, error)) error {
+		v, err := do("ROLE")
+		if err != nil {
+			return err
+		}
+		if e := v.Elems(); len(e) == 0 || !strings.EqualFold(e[0].Text(), "slave") {
+			return ErrNotReplica
+		}
+		return nil
+	}
+	c, err := driver.PairedConnect(ctx, nc)
+	if err != nil {
+		w.closeAll()
+		return nil, err
+	}
+	go func() { <-c.Done(); w.closeAll() }()
+	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,5 +252,34 @@ func TestSentinelTLS(t *testing.T) {
 	// Without TLS to the sentinels, none answers.
 	if _, err := PairedConnect(ctx, Config{MasterName: name, Sentinels: addrs, Node: driver.Config{TLS: &tls.Config{RootCAs: certs.CAPool}}}); !errors.Is(err, ErrNoSentinel) {
 		t.Fatalf("plain to TLS sentinels: %v", err)
+	}
+}
+
+// ReplicaConnect reads from the replica the selector picks; writes get READONLY.
+func TestReplicaConnect(t *testing.T) {
+	st := redistest.StartSentinels(t, name, 2)
+	ctx := testCtx(t, 20*time.Second)
+	st.Master.MustDo("SET", "k", "v")
+	st.Master.MustDo("WAIT", "2", "2000")
+	var picked string
+	r, err := ReplicaConnect(ctx, Config{MasterName: name, Sentinels: sentinelAddrs(st),
+		ReplicaSelector: func(rs []string) int { picked = rs[len(rs)-1]; return len(rs) - 1 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got, err := r.Send("GET", "k").String(ctx); err != nil || got != "v" {
+		t.Fatalf("GET from a replica = %q, %v", got, err)
+	}
+	var re *driver.RedisError
+	if err := r.Send("SET", "k", "w").Err(ctx); !errors.As(err, &re) || re.Code() != "READONLY" {
+		t.Fatalf("SET on a replica: %v, want READONLY", err)
+	}
+	n := st.Node(picked)
+	if n == nil || n.Role() != "slave" {
+		t.Fatalf("the selector's pick %s is not a replica", picked)
+	}
+	if !strings.Contains(n.MustDo("INFO", "commandstats").Text(), "cmdstat_get:calls=1,") {
+		t.Fatalf("the GET did not reach the replica the selector picked")
 	}
 }
