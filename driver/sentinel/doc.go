@@ -35,6 +35,9 @@
 // not received. A command answered READONLY (a node that stopped being the master) is
 // returned as such: READONLY proves it did not run.
 //
+// ReplicaConnect connects to a replica instead (SENTINEL REPLICAS, healthy ones only,
+// chosen by Config.ReplicaSelector, ROLE confirmed), for reads that may lag.
+//
 // Measured on this machine (TestFailoverUnderLoad, 16 goroutines of INCR, SET and GET,
 // down-after-milliseconds 1000, one of three sentinels down during the first
 // failover): SENTINEL FAILOVER made no error and lost no acknowledged write (commands
