@@ -157,6 +157,12 @@ func (c *PairedConn) SendBatch(dst []Future, b *Batch) []Future {
 // sendEncoded puts pre, the encoded commands cmds and post into one slot taking
 // replies replies, and returns the Future of its first part.
 func (c *PairedConn) sendEncoded(cmds []byte, pre, post string, replies, parts int, mode uint8) Future {
+	return c.sendSlot(cmds, pre, post, replies, parts, mode, false)
+}
+
+// sendSlot is sendEncoded; keep marks the slot kept (ring.Keep: its encoded form
+// stays viewable for redirects).
+func (c *PairedConn) sendSlot(cmds []byte, pre, post string, replies, parts int, mode uint8, keep bool) Future {
 	if c.closing.Load() {
 		return Future{x: ErrClosed}
 	}
@@ -165,9 +171,10 @@ func (c *PairedConn) sendEncoded(cmds []byte, pre, post string, replies, parts i
 		return Future{x: err}
 	}
 	sizeFor(cmd, len(pre)+len(cmds)+len(post))
-	buf := append((*cmd)[:0], pre...)
-	buf = append(buf, cmds...)
-	*cmd = append(buf, post...)
+	*cmd = append(append(append((*cmd)[:0], pre...), cmds...), post...)
+	if keep {
+		c.ring.Keep(seq)
+	}
 	var wake bool
 	if mode == modePlain {
 		wake = c.ring.Publish(seq, false)

@@ -223,28 +223,9 @@ func (c *PairedConn) sendKept(cmd []byte, pre string, replies int, mode uint8) F
 	return c.sendKeptParts(cmd, pre, "", replies, 1, mode)
 }
 
-// sendKeptParts is sendKept for a slot viewed by parts Futures, with post after cmd.
+// sendKeptParts is sendEncoded for a kept slot.
 func (c *PairedConn) sendKeptParts(cmd []byte, pre, post string, replies, parts int, mode uint8) Future {
-	if c.closing.Load() {
-		return Future{x: ErrClosed}
-	}
-	seq, buf, err := c.ring.Reserve(context.Background())
-	if err != nil {
-		return Future{x: err}
-	}
-	sizeFor(buf, len(pre)+len(cmd)+len(post))
-	*buf = append(append(append((*buf)[:0], pre...), cmd...), post...)
-	c.ring.Keep(seq)
-	var wake bool
-	if mode == modePlain {
-		wake = c.ring.Publish(seq, false)
-	} else {
-		wake = c.ring.PublishMulti(seq, replies, parts)
-	}
-	if wake {
-		c.b.wake()
-	}
-	return Future{r: c.ring, seq: seq, mode: mode}
+	return c.sendSlot(cmd, pre, post, replies, parts, mode, true)
 }
 
 // viewRouted is view for a routed Future: it follows the redirects its Rerouter takes.

@@ -75,14 +75,7 @@ func TestBatchAndTx(t *testing.T) {
 	// served there; a transaction on keys already moved gets ASK.
 	slot := KeySlotString("{tx}a")
 	s := strconv.Itoa(slot)
-	var src, dst *redistest.Server
-	for _, m := range cl.Masters() {
-		if owner(t, m, slot) == m.NodeID() {
-			src = m
-		} else if dst == nil {
-			dst = m
-		}
-	}
+	src, dst := srcDst(t, cl, slot)
 	dst.MustDo("CLUSTER", "SETSLOT", s, "IMPORTING", src.NodeID())
 	src.MustDo("CLUSTER", "SETSLOT", s, "MIGRATING", dst.NodeID())
 	src.MustDo("MIGRATE", "127.0.0.1", strconv.Itoa(dst.Port), "", "0", "5000", "KEYS", "{tx}a", "{tx}b")
@@ -149,14 +142,7 @@ func TestTryAgainRetried(t *testing.T) {
 	}
 	slot := KeySlotString("{try}a")
 	s := strconv.Itoa(slot)
-	var src, dst *redistest.Server
-	for _, m := range cl.Masters() {
-		if owner(t, m, slot) == m.NodeID() {
-			src = m
-		} else if dst == nil {
-			dst = m
-		}
-	}
+	src, dst := srcDst(t, cl, slot)
 	dst.MustDo("CLUSTER", "SETSLOT", s, "IMPORTING", src.NodeID())
 	src.MustDo("CLUSTER", "SETSLOT", s, "MIGRATING", dst.NodeID())
 	src.MustDo("MIGRATE", "127.0.0.1", strconv.Itoa(dst.Port), "", "0", "5000", "KEYS", "{try}a")

@@ -168,17 +168,7 @@ func TestAskAndMoved(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
 	key := "{ask}k"
 	slot := KeySlotString(key)
-	var src, dst *redistest.Server
-	for _, m := range cl.Masters() {
-		if owner(t, m, slot) == m.NodeID() {
-			src = m
-		} else if dst == nil {
-			dst = m
-		}
-	}
-	if src == nil || dst == nil {
-		t.Fatal("no source and target")
-	}
+	src, dst := srcDst(t, cl, slot)
 	if err := c.Send("SET", "{ask}old", "here").Err(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -257,6 +247,22 @@ func TestSeeds(t *testing.T) {
 	if !errors.Is(err, ErrNoSeed) {
 		t.Fatalf("no seed answering: %v, want ErrNoSeed", err)
 	}
+}
+
+// srcDst returns the master serving slot and another master, for a migration.
+func srcDst(t *testing.T, cl *redistest.Cluster, slot int) (src, dst *redistest.Server) {
+	t.Helper()
+	for _, m := range cl.Masters() {
+		if owner(t, m, slot) == m.NodeID() {
+			src = m
+		} else if dst == nil {
+			dst = m
+		}
+	}
+	if src == nil || dst == nil {
+		t.Fatal("no source and target for a migration")
+	}
+	return src, dst
 }
 
 // owner returns the node id serving slot, as node s sees it.

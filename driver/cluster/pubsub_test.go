@@ -88,14 +88,7 @@ func TestPubsubFollowsSlots(t *testing.T) {
 	}
 
 	// Migrate the slot (it has no keys) to another master.
-	var src, dst *redistest.Server
-	for _, m := range cl.Masters() {
-		if owner(t, m, slot) == m.NodeID() {
-			src = m
-		} else if dst == nil {
-			dst = m
-		}
-	}
+	src, dst := srcDst(t, cl, slot)
 	s := strconv.Itoa(slot)
 	dst.MustDo("CLUSTER", "SETSLOT", s, "IMPORTING", src.NodeID())
 	src.MustDo("CLUSTER", "SETSLOT", s, "MIGRATING", dst.NodeID())
