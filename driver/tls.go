@@ -113,34 +113,8 @@ func (s *tlsState) encrypt(plain []byte) ([]byte, error) {
 // dst. Records that are not complete yet wait for more ciphertext. Anything TLS has to
 // answer (a key update) is returned in reply, to be sent.
 func (s *tlsState) decrypt(dst, cipher []byte) (out, reply []byte, err error) {
-	tr := s.tr
-	// With nothing pending, crypto/tls reads the new ciphertext where gnet holds it
-	// (it copies all it is given into its own record buffer anyway); what it leaves,
-	// if anything, is copied into the transport's buffer after the loop.
-	aliased := tr.inOff == len(tr.in)
-	var own []byte
-	if aliased {
-		own, tr.in, tr.inOff = tr.in[:0], cipher, 0
-	} else {
-		tr.in = append(tr.in, cipher...)
-	}
-	tr.out = tr.out[:0]
-	dst, err = s.readAll(dst)
-	if aliased {
-		tr.in, tr.inOff = append(own, tr.in[tr.inOff:]...), 0
-	}
-	if err != nil {
-		return dst, nil, err
-	}
-	if cap(tr.in) > tlsKeep && tr.inOff == len(tr.in) {
-		tr.in, tr.inOff = nil, 0
-	}
-	return dst, tr.out, nil
-}
-
-// readAll appends to dst all the plaintext crypto/tls can produce from the ciphertext
-// the transport holds.
-func (s *tlsState) readAll(dst []byte) ([]byte, error) {
+	s.tr.in = append(s.tr.in, cipher...)
+	s.tr.out = s.tr.out[:0]
 	for {
 		if cap(dst)-len(dst) < 512 { // tlsTraffic sized dst; this is the fallback
 			dst = append(dst, make([]byte, max(16<<10, len(dst)))...)[:len(dst)]
@@ -149,11 +123,15 @@ func (s *tlsState) readAll(dst []byte) ([]byte, error) {
 		dst = dst[:len(dst)+n]
 		if err != nil {
 			if errors.Is(err, errWouldBlock) {
-				return dst, nil
+				break
 			}
-			return dst, err
+			return dst, nil, err
 		}
 	}
+	if cap(s.tr.in) > tlsKeep && s.tr.inOff == len(s.tr.in) {
+		s.tr.in, s.tr.inOff = nil, 0
+	}
+	return dst, s.tr.out, nil
 }
 
 // trim drops the transport's output buffer if it grew large (after a write).
