@@ -99,20 +99,12 @@ func (b *Batch) check(c *PairedConn, tx bool) error {
 
 // commandAt returns the upper-case name of command i of the batch (for errors only).
 func (b *Batch) commandAt(i int) string {
-	rest := b.buf
-	for j := 0; ; j++ {
-		v, n, err := parser.Parse(rest)
-		if err != nil {
-			return "command"
+	if v, _, err := parser.Parse(commandAt(b.buf, i)); err == nil {
+		if e := v.Elems(); len(e) > 0 {
+			return upper(e[0].Text())
 		}
-		if j == i {
-			if e := v.Elems(); len(e) > 0 {
-				return upper(e[0].Text())
-			}
-			return "command"
-		}
-		rest = rest[n:]
 	}
+	return "command"
 }
 
 func upper(s string) string {

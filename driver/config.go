@@ -57,9 +57,9 @@ type Config struct {
 	// Hooks for layers above the driver (driver/cluster, driver/sentinel).
 
 	// Resolve, if set, gives the address to dial at every connect and reconnect, in
-	// place of Addr (which is then only the default, and the TLS ServerName's
-	// source). driver/sentinel asks the sentinels for the master here. ctx bounds it
-	// with the dial.
+	// place of Addr, also as the source of the TLS ServerName's default.
+	// driver/sentinel asks the sentinels for the master here. ctx bounds it with the
+	// dial.
 	Resolve func(ctx context.Context) (string, error)
 	// Init are commands run after the handshake on every connection, in order (a
 	// cluster replica's READONLY); an error reply fails that connection attempt with

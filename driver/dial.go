@@ -23,16 +23,18 @@ func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	d := net.Dialer{KeepAlive: 15 * time.Second}
-	addr, network := cfg.Addr, cfg.network()
 	if cfg.Resolve != nil {
 		a, err := cfg.Resolve(ctx)
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		addr = a
-		network = (&Config{Addr: a}).network()
+		// The resolved address stands for Addr in all of this dial: the network,
+		// and the TLS ServerName's default (the master's host, not the sentinel's).
+		rc := *cfg
+		rc.Addr = a
+		cfg = &rc
 	}
-	nc, err := d.DialContext(ctx, network, addr)
+	nc, err := d.DialContext(ctx, cfg.network(), cfg.Addr)
 	if err != nil {
 		return nil, nil, 0, err
 	}

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -66,5 +67,25 @@ func TestHooksResolveInitReconnect(t *testing.T) {
 	_, err = PairedConnect(ctx, Config{Resolve: func(context.Context) (string, error) { return "", errors.New("no master") }})
 	if err == nil || err.Error() != "no master" {
 		t.Fatalf("Resolve error: %v", err)
+	}
+}
+
+// The address Resolve gives is the one TLS checks the certificate against (the
+// ServerName's default), not Addr: a resolved data node is verified as itself.
+func TestResolveTLSServerName(t *testing.T) {
+	certs := redistest.NewCerts(t)
+	_, tlsAddr := redistest.StartTLS(t, certs, "no")
+	ctx := testCtx(t, 10*time.Second)
+	c, err := PairedConnect(ctx, Config{
+		Addr:    "sentinel.invalid:26379", // not in the server's certificate
+		Resolve: func(context.Context) (string, error) { return tlsAddr, nil },
+		TLS:     &tls.Config{RootCAs: certs.CAPool},
+	})
+	if err != nil {
+		t.Fatalf("TLS to the resolved address: %v", err)
+	}
+	defer c.Close()
+	if got, err := c.Send("PING").String(ctx); err != nil || got != "PONG" {
+		t.Fatalf("PING = %q, %v", got, err)
 	}
 }

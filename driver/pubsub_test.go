@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"fmt"
+	"github.com/respring/respring/internal/redistest"
 	"testing"
 	"time"
 )
@@ -21,19 +22,27 @@ func recvMsg(t *testing.T, s *Subscription) Message {
 	return Message{}
 }
 
+// pubsubPair returns a PubsubConn speaking proto and a PairedConn to publish with,
+// both on srv and closed when t ends.
+func pubsubPair(t *testing.T, srv *redistest.Server, proto int) (*PubsubConn, *PairedConn) {
+	t.Helper()
+	p, err := PubsubConnect(testCtx(t, 20*time.Second), Config{Addr: srv.Addr, Protocol: proto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	pub := pairedTo(t, srv, Config{})
+	t.Cleanup(func() { pub.Close() })
+	return p, pub
+}
+
 func TestPubsub(t *testing.T) {
 	srv := startServer(t)
 	checkGoroutines(t)
 	for _, proto := range []int{3, 2} {
 		t.Run(fmt.Sprint("RESP", proto), func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
-			p, err := PubsubConnect(ctx, Config{Addr: srv.Addr, Protocol: proto})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			pub := pairedTo(t, srv, Config{})
-			defer pub.Close()
+			p, pub := pubsubPair(t, srv, proto)
 
 			a, err := p.Subscribe(ctx, "news", "sport")
 			if err != nil {
@@ -168,13 +177,7 @@ func TestSSubscribe(t *testing.T) {
 	for _, proto := range []int{3, 2} {
 		t.Run(fmt.Sprint("RESP", proto), func(t *testing.T) {
 			ctx := testCtx(t, 20*time.Second)
-			p, err := PubsubConnect(ctx, Config{Addr: srv.Addr, Protocol: proto})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			pub := pairedTo(t, srv, Config{})
-			defer pub.Close()
+			p, pub := pubsubPair(t, srv, proto)
 			sh, err := p.SSubscribe(ctx, "{s}a", "{s}b")
 			if err != nil {
 				t.Fatal(err)

@@ -26,7 +26,8 @@ type Config struct {
 	ReadFromReplicas bool
 	// ReplicaSelector picks the replica for a read: the index in replicas
 	// ("host:port" of the slot's replicas, never empty), or -1 for the master. Nil
-	// picks one at random. It must be fast and safe for concurrent use.
+	// picks one at random. It must be fast and safe for concurrent use, and must not
+	// modify replicas (the client's own slice: no allocation per read).
 	ReplicaSelector func(slot int, replicas []string) int
 	// MaxRedirects bounds the MOVED and ASK redirects one command follows (default
 	// 5); past it the caller gets the last reply as a *driver.RedisError.
@@ -206,6 +207,7 @@ func (c *Client) install(ctx context.Context, ranges []slotRange) {
 		t.epoch = old.epoch + 1
 	}
 	shards := make(map[string]*shard)
+	t.byAddr = shards
 	for _, r := range ranges {
 		sh := shards[r.master]
 		if sh == nil {
@@ -220,6 +222,7 @@ func (c *Client) install(ctx context.Context, ranges []slotRange) {
 				for _, ra := range r.replicas {
 					if rn, err := c.nodeFor(ra, true); err == nil {
 						sh.replicas = append(sh.replicas, rn)
+						sh.replicaAddrs = append(sh.replicaAddrs, ra)
 					}
 				}
 			}
@@ -444,11 +447,7 @@ func (c *Client) pick(slot int, readonly bool) *driver.PairedConn {
 func (c *Client) pickReplica(slot int, sh *shard) *driver.PairedConn {
 	i := 0
 	if sel := c.cfg.ReplicaSelector; sel != nil {
-		addrs := make([]string, len(sh.replicas))
-		for j, r := range sh.replicas {
-			addrs[j] = r.addr
-		}
-		if i = sel(slot, addrs); i < 0 || i >= len(sh.replicas) {
+		if i = sel(slot, sh.replicaAddrs); i < 0 || i >= len(sh.replicas) {
 			return nil
 		}
 	} else {
@@ -595,10 +594,7 @@ func (c *Client) Reroutes(msg []byte) bool {
 // Reroute follows one redirect or retry of a command (driver.Rerouter).
 func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future, error) {
 	if ask, slot, addr, ok := parseRedirect(r.Reply); ok {
-		if r.Attempt > c.cfg.MaxRedirects {
-			return driver.Future{}, driver.ErrNoReroute
-		}
-		if addr == "" {
+		if r.Attempt > c.cfg.MaxRedirects || addr == "" {
 			return driver.Future{}, driver.ErrNoReroute
 		}
 		if ask {
@@ -648,13 +644,7 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 func (c *Client) movedTo(slot int, addr string) {
 	t := c.topo.Load()
 	if sh := t.slots[slot].Load(); sh == nil || sh.master.addr != addr {
-		var target *shard
-		for s := range t.slots {
-			if x := t.slots[s].Load(); x != nil && x.master.addr == addr {
-				target = x
-				break
-			}
-		}
+		target := t.byAddr[addr]
 		if target == nil {
 			if n, err := c.nodeFor(addr, false); err == nil {
 				target = &shard{master: n}

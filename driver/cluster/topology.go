@@ -30,8 +30,9 @@ type node struct {
 
 // shard is a master and its replicas: the owner of some slots.
 type shard struct {
-	master   *node
-	replicas []*node
+	master       *node
+	replicas     []*node
+	replicaAddrs []string // the replicas' addresses, for Config.ReplicaSelector
 }
 
 // topology is one slot map. Slots can be moved to another shard in place (a MOVED
@@ -39,7 +40,8 @@ type shard struct {
 type topology struct {
 	slots   [Slots]atomic.Pointer[shard]
 	masters []*node
-	epoch   uint64 // counts refreshes
+	byAddr  map[string]*shard // the shards by master address (read-only once installed)
+	epoch   uint64            // counts refreshes
 }
 
 // slotRange is one entry of CLUSTER SLOTS: slots from..to, the master's address and
@@ -153,7 +155,10 @@ func parseRedirect(msg string) (ask bool, slot int, addr string, ok bool) {
 	}
 	addr = f[2]
 	if strings.HasPrefix(addr, ":") {
-		addr = "" // unknown endpoint: the caller uses the node it asked
+		// An unknown endpoint (cluster-preferred-endpoint-type unknown-endpoint):
+		// the host is the replying node's, which Reroute does not know; such a
+		// redirect is given to the caller as it is.
+		addr = ""
 	}
 	return f[0] == "ASK", slot, addr, true
 }

@@ -21,7 +21,7 @@ type Sender interface {
 	Send(args ...any) driver.Future
 }
 
-func ctx(t testing.TB, d time.Duration) context.Context {
+func testCtx(t testing.TB, d time.Duration) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return c
@@ -186,7 +186,7 @@ func (l *Load) Finish(t *testing.T, lossy func(key string) bool) {
 	t.Helper()
 	close(l.stop)
 	l.wg.Wait()
-	ctx := ctx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	lost := 0
 	for i := 0; i < l.g*perG; i++ {
 		final, err := l.c.Send("GET", CounterKey(i)).Int(ctx)
@@ -225,7 +225,7 @@ func (l *Load) Finish(t *testing.T, lossy func(key string) bool) {
 // a value below that count is a write the server lost.
 func (l *Load) Lost(t *testing.T) int64 {
 	t.Helper()
-	c := ctx(t, 20*time.Second)
+	c := testCtx(t, 20*time.Second)
 	var lost int64
 	for i := 0; i < l.g*perG; i++ {
 		a := l.acked[i].Load()
