@@ -357,3 +357,48 @@ func TestLargeCommandsByReference(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Large replies read into pooled buffers, which go back to the pool once the reply
+// was read and four more were: from many goroutines at once, with large SETs taking
+// buffers from the same pool between the GETs, every reply read is its own value,
+// whole, also when read a second time (or ErrExpired once it was let go).
+func TestLargeRepliesPooled(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	const g = 8
+	var wg sync.WaitGroup
+	for i := 0; i < g; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "pooled" + strconv.Itoa(i)
+			var dst []byte
+			for round := 0; round < 12; round++ {
+				size := (150 << 10) + (i*7+round*13)%16*(128<<10) // 150 KiB .. 2.1 MiB
+				val := bytes.Repeat([]byte{byte('A' + i), byte('a' + round)}, size/2)
+				if err := c.Send("SET", key, val).Err(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				f := c.Send("GET", key)
+				var err error
+				if dst, err = f.AppendBytes(ctx, dst[:0]); err != nil || !bytes.Equal(dst, val) {
+					t.Errorf("goroutine %d round %d: %d bytes, %v", i, round, len(dst), err)
+					return
+				}
+				again, err := f.Wait(ctx)
+				if err != nil && !errors.Is(err, ErrExpired) {
+					t.Errorf("goroutine %d round %d, read again: %v", i, round, err)
+					return
+				}
+				if err == nil && !bytes.Equal(again.Bytes(), val) {
+					t.Errorf("goroutine %d round %d, read again: %d bytes, not the value", i, round, len(again.Bytes()))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -5,50 +5,67 @@ import (
 	"sync"
 )
 
-// Large command buffers are pooled. A slot's command buffer above 64 KiB is not kept
-// by its slot after use (a ring would otherwise hold up to RingSize of them), and a
-// fresh one for every large SET cost more than the SET: a 1 MiB buffer from the
+// Large command and reply buffers are pooled. A slot's command buffer above 64 KiB is
+// not kept by its slot after use (a ring would otherwise hold up to RingSize of them),
+// and a fresh one for every large SET cost more than the SET: a 1 MiB buffer from the
 // allocator is fresh pages, and filling it page-faulted at ~5 GB/s (a profile of 1
 // MiB SETs showed 0.9 of 4.3 s in that copy, and madvise). The ring hands such
 // buffers back (ring.SetRelease) once their reply came; the next large command of
-// that size class takes one. Classes are powers of two from 128 KiB to 64 MiB; larger
-// buffers are left to the garbage collector. bytebufferpool is not used here: its
-// size calibration targets small buffers and drops those far above its running
+// that size class takes one. A large reply is read into a pooled buffer too, which its
+// slot hands back once the reply was read (see link.deliverLent).
+//
+// Classes run from 128 KiB to 64 MiB in quarter steps of each power of two (1, 1.25,
+// 1.5, 1.75 times 2^k), so that a 1 MiB value and its header take 1.25 MiB, not 2;
+// larger buffers are left to the garbage collector. bytebufferpool is not used here:
+// its size calibration targets small buffers and drops those far above its running
 // average (see link.write).
 const (
 	bigMinShift = 17 // 128 KiB
 	bigMaxShift = 26 // 64 MiB
 	// bigMin is the encoded size from which a command's buffer comes from the pool.
 	bigMin = 64 << 10
+	// bigClasses is the number of size classes: four per power of two, and 64 MiB.
+	bigClasses = 4*(bigMaxShift-bigMinShift) + 1
 )
 
-var bigPools [bigMaxShift - bigMinShift + 1]sync.Pool
+var bigPools [bigClasses]sync.Pool
 
-// bigClass returns the pool class of a buffer of capacity c, or -1.
-func bigClass(c int) int {
-	if c < 1<<bigMinShift || c > 1<<bigMaxShift {
+// bigClass returns the smallest class holding n bytes, or -1 if n is above 64 MiB.
+func bigClass(n int) int {
+	if n <= 1<<bigMinShift {
+		return 0
+	}
+	if n > 1<<bigMaxShift {
 		return -1
 	}
-	return bits.Len(uint(c)-1) - bigMinShift
+	e := bits.Len(uint(n-1)) - 1 // 2^e < n <= 2^(e+1)
+	q := (n - 1<<e + 1<<(e-2) - 1) >> (e - 2)
+	return 4*(e-bigMinShift) + q // q == 4 is the next power's first class
+}
+
+// bigSize returns the capacity of class k's buffers.
+func bigSize(k int) int {
+	e := bigMinShift + k/4
+	return 1<<e + (k%4)<<(e-2)
 }
 
 // getBig returns an empty buffer of at least n bytes' capacity (n > bigMin).
 func getBig(n int) []byte {
-	k := bigClass(max(n, 1<<bigMinShift))
+	k := bigClass(n)
 	if k < 0 {
 		return make([]byte, 0, n)
 	}
 	if p, _ := bigPools[k].Get().(*[]byte); p != nil {
 		return (*p)[:0]
 	}
-	return make([]byte, 0, 1<<(k+bigMinShift))
+	return make([]byte, 0, bigSize(k))
 }
 
 // putBig gives a buffer back to its pool; only buffers of a class's exact size are
-// kept (those getBig made).
+// kept (those getBig made). The caller must not touch b after that.
 func putBig(b []byte) {
 	k := bigClass(cap(b))
-	if k < 0 || cap(b) != 1<<(k+bigMinShift) {
+	if k < 0 || cap(b) != bigSize(k) {
 		return
 	}
 	b = b[:0]

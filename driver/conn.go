@@ -194,4 +194,4 @@ func notify(ch chan struct{}) {
 }
 
 // deliverOwned is deliver: a received value is copied for the reader anyway.
-func (c *Conn) deliverOwned(v parser.Value) error { return c.deliver(v) }
+func (c *Conn) deliverOwned(v parser.Value, _ []byte) (bool, error) { return false, c.deliver(v) }

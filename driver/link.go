@@ -26,8 +26,10 @@ type session interface {
 	// the duration of the call. An error drops the connection.
 	deliver(v parser.Value) error
 	// deliverOwned is deliver for a value whose memory the session may keep: the link
-	// never reuses the buffer it aliases.
-	deliverOwned(v parser.Value) error
+	// never reuses the buffer it aliases. With buf, v is the last value of buf, a
+	// pooled buffer (bigbuf.go) the session gives back when it lets go of v; kept says
+	// whether it took v (and buf) that way, or copied or dropped v as deliver does.
+	deliverOwned(v parser.Value, buf []byte) (kept bool, err error)
 	// lost is told that the connection l is gone and why.
 	lost(l *link, err error)
 }
@@ -46,15 +48,20 @@ type link struct {
 	queued atomic.Bool               // listed on the waker
 	next   *link                     // next on the waker's list
 
-	p            parser.Parser
-	deliver      func(parser.Value) error
-	deliverOwned func(parser.Value) error // used while lend is set
+	p           parser.Parser
+	deliver     func(parser.Value) error
+	deliverLent func(parser.Value) error // l.lent, used while lend is set
 	// lend is set while acc is parsed for the last time before it is dropped (it grew
-	// past accKeep): large string replies are then handed over, not copied.
+	// past accKeep): large string replies are then handed over, not copied (see lent).
 	lend bool
 	need int    // bytes the partial value at the head of the input needs (0: unknown)
 	acc  []byte // a partial value moved out of gnet's buffer, and what followed it
 	// (for TLS: all the plaintext not parsed yet)
+	// pool is the pooled buffer (getBig) acc was made in, whole, while acc is in it;
+	// nil when acc is an ordinary allocation. hand is pool during a lend parse until
+	// the value that ends it was handed over with it (then handed is set).
+	pool, hand []byte
+	handed     bool
 
 	tls *tlsState // nil for plain TCP and unix sockets; loop-owned
 
@@ -73,7 +80,7 @@ func newLink(s session, lim parser.Limits, wakers map[gnet.EventLoop]*waker, ts 
 	l := &link{sess: s, wakers: wakers, tls: ts}
 	l.p.Limits = lim
 	l.deliver = s.deliver // bound once: no allocation per read
-	l.deliverOwned = s.deliverOwned
+	l.deliverLent = l.lent
 	return l
 }
 
@@ -337,25 +344,90 @@ func (l *link) readDirect(c gnet.Conn) gnet.Action {
 // session instead of copied, and a partial value left is moved to a new buffer.
 func (l *link) parseAcc() gnet.Action {
 	l.lend = cap(l.acc) > accKeep
+	if l.lend && l.inPool() {
+		l.hand = l.pool
+	}
 	used, err := l.parseAll(l.acc)
 	lent := l.lend && used > 0
-	l.lend = false
+	if l.handed {
+		// The session has the buffer now (and the value that ended it: used is all
+		// of acc), and gives it back to the pool when it lets go of the value.
+		l.acc, l.pool = nil, nil
+	}
+	l.lend, l.hand, l.handed = false, nil, false
 	if err != nil {
 		return l.fail(err)
 	}
 	switch {
+	case l.acc == nil:
 	case used == len(l.acc) && cap(l.acc) > accKeep:
-		l.acc = nil
+		l.dropAcc()
 	case used == len(l.acc):
 		l.acc = l.acc[:0]
 	case lent:
-		rest := l.acc[used:]
-		l.acc = append(l.growAcc(nil, len(rest)), rest...)
+		// The partial value moves to a buffer of its own (maybe a pooled one), and
+		// the old buffer goes back to the pool once it was copied from.
+		old, oldPool := l.acc, l.pool
+		if !l.inPool() {
+			oldPool = nil
+		}
+		l.pool = nil
+		l.acc = l.growAcc(nil, len(old)-used)
+		l.acc = append(l.acc, old[used:]...)
+		if oldPool != nil {
+			putBig(oldPool)
+		}
 	case used > 0:
 		// Keep only the partial value; the parser re-points what it read.
 		l.acc = append(l.acc[:0], l.acc[used:]...)
 	}
 	return gnet.None
+}
+
+// lent delivers a value parsed from acc while lend is set: a value of an ordinary
+// acc is handed over as it is (deliverOwned; the garbage collector frees acc once
+// nothing aliases it). A pooled acc goes back to the pool, so only the value that ends
+// it can be handed over (with the buffer, which the session then gives back once it
+// lets go of the value: nothing else is read from the buffer after that value); the
+// other values are copied.
+func (l *link) lent(v parser.Value) error {
+	if !l.inPool() {
+		_, err := l.sess.deliverOwned(v, nil)
+		return err
+	}
+	if b := v.Bytes(); l.hand != nil && len(b) > 0 && len(l.acc) >= len(b)+2 &&
+		&l.acc[len(l.acc)-2-len(b)] == &b[0] { // the payload, then CRLF, end acc
+		kept, err := l.sess.deliverOwned(v, l.hand)
+		if kept {
+			l.hand, l.handed = nil, true
+		}
+		return err
+	}
+	return l.deliver(v)
+}
+
+// inPool reports whether acc is in the pooled buffer pool.
+func (l *link) inPool() bool {
+	return cap(l.pool) > 0 && cap(l.acc) > 0 && &l.acc[:1][0] == &l.pool[:1][0]
+}
+
+// release gives buf, a buffer acc was in and no value aliases, back to the pool if it
+// is the pooled one, and forgets the pooled buffer if acc is no longer in it.
+func (l *link) release(buf []byte) {
+	if cap(l.pool) > 0 && cap(buf) > 0 && &buf[:1][0] == &l.pool[:1][0] {
+		putBig(l.pool)
+		l.pool = nil
+	}
+	if !l.inPool() {
+		l.pool = nil
+	}
+}
+
+// dropAcc drops acc, giving its buffer back to the pool if it came from there.
+func (l *link) dropAcc() {
+	old := l.acc
+	l.acc = nil
+	l.release(old)
 }
 
 // accGrowth bounds how far ahead of the bytes received acc grows towards what the
@@ -384,8 +456,21 @@ func (l *link) growAcc(acc []byte, extra int) []byte {
 			c = l.need
 		}
 	}
-	n := make([]byte, len(acc), c)
+	var n, pooled []byte
+	if c == l.need && c > bigMin {
+		// A large value's whole buffer: from the pool, cut to the value's size so
+		// that reads stop at its end (see readAcc) and, parsed last, it can be
+		// handed over with its buffer (see lent).
+		pooled = getBig(c)
+		n = pooled[:len(acc):c]
+	} else {
+		n = make([]byte, len(acc), c)
+	}
 	copy(n, acc)
+	l.release(acc)
+	if pooled != nil {
+		l.pool = pooled
+	}
 	return n
 }
 
@@ -394,7 +479,7 @@ func (l *link) growAcc(acc []byte, extra int) []byte {
 func (l *link) parseAll(buf []byte) (int, error) {
 	deliver := l.deliver
 	if l.lend {
-		deliver = l.deliverOwned
+		deliver = l.deliverLent
 	}
 	used, err := l.p.ParseEach(buf, deliver)
 	switch {

@@ -241,6 +241,9 @@ func (c *PairedConn) lost(l *link, err error) { c.b.lost(l, err) }
 // Future is the pending reply of one command: a small value (ring, slot sequence)
 // that costs no allocation. Its methods may be called from any goroutine, more than
 // once, until Config.RingSize later commands have reused its slot (then ErrExpired).
+// A large reply (a string of 128 KiB or more, read into a buffer of its own) is let
+// go of sooner, so that a connection does not hold RingSize of them: once it was read,
+// it stays readable until four more such replies of the connection were read.
 // Each method's ctx bounds only the caller's wait: when it ends, a command not yet
 // written is cancelled, and one already written has its reply read and dropped.
 type Future struct {
@@ -383,10 +386,12 @@ func (f Future) AppendBytes(ctx context.Context, dst []byte) ([]byte, error) {
 }
 
 // deliverOwned takes a reply whose memory the link hands over: a large string reply
-// is kept by its slot as it is instead of copied.
-func (c *PairedConn) deliverOwned(v parser.Value) error {
+// is kept by its slot as it is instead of copied (with buf, the pooled buffer it
+// lives in, which the ring gives back once it lets go of the reply).
+func (c *PairedConn) deliverOwned(v parser.Value, buf []byte) (kept bool, err error) {
 	if v.IsAggregate() || v.Attrs() != nil || len(v.Bytes()) < ownedMin || v.Kind() == parser.Push {
-		return c.deliver(v)
+		return false, c.deliver(v)
 	}
-	return c.completed(c.ring.CompleteOwned(v))
+	kept, err = c.ring.CompleteOwned(v, buf)
+	return kept, c.completed(err)
 }

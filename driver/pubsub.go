@@ -507,4 +507,6 @@ func (p *PubsubConn) failHead(v parser.Value) error {
 }
 
 // deliverOwned is deliver: message payloads are copied for each subscriber anyway.
-func (p *PubsubConn) deliverOwned(v parser.Value) error { return p.deliver(v) }
+func (p *PubsubConn) deliverOwned(v parser.Value, _ []byte) (bool, error) {
+	return false, p.deliver(v)
+}

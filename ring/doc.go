@@ -18,7 +18,10 @@
 //
 // A done slot keeps its reply until the slot is reused by the command Size() sends later;
 // then View returns ErrExpired. So fire-and-forget needs nothing, and a Future waited on
-// late still works unless Size() newer commands were reserved since.
+// late still works unless Size() newer commands were reserved since. A large reply the
+// driver hands over as it was read (CompleteOwned) is let go of sooner, so that a ring
+// does not hold Size() of them: once read, it stays readable until bigKept (4) more
+// such replies were read, and its buffer then goes back to the driver (SetRelease).
 //
 // # Multi-reply commands
 //

@@ -158,26 +158,39 @@ func (r *Ring) free() {
 //
 // Complete returns ErrUnsolicited if no written slot awaits a reply; the reply belongs
 // to nobody and the driver should drop the connection.
-func (r *Ring) Complete(v parser.Value) error { return r.complete(v, false) }
+func (r *Ring) Complete(v parser.Value) error {
+	_, err := r.complete(v, false, nil)
+	return err
+}
 
 // CompleteOwned is Complete for a reply whose memory the caller hands over: the slot
 // keeps v as it is instead of copying it, so v must alias nothing the caller will
-// reuse (a large reply read into a buffer the caller then drops). Part of a
-// multi-reply command, it is copied like any reply.
-func (r *Ring) CompleteOwned(v parser.Value) error { return r.complete(v, true) }
+// reuse (a large reply read into a buffer the caller then drops). buf, if not nil, is
+// the buffer v lives in: the ring gives it to the release function (SetRelease) once
+// it lets go of the reply, so the caller must not touch buf again when kept is true.
+// Part of a multi-reply command, or the reply of a forgotten or closed command, v is
+// copied or dropped like any reply and kept is false: buf is still the caller's.
+//
+// A reply kept this way is let go of earlier than others: once it was read and
+// bigKept (4) later such replies were read too, its Views return ErrExpired.
+func (r *Ring) CompleteOwned(v parser.Value, buf []byte) (kept bool, err error) {
+	return r.complete(v, true, buf)
+}
 
-func (r *Ring) complete(v parser.Value, owned bool) error {
+// complete is Complete (owned false) and CompleteOwned; it reports whether the slot
+// kept v as it is.
+func (r *Ring) complete(v parser.Value, owned bool, buf []byte) (kept bool, _ error) {
 	if r.skipNoReply() {
 		r.free()
 	}
 	if r.replyCur == r.writeCur {
-		return ErrUnsolicited
+		return false, ErrUnsolicited
 	}
 	seq := r.replyCur
 	s := r.slot(seq)
 	multi := s.multiOn && s.multi.replies > 1
 	if multi && !r.gather(s, v) {
-		return nil // more replies to come for this slot
+		return false, nil // more replies to come for this slot
 	}
 	if s.state.CompareAndSwap(mkState(seq, phaseWritten), mkState(seq, phaseCompleting)) {
 		switch {
@@ -190,6 +203,7 @@ func (r *Ring) complete(v parser.Value, owned bool) error {
 			s.val = parser.Value{}
 		case owned:
 			s.val = v
+			s.owned, s.own, kept = true, buf, true
 		default:
 			s.val = s.store.Copy(v)
 		}
@@ -206,7 +220,7 @@ func (r *Ring) complete(v parser.Value, owned bool) error {
 	r.replyCur++
 	r.skipNoReply()
 	r.free()
-	return nil
+	return kept, nil
 }
 
 // InFlight returns how many commands are reserved and not yet freed (their reply, or

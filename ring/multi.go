@@ -83,14 +83,15 @@ func (r *Ring) gather(s *slot, v parser.Value) (last bool) {
 }
 
 // markTaken records that a View of part part (or of the whole, part < 0) got the
-// slot's result. Called under a read claim.
-func (s *slot) markTaken(part int) {
+// slot's result. Called under a read claim. It reports whether this was the first
+// View of a plain (not multi-reply) result.
+func (s *slot) markTaken(part int) (first bool) {
 	m := s.multi
 	if !s.multiOn || part < 0 || part >= len(m.marks) {
-		s.taken.Store(true)
-		return
+		return !s.taken.Swap(true)
 	}
 	if !m.marks[part].Swap(true) && m.nTaken.Add(1) >= m.parts {
 		s.taken.Store(true)
 	}
+	return false
 }

@@ -125,6 +125,16 @@ type slot struct {
 	// taken is set once the result was handed to a viewer (or nobody can want it: a
 	// Fail, a cancel). claim parks a result that was not taken before reusing the slot.
 	taken atomic.Bool
+	// owned says val is a large reply kept as the loop handed it over (CompleteOwned),
+	// not a copy in store; own is the buffer it lives in when that is to be given to
+	// release once the reply is let go (nil: left to the garbage collector). A large
+	// reply is let go when its slot is reused, or once it was read and bigKept later
+	// large replies were read too (see retire); expired is then set, and its Views
+	// return ErrExpired. Written by the completer, cleared by claim, changed by retire
+	// while it holds the slot locked; viewers read them under a read claim.
+	owned   bool
+	expired bool
+	own     []byte
 
 	// multi is the state of a multi-reply command (see multi.go), nil until the slot
 	// first held one and kept for reuse (swapped into a park entry with the result it
@@ -165,9 +175,16 @@ type Ring struct {
 
 	forgottenErrs atomic.Uint64
 
-	// release, if set (SetRelease), is given the large command buffers the ring
-	// lets go of, for reuse.
+	// release, if set (SetRelease), is given the large command and reply buffers the
+	// ring lets go of, for reuse.
 	release func([]byte)
+
+	// The large replies read last (see retire), by sequence number: a FIFO of bigKept
+	// entries, bigN of them used, the oldest at bigHead.
+	bigMu   sync.Mutex
+	bigSeqs [bigKept]uint64
+	bigHead int
+	bigN    int
 
 	// The shared-context watch (see watch.go): the current one, the identity of the
 	// Done channel a sampled View is blocked with (0: none), and how many times a
@@ -215,7 +232,8 @@ func New(size int) *Ring {
 // SetRelease makes the ring hand the command buffers larger than its keep bound
 // (64 KiB) to fn when it lets go of them (after the command's reply, or when the slot
 // is reused), instead of dropping them: fn may keep them for later commands (a
-// pool). Call it before the ring is used.
+// pool). The reply buffers given to CompleteOwned go to fn too. Call it before the
+// ring is used.
 func (r *Ring) SetRelease(fn func([]byte)) { r.release = fn }
 
 // dropCmd lets go of the slot's command buffer if it is larger than cmdKeep. The
@@ -227,6 +245,67 @@ func (r *Ring) dropCmd(s *slot) {
 		}
 		s.cmd = nil
 	}
+}
+
+// dropOwn lets go of the slot's large reply buffer (see slot.owned). The caller owns
+// the slot.
+func (r *Ring) dropOwn(s *slot) {
+	if s.own != nil && r.release != nil {
+		r.release(s.own)
+	}
+	s.owned, s.expired, s.own = false, false, nil
+}
+
+// bigKept is how many large replies (CompleteOwned) a ring keeps after they were
+// read, for Views of them again: when one more is read, the oldest of them is let go
+// (retire).
+const bigKept = 4
+
+// tookBig records that the large reply of seq was read for the first time, and lets
+// go of the oldest such reply if more than bigKept are kept. Called by a viewer after
+// its read claim ended.
+func (r *Ring) tookBig(seq uint64) {
+	r.bigMu.Lock()
+	var old uint64
+	full := r.bigN == bigKept
+	if full {
+		old = r.bigSeqs[r.bigHead]
+		r.bigSeqs[r.bigHead] = seq
+		r.bigHead = (r.bigHead + 1) % bigKept
+	} else {
+		r.bigSeqs[(r.bigHead+r.bigN)%bigKept] = seq
+		r.bigN++
+	}
+	r.bigMu.Unlock()
+	if full {
+		r.retire(old)
+	}
+}
+
+// retire lets go of the large reply of the 48-bit sequence seq, read earlier, if its
+// slot still holds it: the slot is locked (phaseParking) from done with no reader, the
+// reply dropped and marked expired, and its buffer given to release. A slot reused
+// since, or being read right now, is left alone: claim lets go of the reply on reuse.
+func (r *Ring) retire(seq uint64) {
+	s := r.lookup(seq)
+	if s == nil {
+		return
+	}
+	done := mkState(seq, phaseDone)
+	if !s.state.CompareAndSwap(done, mkState(seq, phaseParking)) {
+		return
+	}
+	if s.owned {
+		s.val = parser.Value{}
+		buf := s.own
+		s.owned, s.own, s.expired = false, nil, true
+		s.state.Store(done)
+		if buf != nil && r.release != nil {
+			r.release(buf)
+		}
+		return
+	}
+	s.state.Store(done)
 }
 
 // Size returns the number of slots: the most commands that can be in flight.
@@ -357,7 +436,9 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	}
 	for spin := 0; ; spin++ {
 		st := s.state.Load()
-		if stReaders(st) != 0 || stPhase(st) == phaseCompleting || s.waiters.Load() != 0 {
+		if stReaders(st) != 0 || stPhase(st) == phaseCompleting || stPhase(st) == phaseParking ||
+			s.waiters.Load() != 0 {
+			// (phaseParking: retire is letting go of a large reply.)
 			backoff(spin)
 			continue
 		}
@@ -376,6 +457,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	}
 	s.val = parser.Value{}
 	s.err = nil
+	r.dropOwn(s)
 	s.taken.Store(false)
 	s.forget = false
 	s.noReply = false
@@ -555,6 +637,9 @@ func (r *Ring) park(seq uint64, s *slot) {
 	}
 	e.seq, e.used, e.err, e.val = seq, true, s.err, s.val
 	e.store, s.store = s.store, e.store
+	// A large reply kept as it was read (owned) moves with its value; its buffer is
+	// left to the garbage collector.
+	s.owned, s.own = false, nil
 	e.keep = s.keep
 	if s.keep {
 		e.cmd, s.cmd = s.cmd, e.cmd // the slot reuses the entry's old buffer

@@ -79,7 +79,13 @@ func (r *Ring) view(ctx context.Context, seq uint64, part int, fn func(v parser.
 				spin++
 				continue
 			}
-			s.read(part, fn, fnc)
+			expired, big := s.read(part, fn, fnc)
+			switch {
+			case expired:
+				return ErrExpired
+			case big:
+				r.tookBig(want)
+			}
 			return nil
 		}
 		if stPhase(st) == phaseParking {
@@ -168,10 +174,16 @@ func (r *Ring) blockWatched(ctx context.Context, w *watch, s *slot, sig chan str
 }
 
 // read calls fn on the slot's result, then releases the read claim the caller took,
-// also if fn panics (a claim never released would stop the slot being reused).
-func (s *slot) read(part int, fn func(v parser.Value, err error), fnc viewCmdFunc) {
+// also if fn panics (a claim never released would stop the slot being reused). It
+// reports whether the result was let go already (retire: fn is not called), and
+// whether this was the first read of a large reply kept as it was read (the caller
+// then tells tookBig).
+func (s *slot) read(part int, fn func(v parser.Value, err error), fnc viewCmdFunc) (expired, big bool) {
 	defer s.state.Add(^uint64(readerUnit - 1))
-	s.markTaken(part)
+	if s.expired {
+		return true, false
+	}
+	big = s.markTaken(part) && s.owned
 	switch {
 	case fnc != nil && s.keep:
 		fnc(s.cmd, s.val, s.err)
@@ -180,6 +192,7 @@ func (s *slot) read(part int, fn func(v parser.Value, err error), fnc viewCmdFun
 	case fn != nil:
 		fn(s.val, s.err)
 	}
+	return false, big
 }
 
 // cancel handles a View whose ctx ended: it cancels the command if it was published and
