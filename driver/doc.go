@@ -119,7 +119,13 @@
 // aside (that costs one copy), within a bound; past it the Future returns ErrExpired.
 // Use SendAndForget rather than dropping Futures of commands you do not read. Large
 // command buffers (over 64 KiB) are pooled by size class and written from where they
-// were encoded, not copied into the batch.
+// were encoded, not copied into the batch. A large reply (a string of more than 256 KiB)
+// is read once, into a pooled buffer sized from its header, and kept there, not
+// copied, until it was read; AppendBytes copies it once, into the caller's buffer.
+// Its slot gives the buffer back once four more such replies were read on the
+// connection (a Future read again after that returns ErrExpired), so a connection
+// does not hold RingSize large replies, and 1 MiB GETs into a reused buffer allocate
+// next to nothing.
 //
 // # Hooks for cluster and sentinel clients
 //

@@ -89,3 +89,52 @@ func TestLargeRepliesAllocate(t *testing.T) {
 		t.Fatalf("1 MiB GET allocated %d bytes per GET, want at most %d", got/n, size/16)
 	}
 }
+
+// A connection that carried a huge value goes back to its idle size: after a 64 MiB
+// SET, whose tail the socket did not take at once, and a 64 MiB GET, read and let go
+// of, the heap in use returns to within 4 MiB of what it was before (gnet's output
+// buffer once grew to the tail's size and kept it).
+func TestLargeValueMemoryReturns(t *testing.T) {
+	s := startServer(t, "--proto-max-bulk-len", "512mb")
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 120*time.Second)
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inUse := func() int64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC() // sync.Pool keeps buffers for one more cycle
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapInuse)
+	}
+	before := inUse()
+	const size = 64 << 20
+	func() {
+		val := bytes.Repeat([]byte("x"), size)
+		if err := c.Send("SET", "huge", val).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Send("GET", "huge").AppendBytes(ctx, nil)
+		if err != nil || len(got) != size {
+			t.Fatalf("GET: %d bytes, %v", len(got), err)
+		}
+	}()
+	// Four more large replies let the GET's go (see Future); small commands follow.
+	for range 4 {
+		if _, err := c.Send("GETRANGE", "huge", 0, 300<<10).AppendBytes(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 10 {
+		if err := c.Send("PING").Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := inUse()
+	t.Logf("heap in use: %.1f MiB before, %.1f MiB after a 64 MiB SET and GET", float64(before)/(1<<20), float64(after)/(1<<20))
+	if after-before > 4<<20 {
+		t.Fatalf("the connection kept %.1f MiB after a 64 MiB SET and GET", float64(after-before)/(1<<20))
+	}
+}

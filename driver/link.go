@@ -162,11 +162,52 @@ const vecMin = 64 << 10
 func (l *link) sendVec(c gnet.Conn, vec [][]byte) gnet.Action {
 	l.outBusy.Store(true) // as in send: writing a large batch takes time
 	for _, b := range vec {
-		if _, err := c.Write(b); err != nil {
+		if err := writeOut(c, b); err != nil {
 			return l.fail(err)
 		}
 	}
 	return gnet.None
+}
+
+// outChunk is the most writeOut hands gnet in one Write once the socket is full.
+const outChunk = 64 << 10
+
+// writeOut writes b to the socket through gnet, in order after what gnet still holds.
+// What the socket does not take at once is handed to gnet outChunk bytes at a time:
+// given a larger tail while its output buffer is empty, gnet grows that buffer to the
+// tail's size and keeps it for the connection's life (a connection that once sent a
+// 64 MiB SET held 64 MiB), and a tail given while it holds output goes into a pooled
+// slice of the tail's size, which the garbage collector takes back between 16 MiB
+// SETs. In chunks, its buffer stays within twice the chunk, and the rest goes into
+// pooled 64 KiB slices that are reused. The first write of a large b goes straight to
+// the socket (gnet would do the same) so that it costs one system call when the
+// socket takes it all.
+func writeOut(c gnet.Conn, b []byte) error {
+	if len(b) <= outChunk {
+		_, err := c.Write(b)
+		return err
+	}
+	if c.OutboundBuffered() == 0 {
+		for {
+			n, err := syscall.Write(c.Fd(), b)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil && err != syscall.EAGAIN {
+				return err
+			}
+			b = b[max(n, 0):]
+			break
+		}
+	}
+	for len(b) > 0 {
+		k := min(len(b), outChunk)
+		if _, err := c.Write(b[:k]); err != nil {
+			return err
+		}
+		b = b[k:]
+	}
+	return nil
 }
 
 // noteOut records whether gnet still holds output for the health check (loop side;
@@ -199,7 +240,7 @@ func (l *link) send(c gnet.Conn, b []byte) gnet.Action {
 // sendRaw writes b to the socket, if not empty.
 func (l *link) sendRaw(c gnet.Conn, b []byte) gnet.Action {
 	if len(b) > 0 {
-		if _, err := c.Write(b); err != nil {
+		if err := writeOut(c, b); err != nil {
 			return l.fail(err)
 		}
 	}
