@@ -37,6 +37,12 @@ func openKV(ctx context.Context, name string, ep endpoint, conc int) (kv, error)
 			return nil, err
 		}
 		return respringKV{c}, nil
+	case "respring-str":
+		c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr, TLS: ep.tlsConf()})
+		if err != nil {
+			return nil, err
+		}
+		return respringStrKV{respringKV{c}}, nil
 	case "rueidis":
 		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true, TLSConfig: ep.tlsConf()})
 		if err != nil {
@@ -70,6 +76,14 @@ func (k respringKV) set(ctx context.Context, key string, val []byte, _ string) e
 }
 
 func (k respringKV) close() { k.c.Close() }
+
+// respring-str: respring given the value as a string, as rueidis is: a large string
+// argument is written from where it is, not copied (strings are immutable).
+type respringStrKV struct{ respringKV }
+
+func (k respringStrKV) set(ctx context.Context, key string, _ []byte, sval string) error {
+	return k.c.Send("SET", key, sval).Err(ctx)
+}
 
 // rueidis: one client, command builder, client-side caching off.
 type rueidisKV struct{ c rueidis.Client }

@@ -11,7 +11,8 @@ import (
 // (viewer.getView): respring AppendBytes into the goroutine's reused buffer, rueidis
 // AsBytes, go-redis Bytes (both the bytes the client read the value into; no copy into
 // the benchmark's buffer). SET sends the same value each time (rueidis as a string made
-// once). Warm-up is 2 commands per goroutine, then a GC.
+// once; respring as the []byte, and as that string for client=respring-str). Warm-up
+// is 2 commands per goroutine, then a GC.
 //
 //	LargeGet/{1MiB,16MiB}/g{1,8}/client=NAME
 //	LargeSet/{1MiB,16MiB}/g{1,8}/client=NAME
@@ -23,6 +24,8 @@ var (
 	largeSizes      = []int{1 << 20, 16 << 20}
 	largeGoroutines = []int{1, 8}
 	largeClients    = []string{"respring", "rueidis", "goredis"}
+	// largeSetClients adds respring given the value as a string, as rueidis is.
+	largeSetClients = []string{"respring", "respring-str", "rueidis", "goredis"}
 )
 
 func BenchmarkLargeGet(b *testing.B) { benchLarge(b, false) }
@@ -31,7 +34,11 @@ func BenchmarkLargeSet(b *testing.B) { benchLarge(b, true) }
 func benchLarge(b *testing.B, isSet bool) {
 	for _, size := range largeSizes {
 		for _, g := range largeGoroutines {
-			for _, name := range largeClients {
+			clients := largeClients
+			if isSet {
+				clients = largeSetClients
+			}
+			for _, name := range clients {
 				b.Run(fmt.Sprintf("%s/g%d/client=%s", sizeName(size), g, name), func(b *testing.B) {
 					b.SetBytes(int64(size))
 					runKVAt(b, kvRun{ep: plain(b), name: name, size: size, g: g, isSet: isSet,

@@ -402,3 +402,74 @@ func TestLargeRepliesPooled(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Large string arguments are attached to their slots, not copied: from many
+// goroutines at once, between small commands and []byte values, fire-and-forget or
+// not, every value arrives whole and in order (the last SET of a key wins).
+func TestLargeStringsAttached(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "attached" + strconv.Itoa(i)
+			for round := 0; round < 10; round++ {
+				size := 64<<10 + (i*5+round*11)%12*(160<<10) // 64 KiB .. 1.8 MiB
+				first := strings.Repeat(string(rune('a'+round)), size)
+				last := strings.Repeat(string(rune('A'+i)), size+round)
+				c.SendAndForget("SET", key, first)
+				f := c.Send("APPEND", key+"log", "x")
+				c.SendAndForget("SET", key+"b", []byte(first))
+				if err := c.Send("SET", key, last).Err(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := f.Int(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := c.Send("GET", key).AppendBytes(ctx, nil)
+				if err != nil || string(got) != last {
+					t.Errorf("goroutine %d round %d: %d bytes, %v", i, round, len(got), err)
+					return
+				}
+				if got, err := c.Send("GET", key+"b").AppendBytes(ctx, nil); err != nil || string(got) != first {
+					t.Errorf("goroutine %d round %d, []byte value: %d bytes, %v", i, round, len(got), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := c.ForgottenErrors(); n != 0 {
+		t.Fatalf("%d forgotten commands failed", n)
+	}
+}
+
+// Script.Run looks at its EVALSHA reply (for NOSCRIPT) without reading it: a large
+// script result is still the caller's to read after four other large replies were
+// read (a read would have started its countdown to ErrExpired).
+func TestScriptLargeResult(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 30*time.Second)
+	script := NewScript("return string.rep(ARGV[1], tonumber(ARGV[2]))")
+	if err := script.Run(ctx, c, nil, "w", 1).Err(ctx); err != nil { // loads it
+		t.Fatal(err)
+	}
+	f := script.Run(ctx, c, nil, "L", 300<<10) // an EVALSHA hit
+	for i := 0; i < 6; i++ {
+		if _, err := script.Run(ctx, c, nil, "o", 300<<10).AppendBytes(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := f.AppendBytes(ctx, nil)
+	if err != nil || string(got) != strings.Repeat("L", 300<<10) {
+		t.Fatalf("the first script's result: %d bytes, %v", len(got), err)
+	}
+}

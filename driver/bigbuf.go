@@ -12,7 +12,7 @@ import (
 // MiB SETs showed 0.9 of 4.3 s in that copy, and madvise). The ring hands such
 // buffers back (ring.SetRelease) once their reply came; the next large command of
 // that size class takes one. A large reply is read into a pooled buffer too, which its
-// slot hands back once the reply was read (see link.deliverLent).
+// slot hands back once the reply was read (see link.lent).
 //
 // Classes run from 128 KiB to 64 MiB in quarter steps of each power of two (1, 1.25,
 // 1.5, 1.75 times 2^k), so that a 1 MiB value and its header take 1.25 MiB, not 2;
@@ -82,6 +82,27 @@ func argsSize(args []any) int {
 			n += len(x)
 		case string:
 			n += len(x)
+		}
+	}
+	return n
+}
+
+// refMin is the size from which a string argument of Send is attached to its slot
+// instead of copied into the command buffer (see PairedConn.encodeLarge): from there
+// the write of the string from where it is, by reference, pays (see link.write).
+const refMin = vecMin
+
+// copiedSize is argsSize without the string arguments of min bytes or more.
+func copiedSize(args []any, min int) int {
+	n := 0
+	for _, a := range args {
+		switch x := a.(type) {
+		case []byte:
+			n += len(x)
+		case string:
+			if len(x) < min {
+				n += len(x)
+			}
 		}
 	}
 	return n

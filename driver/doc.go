@@ -119,13 +119,16 @@
 // aside (that costs one copy), within a bound; past it the Future returns ErrExpired.
 // Use SendAndForget rather than dropping Futures of commands you do not read. Large
 // command buffers (over 64 KiB) are pooled by size class and written from where they
-// were encoded, not copied into the batch. A large reply (a string of more than 256 KiB)
-// is read once, into a pooled buffer sized from its header, and kept there, not
-// copied, until it was read; AppendBytes copies it once, into the caller's buffer.
-// Its slot gives the buffer back once four more such replies were read on the
-// connection (a Future read again after that returns ErrExpired), so a connection
-// does not hold RingSize large replies, and 1 MiB GETs into a reused buffer allocate
-// next to nothing.
+// were encoded, not copied into the batch; a string argument of 64 KiB or more is not
+// even copied into the command buffer (strings are immutable): it is written from
+// where it is. A large reply (on plain TCP, a string over 256 KiB) is read once, into
+// a pooled buffer sized from its header, and kept there, not copied, until it was
+// read; AppendBytes copies it once, into the caller's buffer. Its slot gives the
+// buffer back once four more such replies were read on the connection (a Future read
+// again after that returns ErrExpired), so a connection does not hold RingSize large
+// replies, and 1 MiB GETs into a reused buffer allocate next to nothing. Over TLS a
+// large reply is decrypted into a buffer of its own, not pooled, and the same rule
+// applies to it from 128 KiB.
 //
 // # Hooks for cluster and sentinel clients
 //

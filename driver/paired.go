@@ -118,8 +118,12 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 		var seq uint64
 		var cmd *[]byte
 		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
-			sizeFor(cmd, argsSize(args))
-			if *cmd, err = writer.AppendArgs((*cmd)[:0], args...); err == nil {
+			if n := argsSize(args); n > bigMin {
+				*cmd, err = c.encodeLarge(seq, cmd, args)
+			} else {
+				*cmd, err = writer.AppendArgs((*cmd)[:0], args...)
+			}
+			if err == nil {
 				var wake bool
 				if noReply {
 					wake = c.ring.PublishNoReply(seq)
@@ -137,6 +141,22 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 		}
 	}
 	return c.failed(forget, err)
+}
+
+// encodeLarge encodes a command whose payloads are large into *cmd, the buffer of
+// the reserved seq: its string arguments of refMin bytes or more are not copied but
+// attached to the slot (ring.Attach; Go strings are immutable), the rest goes into a
+// buffer sized for it (pooled when large).
+func (c *PairedConn) encodeLarge(seq uint64, cmd *[]byte, args []any) ([]byte, error) {
+	var buf [4]writer.Ref
+	sizeFor(cmd, copiedSize(args, refMin))
+	b, refs, err := writer.AppendArgsRefs((*cmd)[:0], refMin, buf[:0], args...)
+	if err == nil {
+		for _, r := range refs {
+			c.ring.Attach(seq, r.At, r.S)
+		}
+	}
+	return b, err
 }
 
 // failed returns the Future of a command that was never queued; a forgotten one is
@@ -241,9 +261,10 @@ func (c *PairedConn) lost(l *link, err error) { c.b.lost(l, err) }
 // Future is the pending reply of one command: a small value (ring, slot sequence)
 // that costs no allocation. Its methods may be called from any goroutine, more than
 // once, until Config.RingSize later commands have reused its slot (then ErrExpired).
-// A large reply (a string of more than 256 KiB, read into a buffer of its own) is let
-// go of sooner, so that a connection does not hold RingSize of them: once it was read,
-// it stays readable until four more such replies of the connection were read.
+// A large reply (a string of 128 KiB or more read into a buffer of its own, which on
+// plain TCP means over 256 KiB) is let go of sooner, so that a connection does not
+// hold RingSize of them: once it was read, it stays readable until four more such
+// replies of the connection were read.
 // Each method's ctx bounds only the caller's wait: when it ends, a command not yet
 // written is cancelled, and one already written has its reply read and dropped.
 type Future struct {
@@ -266,6 +287,19 @@ func (f Future) view(ctx context.Context, fn func(v parser.Value, err error)) er
 		return err
 	}
 	return f.viewOther(ctx, fn)
+}
+
+// peek is view that does not count as reading the reply (ring.Peek), for a plain
+// Future; the others are viewed.
+func (f Future) peek(ctx context.Context, fn func(v parser.Value, err error)) error {
+	if f.x == nil && f.mode == modePlain && f.r != nil {
+		err := f.r.Peek(ctx, f.seq, fn)
+		if err == ring.ErrExpired {
+			return ErrExpired
+		}
+		return err
+	}
+	return f.view(ctx, fn)
 }
 
 // viewOther is view for the parts of batches and transactions (modeBatch, modeTx),

@@ -67,7 +67,7 @@ func (s *Script) Run(ctx context.Context, conn ScriptConn, keys []string, args .
 	}
 	f := c.sendScript(enc)
 	noScript := false
-	if err := f.view(ctx, func(v parser.Value, e error) {
+	if err := f.peek(ctx, func(v parser.Value, e error) {
 		noScript = e == nil && v.IsError() && bytes.HasPrefix(v.Bytes(), []byte("NOSCRIPT"))
 	}); err != nil || !noScript {
 		return f

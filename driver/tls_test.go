@@ -46,6 +46,14 @@ func TestTLSPairedAndPubsub(t *testing.T) {
 		if err != nil || !bytes.Equal(got, big) {
 			t.Fatalf("%d MiB GET: %d bytes, %v", tlsBigValue>>20, len(got), err)
 		}
+		// A large string argument is attached, not copied: encrypted from where it is.
+		sbig := strings.Repeat("fedcba9876543210", (1<<20)/16)
+		if err := c.Send("SET", "sbig", sbig).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.Send("GET", "sbig").AppendBytes(ctx, nil); err != nil || string(got) != sbig {
+			t.Fatalf("1 MiB string SET, GET: %d bytes, %v", len(got), err)
+		}
 		key := "pipelined" + strconv.Itoa(int(version))
 		for i := 0; i < 10000; i++ {
 			c.SendAndForget("INCR", key)

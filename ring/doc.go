@@ -51,8 +51,9 @@
 // reserved and unpublished) panics; it is a bug in the driver, never caused by the
 // server.
 //
-// No method takes a mutex on the command path (the park table of unread results and
-// context.AfterFunc, once per shared-context watch, are the exceptions). Coordination
+// No method takes a mutex on the command path (the park table of unread results,
+// context.AfterFunc, once per shared-context watch, and the first View of a large
+// reply kept as it was read, see retire, are the exceptions). Coordination
 // is by atomics only:
 //
 //   - tail: next seq to reserve. Reserve advances it by CAS, and only while
@@ -78,6 +79,7 @@
 //	done       --View (readers+1 / -1)-->  done
 //	done       --Reserve of seq+Size()-->  reserved (waits: no readers, no waiters)
 //	done       --Reserve, result unread--> parking --> reserved (result moved aside)
+//	done       --retire (large reply read)--> parking --> done (reply let go, expired)
 //
 // Every change of owner is a CAS on the state word, so exactly one party completes a slot:
 // a racing cancel, Close and the loop each either win or see that someone else did. The
@@ -91,7 +93,7 @@
 // has viewed the old occupant's result, the reserver parks it (moves it aside, for a
 // late View, by swapping the slot's reply store with a park entry's) while the slot is
 // locked "parking"; a View that finds that lock spins until the slot is reserved and
-// then finds the parked result. It never waits on the slot's
+// then finds the parked result (or, after a retire, finds it done and expired). It never waits on the slot's
 // channel there, so every waiter of a slot is a viewer of the slot's current command.
 //
 // Collect skips slots that take no reply (failed, cancelled, closed before they were

@@ -64,11 +64,28 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 				continue // a cancel or Close took it: look again
 			}
 			switch {
-			case big > 0 && len(s.cmd) >= big && refs < MaxVecRefs && !s.noReply:
+			case big > 0 && s.size() >= big && refs < MaxVecRefs && !s.noReply:
 				// By reference: the slot keeps its buffer until its reply (see
 				// complete), which cannot come before the writer has written vec.
 				// (A command taking no reply is done, and its slot reusable, as
 				// soon as Collect returns: it is copied.)
+				if len(s.ext) > 0 {
+					// Its attached strings are referenced, the pieces of the
+					// buffer between them copied into dst.
+					at := 0
+					for _, e := range s.ext {
+						dst, vec, mark = appendCopy(dst, vec, mark, s.cmd[at:e.at])
+						if mark < len(dst) {
+							vec = append(vec, dst[mark:len(dst):len(dst)])
+							mark = len(dst)
+						}
+						vec = append(vec, e.b)
+						at = e.at
+					}
+					dst, vec, mark = appendCopy(dst, vec, mark, s.cmd[at:])
+					refs++
+					break
+				}
 				if mark < len(dst) {
 					vec = append(vec, dst[mark:len(dst):len(dst)])
 					mark = len(dst)
@@ -76,21 +93,13 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 				vec = append(vec, s.cmd)
 				refs++
 			default:
-				if cap(dst)-len(dst) < len(s.cmd) {
-					if mark > 0 {
-						// vec references dst's array: reference the rest of
-						// it too, and go on in a new one instead of copying.
-						if mark < len(dst) {
-							vec = append(vec, dst[mark:len(dst):len(dst)])
-						}
-						dst, mark = dst[len(dst):], 0
-					}
-					// Double, not append's 1.25x for large slices: a batch of
-					// large commands would be copied over and over while it is
-					// gathered.
-					dst = slices.Grow(dst, max(len(s.cmd), len(dst)))
+				at := 0
+				for _, e := range s.ext {
+					dst, vec, mark = appendCopy(dst, vec, mark, s.cmd[at:e.at])
+					dst, vec, mark = appendCopy(dst, vec, mark, e.b)
+					at = e.at
 				}
-				dst = append(dst, s.cmd...)
+				dst, vec, mark = appendCopy(dst, vec, mark, s.cmd[at:])
 				if !s.keep {
 					r.dropCmd(s)
 				}
@@ -117,6 +126,24 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 		r.writeCur++
 	}
 	return r.collected(dst, vec, mark, n)
+}
+
+// appendCopy appends b to dst, the batch, of which vec references dst[:mark] (see
+// collect). When dst must grow while vec references its array, the rest of the array
+// is referenced too and the batch goes on in a new one, instead of copying.
+func appendCopy(dst []byte, vec [][]byte, mark int, b []byte) ([]byte, [][]byte, int) {
+	if cap(dst)-len(dst) < len(b) {
+		if mark > 0 {
+			if mark < len(dst) {
+				vec = append(vec, dst[mark:len(dst):len(dst)])
+			}
+			dst, mark = dst[len(dst):], 0
+		}
+		// Double, not append's 1.25x for large slices: a batch of large commands
+		// would be copied over and over while it is gathered.
+		dst = slices.Grow(dst, max(len(b), len(dst)))
+	}
+	return append(dst, b...), vec, mark
 }
 
 func (r *Ring) collected(dst []byte, vec [][]byte, mark, n int) ([]byte, [][]byte, int) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/respring/respring/parser"
 )
@@ -155,6 +156,7 @@ func TestOwnedConcurrent(t *testing.T) {
 		mu.Lock()
 		released[&b[0]]++
 		mu.Unlock()
+		clear(b[:cap(b)]) // as a reuse would: a View still reading it sees zeros
 	})
 	const total = 400
 	done := make(chan struct{})
@@ -211,4 +213,99 @@ func TestOwnedConcurrent(t *testing.T) {
 			t.Fatalf("buffer %p released %d times", p, n)
 		}
 	}
+}
+
+// retire waits for a View still reading the reply it lets go of: the reader gets the
+// whole reply, and the buffer is released (scribbled over) only after it finished.
+func TestOwnedRetireWaitsForReader(t *testing.T) {
+	r := New(64)
+	var mu sync.Mutex
+	var released [][]byte
+	r.SetRelease(func(b []byte) {
+		mu.Lock()
+		released = append(released, b)
+		mu.Unlock()
+		clear(b[:cap(b)])
+	})
+	first := completeOwned(t, r, bulk('r', 5000))
+	wantReply(t, r, first, strings.Repeat("r", 5000)) // its first read
+	others := make([]uint64, bigKept)
+	for i := range others {
+		others[i] = completeOwned(t, r, bulk(byte('s'+i), 100))
+	}
+	reading, goOn := make(chan struct{}), make(chan struct{})
+	done := make(chan string)
+	go func() {
+		var got string
+		err := r.View(testCtx(t), first, func(v parser.Value, err error) {
+			close(reading)
+			<-goOn // hold the read claim while the retire runs
+			got = string(v.Bytes())
+		})
+		if err != nil {
+			got = err.Error()
+		}
+		done <- got
+	}()
+	<-reading
+	retired := make(chan struct{})
+	go func() {
+		for i := range others {
+			wantReply(t, r, others[i], strings.Repeat(string(rune('s'+i)), 100))
+		}
+		close(retired)
+	}()
+	// The retire of first waits for the reader: nothing is released until it ends.
+	select {
+	case <-retired:
+		t.Fatal("retire went on while the reply was being read")
+	case <-time.After(50 * time.Millisecond):
+	}
+	mu.Lock()
+	n := len(released)
+	mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d buffers released while the reply was being read", n)
+	}
+	close(goOn)
+	if got := <-done; got != strings.Repeat("r", 5000) {
+		t.Fatalf("the reader got %.20q... (%d bytes)", got, len(got))
+	}
+	<-retired
+	if len(released) != 1 {
+		t.Fatalf("%d buffers released after the read, want 1", len(released))
+	}
+	if _, _, err := view(testCtx(t), r, first); !errors.Is(err, ErrExpired) {
+		t.Fatalf("View after the retire: %v, want ErrExpired", err)
+	}
+}
+
+// Peek does not count as a read: a large reply peeked at is not let go of after four
+// more reads, and a result only peeked at is still parked when its slot is reused.
+func TestPeekIsNotARead(t *testing.T) {
+	r := New(8)
+	r.SetRelease(func([]byte) {})
+	seq := completeOwned(t, r, bulk('p', 300))
+	if err := r.Peek(testCtx(t), seq, func(v parser.Value, err error) {}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < bigKept+1; i++ {
+		s := completeOwned(t, r, bulk('q', 10))
+		wantReply(t, r, s, strings.Repeat("q", 10))
+	}
+	wantReply(t, r, seq, strings.Repeat("p", 300))
+
+	small := mustSend(t, r, "x", false)
+	collect(t, r)
+	complete(t, r, "kept")
+	if err := r.Peek(testCtx(t), small, func(v parser.Value, err error) {}); err != nil {
+		t.Fatal(err)
+	}
+	for range r.Size() {
+		s := mustSend(t, r, "y", false)
+		collect(t, r)
+		complete(t, r, "z")
+		wantReply(t, r, s, "z")
+	}
+	wantReply(t, r, small, "kept") // parked, since only peeked at
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/respring/respring/parser"
 )
@@ -91,6 +92,10 @@ type slot struct {
 	// cmd is the command buffer: the sender appends between Reserve and Publish, the
 	// loop reads it in Collect.
 	cmd []byte
+	// ext holds the strings attached to the command (Attach), in order: each one's
+	// bytes go on the wire at its offset of cmd. Like cmd, written by the sender
+	// between Reserve and Publish, read by Collect, let go of with cmd (dropCmd).
+	ext []extRef
 	// forget is set by Publish before the slot turns ready; read by the completer.
 	forget bool
 	// noReply is set by PublishNoReply: the server sends no reply for this command
@@ -236,9 +241,45 @@ func New(size int) *Ring {
 // ring is used.
 func (r *Ring) SetRelease(fn func([]byte)) { r.release = fn }
 
-// dropCmd lets go of the slot's command buffer if it is larger than cmdKeep. The
-// caller owns the slot (or, on the loop, the slot's written command).
+// extRef is a string attached to a command (see Attach): b, the string's bytes (never
+// written to), go on the wire at offset at of the slot's command buffer.
+type extRef struct {
+	at int
+	b  []byte
+}
+
+// size returns the encoded size of the slot's command, attached strings included.
+func (s *slot) size() int {
+	n := len(s.cmd)
+	for _, e := range s.ext {
+		n += len(e.b)
+	}
+	return n
+}
+
+// Attach adds str to seq's command, reserved and not yet published, without copying
+// it: Collect writes str's bytes at offset at of the command buffer (at most its
+// length when published; offsets in the order of the calls), as if the sender had
+// appended them there. Strings are immutable, so the sender can return at once; the
+// slot keeps str until the command is written (or, written by reference, until its
+// reply). A command with attached strings must not be marked with Keep. Attach
+// panics if seq is not reserved.
+func (r *Ring) Attach(seq uint64, at int, str string) {
+	s := r.lookup(seq)
+	if s == nil || s.state.Load() != mkState(seq, phaseReserved) || s.keep {
+		panic("ring: Attach to a sequence number that is not reserved")
+	}
+	s.ext = append(s.ext, extRef{at: at, b: unsafe.Slice(unsafe.StringData(str), len(str))})
+}
+
+// dropCmd lets go of the slot's command buffer if it is larger than cmdKeep, and of
+// the strings attached to it. The caller owns the slot (or, on the loop, the slot's
+// written command).
 func (r *Ring) dropCmd(s *slot) {
+	if len(s.ext) > 0 {
+		clear(s.ext)
+		s.ext = s.ext[:0]
+	}
 	if cap(s.cmd) > cmdKeep {
 		if r.release != nil {
 			r.release(s.cmd)
@@ -284,16 +325,24 @@ func (r *Ring) tookBig(seq uint64) {
 
 // retire lets go of the large reply of the 48-bit sequence seq, read earlier, if its
 // slot still holds it: the slot is locked (phaseParking) from done with no reader, the
-// reply dropped and marked expired, and its buffer given to release. A slot reused
-// since, or being read right now, is left alone: claim lets go of the reply on reuse.
+// reply dropped and marked expired, and its buffer given to release. While others
+// read it, retire waits for them (a read is a copy, short). A slot reused since is
+// left alone: claim let go of the reply then.
 func (r *Ring) retire(seq uint64) {
 	s := r.lookup(seq)
 	if s == nil {
 		return
 	}
 	done := mkState(seq, phaseDone)
-	if !s.state.CompareAndSwap(done, mkState(seq, phaseParking)) {
-		return
+	for spin := 0; ; spin++ {
+		st := s.state.Load()
+		if stSeq(st) != seq&seqMask {
+			return // reused
+		}
+		if st == done && s.state.CompareAndSwap(done, mkState(seq, phaseParking)) {
+			break
+		}
+		backoff(spin) // being read, or claim is parking it (then it is reused next)
 	}
 	if s.owned {
 		s.val = parser.Value{}
@@ -512,8 +561,8 @@ func (r *Ring) PublishNoReply(seq uint64) (wake bool) {
 // never referenced (see CollectVec). Keep panics if seq is not reserved.
 func (r *Ring) Keep(seq uint64) {
 	s := r.lookup(seq)
-	if s == nil || s.state.Load() != mkState(seq, phaseReserved) {
-		panic("ring: Keep of a sequence number that is not reserved")
+	if s == nil || s.state.Load() != mkState(seq, phaseReserved) || len(s.ext) > 0 {
+		panic("ring: Keep of a sequence number that is not reserved, or has strings attached")
 	}
 	s.keep = true
 }
@@ -677,7 +726,7 @@ func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error), 
 	case fn != nil:
 		fn(e.val, e.err)
 	}
-	if last {
+	if last && part != partPeek {
 		e.used, e.val, e.err = false, parser.Value{}, nil
 		if e.keep && cap(e.cmd) > cmdKeep {
 			e.cmd = nil

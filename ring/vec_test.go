@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/respring/respring/parser"
 )
@@ -190,4 +191,58 @@ func TestRelease(t *testing.T) {
 	if len(released) != 2 {
 		t.Fatalf("after a copy: %d released", len(released))
 	}
+}
+
+// Strings attached to a command go on the wire at their offsets: copied into the
+// batch by Collect, referenced (not copied) by CollectVec, and let go of once written
+// by copy, or once the reply came when referenced.
+func TestAttach(t *testing.T) {
+	r := New(8)
+	big := strings.Repeat("A", 100)
+	attach := func(head, tail string) uint64 {
+		seq, buf, err := r.Reserve(nilCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*buf = append(*buf, head...)
+		r.Attach(seq, len(*buf), big)
+		*buf = append(*buf, tail...)
+		r.Attach(seq, len(*buf), big[:50])
+		r.Publish(seq, false)
+		return seq
+	}
+	want := func(head, tail string) string { return head + big + tail + big[:50] }
+	a := publish(t, r, "x;")
+	b := attach("h1<", ">t1")
+	dst, n := r.Collect(nil)
+	if n != 2 || string(dst) != "x;"+want("h1<", ">t1") {
+		t.Fatalf("Collect: %d commands, %q", n, dst)
+	}
+	if len(r.slot(b).ext) != 0 {
+		t.Fatal("attached strings kept after the command was copied")
+	}
+	complete(t, r, "1", "2")
+	wantReply(t, r, a, "1")
+	c := attach("h2<", ">t2")
+	publish(t, r, ";y")
+	dst, vec, n := r.CollectVec(nil, nil, 64)
+	var whole []byte
+	referenced := false
+	for _, p := range vec {
+		whole = append(whole, p...)
+		if len(p) == len(big) && &p[0] == unsafe.StringData(big) {
+			referenced = true
+		}
+	}
+	if n != 2 || string(whole) != want("h2<", ">t2")+";y" || !referenced {
+		t.Fatalf("CollectVec: %d commands, %q (referenced %v), dst %q", n, whole, referenced, dst)
+	}
+	if len(r.slot(c).ext) != 2 {
+		t.Fatal("attached strings of a referenced command let go of before its reply")
+	}
+	complete(t, r, "3")
+	if len(r.slot(c).ext) != 0 {
+		t.Fatal("attached strings kept after the reply")
+	}
+	wantReply(t, r, c, "3")
 }

@@ -27,6 +27,17 @@ func (r *Ring) View(ctx context.Context, seq uint64, fn func(v parser.Value, err
 	return r.view(ctx, seq, -1, fn, nil)
 }
 
+// Peek is View that does not count as reading the result: a result peeked at and not
+// viewed is still parked when its slot is reused, and a large reply (CompleteOwned)
+// is not let go of sooner for it. For a caller that looks at a reply before handing
+// its Future on (the driver's script runner checks for NOSCRIPT).
+func (r *Ring) Peek(ctx context.Context, seq uint64, fn func(v parser.Value, err error)) error {
+	return r.view(ctx, seq, partPeek, fn, nil)
+}
+
+// partPeek is the part given to view by Peek.
+const partPeek = -2
+
 // viewCmdFunc is the callback of ViewCmd.
 type viewCmdFunc = func(cmd []byte, v parser.Value, err error)
 
@@ -183,7 +194,9 @@ func (s *slot) read(part int, fn func(v parser.Value, err error), fnc viewCmdFun
 	if s.expired {
 		return true, false
 	}
-	big = s.markTaken(part) && s.owned
+	if part != partPeek {
+		big = s.markTaken(part) && s.owned
+	}
 	switch {
 	case fnc != nil && s.keep:
 		fnc(s.cmd, s.val, s.err)

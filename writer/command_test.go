@@ -280,3 +280,34 @@ func TestAppendCommandArgs(t *testing.T) {
 		t.Fatalf("bad argument: %q, %v", got, err)
 	}
 }
+
+// AppendArgsRefs leaves large strings out, and the command put together from the
+// pieces is what AppendArgs writes; an argument error leaves dst and refs as given.
+func TestAppendArgsRefs(t *testing.T) {
+	big := strings.Repeat("v", 100)
+	args := []any{"SET", big, "k", []byte(big), 7, big[:99]}
+	want, err := writer.AppendArgs(nil, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, refs, err := writer.AppendArgsRefs([]byte("prefix"), 100, nil, args...)
+	if err != nil || len(refs) != 1 || refs[0].S != big {
+		t.Fatalf("refs %v, err %v; want the one 100-byte string", refs, err)
+	}
+	var whole []byte
+	at := 0
+	for _, r := range refs {
+		whole = append(append(whole, got[at:r.At]...), r.S...)
+		at = r.At
+	}
+	whole = append(whole, got[at:]...)
+	if string(whole) != "prefix"+string(want) {
+		t.Fatalf("put together: %q\nwant %q", whole, "prefix"+string(want))
+	}
+	dst := []byte("x")
+	d2, r2, err := writer.AppendArgsRefs(dst, 1, refs[:1], "a", math.NaN())
+	var ae *writer.ArgError
+	if !errors.As(err, &ae) || ae.Index != 1 || string(d2) != "x" || len(r2) != 1 {
+		t.Fatalf("NaN: %q, %d refs, %v", d2, len(r2), err)
+	}
+}
