@@ -61,7 +61,10 @@ func PairedConnect(ctx context.Context, cfg Config) (*PairedConn, error) {
 // Send queues one command and returns its Future. Arguments are encoded as bulk
 // strings (see writer.AppendArgs); an unsupported argument makes the Future fail with
 // a *writer.ArgError, and nothing is sent. When Config.RingSize commands are in
-// flight, Send waits for a reply to free a slot.
+// flight, Send waits for a reply to free a slot. Send keeps no reference to args once
+// it returns, except to string arguments of 64 KiB or more, which it writes from
+// where they are instead of copying them (Go strings are immutable; a []byte is
+// copied, so the caller may reuse it at once).
 func (c *PairedConn) Send(args ...any) Future {
 	return c.send(context.Background(), false, args)
 }
