@@ -473,3 +473,41 @@ func TestScriptLargeResult(t *testing.T) {
 		t.Fatalf("the first script's result: %d bytes, %v", len(got), err)
 	}
 }
+
+// Large replies nobody reads at once: a forgotten large GET (its buffer goes back to
+// the pool from the link), and large GETs left unread until a small ring reuses their
+// slots (parked with their buffers), read afterwards, each its own value.
+func TestLargeRepliesUnread(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{RingSize: 4})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	vals := make([]string, 6)
+	for i := range vals {
+		vals[i] = strings.Repeat(string(rune('a'+i)), 300<<10+i)
+		if err := c.Send("SET", "unread"+strconv.Itoa(i), vals[i]).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range vals {
+		c.SendAndForget("GET", "unread"+strconv.Itoa(i))
+	}
+	futs := make([]Future, len(vals))
+	for i := range vals {
+		futs[i] = c.Send("GET", "unread"+strconv.Itoa(i))
+	}
+	for i := 0; i < 8; i++ { // reuse every slot twice over
+		if err := c.Send("PING").Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := len(futs) - 1; i >= 0; i-- {
+		got, err := futs[i].AppendBytes(ctx, nil)
+		if err != nil || string(got) != vals[i] {
+			t.Fatalf("parked GET %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if n := c.ForgottenErrors(); n != 0 {
+		t.Fatalf("%d forgotten GETs failed", n)
+	}
+}
