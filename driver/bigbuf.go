@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"math"
 	"math/bits"
 	"sync"
 )
@@ -74,25 +75,15 @@ func putBig(b []byte) {
 
 // argsSize returns a lower bound of the encoded size of args: their string and byte
 // payloads. It is cheap enough to run for every command.
-func argsSize(args []any) int {
-	n := 0
-	for _, a := range args {
-		switch x := a.(type) {
-		case []byte:
-			n += len(x)
-		case string:
-			n += len(x)
-		}
-	}
-	return n
-}
+func argsSize(args []any) int { return copiedSize(args, math.MaxInt) }
 
 // refMin is the size from which a string argument of Send is attached to its slot
 // instead of copied into the command buffer (see PairedConn.encodeLarge): from there
 // the write of the string from where it is, by reference, pays (see link.write).
 const refMin = vecMin
 
-// copiedSize is argsSize without the string arguments of min bytes or more.
+// copiedSize is argsSize without the string arguments of min bytes or more (which
+// encodeLarge attaches instead of copying).
 func copiedSize(args []any, min int) int {
 	n := 0
 	for _, a := range args {

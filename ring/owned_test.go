@@ -2,6 +2,7 @@ package ring
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -10,6 +11,24 @@ import (
 
 	"github.com/respring/respring/parser"
 )
+
+// recordReleases makes r's release function record the buffers it is given, then
+// scribble over them as a reuse would (a View still reading one would see zeros).
+func recordReleases(r *Ring) func() [][]byte {
+	var mu sync.Mutex
+	var released [][]byte
+	r.SetRelease(func(b []byte) {
+		mu.Lock()
+		released = append(released, b)
+		mu.Unlock()
+		clear(b[:cap(b)])
+	})
+	return func() [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(released)
+	}
+}
 
 // completeOwned sends a command, writes it and completes it with a large reply kept
 // as it is, in buffer buf; it returns the command's seq.
@@ -39,13 +58,7 @@ func bulk(c byte, n int) []byte {
 // and its Views return ErrExpired.
 func TestOwnedRetire(t *testing.T) {
 	r := New(64)
-	var mu sync.Mutex
-	var released [][]byte
-	r.SetRelease(func(b []byte) {
-		mu.Lock()
-		released = append(released, b)
-		mu.Unlock()
-	})
+	releases := recordReleases(r)
 	const n = 1000
 	bufs := make([][]byte, bigKept+2)
 	seqs := make([]uint64, len(bufs))
@@ -62,12 +75,12 @@ func TestOwnedRetire(t *testing.T) {
 		wantReply(t, r, seqs[i], want(i))
 	}
 	wantReply(t, r, seqs[0], want(0))
-	if len(released) != 0 {
+	if released := releases(); len(released) != 0 {
 		t.Fatalf("%d buffers released with %d large replies read", len(released), bigKept)
 	}
 	// The next read lets go of the first.
 	wantReply(t, r, seqs[bigKept], want(bigKept))
-	if len(released) != 1 || &released[0][0] != &bufs[0][0] {
+	if released := releases(); len(released) != 1 || &released[0][0] != &bufs[0][0] {
 		t.Fatalf("after %d reads: %d released, want the first reply's buffer", bigKept+1, len(released))
 	}
 	if _, _, err := view(testCtx(t), r, seqs[0]); !errors.Is(err, ErrExpired) {
@@ -83,6 +96,7 @@ func TestOwnedRetire(t *testing.T) {
 		complete(t, r, "y")
 		wantReply(t, r, s, "y")
 	}
+	released := releases()
 	if len(released) != len(bufs) {
 		t.Fatalf("after reuse: %d released, want %d", len(released), len(bufs))
 	}
@@ -219,14 +233,7 @@ func TestOwnedConcurrent(t *testing.T) {
 // whole reply, and the buffer is released (scribbled over) only after it finished.
 func TestOwnedRetireWaitsForReader(t *testing.T) {
 	r := New(64)
-	var mu sync.Mutex
-	var released [][]byte
-	r.SetRelease(func(b []byte) {
-		mu.Lock()
-		released = append(released, b)
-		mu.Unlock()
-		clear(b[:cap(b)])
-	})
+	releases := recordReleases(r)
 	first := completeOwned(t, r, bulk('r', 5000))
 	wantReply(t, r, first, strings.Repeat("r", 5000)) // its first read
 	others := make([]uint64, bigKept)
@@ -261,10 +268,7 @@ func TestOwnedRetireWaitsForReader(t *testing.T) {
 		t.Fatal("retire went on while the reply was being read")
 	case <-time.After(50 * time.Millisecond):
 	}
-	mu.Lock()
-	n := len(released)
-	mu.Unlock()
-	if n != 0 {
+	if n := len(releases()); n != 0 {
 		t.Fatalf("%d buffers released while the reply was being read", n)
 	}
 	close(goOn)
@@ -272,8 +276,8 @@ func TestOwnedRetireWaitsForReader(t *testing.T) {
 		t.Fatalf("the reader got %.20q... (%d bytes)", got, len(got))
 	}
 	<-retired
-	if len(released) != 1 {
-		t.Fatalf("%d buffers released after the read, want 1", len(released))
+	if n := len(releases()); n != 1 {
+		t.Fatalf("%d buffers released after the read, want 1", n)
 	}
 	if _, _, err := view(testCtx(t), r, first); !errors.Is(err, ErrExpired) {
 		t.Fatalf("View after the retire: %v, want ErrExpired", err)

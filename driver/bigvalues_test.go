@@ -1,0 +1,259 @@
+package driver
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Large values on a shared connection: replies handed over from pooled read buffers,
+// commands written by reference, string arguments attached, under load (these run
+// with -race; the memory checks are in large_test.go).
+
+// Large replies read into a buffer that is then handed over (not copied) to their
+// slots: many of them pipelined with small replies between, read in any order, stay
+// intact while later replies arrive.
+func TestLargeRepliesHandedOver(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	vals := make([][]byte, 8)
+	for i := range vals {
+		vals[i] = []byte(strings.Repeat(strconv.Itoa(i), (i+1)*200<<10)) // 200 KiB .. 1.6 MiB
+		if err := c.Send("SET", "big"+strconv.Itoa(i), vals[i]).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var futs []Future
+	for round := 0; round < 3; round++ {
+		futs = futs[:0]
+		for i := range vals {
+			futs = append(futs, c.Send("GET", "big"+strconv.Itoa(i)), c.Send("INCR", "small"))
+		}
+		for j := len(futs) - 1; j >= 0; j-- { // newest first
+			if j%2 == 1 {
+				if _, err := futs[j].Int(ctx); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			got, err := futs[j].AppendBytes(ctx, nil)
+			if err != nil || string(got) != string(vals[j/2]) {
+				t.Fatalf("round %d GET %d: %d bytes, %v", round, j/2, len(got), err)
+			}
+		}
+	}
+}
+
+// Large commands are written from their own buffers (writev) between small ones that
+// are copied into the batch: from many goroutines at once, with batches mixing both,
+// every value arrives intact and every reply reaches its own command.
+func TestLargeCommandsByReference(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				key := "ref" + strconv.Itoa(g)
+				val := []byte(strings.Repeat(strconv.Itoa((g+i)%10), (i%5+1)*50<<10)) // 50..250 KiB
+				set := c.Send("SET", key, val)
+				incr := c.Send("INCR", "n"+strconv.Itoa(g))
+				var b Batch
+				b.Queue("SET", key+"b", val)
+				b.Queue("GET", key)
+				b.Queue("SET", key+"c", "x")
+				bf := c.SendBatch(nil, &b)
+				if err := set.Err(ctx); err != nil {
+					errs <- err
+					return
+				}
+				if n, err := incr.Int(ctx); err != nil || n != int64(i+1) {
+					errs <- fmt.Errorf("INCR %d = %d, %v", i+1, n, err)
+					return
+				}
+				got, err := bf[1].AppendBytes(ctx, nil)
+				if err != nil || !bytes.Equal(got, val) {
+					errs <- fmt.Errorf("goroutine %d round %d: GET %d bytes, %v", g, i, len(got), err)
+					return
+				}
+				for _, j := range []int{0, 2} {
+					if err := bf[j].Err(ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// Large replies read into pooled buffers, which go back to the pool once the reply
+// was read and four more were: from many goroutines at once, with large SETs taking
+// buffers from the same pool between the GETs, every reply read is its own value,
+// whole, also when read a second time (or ErrExpired once it was let go).
+func TestLargeRepliesPooled(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	const g = 8
+	var wg sync.WaitGroup
+	for i := 0; i < g; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "pooled" + strconv.Itoa(i)
+			var dst []byte
+			for round := 0; round < 12; round++ {
+				size := (150 << 10) + (i*7+round*13)%16*(128<<10) // 150 KiB .. 2.1 MiB
+				val := bytes.Repeat([]byte{byte('A' + i), byte('a' + round)}, size/2)
+				if err := c.Send("SET", key, val).Err(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				f := c.Send("GET", key)
+				var err error
+				if dst, err = f.AppendBytes(ctx, dst[:0]); err != nil || !bytes.Equal(dst, val) {
+					t.Errorf("goroutine %d round %d: %d bytes, %v", i, round, len(dst), err)
+					return
+				}
+				again, err := f.Wait(ctx)
+				if err != nil && !errors.Is(err, ErrExpired) {
+					t.Errorf("goroutine %d round %d, read again: %v", i, round, err)
+					return
+				}
+				if err == nil && !bytes.Equal(again.Bytes(), val) {
+					t.Errorf("goroutine %d round %d, read again: %d bytes, not the value", i, round, len(again.Bytes()))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Large string arguments are attached to their slots, not copied: from many
+// goroutines at once, between small commands and []byte values, fire-and-forget or
+// not, every value arrives whole and in order (the last SET of a key wins).
+func TestLargeStringsAttached(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "attached" + strconv.Itoa(i)
+			for round := 0; round < 10; round++ {
+				size := 64<<10 + (i*5+round*11)%12*(160<<10) // 64 KiB .. 1.8 MiB
+				first := strings.Repeat(string(rune('a'+round)), size)
+				last := strings.Repeat(string(rune('A'+i)), size+round)
+				c.SendAndForget("SET", key, first)
+				f := c.Send("APPEND", key+"log", "x")
+				c.SendAndForget("SET", key+"b", []byte(first))
+				if err := c.Send("SET", key, last).Err(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := f.Int(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := c.Send("GET", key).AppendBytes(ctx, nil)
+				if err != nil || string(got) != last {
+					t.Errorf("goroutine %d round %d: %d bytes, %v", i, round, len(got), err)
+					return
+				}
+				if got, err := c.Send("GET", key+"b").AppendBytes(ctx, nil); err != nil || string(got) != first {
+					t.Errorf("goroutine %d round %d, []byte value: %d bytes, %v", i, round, len(got), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := c.ForgottenErrors(); n != 0 {
+		t.Fatalf("%d forgotten commands failed", n)
+	}
+}
+
+// Script.Run looks at its EVALSHA reply (for NOSCRIPT) without reading it: a large
+// script result is still the caller's to read after four other large replies were
+// read (a read would have started its countdown to ErrExpired).
+func TestScriptLargeResult(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{})
+	defer c.Close()
+	ctx := testCtx(t, 30*time.Second)
+	script := NewScript("return string.rep(ARGV[1], tonumber(ARGV[2]))")
+	if err := script.Run(ctx, c, nil, "w", 1).Err(ctx); err != nil { // loads it
+		t.Fatal(err)
+	}
+	f := script.Run(ctx, c, nil, "L", 300<<10) // an EVALSHA hit
+	for i := 0; i < 6; i++ {
+		if _, err := script.Run(ctx, c, nil, "o", 300<<10).AppendBytes(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := f.AppendBytes(ctx, nil)
+	if err != nil || string(got) != strings.Repeat("L", 300<<10) {
+		t.Fatalf("the first script's result: %d bytes, %v", len(got), err)
+	}
+}
+
+// Large replies nobody reads at once: a forgotten large GET (its buffer goes back to
+// the pool from the link), and large GETs left unread until a small ring reuses their
+// slots (parked with their buffers), read afterwards, each its own value.
+func TestLargeRepliesUnread(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{RingSize: 4})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	vals := make([]string, 6)
+	for i := range vals {
+		vals[i] = strings.Repeat(string(rune('a'+i)), 300<<10+i)
+		if err := c.Send("SET", "unread"+strconv.Itoa(i), vals[i]).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range vals {
+		c.SendAndForget("GET", "unread"+strconv.Itoa(i))
+	}
+	futs := make([]Future, len(vals))
+	for i := range vals {
+		futs[i] = c.Send("GET", "unread"+strconv.Itoa(i))
+	}
+	for i := 0; i < 8; i++ { // reuse every slot twice over
+		if err := c.Send("PING").Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := len(futs) - 1; i >= 0; i-- {
+		got, err := futs[i].AppendBytes(ctx, nil)
+		if err != nil || string(got) != vals[i] {
+			t.Fatalf("parked GET %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if n := c.ForgottenErrors(); n != 0 {
+		t.Fatalf("%d forgotten GETs failed", n)
+	}
+}
