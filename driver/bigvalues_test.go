@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/respring/respring/internal/faultproxy"
 )
 
 // Large values on a shared connection: replies handed over from pooled read buffers,
@@ -256,4 +258,58 @@ func TestLargeRepliesUnread(t *testing.T) {
 	if n := c.ForgottenErrors(); n != 0 {
 		t.Fatalf("%d forgotten GETs failed", n)
 	}
+}
+
+// A slow path to the server (the fault proxy forwards 32 KiB per millisecond) keeps
+// the socket full: large commands go out partly straight from their buffers and
+// strings, the rest through gnet's output buffer, and the small commands sent
+// meanwhile wait behind them. Every byte arrives in order: each goroutine's INCRs
+// count 1, 2, 3... and every value reads back whole.
+func TestLargeWritesSlowPath(t *testing.T) {
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	px.Delay(time.Millisecond)
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "slow" + strconv.Itoa(i)
+			for round := 1; round <= 3; round++ {
+				sval := strings.Repeat(string(rune('a'+i)), 1<<20+round)
+				bval := bytes.Repeat([]byte{byte('A' + i)}, 700<<10+round)
+				fs := c.Send("SET", key+"s", sval)
+				fn := c.Send("INCR", key+"n")
+				fb := c.Send("SET", key+"b", bval)
+				if err := fs.Err(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				if n, err := fn.Int(ctx); err != nil || n != int64(round) {
+					t.Errorf("goroutine %d round %d: INCR = %d, %v", i, round, n, err)
+					return
+				}
+				if err := fb.Err(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				gs, gb := c.Send("GET", key+"s"), c.Send("GET", key+"b")
+				if got, err := gs.AppendBytes(ctx, nil); err != nil || string(got) != sval {
+					t.Errorf("goroutine %d round %d: string value %d bytes, %v", i, round, len(got), err)
+					return
+				}
+				if got, err := gb.AppendBytes(ctx, nil); err != nil || !bytes.Equal(got, bval) {
+					t.Errorf("goroutine %d round %d: []byte value %d bytes, %v", i, round, len(got), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
