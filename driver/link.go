@@ -183,13 +183,13 @@ const outHead = 4 << 10
 
 // writeOut writes b to the socket through gnet, in order after what gnet still holds.
 // What the socket does not take at once is handed to gnet outChunk bytes at a time:
-// given a larger tail while its output buffer is empty, gnet grows that buffer to the
-// tail's size and keeps it for the connection's life (a connection that once sent a
-// 64 MiB SET held 64 MiB), and a tail given while it holds output goes into a pooled
-// slice of the tail's size, which the garbage collector takes back between 16 MiB
-// SETs. In chunks, its buffer stays within twice the chunk, and the rest goes into
-// pooled 64 KiB slices that are reused. A large b goes straight to the socket first
-// (gnet would do the same), its head (outHead) apart from the rest.
+// given a larger tail while its output is empty, gnet grows a ring buffer from its
+// pool to the tail's size, and given a tail while it holds output, it copies the tail
+// into a pooled slice of its size; between 16 MiB SETs the garbage collector emptied
+// those pools, so each SET allocated its tail again (32 MB/op at 8 goroutines). In
+// chunks, the ring buffer stays within twice the chunk and the rest goes into pooled
+// 64 KiB slices, which are reused (2 MB/op). A large b goes straight to the socket
+// first (gnet would do the same), its head (outHead) apart from the rest.
 func writeOut(c gnet.Conn, b []byte) error {
 	if len(b) <= outChunk {
 		_, err := c.Write(b)
