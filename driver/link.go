@@ -58,10 +58,10 @@ type link struct {
 	acc  []byte // a partial value moved out of gnet's buffer, and what followed it
 	// (for TLS: all the plaintext not parsed yet)
 	// pool is the pooled buffer (getBig) acc was made in, whole, while acc is in it;
-	// nil when acc is an ordinary allocation. hand is pool during a lend parse until
-	// the value that ends it was handed over with it (then handed is set).
-	pool, hand []byte
-	handed     bool
+	// nil when acc is an ordinary allocation. handed is set during a lend parse once
+	// the value that ends acc was handed over with pool.
+	pool   []byte
+	handed bool
 
 	tls *tlsState // nil for plain TCP and unix sockets; loop-owned
 
@@ -196,22 +196,23 @@ func writeOut(c gnet.Conn, b []byte) error {
 		return err
 	}
 	if c.OutboundBuffered() == 0 {
-		// The head goes first, on its own: see outHead.
-		n, err := syscall.Write(c.Fd(), b[:outHead])
-		if err != nil && err != syscall.EAGAIN && err != syscall.EINTR {
-			return err
-		}
-		b = b[max(n, 0):]
-		for {
-			n, err := syscall.Write(c.Fd(), b)
+		// The head goes first, on its own (see outHead), then the rest, until the
+		// socket takes no more.
+		for cut := outHead; len(b) > 0; {
+			n, err := syscall.Write(c.Fd(), b[:cut])
 			if err == syscall.EINTR {
 				continue
 			}
-			if err != nil && err != syscall.EAGAIN {
+			if err == syscall.EAGAIN {
+				break
+			}
+			if err != nil {
 				return err
 			}
-			b = b[max(n, 0):]
-			break
+			if b = b[n:]; n < cut {
+				break // the socket is full
+			}
+			cut = len(b)
 		}
 	}
 	for len(b) > 0 {
@@ -399,9 +400,6 @@ func (l *link) readDirect(c gnet.Conn) gnet.Action {
 // session instead of copied, and a partial value left is moved to a new buffer.
 func (l *link) parseAcc() gnet.Action {
 	l.lend = cap(l.acc) > accKeep
-	if l.lend && l.inPool() {
-		l.hand = l.pool
-	}
 	used, err := l.parseAll(l.acc)
 	lent := l.lend && used > 0
 	if l.handed {
@@ -409,7 +407,7 @@ func (l *link) parseAcc() gnet.Action {
 		// of acc), and gives it back to the pool when it lets go of the value.
 		l.acc, l.pool = nil, nil
 	}
-	l.lend, l.hand, l.handed = false, nil, false
+	l.lend, l.handed = false, false
 	if err != nil {
 		return l.fail(err)
 	}
@@ -450,26 +448,27 @@ func (l *link) lent(v parser.Value) error {
 		_, err := l.sess.deliverOwned(v, nil)
 		return err
 	}
-	if b := v.Bytes(); l.hand != nil && len(b) > 0 && len(l.acc) >= len(b)+2 &&
+	if b := v.Bytes(); !l.handed && len(b) > 0 && len(l.acc) >= len(b)+2 &&
 		&l.acc[len(l.acc)-2-len(b)] == &b[0] { // the payload, then CRLF, end acc
-		kept, err := l.sess.deliverOwned(v, l.hand)
-		if kept {
-			l.hand, l.handed = nil, true
-		}
+		kept, err := l.sess.deliverOwned(v, l.pool)
+		l.handed = kept
 		return err
 	}
 	return l.deliver(v)
 }
 
-// inPool reports whether acc is in the pooled buffer pool.
-func (l *link) inPool() bool {
-	return cap(l.pool) > 0 && cap(l.acc) > 0 && &l.acc[:1][0] == &l.pool[:1][0]
+// sameArray reports whether a and b start at the same place of the same array.
+func sameArray(a, b []byte) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0]
 }
+
+// inPool reports whether acc is in the pooled buffer pool.
+func (l *link) inPool() bool { return sameArray(l.acc, l.pool) }
 
 // release gives buf, a buffer acc was in and no value aliases, back to the pool if it
 // is the pooled one, and forgets the pooled buffer if acc is no longer in it.
 func (l *link) release(buf []byte) {
-	if cap(l.pool) > 0 && cap(buf) > 0 && &buf[:1][0] == &l.pool[:1][0] {
+	if sameArray(buf, l.pool) {
 		putBig(l.pool)
 		l.pool = nil
 	}

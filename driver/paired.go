@@ -121,7 +121,7 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 		var seq uint64
 		var cmd *[]byte
 		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
-			if n := argsSize(args); n > bigMin {
+			if argsSize(args) > bigMin {
 				*cmd, err = c.encodeLarge(seq, cmd, args)
 			} else {
 				*cmd, err = writer.AppendArgs((*cmd)[:0], args...)

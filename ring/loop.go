@@ -68,38 +68,21 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 				// By reference: the slot keeps its buffer until its reply (see
 				// complete), which cannot come before the writer has written vec.
 				// (A command taking no reply is done, and its slot reusable, as
-				// soon as Collect returns: it is copied.)
+				// soon as Collect returns: it is copied.) Attached strings are
+				// referenced, the pieces of the buffer between them copied.
 				if len(s.ext) > 0 {
-					// Its attached strings are referenced, the pieces of the
-					// buffer between them copied into dst.
-					at := 0
-					for _, e := range s.ext {
-						dst, vec, mark = appendCopy(dst, vec, mark, s.cmd[at:e.at])
-						if mark < len(dst) {
-							vec = append(vec, dst[mark:len(dst):len(dst)])
-							mark = len(dst)
-						}
-						vec = append(vec, e.b)
-						at = e.at
-					}
-					dst, vec, mark = appendCopy(dst, vec, mark, s.cmd[at:])
-					refs++
-					break
+					dst, vec, mark = appendCmd(dst, vec, mark, s, true)
+				} else {
+					vec, mark = refBatch(dst, vec, mark)
+					vec = append(vec, s.cmd)
 				}
-				if mark < len(dst) {
-					vec = append(vec, dst[mark:len(dst):len(dst)])
-					mark = len(dst)
-				}
-				vec = append(vec, s.cmd)
 				refs++
 			default:
-				at := 0
-				for _, e := range s.ext {
-					dst, vec, mark = appendCopy(dst, vec, mark, s.cmd[at:e.at])
-					dst, vec, mark = appendCopy(dst, vec, mark, e.b)
-					at = e.at
+				if len(s.ext) == 0 { // the common case, without a call more
+					dst, vec, mark = appendCopy(dst, vec, mark, s.cmd)
+				} else {
+					dst, vec, mark = appendCmd(dst, vec, mark, s, false)
 				}
-				dst, vec, mark = appendCopy(dst, vec, mark, s.cmd[at:])
 				if !s.keep {
 					r.dropCmd(s)
 				}
@@ -128,15 +111,38 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 	return r.collected(dst, vec, mark, n)
 }
 
+// appendCmd appends the slot's command to dst, the batch, with its attached strings
+// at their offsets: copied, or with ref referenced in vec (after dst's part so far).
+func appendCmd(dst []byte, vec [][]byte, mark int, s *slot, ref bool) ([]byte, [][]byte, int) {
+	at := 0
+	for _, e := range s.ext {
+		dst, vec, mark = appendCopy(dst, vec, mark, s.cmd[at:e.at])
+		if ref {
+			vec, mark = refBatch(dst, vec, mark)
+			vec = append(vec, e.b)
+		} else {
+			dst, vec, mark = appendCopy(dst, vec, mark, e.b)
+		}
+		at = e.at
+	}
+	return appendCopy(dst, vec, mark, s.cmd[at:])
+}
+
+// refBatch references in vec the part of dst not referenced yet (dst[mark:]).
+func refBatch(dst []byte, vec [][]byte, mark int) ([][]byte, int) {
+	if mark < len(dst) {
+		vec = append(vec, dst[mark:len(dst):len(dst)])
+	}
+	return vec, len(dst)
+}
+
 // appendCopy appends b to dst, the batch, of which vec references dst[:mark] (see
 // collect). When dst must grow while vec references its array, the rest of the array
 // is referenced too and the batch goes on in a new one, instead of copying.
 func appendCopy(dst []byte, vec [][]byte, mark int, b []byte) ([]byte, [][]byte, int) {
 	if cap(dst)-len(dst) < len(b) {
 		if mark > 0 {
-			if mark < len(dst) {
-				vec = append(vec, dst[mark:len(dst):len(dst)])
-			}
+			vec, _ = refBatch(dst, vec, mark)
 			dst, mark = dst[len(dst):], 0
 		}
 		// Double, not append's 1.25x for large slices: a batch of large commands
@@ -150,8 +156,8 @@ func (r *Ring) collected(dst []byte, vec [][]byte, mark, n int) ([]byte, [][]byt
 	if r.skipNoReply() {
 		r.free()
 	}
-	if len(vec) > 0 && mark < len(dst) {
-		vec = append(vec, dst[mark:len(dst):len(dst)])
+	if len(vec) > 0 {
+		vec, _ = refBatch(dst, vec, mark)
 	}
 	return dst, vec, n
 }

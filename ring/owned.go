@@ -66,17 +66,13 @@ func (r *Ring) retire(seq uint64) {
 		}
 		backoff(spin) // being read, or claim is parking it (then it is reused next)
 	}
-	if s.owned {
-		s.val = parser.Value{}
-		buf := s.own
-		s.owned, s.own, s.expired = false, nil, true
-		s.state.Store(done)
-		if buf != nil && r.release != nil {
-			r.release(buf)
-		}
-		return
-	}
+	buf := s.own
+	s.val = parser.Value{}
+	s.owned, s.own, s.expired = false, nil, true
 	s.state.Store(done)
+	if buf != nil && r.release != nil {
+		r.release(buf)
+	}
 }
 
 // extRef is a string attached to a command (see Attach): b, the string's bytes (never
