@@ -77,19 +77,22 @@ func putBig(b []byte) {
 // payloads. It is cheap enough to run for every command.
 func argsSize(args []any) int { return copiedSize(args, math.MaxInt) }
 
-// refMin is the size from which a string argument of Send is attached to its slot
-// instead of copied into the command buffer (see PairedConn.encodeLarge): from there
-// the write of the string from where it is, by reference, pays (see link.write).
+// refMin is the size from which a string or []byte argument of Send is attached to
+// (or lent to) its slot instead of copied into the command buffer (see
+// PairedConn.encodeLarge): from there the write from where it is, by reference, pays
+// (see link.write).
 const refMin = vecMin
 
-// copiedSize is argsSize without the string arguments of min bytes or more (which
-// encodeLarge attaches instead of copying).
+// copiedSize is argsSize without the string and []byte arguments of min bytes or more
+// (which encodeLarge attaches instead of copying).
 func copiedSize(args []any, min int) int {
 	n := 0
 	for _, a := range args {
 		switch x := a.(type) {
 		case []byte:
-			n += len(x)
+			if len(x) < min {
+				n += len(x)
+			}
 		case string:
 			if len(x) < min {
 				n += len(x)

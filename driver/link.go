@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/respring/respring/parser"
@@ -30,6 +31,13 @@ type session interface {
 	// pooled buffer (bigbuf.go) the session gives back when it lets go of v; kept says
 	// whether it took v (and buf) that way, or copied or dropped v as deliver does.
 	deliverOwned(v parser.Value, buf []byte) (kept bool, err error)
+	// hold says the link keeps referencing what the last collect put in vec after
+	// returning to the loop (the socket did not take it all); wrote that it no
+	// longer references anything collect gave it (written, or dropped with the
+	// connection), called after every write with a non-empty vec. See ring.Hold and
+	// ring.Wrote; sessions whose collect never fills vec ignore them.
+	hold()
+	wrote()
 	// lost is told that the connection l is gone and why.
 	lost(l *link, err error)
 }
@@ -64,6 +72,14 @@ type link struct {
 	handed bool
 
 	tls *tlsState // nil for plain TCP and unix sockets; loop-owned
+
+	// held is what is left of a large batch the socket did not take (see hold), from
+	// heldAt on, in order: commands' own buffers, referenced, and the pieces of the
+	// loop's buffer, copied into heldBuf. Loop-owned; empty unless a plain link's
+	// socket is full.
+	held    [][]byte
+	heldAt  int
+	heldBuf []byte
 
 	reads atomic.Uint64 // input events with bytes, for the health check
 	// outBusy says the loop is writing, or gnet still held unsent output at its last
@@ -128,6 +144,12 @@ func (l *link) flush() {
 // command's own buffer, and gnet copies only what the socket does not take at once.
 func (l *link) write(c gnet.Conn) gnet.Action {
 	defer l.noteOut(c)
+	if l.heldAt < len(l.held) {
+		// The rest of the last batch goes first (see hold); nothing else until then.
+		if act := l.writeHeld(c); act != gnet.None || l.heldAt < len(l.held) {
+			return act
+		}
+	}
 	if w := l.waker; w != nil {
 		big := vecMin
 		if l.tls != nil {
@@ -136,7 +158,7 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 		w.out, w.vec = l.sess.collect(w.out[:0], w.vec[:0], big)
 		var act gnet.Action
 		if len(w.vec) > 0 {
-			act = l.sendVec(c, w.vec)
+			act = l.sendVec(c, w.vec, w.out)
 			clear(w.vec) // let the large buffers go
 		} else {
 			act = l.send(c, w.out)
@@ -154,32 +176,183 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 // own buffer instead of copying it into the batch (see write).
 const vecMin = 64 << 10
 
-// sendVec writes the buffers of vec in order (plain links only), one Write each, not
-// with gnet's Writev: Writev keeps at most gnet's static buffer size of what the
-// socket did not take in its reused ring buffer and copies the rest into freshly
-// pooled slices, so every 16 MiB SET allocated its tail again (33.6 MB/op against
-// 17.9 with Write, bench/RESULTS.md); Write grows the ring buffer once and reuses it.
-func (l *link) sendVec(c gnet.Conn, vec [][]byte) gnet.Action {
+// sendVec writes the buffers of vec in order (plain links only), out being the loop's
+// batch buffer that parts of vec may alias. What the socket does not take at once is
+// held (see hold): written on from where it is once the socket can take more, not
+// copied. Only when gnet already holds output (a small batch it buffered) does the
+// batch go behind it, copied by writeOut.
+func (l *link) sendVec(c gnet.Conn, vec [][]byte, out []byte) gnet.Action {
 	l.outBusy.Store(true) // as in send: writing a large batch takes time
+	if c.OutboundBuffered() == 0 {
+		fd := c.Fd()
+		for i, b := range vec {
+			n, err := writeDirect(fd, b)
+			if err != nil {
+				l.sess.wrote()
+				return l.fail(err)
+			}
+			if n < len(b) {
+				vec[i] = b[n:]
+				if l.hold(c, vec[i:], out) {
+					return gnet.None
+				}
+				vec = l.held[l.heldAt:] // the poller is not there: gnet takes the rest
+				break
+			}
+			if i == len(vec)-1 {
+				vec = nil
+			}
+		}
+	}
 	for _, b := range vec {
 		if err := writeOut(c, b); err != nil {
+			l.releaseHeld()
+			l.sess.wrote()
 			return l.fail(err)
 		}
 	}
+	l.releaseHeld()
+	l.sess.wrote()
 	return gnet.None
+}
+
+// hold keeps rest, the part of a batch the socket did not take, to write it once the
+// socket can take more (armOut wakes the loop then): the commands' own buffers are
+// referenced, and the session holds their slots until it is written (session.hold);
+// the parts of out, the loop's buffer that the next batch reuses, are copied into the
+// link's heldBuf. Until held is written, nothing else is (write). hold reports
+// whether the poller took the socket; if not, held is still set, for the caller to
+// hand to gnet.
+//
+// Why not gnet's buffer: given the tail of a 16 MiB SET, gnet copied it (37% of the
+// client's CPU), and tells its handler nothing once it wrote its buffer out, so a
+// tail left in place needs a writable event of our own (outpoll_linux.go).
+func (l *link) hold(c gnet.Conn, rest [][]byte, out []byte) bool {
+	need := 0
+	for _, b := range rest {
+		if aliases(b, out) {
+			need += len(b)
+		}
+	}
+	if cap(l.heldBuf) < need {
+		l.heldBuf = make([]byte, 0, need)
+	}
+	buf := l.heldBuf[:0]
+	l.held, l.heldAt = l.held[:0], 0
+	for _, b := range rest {
+		if len(b) == 0 {
+			continue
+		}
+		if aliases(b, out) {
+			k := len(buf)
+			buf = append(buf, b...)
+			b = buf[k:len(buf):len(buf)]
+		}
+		l.held = append(l.held, b)
+	}
+	l.heldBuf = buf
+	if armOut(l, c.Fd()) != nil {
+		return false
+	}
+	l.sess.hold()
+	return true
+}
+
+// aliases reports whether b lies in the array of out.
+func aliases(b, out []byte) bool {
+	if len(b) == 0 || cap(out) == 0 {
+		return false
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(out[:cap(out)])))
+	return p >= base && p < base+uintptr(cap(out))
+}
+
+// writeHeld writes on what hold kept, as far as the socket takes it; once all of it
+// is written, the session gets its commands back (wrote) and write goes on with the
+// next batch.
+func (l *link) writeHeld(c gnet.Conn) gnet.Action {
+	fd := c.Fd()
+	for l.heldAt < len(l.held) {
+		b := l.held[l.heldAt]
+		n, err := syscall.Write(fd, b)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			n = 0
+		case err != nil:
+			return l.fail(err) // closed drops what is held
+		}
+		if n < len(b) {
+			l.held[l.heldAt] = b[n:]
+			if armOut(l, fd) != nil {
+				// The poller is gone: gnet takes the rest, copied.
+				for _, b := range l.held[l.heldAt:] {
+					if err := writeOut(c, b); err != nil {
+						return l.fail(err)
+					}
+				}
+				break
+			}
+			return gnet.None
+		}
+		l.held[l.heldAt] = nil
+		l.heldAt++
+	}
+	l.releaseHeld()
+	l.sess.wrote()
+	return gnet.None
+}
+
+// releaseHeld forgets what hold kept (written, handed to gnet, or dropped with the
+// connection); the caller tells the session (wrote).
+func (l *link) releaseHeld() {
+	clear(l.held)
+	l.held, l.heldAt = l.held[:0], 0
+	if cap(l.heldBuf) > outChunk {
+		l.heldBuf = nil
+	}
 }
 
 // outChunk is the most writeOut hands gnet in one Write once the socket is full.
 const outChunk = 64 << 10
 
-// outHead is how much of a large write writeOut sends first, in a write of its own.
-// The server then reads the command's header (and learns the bulk length) from a
+// outHead is how much of a large write writeDirect sends first, in a write of its
+// own. The server then reads the command's header (and learns the bulk length) from a
 // small first read, before the rest streams in: with one 1 MiB write, redis-server read
 // each SET in 3.2 reads instead of 2.1 and spent 1.3x the CPU on it, and so did the
 // client's kernel side. Measured (bench/RESULTS.md): 1 MiB SET +47% ops/s at one
 // goroutine, +24% at eight; no change at 16 MiB. Split points of 1 to 16 KiB did about
 // as well; chunking the whole write (64 to 512 KiB pieces) did worse.
 const outHead = 4 << 10
+
+// writeDirect writes b straight to the socket fd until the socket takes no more, and
+// returns how much it took; a b larger than outChunk has its head (outHead) written
+// apart from the rest. The caller must know that gnet holds no output.
+func writeDirect(fd int, b []byte) (int, error) {
+	part := len(b)
+	if part > outChunk {
+		part = outHead
+	}
+	done := 0
+	for done < len(b) {
+		n, err := syscall.Write(fd, b[done:done+part])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return done, nil
+		case err != nil:
+			return done, err
+		}
+		if done += n; n < part {
+			break // the socket is full
+		}
+		part = len(b) - done
+	}
+	return done, nil
+}
 
 // writeOut writes b to the socket through gnet, in order after what gnet still holds.
 // What the socket does not take at once is handed to gnet outChunk bytes at a time:
@@ -189,31 +362,19 @@ const outHead = 4 << 10
 // those pools, so each SET allocated its tail again (32 MB/op at 8 goroutines). In
 // chunks, the ring buffer stays within twice the chunk and the rest goes into pooled
 // 64 KiB slices, which are reused (2 MB/op). A large b goes straight to the socket
-// first (gnet would do the same), its head (outHead) apart from the rest.
+// first (gnet would do the same; writeDirect). TLS output, and plain output behind
+// what gnet holds, goes this way; sendVec holds the rest of a large batch instead.
 func writeOut(c gnet.Conn, b []byte) error {
 	if len(b) <= outChunk {
 		_, err := c.Write(b)
 		return err
 	}
 	if c.OutboundBuffered() == 0 {
-		// The head goes first, on its own (see outHead), then the rest, until the
-		// socket takes no more.
-		for cut := outHead; len(b) > 0; {
-			n, err := syscall.Write(c.Fd(), b[:cut])
-			if err == syscall.EINTR {
-				continue
-			}
-			if err == syscall.EAGAIN {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if b = b[n:]; n < cut {
-				break // the socket is full
-			}
-			cut = len(b)
+		n, err := writeDirect(c.Fd(), b)
+		if err != nil {
+			return err
 		}
+		b = b[n:]
 	}
 	for len(b) > 0 {
 		k := min(len(b), outChunk)
@@ -228,7 +389,7 @@ func writeOut(c gnet.Conn, b []byte) error {
 // noteOut records whether gnet still holds output for the health check (loop side;
 // the store is skipped when nothing changed).
 func (l *link) noteOut(c gnet.Conn) {
-	if busy := c.OutboundBuffered() > 0; busy != l.outBusy.Load() {
+	if busy := c.OutboundBuffered() > 0 || l.heldAt < len(l.held); busy != l.outBusy.Load() {
 		l.outBusy.Store(busy)
 	}
 }
@@ -269,9 +430,17 @@ func (l *link) close() {
 	}
 }
 
-// closed runs on the loop when gnet closed the connection.
+// closed runs on the loop when gnet closed the connection. What the link still held
+// of a batch is dropped: its commands were written in part, so they fail as lost.
 func (l *link) closed(err error) {
 	l.isOpen.Store(false)
+	if l.gc != nil {
+		forgetOut(l, l.gc.Fd())
+	}
+	if l.heldAt < len(l.held) {
+		l.releaseHeld()
+		l.sess.wrote()
+	}
 	if e := l.failed.Load(); e != nil {
 		err = *e
 	}

@@ -26,6 +26,9 @@ type PairedConn struct {
 	closing atomic.Bool
 	encErrs atomic.Uint64 // SendAndForget commands refused or not encodable
 	pushes  atomic.Uint64
+	// isDown reports that no connection is up to write a command (for ring.AwaitLent);
+	// bound once.
+	isDown func() bool
 
 	// pool holds the dedicated connections of a shared PairedConn (Dedicated, blocking
 	// commands); nil on a dedicated one, which has ded instead (non-nil exactly when
@@ -37,6 +40,7 @@ type PairedConn struct {
 // newPaired returns a PairedConn for cfg (with defaults) before it is started.
 func newPaired(cfg Config) *PairedConn {
 	c := &PairedConn{ring: ring.New(cfg.RingSize)}
+	c.isDown = func() bool { return !c.b.connected() }
 	c.ring.SetRelease(putBig)
 	c.b.down = func(err error) { c.ring.FailWritten(&connLostError{cause: err}) }
 	return c
@@ -121,8 +125,9 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 		var seq uint64
 		var cmd *[]byte
 		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
+			lent := false
 			if argsSize(args) > bigMin {
-				*cmd, err = c.encodeLarge(seq, cmd, args)
+				*cmd, lent, err = c.encodeLarge(seq, cmd, args)
 			} else {
 				*cmd, err = writer.AppendArgs((*cmd)[:0], args...)
 			}
@@ -136,6 +141,9 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 				if wake {
 					c.b.wake()
 				}
+				if lent && c.ring.AwaitLent(ctx, seq, c.isDown) {
+					c.b.wake()
+				}
 				return Future{r: c.ring, seq: seq}
 			}
 			if c.ring.Fail(seq, err) { // nothing is written for it
@@ -147,19 +155,26 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 }
 
 // encodeLarge encodes a command whose payloads are large into *cmd, the buffer of
-// the reserved seq: its string arguments of refMin bytes or more are not copied but
-// attached to the slot (ring.Attach; Go strings are immutable), the rest goes into a
-// buffer sized for it (pooled when large).
-func (c *PairedConn) encodeLarge(seq uint64, cmd *[]byte, args []any) ([]byte, error) {
+// the reserved seq: its string and []byte arguments of refMin bytes or more are not
+// copied but attached to the slot (ring.Attach; Go strings are immutable) or lent to
+// it (ring.Lend: lent reports it, and the sender must wait for them with
+// ring.AwaitLent once it published the command); the rest goes into a buffer sized
+// for it (pooled when large).
+func (c *PairedConn) encodeLarge(seq uint64, cmd *[]byte, args []any) (b []byte, lent bool, err error) {
 	var buf [4]writer.Ref
 	sizeFor(cmd, copiedSize(args, refMin))
 	b, refs, err := writer.AppendArgsRefs((*cmd)[:0], refMin, buf[:0], args...)
 	if err == nil {
 		for _, r := range refs {
-			c.ring.Attach(seq, r.At, r.S)
+			if r.B != nil {
+				c.ring.Lend(seq, r.At, r.B)
+				lent = true
+			} else {
+				c.ring.Attach(seq, r.At, r.S)
+			}
 		}
 	}
-	return b, err
+	return b, lent, err
 }
 
 // failed returns the Future of a command that was never queued; a forgotten one is
@@ -259,7 +274,15 @@ func (c *PairedConn) completed(err error) error {
 	return nil
 }
 
-func (c *PairedConn) lost(l *link, err error) { c.b.lost(l, err) }
+func (c *PairedConn) hold()  { c.ring.Hold() }
+func (c *PairedConn) wrote() { c.ring.Wrote() }
+
+func (c *PairedConn) lost(l *link, err error) {
+	c.b.lost(l, err)
+	// Senders waiting for bytes they lent to commands not written yet take them back
+	// now that no connection writes them (see ring.AwaitLent).
+	c.ring.WakeLent()
+}
 
 // Future is the pending reply of one command: a small value (ring, slot sequence)
 // that costs no allocation. Its methods may be called from any goroutine, more than

@@ -507,6 +507,10 @@ func (p *PubsubConn) failHead(v parser.Value) error {
 }
 
 // deliverOwned is deliver: message payloads are copied for each subscriber anyway.
+// hold and wrote: PubsubConn's collect never references commands in vec.
+func (p *PubsubConn) hold()  {}
+func (p *PubsubConn) wrote() {}
+
 func (p *PubsubConn) deliverOwned(v parser.Value, _ []byte) (bool, error) {
 	return false, p.deliver(v)
 }

@@ -46,6 +46,7 @@ func (r *Ring) CollectVec(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, 
 // collect is Collect and CollectVec; vec is only used when big > 0.
 func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int) {
 	r.wake.Store(false)
+	r.collFrom = r.writeCur
 	n := 0
 	mark, refs := 0, 0 // dst[:mark] is referenced in vec already
 	for {
@@ -72,6 +73,10 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 				// referenced, the pieces of the buffer between them copied.
 				if len(s.ext) > 0 {
 					dst, vec, mark = appendCmd(dst, vec, mark, s, true)
+					if s.lent.Load() { // handed back by Wrote
+						r.lentOut[r.lentN] = seq
+						r.lentN++
+					}
 				} else {
 					vec, mark = refBatch(dst, vec, mark)
 					vec = append(vec, s.cmd)
@@ -82,6 +87,7 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 					dst, vec, mark = appendCopy(dst, vec, mark, s.cmd)
 				} else {
 					dst, vec, mark = appendCmd(dst, vec, mark, s, false)
+					s.unlend() // copied
 				}
 				if !s.keep {
 					r.dropCmd(s)
@@ -173,9 +179,14 @@ func (r *Ring) skipNoReply() bool {
 	return r.replyCur != start
 }
 
-// free publishes the reply cursor as freed and wakes a Reserve waiting for space.
+// free publishes the reply cursor as freed and wakes a Reserve waiting for space. A
+// batch the writer holds (Hold) is not freed until Wrote.
 func (r *Ring) free() {
-	r.freed.Store(r.replyCur)
+	f := r.replyCur
+	if r.holding && f > r.holdFrom {
+		f = r.holdFrom
+	}
+	r.freed.Store(f)
 	if r.spaceWaiters.Load() > 0 {
 		notify(r.spaceSig)
 	}
@@ -241,7 +252,13 @@ func (r *Ring) complete(v parser.Value, owned bool, buf []byte) (kept bool, _ er
 			s.val = s.store.Copy(v)
 		}
 		if !s.keep || (!multi && !v.IsError()) {
-			r.dropCmd(s) // nobody will send it again: let a large one go now
+			// Nobody will send it again: let a large one go now, or once the writer
+			// no longer holds it (a reply before the command was written whole).
+			if r.holding && seq >= r.holdFrom {
+				s.dropLater = true
+			} else {
+				r.dropCmd(s)
+			}
 		}
 		s.err = nil
 		s.state.Store(mkState(seq, phaseDone))

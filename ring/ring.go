@@ -139,6 +139,14 @@ type slot struct {
 	owned   bool
 	expired bool
 	own     []byte
+	// lent says ext holds bytes the sender lent (Lend) and waits to get back
+	// (AwaitLent): set by the sender before Publish, cleared by whoever hands them
+	// back (the loop once written, or takeBack, or the completer of a command failed
+	// before it was written).
+	lent atomic.Bool
+	// dropLater is loop-owned: the command's reply came while the writer held its
+	// buffer (Hold), so dropCmd waits for Wrote.
+	dropLater bool
 
 	// multi is the state of a multi-reply command (see multi.go), nil until the slot
 	// first held one and kept for reuse (swapped into a park entry with the result it
@@ -211,6 +219,15 @@ type Ring struct {
 	writeCur uint64
 	replyCur uint64
 	expect   int
+
+	// Loop-owned, for writers that keep referencing a batch (see lend.go): where the
+	// last Collect started (collFrom), whether the writer holds that batch and from
+	// which seq, and the lent commands the batch references.
+	collFrom uint64
+	holding  bool
+	holdFrom uint64
+	lentOut  [MaxVecRefs]uint64
+	lentN    int
 }
 
 // New returns a ring of size slots, rounded up to a power of two. A size <= 0 means
@@ -438,6 +455,7 @@ func (r *Ring) Publish(seq uint64, forget bool) (wake bool) {
 		// CAS completes it.
 		if s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseCompleting)) {
 			r.finish(s, mkState(seq, phaseDone), cs.err, true)
+			s.unlend() // never written
 		}
 		return false
 	}
@@ -481,6 +499,7 @@ func (r *Ring) Fail(seq uint64, err error) (wake bool) {
 	}
 	s.taken.Store(true) // the sender reports err itself: nobody views a failed slot
 	r.finish(s, mkState(seq, phaseDone), err, false)
+	s.unlend()
 	if r.closed.Load() != nil {
 		return false
 	}

@@ -215,6 +215,7 @@ func (r *Ring) cancel(ctx context.Context, s *slot, seq uint64) error {
 	if s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseCompleting)) {
 		s.taken.Store(true) // its viewer got ctx.Err(): nothing to park
 		r.finish(s, mkState(seq, phaseDone), err, false)
+		s.unlend()
 	}
 	return err
 }

@@ -124,26 +124,37 @@ func appendArgs(orig, dst []byte, first int, args []any) ([]byte, error) {
 	return dst, nil
 }
 
-// Ref is a string argument that AppendArgsRefs did not copy: its payload belongs at
-// offset At of the encoded command, after the argument's header and before its CRLF.
+// Ref is an argument that AppendArgsRefs did not copy: its payload, S for a string
+// or B for a []byte (the other one empty), belongs at offset At of the encoded
+// command, after the argument's header and before its CRLF.
 type Ref struct {
 	At int
 	S  string
+	B  []byte
 }
 
-// AppendArgsRefs is AppendArgs, except that a string argument of min bytes or more
-// (min > 0) is not copied into dst: dst gets its header and its closing CRLF, and refs
-// gets a Ref saying where its payload belongs. Strings are immutable, so the caller
-// may write the command from the pieces, in order, at any later time; this is how a
-// large value goes on the wire without being copied first. On an error, dst and refs
-// come back as they were given, with the *ArgError AppendArgs would return.
+// AppendArgsRefs is AppendArgs, except that a string or []byte argument of min bytes
+// or more (min > 0) is not copied into dst: dst gets its header and its closing CRLF,
+// and refs gets a Ref saying where its payload belongs. The caller may then write the
+// command from the pieces, in order, at any later time; this is how a large value goes
+// on the wire without being copied first. Strings are immutable; a []byte must stay
+// unchanged until the command was written. On an error, dst and refs come back as
+// they were given, with the *ArgError AppendArgs would return.
 func AppendArgsRefs(dst []byte, min int, refs []Ref, args ...any) ([]byte, []Ref, error) {
 	orig, origRefs := dst, refs
 	dst = appendHeader(dst, '*', len(args))
 	for i, arg := range args {
-		if a, ok := arg.(string); ok && len(a) >= min && min > 0 {
-			dst = appendHeader(dst, '$', len(a))
-			refs = append(refs, Ref{At: len(dst), S: a})
+		var r Ref
+		switch a := arg.(type) {
+		case string:
+			r.S = a
+		case []byte:
+			r.B = a
+		}
+		if n := len(r.S) + len(r.B); n >= min && min > 0 {
+			dst = appendHeader(dst, '$', n)
+			r.At = len(dst)
+			refs = append(refs, r)
 			dst = append(dst, '\r', '\n')
 			continue
 		}

@@ -281,8 +281,9 @@ func TestAppendCommandArgs(t *testing.T) {
 	}
 }
 
-// AppendArgsRefs leaves large strings out, and the command put together from the
-// pieces is what AppendArgs writes; an argument error leaves dst and refs as given.
+// AppendArgsRefs leaves large strings and []byte out, and the command put together
+// from the pieces is what AppendArgs writes; an argument error leaves dst and refs as
+// given.
 func TestAppendArgsRefs(t *testing.T) {
 	big := strings.Repeat("v", 100)
 	args := []any{"SET", big, "k", []byte(big), 7, big[:99]}
@@ -291,13 +292,13 @@ func TestAppendArgsRefs(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, refs, err := writer.AppendArgsRefs([]byte("prefix"), 100, nil, args...)
-	if err != nil || len(refs) != 1 || refs[0].S != big {
-		t.Fatalf("refs %v, err %v; want the one 100-byte string", refs, err)
+	if err != nil || len(refs) != 2 || refs[0].S != big || string(refs[1].B) != big || refs[1].S != "" {
+		t.Fatalf("refs %v, err %v; want the 100-byte string and []byte", refs, err)
 	}
 	var whole []byte
 	at := 0
 	for _, r := range refs {
-		whole = append(append(whole, got[at:r.At]...), r.S...)
+		whole = append(append(append(whole, got[at:r.At]...), r.S...), r.B...)
 		at = r.At
 	}
 	whole = append(whole, got[at:]...)
