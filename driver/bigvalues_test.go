@@ -261,9 +261,9 @@ func TestLargeRepliesUnread(t *testing.T) {
 }
 
 // A slow path to the server (the fault proxy forwards 32 KiB per millisecond) keeps
-// the socket full: large commands go out partly straight from their buffers and
-// strings, the rest through gnet's output buffer, and the small commands sent
-// meanwhile wait behind them. Every byte arrives in order: each goroutine's INCRs
+// the socket full: large commands go out partly straight from their buffers, strings
+// and lent []byte, the rest held where it is and written on when the socket takes
+// more, and the small commands sent meanwhile wait behind them. Every byte arrives in order: each goroutine's INCRs
 // count 1, 2, 3... and every value reads back whole.
 func TestLargeWritesSlowPath(t *testing.T) {
 	s := startServer(t)
@@ -312,4 +312,111 @@ func TestLargeWritesSlowPath(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// []byte arguments of 64 KiB or more are lent, not copied: Send returns once the
+// socket took them, and the caller may overwrite them at once. Over a slow path (the
+// socket fills, so the rest of a value is held and written on later) from several
+// goroutines, every value reads back as it was when Send was called.
+func TestLargeBytesLent(t *testing.T) {
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	px.Delay(time.Millisecond)
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 600<<10+i)
+			for round := 0; round < 3; round++ {
+				key := fmt.Sprintf("lent%d.%d", i, round)
+				want := bytes.Repeat([]byte{byte('a' + 4*round + i)}, len(buf))
+				copy(buf, want)
+				f := c.Send("SET", key, buf)
+				for j := range buf { // the buffer is the caller's again
+					buf[j] = '#'
+				}
+				if err := f.Err(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				if got, err := c.Send("GET", key).AppendBytes(ctx, nil); err != nil || !bytes.Equal(got, want) {
+					t.Errorf("goroutine %d round %d: %d bytes back (%q...), %v", i, round, len(got), got[:min(len(got), 8)], err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// While no connection is up, Send does not wait for a lent []byte to be written: it
+// copies it and returns, and the command goes out as it was given once the
+// connection is back.
+func TestLargeBytesWhileDown(t *testing.T) {
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr, ReconnectMin: time.Millisecond, ReconnectMax: 5 * time.Millisecond})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	px.Refuse(true)
+	c.Reconnect()
+	for c.Connected() {
+		time.Sleep(time.Millisecond)
+	}
+	buf := bytes.Repeat([]byte("d"), 256<<10)
+	f := c.Send("SET", "down", buf)
+	if c.Connected() {
+		t.Fatal("the connection came back while refused")
+	}
+	copy(buf, "changed")
+	px.Refuse(false)
+	if err := f.Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Send("GET", "down").AppendBytes(ctx, nil)
+	if err != nil || !bytes.Equal(got, bytes.Repeat([]byte("d"), 256<<10)) {
+		t.Fatalf("GET: %d bytes (%q...), %v", len(got), got[:min(len(got), 8)], err)
+	}
+}
+
+// A connection lost while a large command is written in part (the path is
+// blackholed, so the socket stays full and the rest is held): the sender waiting for
+// its []byte gets it back, the command fails with ErrConnLost, and the commands
+// after it run on the new connection.
+func TestLargeHeldWriteLost(t *testing.T) {
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr, ReconnectMin: time.Millisecond, ReconnectMax: 5 * time.Millisecond})
+	defer c.Close()
+	ctx := testCtx(t, 60*time.Second)
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	px.Blackhole()
+	buf := bytes.Repeat([]byte("h"), 64<<20) // far more than the sockets buffer
+	sent := make(chan Future, 1)
+	go func() { sent <- c.Send("SET", "held", buf) }()
+	for !c.b.cur.Load().outBusy.Load() { // the write has started
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-sent:
+		t.Fatal("Send returned while its value was still being written")
+	default:
+	}
+	c.Reconnect()
+	f := <-sent
+	if err := f.Err(ctx); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("the cut SET: %v, want ErrConnLost", err)
+	}
+	if n, err := c.Send("INCR", "after").Int(ctx); err != nil || n != 1 {
+		t.Fatalf("INCR on the new connection: %d, %v", n, err)
+	}
 }

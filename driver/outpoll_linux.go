@@ -2,6 +2,7 @@ package driver
 
 import (
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -22,7 +23,7 @@ type outPoller struct {
 
 var (
 	outPollOnce sync.Once
-	outPoll     *outPoller
+	outPoll     atomic.Pointer[outPoller] // set once started (forgetOut reads it)
 	outPollErr  error
 )
 
@@ -34,10 +35,11 @@ func theOutPoller() (*outPoller, error) {
 			outPollErr = err
 			return
 		}
-		outPoll = &outPoller{epfd: fd, links: make(map[int32]*link)}
-		go outPoll.run()
+		p := &outPoller{epfd: fd, links: make(map[int32]*link)}
+		outPoll.Store(p)
+		go p.run()
 	})
-	return outPoll, outPollErr
+	return outPoll.Load(), outPollErr
 }
 
 // epollOneShot is EPOLLONESHOT (its constant in package syscall is negative, of the
@@ -66,7 +68,7 @@ func armOut(l *link, fd int) error {
 
 // forgetOut drops l's entry for socket fd, if it is still l's (l is closing).
 func forgetOut(l *link, fd int) {
-	if p := outPoll; p != nil {
+	if p := outPoll.Load(); p != nil {
 		p.forget(l, fd)
 	}
 }

@@ -42,7 +42,13 @@ func newPaired(cfg Config) *PairedConn {
 	c := &PairedConn{ring: ring.New(cfg.RingSize)}
 	c.isDown = func() bool { return !c.b.connected() }
 	c.ring.SetRelease(putBig)
-	c.b.down = func(err error) { c.ring.FailWritten(&connLostError{cause: err}) }
+	c.b.down = func(err error) {
+		c.ring.FailWritten(&connLostError{cause: err})
+		// Senders waiting for bytes they lent to commands not written yet take them
+		// back now that no connection writes them (ring.AwaitLent); before
+		// OnDisconnect runs, which must not wait for them.
+		c.ring.WakeLent()
+	}
 	return c
 }
 
@@ -67,8 +73,14 @@ func PairedConnect(ctx context.Context, cfg Config) (*PairedConn, error) {
 // a *writer.ArgError, and nothing is sent. When Config.RingSize commands are in
 // flight, Send waits for a reply to free a slot. Send keeps no reference to args once
 // it returns, except to string arguments of 64 KiB or more, which it writes from
-// where they are instead of copying them (Go strings are immutable; a []byte is
-// copied, so the caller may reuse it at once).
+// where they are instead of copying them (Go strings are immutable).
+//
+// A []byte argument of 64 KiB or more is written from where it is too, so Send
+// waits, as net.Conn's Write does, until the socket took it (not for the reply):
+// then the caller may change it again. While no connection is up, or when a
+// Do's ctx ends before the command was written, it is copied instead and Send
+// returns; a command written in part keeps it until the rest is written or the
+// connection is lost (the health check and TCP_USER_TIMEOUT bound that).
 func (c *PairedConn) Send(args ...any) Future {
 	return c.send(context.Background(), false, args)
 }
@@ -274,15 +286,16 @@ func (c *PairedConn) completed(err error) error {
 	return nil
 }
 
-func (c *PairedConn) hold()  { c.ring.Hold() }
-func (c *PairedConn) wrote() { c.ring.Wrote() }
+func (c *PairedConn) hold() { c.ring.Hold() }
 
-func (c *PairedConn) lost(l *link, err error) {
-	c.b.lost(l, err)
-	// Senders waiting for bytes they lent to commands not written yet take them back
-	// now that no connection writes them (see ring.AwaitLent).
-	c.ring.WakeLent()
+func (c *PairedConn) wrote() {
+	c.ring.Wrote()
+	if c.ded != nil {
+		c.drained() // a reply that came while the batch was held did not free it
+	}
 }
+
+func (c *PairedConn) lost(l *link, err error) { c.b.lost(l, err) }
 
 // Future is the pending reply of one command: a small value (ring, slot sequence)
 // that costs no allocation. Its methods may be called from any goroutine, more than

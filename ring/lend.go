@@ -19,13 +19,18 @@ func (r *Ring) Lend(seq uint64, at int, b []byte) {
 		panic("ring: Lend to a sequence number that is not reserved")
 	}
 	s.ext = append(s.ext, extRef{at: at, b: b})
-	s.lent.Store(true)
+	s.lent.Store(lentTag(seq))
 }
 
-// unlend hands the lent bytes of s back to its sender (see AwaitLent).
-func (s *slot) unlend() {
-	if s.lent.Load() {
-		s.lent.Store(false)
+// lentTag is the value of slot.lent while the sender of seq waits for its bytes.
+func lentTag(seq uint64) uint64 { return seq&seqMask + 1 }
+
+// unlend hands the bytes lent to seq, if any, back to its sender (see AwaitLent).
+func (s *slot) unlend(seq uint64) { s.unlendTag(lentTag(seq)) }
+
+// unlendTag is unlend for the lentTag tag.
+func (s *slot) unlendTag(tag uint64) {
+	if s.lent.Load() == tag && s.lent.CompareAndSwap(tag, 0) {
 		s.notify()
 	}
 }
@@ -42,11 +47,12 @@ func (s *slot) unlend() {
 // lost).
 func (r *Ring) AwaitLent(ctx context.Context, seq uint64, down func() bool) (wake bool) {
 	s := r.slot(seq) // not reusable while lent: the loop hands the bytes back first
+	tag := lentTag(seq)
 	var done <-chan struct{}
 	if ctx != nil {
 		done = ctx.Done()
 	}
-	for spin := 0; s.lent.Load(); spin++ {
+	for spin := 0; s.lent.Load() == tag; spin++ {
 		if spin < 16 {
 			backoff(spin)
 			continue
@@ -55,13 +61,13 @@ func (r *Ring) AwaitLent(ctx context.Context, seq uint64, down func() bool) (wak
 		// the looks that decide to block (see slot.notify).
 		sig := s.signal()
 		s.waiters.Add(1)
-		if s.lent.Load() && ((down != nil && down()) || isDone(done)) {
+		if s.lent.Load() == tag && ((down != nil && down()) || isDone(done)) {
 			if r.takeBack(s, seq) {
 				wake = true
 			}
 			done = nil // written (or taken back): wait for the writer alone
 		}
-		if s.lent.Load() {
+		if s.lent.Load() == tag {
 			select {
 			case <-sig:
 			case <-done:
@@ -99,7 +105,7 @@ func (r *Ring) takeBack(s *slot, seq uint64) bool {
 	cmd = append(cmd, s.cmd[at:]...)
 	r.dropCmd(s)
 	s.cmd = cmd
-	s.unlend()
+	s.unlend(seq)
 	s.state.Store(mkState(seq, phaseReady))
 	if cs := r.closed.Load(); cs != nil {
 		// Close may have swept past the slot while it was reserved (see Publish).
@@ -115,7 +121,7 @@ func (r *Ring) takeBack(s *slot, seq uint64) bool {
 // connection is gone.
 func (r *Ring) WakeLent() {
 	for seq, end := r.writeCur, r.tail.Load(); seq != end; seq++ {
-		if s := r.lookup(seq); s != nil && s.lent.Load() {
+		if s := r.lookup(seq); s != nil && s.lent.Load() == lentTag(seq) {
 			s.notify()
 		}
 	}
@@ -126,7 +132,9 @@ func (r *Ring) WakeLent() {
 // slot of that batch is reused and no command buffer of it let go of, even if a reply
 // to it arrives (a server may answer a command it has not read whole).
 func (r *Ring) Hold() {
-	r.holding, r.holdFrom = true, r.collFrom
+	// Slots before replyCur (taking no reply, skipped by collect) are freed already
+	// and were not referenced.
+	r.holding, r.holdFrom = true, max(r.collFrom, r.replyCur)
 }
 
 // Wrote tells the ring that the writer is done with what CollectVec gave it: written,
@@ -135,7 +143,7 @@ func (r *Ring) Hold() {
 // (CollectVec's vec was not empty) calls it after every such write.
 func (r *Ring) Wrote() {
 	for _, seq := range r.lentOut[:r.lentN] {
-		r.slot(seq).unlend()
+		r.slot(seq).unlend(seq)
 	}
 	r.lentN = 0
 	if !r.holding {

@@ -73,7 +73,7 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 				// referenced, the pieces of the buffer between them copied.
 				if len(s.ext) > 0 {
 					dst, vec, mark = appendCmd(dst, vec, mark, s, true)
-					if s.lent.Load() { // handed back by Wrote
+					if s.lent.Load() != 0 { // handed back by Wrote
 						r.lentOut[r.lentN] = seq
 						r.lentN++
 					}
@@ -87,7 +87,7 @@ func (r *Ring) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byte, int
 					dst, vec, mark = appendCopy(dst, vec, mark, s.cmd)
 				} else {
 					dst, vec, mark = appendCmd(dst, vec, mark, s, false)
-					s.unlend() // copied
+					s.unlend(seq) // copied
 				}
 				if !s.keep {
 					r.dropCmd(s)
@@ -184,7 +184,7 @@ func (r *Ring) skipNoReply() bool {
 func (r *Ring) free() {
 	f := r.replyCur
 	if r.holding && f > r.holdFrom {
-		f = r.holdFrom
+		f = r.holdFrom // (Hold set it at replyCur or later: freed never goes back)
 	}
 	r.freed.Store(f)
 	if r.spaceWaiters.Load() > 0 {

@@ -139,11 +139,12 @@ type slot struct {
 	owned   bool
 	expired bool
 	own     []byte
-	// lent says ext holds bytes the sender lent (Lend) and waits to get back
-	// (AwaitLent): set by the sender before Publish, cleared by whoever hands them
-	// back (the loop once written, or takeBack, or the completer of a command failed
-	// before it was written).
-	lent atomic.Bool
+	// lent is seq+1 (lentTag) while ext holds bytes the sender of seq lent (Lend)
+	// and waits to get back (AwaitLent), else 0: set by the sender before Publish,
+	// cleared (a CAS from the tag, so never another command's) by whoever hands them
+	// back: the loop once written, or takeBack, or the completer of a command failed
+	// before it was written, while it still owns the slot.
+	lent atomic.Uint64
 	// dropLater is loop-owned: the command's reply came while the writer held its
 	// buffer (Hold), so dropCmd waits for Wrote.
 	dropLater bool
@@ -454,8 +455,8 @@ func (r *Ring) Publish(seq uint64, forget bool) (wake bool) {
 		// Close may have swept past this slot before it was ready; whoever wins the
 		// CAS completes it.
 		if s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseCompleting)) {
+			s.unlend(seq) // never written
 			r.finish(s, mkState(seq, phaseDone), cs.err, true)
-			s.unlend() // never written
 		}
 		return false
 	}
@@ -498,8 +499,8 @@ func (r *Ring) Fail(seq uint64, err error) (wake bool) {
 		panic("ring: Fail of a sequence number that is not reserved")
 	}
 	s.taken.Store(true) // the sender reports err itself: nobody views a failed slot
+	s.unlend(seq)
 	r.finish(s, mkState(seq, phaseDone), err, false)
-	s.unlend()
 	if r.closed.Load() != nil {
 		return false
 	}

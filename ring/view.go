@@ -214,8 +214,8 @@ func (r *Ring) cancel(ctx context.Context, s *slot, seq uint64) error {
 	err := ctx.Err()
 	if s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseCompleting)) {
 		s.taken.Store(true) // its viewer got ctx.Err(): nothing to park
+		s.unlend(seq)
 		r.finish(s, mkState(seq, phaseDone), err, false)
-		s.unlend()
 	}
 	return err
 }
@@ -271,6 +271,11 @@ func (r *Ring) closeSlot(s *slot, err error) {
 			return
 		}
 		if s.state.CompareAndSwap(st, st&^phaseMask|phaseCompleting) {
+			if stPhase(st) == phaseReady {
+				// Never written: its lent bytes go back (a written one's are the
+				// loop's to hand back, see Wrote).
+				s.unlendTag(stSeq(st) + 1)
+			}
 			r.finish(s, st&^phaseMask|phaseDone, err, true)
 			return
 		}
