@@ -148,8 +148,13 @@ func refBatch(dst []byte, vec [][]byte, mark int) ([][]byte, int) {
 func appendCopy(dst []byte, vec [][]byte, mark int, b []byte) ([]byte, [][]byte, int) {
 	if cap(dst)-len(dst) < len(b) {
 		if mark > 0 {
+			// The batch goes on in an array twice the size: the writer's buffer
+			// is the array a batch ends in, so it soon holds a whole batch's
+			// copied parts again (one that only fit the last part made every
+			// batch of two large SETs allocate).
 			vec, _ = refBatch(dst, vec, mark)
-			dst, mark = dst[len(dst):], 0
+			dst = make([]byte, 0, max(len(b), 2*cap(dst)))
+			return append(dst, b...), vec, 0
 		}
 		// Double, not append's 1.25x for large slices: a batch of large commands
 		// would be copied over and over while it is gathered.
