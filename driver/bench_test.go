@@ -114,3 +114,30 @@ func BenchmarkPipelinedForget(b *testing.B) {
 	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "cmds/s")
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*1000), "cpu-ns/cmd")
 }
+
+// BenchmarkPipelinedLargeSet: one goroutine sends 32 SETs of a size-byte []byte value,
+// then waits for them all: how lending large []byte arguments (Send waits until the
+// socket took each) compares with copying them when the caller pipelines.
+func BenchmarkPipelinedLargeSet(b *testing.B) {
+	for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
+		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
+			c := benchConn(b)
+			ctx := context.Background()
+			val := make([]byte, size)
+			var futs [32]Future
+			b.SetBytes(int64(len(futs) * size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				for i := range futs {
+					futs[i] = c.Send("SET", "bench:big", val)
+				}
+				for _, f := range futs {
+					if err := f.Err(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

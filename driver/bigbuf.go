@@ -75,26 +75,33 @@ func putBig(b []byte) {
 
 // argsSize returns a lower bound of the encoded size of args: their string and byte
 // payloads. It is cheap enough to run for every command.
-func argsSize(args []any) int { return copiedSize(args, math.MaxInt) }
+func argsSize(args []any) int { return copiedSize(args, math.MaxInt, math.MaxInt) }
 
-// refMin is the size from which a string or []byte argument of Send is attached to
-// (or lent to) its slot instead of copied into the command buffer (see
-// PairedConn.encodeLarge): from there the write from where it is, by reference, pays
-// (see link.write).
+// refMin is the size from which a string argument of Send is attached to its slot
+// instead of copied into the command buffer (see PairedConn.encodeLarge): from there
+// the write from where it is, by reference, pays (see link.write).
 const refMin = vecMin
 
-// copiedSize is argsSize without the string and []byte arguments of min bytes or more
-// (which encodeLarge attaches instead of copying).
-func copiedSize(args []any, min int) int {
+// lendMin is the size from which a []byte argument of Send is lent to its slot
+// instead of copied: Send then waits until the socket took it, a round trip to the
+// event loop that a copy of a smaller value beats when the caller pipelines. Measured
+// (BenchmarkPipelinedLargeSet, bench/RESULTS.md), 32 SETs sent, then waited for: lent
+// 64 KiB values took 1.8x the time of copied ones, 256 KiB the same, 1 MiB 0.67x.
+const lendMin = 256 << 10
+
+// copiedSize is argsSize without the string arguments of minStr bytes or more and the
+// []byte ones of minBytes or more (which encodeLarge attaches or lends instead of
+// copying).
+func copiedSize(args []any, minStr, minBytes int) int {
 	n := 0
 	for _, a := range args {
 		switch x := a.(type) {
 		case []byte:
-			if len(x) < min {
+			if len(x) < minBytes {
 				n += len(x)
 			}
 		case string:
-			if len(x) < min {
+			if len(x) < minStr {
 				n += len(x)
 			}
 		}

@@ -119,9 +119,10 @@
 // aside (that costs one copy), within a bound; past it the Future returns ErrExpired.
 // Use SendAndForget rather than dropping Futures of commands you do not read. Large
 // command buffers (over 64 KiB) are pooled by size class and written from where they
-// were encoded, not copied into the batch; a string or []byte argument of 64 KiB or
-// more is not even copied into the command buffer: it is written from where it is
-// (for a []byte, Send waits until the socket took it, see Send). What the socket does
+// were encoded, not copied into the batch; a string argument of 64 KiB or more, or a
+// []byte of 256 KiB or more, is not even copied into the command buffer: it is
+// written from where it is (for a []byte, Send waits until the socket took it, see
+// Send). What the socket does
 // not take at once stays where it is, and is written on when the socket can take more
 // (one goroutine for the process watches such sockets), instead of being copied into
 // an output buffer. A large reply (on plain TCP, a string over 256 KiB) is read once, into

@@ -141,7 +141,9 @@ func (l *link) flush() {
 //
 // Over plain sockets a command of vecMin bytes or more (a large SET) is not copied
 // into the batch: the batch goes out as a vector of buffers that references the
-// command's own buffer, and gnet copies only what the socket does not take at once.
+// command's own buffer (and its attached or lent arguments), and what the socket
+// does not take at once stays where it is, held until the socket takes more (see
+// sendVec); the next batch waits for it.
 func (l *link) write(c gnet.Conn) gnet.Action {
 	defer l.noteOut(c)
 	if l.heldAt < len(l.held) {

@@ -75,7 +75,7 @@ func PairedConnect(ctx context.Context, cfg Config) (*PairedConn, error) {
 // it returns, except to string arguments of 64 KiB or more, which it writes from
 // where they are instead of copying them (Go strings are immutable).
 //
-// A []byte argument of 64 KiB or more is written from where it is too, so Send
+// A []byte argument of 256 KiB or more is written from where it is too, so Send
 // waits, as net.Conn's Write does, until the socket took it (not for the reply):
 // then the caller may change it again. While no connection is up, or when a
 // Do's ctx ends before the command was written, it is copied instead and Send
@@ -167,15 +167,19 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 }
 
 // encodeLarge encodes a command whose payloads are large into *cmd, the buffer of
-// the reserved seq: its string and []byte arguments of refMin bytes or more are not
-// copied but attached to the slot (ring.Attach; Go strings are immutable) or lent to
-// it (ring.Lend: lent reports it, and the sender must wait for them with
-// ring.AwaitLent once it published the command); the rest goes into a buffer sized
-// for it (pooled when large).
+// the reserved seq: its string arguments of refMin bytes or more are not copied but
+// attached to the slot (ring.Attach; Go strings are immutable), its []byte arguments
+// of lendMin bytes or more lent to it (ring.Lend: lent reports it, and the sender
+// must wait for them with ring.AwaitLent once it published the command); the rest
+// goes into a buffer sized for it (pooled when large).
 func (c *PairedConn) encodeLarge(seq uint64, cmd *[]byte, args []any) (b []byte, lent bool, err error) {
 	var buf [4]writer.Ref
-	sizeFor(cmd, copiedSize(args, refMin))
-	b, refs, err := writer.AppendArgsRefs((*cmd)[:0], refMin, buf[:0], args...)
+	n := copiedSize(args, refMin, lendMin)
+	sizeFor(cmd, n)
+	if want := n + 16*len(args) + 16; cap(*cmd) < want {
+		*cmd = make([]byte, 0, want) // once, not regrown header by header
+	}
+	b, refs, err := writer.AppendArgsRefs((*cmd)[:0], refMin, lendMin, buf[:0], args...)
 	if err == nil {
 		for _, r := range refs {
 			if r.B != nil {

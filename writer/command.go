@@ -133,26 +133,28 @@ type Ref struct {
 	B  []byte
 }
 
-// AppendArgsRefs is AppendArgs, except that a string or []byte argument of min bytes
-// or more (min > 0) is not copied into dst: dst gets its header and its closing CRLF,
-// and refs gets a Ref saying where its payload belongs. The caller may then write the
-// command from the pieces, in order, at any later time; this is how a large value goes
-// on the wire without being copied first. Strings are immutable; a []byte must stay
-// unchanged until the command was written. On an error, dst and refs come back as
-// they were given, with the *ArgError AppendArgs would return.
-func AppendArgsRefs(dst []byte, min int, refs []Ref, args ...any) ([]byte, []Ref, error) {
+// AppendArgsRefs is AppendArgs, except that a string argument of minStr bytes or more
+// (minStr > 0), and a []byte argument of minBytes bytes or more (minBytes > 0), is not
+// copied into dst: dst gets its header and its closing CRLF, and refs gets a Ref
+// saying where its payload belongs. The caller may then write the command from the
+// pieces, in order, at any later time; this is how a large value goes on the wire
+// without being copied first. Strings are immutable; a []byte must stay unchanged
+// until the command was written. On an error, dst and refs come back as they were
+// given, with the *ArgError AppendArgs would return.
+func AppendArgsRefs(dst []byte, minStr, minBytes int, refs []Ref, args ...any) ([]byte, []Ref, error) {
 	orig, origRefs := dst, refs
 	dst = appendHeader(dst, '*', len(args))
 	for i, arg := range args {
 		var r Ref
+		ref := false
 		switch a := arg.(type) {
 		case string:
-			r.S = a
+			r.S, ref = a, minStr > 0 && len(a) >= minStr
 		case []byte:
-			r.B = a
+			r.B, ref = a, minBytes > 0 && len(a) >= minBytes
 		}
-		if n := len(r.S) + len(r.B); n >= min && min > 0 {
-			dst = appendHeader(dst, '$', n)
+		if ref {
+			dst = appendHeader(dst, '$', len(r.S)+len(r.B))
 			r.At = len(dst)
 			refs = append(refs, r)
 			dst = append(dst, '\r', '\n')

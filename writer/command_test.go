@@ -291,7 +291,7 @@ func TestAppendArgsRefs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, refs, err := writer.AppendArgsRefs([]byte("prefix"), 100, nil, args...)
+	got, refs, err := writer.AppendArgsRefs([]byte("prefix"), 100, 100, nil, args...)
 	if err != nil || len(refs) != 2 || refs[0].S != big || string(refs[1].B) != big || refs[1].S != "" {
 		t.Fatalf("refs %v, err %v; want the 100-byte string and []byte", refs, err)
 	}
@@ -305,8 +305,13 @@ func TestAppendArgsRefs(t *testing.T) {
 	if string(whole) != "prefix"+string(want) {
 		t.Fatalf("put together: %q\nwant %q", whole, "prefix"+string(want))
 	}
+	// Each kind has its own bound: here strings only.
+	got, refs, err = writer.AppendArgsRefs(nil, 100, 0, nil, args...)
+	if err != nil || len(refs) != 1 || refs[0].S != big || !bytes.Contains(got, []byte(big)) {
+		t.Fatalf("strings only: refs %v, err %v", refs, err)
+	}
 	dst := []byte("x")
-	d2, r2, err := writer.AppendArgsRefs(dst, 1, refs[:1], "a", math.NaN())
+	d2, r2, err := writer.AppendArgsRefs(dst, 1, 1, refs[:1], "a", math.NaN())
 	var ae *writer.ArgError
 	if !errors.As(err, &ae) || ae.Index != 1 || string(d2) != "x" || len(r2) != 1 {
 		t.Fatalf("NaN: %q, %d refs, %v", d2, len(r2), err)
