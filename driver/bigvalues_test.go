@@ -2,6 +2,7 @@ package driver
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -260,111 +261,113 @@ func TestLargeRepliesUnread(t *testing.T) {
 	}
 }
 
-// A slow path to the server (the fault proxy forwards 32 KiB per millisecond) keeps
-// the socket full: large commands go out partly straight from their buffers, strings
-// and lent []byte, the rest held where it is and written on when the socket takes
-// more, and the small commands sent meanwhile wait behind them. Every byte arrives in order: each goroutine's INCRs
-// count 1, 2, 3... and every value reads back whole.
-func TestLargeWritesSlowPath(t *testing.T) {
+// proxied connects to a fresh server through a fault proxy (cfg's Addr is set to the
+// proxy's) and checks the path with a PING; the connection closes with the test.
+func proxied(t *testing.T, cfg Config) (*PairedConn, *faultproxy.Proxy, context.Context) {
+	t.Helper()
 	s := startServer(t)
 	px := faultproxy.Start(t, s.Addr)
-	c := pairedTo(t, s, Config{Addr: px.Addr})
-	defer c.Close()
+	cfg.Addr = px.Addr
+	c := pairedTo(t, s, cfg)
+	t.Cleanup(func() { c.Close() })
 	ctx := testCtx(t, 60*time.Second)
 	if err := c.Send("PING").Err(ctx); err != nil {
 		t.Fatal(err)
 	}
-	px.Delay(time.Millisecond)
+	return c, px, ctx
+}
+
+// inParallel runs fn(0) to fn(n-1) in goroutines of their own and waits for them.
+func inParallel(n int, fn func(i int)) {
 	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			key := "slow" + strconv.Itoa(i)
-			for round := 1; round <= 3; round++ {
-				sval := strings.Repeat(string(rune('a'+i)), 1<<20+round)
-				bval := bytes.Repeat([]byte{byte('A' + i)}, 700<<10+round)
-				fs := c.Send("SET", key+"s", sval)
-				fn := c.Send("INCR", key+"n")
-				fb := c.Send("SET", key+"b", bval)
-				if err := fs.Err(ctx); err != nil {
-					t.Error(err)
-					return
-				}
-				if n, err := fn.Int(ctx); err != nil || n != int64(round) {
-					t.Errorf("goroutine %d round %d: INCR = %d, %v", i, round, n, err)
-					return
-				}
-				if err := fb.Err(ctx); err != nil {
-					t.Error(err)
-					return
-				}
-				gs, gb := c.Send("GET", key+"s"), c.Send("GET", key+"b")
-				if got, err := gs.AppendBytes(ctx, nil); err != nil || string(got) != sval {
-					t.Errorf("goroutine %d round %d: string value %d bytes, %v", i, round, len(got), err)
-					return
-				}
-				if got, err := gb.AppendBytes(ctx, nil); err != nil || !bytes.Equal(got, bval) {
-					t.Errorf("goroutine %d round %d: []byte value %d bytes, %v", i, round, len(got), err)
-					return
-				}
-			}
+			fn(i)
 		}()
 	}
 	wg.Wait()
 }
 
-// []byte arguments of 64 KiB or more are lent, not copied: Send returns once the
+// quickReconnect reconnects at once, for tests that drop connections.
+var quickReconnect = Config{ReconnectMin: time.Millisecond, ReconnectMax: 5 * time.Millisecond}
+
+// A slow path to the server (the fault proxy forwards 32 KiB per millisecond) keeps
+// the socket full: large commands go out partly straight from their buffers, strings
+// and lent []byte, the rest held where it is and written on when the socket takes
+// more, and the small commands sent meanwhile wait behind them. Every byte arrives in
+// order: each goroutine's INCRs count 1, 2, 3... and every value reads back whole.
+func TestLargeWritesSlowPath(t *testing.T) {
+	c, px, ctx := proxied(t, Config{})
+	px.Delay(time.Millisecond)
+	inParallel(4, func(i int) {
+		key := "slow" + strconv.Itoa(i)
+		for round := 1; round <= 3; round++ {
+			sval := strings.Repeat(string(rune('a'+i)), 1<<20+round)
+			bval := bytes.Repeat([]byte{byte('A' + i)}, 700<<10+round)
+			fs := c.Send("SET", key+"s", sval)
+			fn := c.Send("INCR", key+"n")
+			fb := c.Send("SET", key+"b", bval)
+			if err := fs.Err(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			if n, err := fn.Int(ctx); err != nil || n != int64(round) {
+				t.Errorf("goroutine %d round %d: INCR = %d, %v", i, round, n, err)
+				return
+			}
+			if err := fb.Err(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			gs, gb := c.Send("GET", key+"s"), c.Send("GET", key+"b")
+			if got, err := gs.AppendBytes(ctx, nil); err != nil || string(got) != sval {
+				t.Errorf("goroutine %d round %d: string value %d bytes, %v", i, round, len(got), err)
+				return
+			}
+			if got, err := gb.AppendBytes(ctx, nil); err != nil || !bytes.Equal(got, bval) {
+				t.Errorf("goroutine %d round %d: []byte value %d bytes, %v", i, round, len(got), err)
+				return
+			}
+		}
+	})
+}
+
+// []byte arguments of 256 KiB or more are lent, not copied: Send returns once the
 // socket took them, and the caller may overwrite them at once. Over a slow path (the
 // socket fills, so the rest of a value is held and written on later) from several
 // goroutines, every value reads back as it was when Send was called.
 func TestLargeBytesLent(t *testing.T) {
-	s := startServer(t)
-	px := faultproxy.Start(t, s.Addr)
-	c := pairedTo(t, s, Config{Addr: px.Addr})
-	defer c.Close()
-	ctx := testCtx(t, 60*time.Second)
-	if err := c.Send("PING").Err(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, px, ctx := proxied(t, Config{})
 	px.Delay(time.Millisecond)
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 600<<10+i)
-			for round := 0; round < 3; round++ {
-				key := fmt.Sprintf("lent%d.%d", i, round)
-				want := bytes.Repeat([]byte{byte('a' + 4*round + i)}, len(buf))
-				copy(buf, want)
-				f := c.Send("SET", key, buf)
-				for j := range buf { // the buffer is the caller's again
-					buf[j] = '#'
-				}
-				if err := f.Err(ctx); err != nil {
-					t.Error(err)
-					return
-				}
-				if got, err := c.Send("GET", key).AppendBytes(ctx, nil); err != nil || !bytes.Equal(got, want) {
-					t.Errorf("goroutine %d round %d: %d bytes back (%q...), %v", i, round, len(got), got[:min(len(got), 8)], err)
-					return
-				}
+	inParallel(4, func(i int) {
+		buf := make([]byte, 600<<10+i)
+		for round := 0; round < 3; round++ {
+			key := fmt.Sprintf("lent%d.%d", i, round)
+			want := bytes.Repeat([]byte{byte('a' + 4*round + i)}, len(buf))
+			copy(buf, want)
+			f := c.Send("SET", key, buf)
+			for j := range buf { // the buffer is the caller's again
+				buf[j] = '#'
 			}
-		}()
-	}
-	wg.Wait()
+			if err := f.Err(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			if got, err := c.Send("GET", key).AppendBytes(ctx, nil); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("goroutine %d round %d: %d bytes back (%q...), %v", i, round, len(got), got[:min(len(got), 8)], err)
+				return
+			}
+		}
+	})
 }
 
 // While no connection is up, Send does not wait for a lent []byte to be written: it
 // copies it and returns, and the command goes out as it was given once the
 // connection is back.
 func TestLargeBytesWhileDown(t *testing.T) {
-	s := startServer(t)
-	px := faultproxy.Start(t, s.Addr)
-	c := pairedTo(t, s, Config{Addr: px.Addr, ReconnectMin: time.Millisecond, ReconnectMax: 5 * time.Millisecond})
-	defer c.Close()
-	ctx := testCtx(t, 60*time.Second)
+	c, px, ctx := proxied(t, quickReconnect)
 	px.Refuse(true)
 	c.Reconnect()
 	for c.Connected() {
@@ -391,14 +394,7 @@ func TestLargeBytesWhileDown(t *testing.T) {
 // its []byte gets it back, the command fails with ErrConnLost, and the commands
 // after it run on the new connection.
 func TestLargeHeldWriteLost(t *testing.T) {
-	s := startServer(t)
-	px := faultproxy.Start(t, s.Addr)
-	c := pairedTo(t, s, Config{Addr: px.Addr, ReconnectMin: time.Millisecond, ReconnectMax: 5 * time.Millisecond})
-	defer c.Close()
-	ctx := testCtx(t, 60*time.Second)
-	if err := c.Send("PING").Err(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, px, ctx := proxied(t, quickReconnect)
 	px.Blackhole()
 	buf := bytes.Repeat([]byte("h"), 64<<20) // far more than the sockets buffer
 	sent := make(chan Future, 1)

@@ -36,7 +36,7 @@ func TestLendReferencedUntilWrote(t *testing.T) {
 	r := New(8)
 	b := bytes.Repeat([]byte("v"), 100)
 	seq := lendCmd(t, r, "hdr:", b)
-	got := awaitAsync(r, nil, seq, nil)
+	got := awaitAsync(r, nilCtx, seq, nil)
 	_, vec, n := r.CollectVec(nil, nil, 50)
 	if n != 1 || string(bytes.Join(vec, nil)) != "hdr:"+string(b)+"\r\n" {
 		t.Fatalf("collected %d: %q", n, vec)
@@ -68,7 +68,7 @@ func TestLendCopied(t *testing.T) {
 	b := []byte("payload")
 	seq := lendCmd(t, r, "x:", b)
 	dst, _ := r.Collect(nil)
-	r.AwaitLent(nil, seq, nil) // returns: Collect copied them
+	r.AwaitLent(nilCtx, seq, nil) // returns: Collect copied them
 	copy(b, "XXXXXXX")
 	if string(dst) != "x:payload\r\n" {
 		t.Fatalf("dst = %q", dst)
@@ -138,9 +138,9 @@ func TestLendClose(t *testing.T) {
 	written := lendCmd(t, r, "a:", big)
 	r.CollectVec(nil, nil, 32)
 	queued := lendCmd(t, r, "b:", []byte("small"))
-	gotW := awaitAsync(r, nil, written, nil)
+	gotW := awaitAsync(r, nilCtx, written, nil)
 	r.Close(nil)
-	r.AwaitLent(nil, queued, nil) // returns: Close failed it before it was written
+	r.AwaitLent(nilCtx, queued, nil) // returns: Close failed it before it was written
 	if r.slot(written).lent.Load() == 0 {
 		t.Fatal("Close handed back bytes the writer references")
 	}
