@@ -34,15 +34,28 @@
 //
 // # Threading rules
 //
-// Sender side, any goroutine: Reserve, Publish, Fail. A sequence number belongs to the
-// goroutine that reserved it until it calls Publish or Fail, exactly once; only that
-// goroutine may touch *cmd, and only until then.
+// Sender side, any goroutine: Reserve, Publish, Fail, and Attach, Lend and Keep between
+// Reserve and Publish. A sequence number belongs to the goroutine that reserved it until
+// it calls Publish or Fail, exactly once; only that goroutine may touch *cmd, and only
+// until then. A sender that lent bytes (Lend) calls AwaitLent after Publish.
 //
 // Loop side, one goroutine at a time (the connection's event loop; successive loop
-// goroutines must be ordered by the caller, as gnet does): Collect, Complete, Pending,
-// Unwritten, FailWritten. They own the write cursor (next seq to collect), the reply
-// cursor (oldest seq not yet passed in reply order), the count of replies due and each
+// goroutines must be ordered by the caller, as gnet does): Collect, CollectVec,
+// Complete, CompleteOwned, Pending, Unwritten, FailWritten, Hold, Wrote, WakeLent. They
+// own the write cursor (next seq to collect), the reply cursor (oldest seq not yet
+// passed in reply order), the count of replies due, the held batch (Hold) and each
 // slot's "written" flag; no other method reads them.
+//
+// # Writing from where the bytes are
+//
+// CollectVec references large commands, attached strings and lent bytes in a vector
+// instead of copying them into the batch. A writer that cannot write the whole vector
+// at once and keeps it referenced after returning to its loop calls Hold: until Wrote,
+// no slot of that batch is reused and no buffer of it let go of, even if a reply to it
+// comes first. Lent bytes go back to their sender (AwaitLent returns) once Wrote says
+// the batch is written or dropped, once Collect copied them, or when the command fails
+// before it was written; a sender whose command is not written yet takes them back
+// (a copy) when its context ends or no connection is up.
 //
 // Any goroutine: View, Done, Close, Err, Size, ForgottenErrors. The fn given to View
 // runs while the slot is held against reuse: it must be short and must not call Reserve.
@@ -59,7 +72,8 @@
 //   - tail: next seq to reserve. Reserve advances it by CAS, and only while
 //     tail-freed < Size(), so a caller that gives up while waiting never holds a seq.
 //   - freed: how many slots, in seq order, have ended their occupancy: done and passed
-//     by the reply cursor. Only the loop advances it (Collect, Complete, FailWritten).
+//     by the reply cursor, and not held (Hold). Only the loop advances it (Collect,
+//     Complete, FailWritten, Wrote).
 //     When Reserve takes seq, the previous occupant seq-Size() is therefore freed.
 //   - wake: a writer wake-up is pending. Publish and Fail set it (Load before CAS) and
 //     report whether they set it; Collect clears it before scanning, so a command made
