@@ -20,11 +20,22 @@ import (
 
 // Large replies read into a buffer that is then handed over (not copied) to their
 // slots: many of them pipelined with small replies between, read in any order, stay
-// intact while later replies arrive.
+// intact while later replies arrive. Over TLS too, where the plaintext after a large
+// reply waits in TLS until the reply was parsed out of its buffer.
 func TestLargeRepliesHandedOver(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{})
-	defer c.Close()
+	t.Run("plain", func(t *testing.T) {
+		c := pairedTo(t, startServer(t), Config{})
+		defer c.Close()
+		largeRepliesHandedOver(t, c)
+	})
+	t.Run("tls", func(t *testing.T) {
+		c := tlsPaired(t)
+		defer c.Close()
+		largeRepliesHandedOver(t, c)
+	})
+}
+
+func largeRepliesHandedOver(t *testing.T, c *PairedConn) {
 	ctx := testCtx(t, 60*time.Second)
 	vals := make([][]byte, 8)
 	for i := range vals {

@@ -125,14 +125,13 @@
 // Send). What the socket does
 // not take at once stays where it is, and is written on when the socket can take more
 // (one goroutine for the process watches such sockets), instead of being copied into
-// an output buffer. A large reply (on plain TCP, a string over 256 KiB) is read once, into
-// a pooled buffer sized from its header, and kept there, not copied, until it was
-// read; AppendBytes copies it once, into the caller's buffer. Its slot gives the
-// buffer back once four more such replies were read on the connection (a Future read
-// again after that returns ErrExpired), so a connection does not hold RingSize large
-// replies, and 1 MiB GETs into a reused buffer allocate next to nothing. Over TLS a
-// large reply is decrypted into a buffer of its own, not pooled, and the same rule
-// applies to it from 128 KiB.
+// an output buffer. A large reply (a string over 256 KiB) is read once (over TLS,
+// decrypted once) into a pooled buffer sized from its header, and kept there, not
+// copied, until it was read; AppendBytes copies it once, into the caller's buffer.
+// Its slot gives the buffer back once four more such replies were read on the
+// connection (a Future read again after that returns ErrExpired), so a connection
+// does not hold RingSize large replies, and 1 MiB GETs into a reused buffer allocate
+// next to nothing.
 //
 // # Hooks for cluster and sentinel clients
 //

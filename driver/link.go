@@ -682,12 +682,10 @@ func (l *link) growAcc(acc []byte, extra int) []byte {
 		}
 	}
 	var n, pooled []byte
-	if c == l.need && c > bigMin && l.tls == nil {
+	if c == l.need && c > bigMin {
 		// A large value's whole buffer: from the pool, cut to the value's size so
-		// that reads stop at its end (see readAcc) and, parsed last, it can be
-		// handed over with its buffer (see lent). Not over TLS: its decrypt fills
-		// acc to the end, then moves it to a larger buffer (tlsState.decrypt), so
-		// the pooled one would never go back.
+		// that reads (and TLS's decryption, see tlsTraffic) stop at its end, and,
+		// parsed last, it can be handed over with its buffer (see lent).
 		pooled = getBig(c)
 		n = pooled[:len(acc):c]
 	} else {

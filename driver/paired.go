@@ -304,10 +304,9 @@ func (c *PairedConn) lost(l *link, err error) { c.b.lost(l, err) }
 // Future is the pending reply of one command: a small value (ring, slot sequence)
 // that costs no allocation. Its methods may be called from any goroutine, more than
 // once, until Config.RingSize later commands have reused its slot (then ErrExpired).
-// A large reply (a string of 128 KiB or more read into a buffer of its own, which on
-// plain TCP means over 256 KiB) is let go of sooner, so that a connection does not
-// hold RingSize of them: once it was read, it stays readable until four more such
-// replies of the connection were read.
+// A large reply (a string over 256 KiB, read into a buffer of its own) is let go of
+// sooner, so that a connection does not hold RingSize of them: once it was read, it
+// stays readable until four more such replies of the connection were read.
 // Each method's ctx bounds only the caller's wait: when it ends, a command not yet
 // written is cancelled, and one already written has its reply read and dropped.
 type Future struct {

@@ -109,29 +109,50 @@ func (s *tlsState) encrypt(plain []byte) ([]byte, error) {
 	return s.tr.out, nil
 }
 
-// decrypt feeds ciphertext to TLS and appends all the plaintext it can produce to
-// dst. Records that are not complete yet wait for more ciphertext. Anything TLS has to
-// answer (a key update) is returned in reply, to be sent.
-func (s *tlsState) decrypt(dst, cipher []byte) (out, reply []byte, err error) {
+// feed hands ciphertext to TLS, for read to decrypt.
+func (s *tlsState) feed(cipher []byte) {
 	s.tr.in = append(s.tr.in, cipher...)
+}
+
+// read appends the plaintext TLS can produce from what was fed to *dst, up to its
+// capacity; full says it stopped there, and more may follow once the caller made
+// room (TLS keeps the rest of a record). Records that are not complete yet wait for
+// more ciphertext. Anything TLS has to answer (a key update) is returned in reply, to
+// be sent.
+func (s *tlsState) read(dst *[]byte) (full bool, reply []byte, err error) {
 	s.tr.out = s.tr.out[:0]
+	d := *dst
+	defer func() { *dst = d }()
+	for len(d) < cap(d) {
+		n, err := s.tc.Read(d[len(d):cap(d)])
+		d = d[:len(d)+n]
+		if err != nil {
+			if !errors.Is(err, errWouldBlock) {
+				return false, nil, err
+			}
+			if cap(s.tr.in) > tlsKeep && s.tr.inOff == len(s.tr.in) {
+				s.tr.in, s.tr.inOff = nil, 0
+			}
+			return false, s.tr.out, nil
+		}
+	}
+	return true, s.tr.out, nil
+}
+
+// decrypt feeds cipher and appends all the plaintext TLS can produce to dst, growing
+// it as needed (for tests; the loop reads with read, see tlsTraffic).
+func (s *tlsState) decrypt(dst, cipher []byte) (out, reply []byte, err error) {
+	s.feed(cipher)
 	for {
-		if cap(dst)-len(dst) < 512 { // tlsTraffic sized dst; this is the fallback
+		if cap(dst)-len(dst) < 512 {
 			dst = append(dst, make([]byte, max(16<<10, len(dst)))...)[:len(dst)]
 		}
-		n, err := s.tc.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if err != nil {
-			if errors.Is(err, errWouldBlock) {
-				break
-			}
-			return dst, nil, err
+		full, r, err := s.read(&dst)
+		reply = append(reply, r...)
+		if err != nil || !full {
+			return dst, reply, err
 		}
 	}
-	if cap(s.tr.in) > tlsKeep && s.tr.inOff == len(s.tr.in) {
-		s.tr.in, s.tr.inOff = nil, 0
-	}
-	return dst, s.tr.out, nil
 }
 
 // trim drops the transport's output buffer if it grew large (after a write).
@@ -148,19 +169,33 @@ func (l *link) tlsTraffic(c gnet.Conn, n int) gnet.Action {
 	if err != nil {
 		return l.fail(err)
 	}
-	var reply []byte
-	l.acc = l.growAcc(l.acc, len(cipher)) // plaintext is shorter than its ciphertext
-	l.acc, reply, err = l.tls.decrypt(l.acc, cipher)
-	if err != nil {
-		return l.fail(err)
-	}
-	if len(reply) > 0 {
-		if act := l.sendRaw(c, reply); act != gnet.None {
-			return act
+	l.tls.feed(cipher)
+	for {
+		// Room for what this input can hold (plaintext is shorter than its
+		// ciphertext), within what the partial value needs (see growAcc): a large
+		// reply gets one buffer of its size, and what follows it waits in TLS until
+		// the reply was parsed out of acc, instead of growing acc past it.
+		room := n
+		if l.need > len(l.acc) {
+			room = min(room, l.need-len(l.acc))
+		}
+		l.acc = l.growAcc(l.acc, room)
+		full, reply, err := l.tls.read(&l.acc)
+		if err != nil {
+			return l.fail(err)
+		}
+		if len(reply) > 0 {
+			if act := l.sendRaw(c, reply); act != gnet.None {
+				return act
+			}
+		}
+		if len(l.acc) >= l.need {
+			if act := l.parseAcc(); act != gnet.None {
+				return act
+			}
+		}
+		if !full {
+			return gnet.None
 		}
 	}
-	if len(l.acc) < l.need {
-		return gnet.None
-	}
-	return l.parseAcc()
 }

@@ -22,6 +22,18 @@ func tlsServer(t *testing.T, authClients string, extra ...string) (*redistest.Se
 	return s, addr, certs
 }
 
+// tlsPaired connects over TLS to a fresh TLS server (client certificates not asked
+// for); the caller closes the connection.
+func tlsPaired(t *testing.T) *PairedConn {
+	t.Helper()
+	_, addr, certs := tlsServer(t, "no")
+	c, err := PairedConnect(testCtx(t, 10*time.Second), Config{Addr: addr, TLS: &tls.Config{RootCAs: certs.CAPool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // Over TLS, driven from the event loop: commands, a 64 MiB value, a deep pipeline,
 // pub/sub, reconnect after CLIENT KILL, RESP2, both TLS versions.
 func TestTLSPairedAndPubsub(t *testing.T) {
