@@ -312,6 +312,7 @@ var quickReconnect = Config{ReconnectMin: time.Millisecond, ReconnectMax: 5 * ti
 func TestLargeWritesSlowPath(t *testing.T) {
 	c, px, ctx := proxied(t, Config{})
 	px.Delay(time.Millisecond)
+	px.Narrow(32 << 10) // the client's socket fills: the rest of a write is held
 	inParallel(4, func(i int) {
 		key := "slow" + strconv.Itoa(i)
 		for round := 1; round <= 3; round++ {
@@ -351,9 +352,10 @@ func TestLargeWritesSlowPath(t *testing.T) {
 // goroutines, every value reads back as it was when Send was called.
 func TestLargeBytesLent(t *testing.T) {
 	c, px, ctx := proxied(t, Config{})
-	px.Delay(time.Millisecond)
+	px.Delay(200 * time.Microsecond)
+	px.Narrow(32 << 10) // the client's socket fills: the rest of a write is held
 	inParallel(4, func(i int) {
-		buf := make([]byte, 600<<10+i)
+		buf := make([]byte, 2<<20+i) // 4 of them fill the client's socket (4 MiB)
 		for round := 0; round < 3; round++ {
 			key := fmt.Sprintf("lent%d.%d", i, round)
 			want := bytes.Repeat([]byte{byte('a' + 4*round + i)}, len(buf))
@@ -425,5 +427,84 @@ func TestLargeHeldWriteLost(t *testing.T) {
 	}
 	if n, err := c.Send("INCR", "after").Int(ctx); err != nil || n != 1 {
 		t.Fatalf("INCR on the new connection: %d, %v", n, err)
+	}
+}
+
+// Large writes cut by lost connections: over a slow, narrow path (the client's socket
+// fills, so the rest of a write is held), goroutines send lent []byte and attached
+// string values while the connection is dropped again and again, often in the middle
+// of a held write. A command either succeeds or fails with
+// ErrConnLost, nobody waits forever, and what the server holds for a key is always
+// one of the values sent for it, whole: never a mix of two, never bytes of a buffer
+// that was handed back or reused.
+func TestLargeWritesUnderReconnects(t *testing.T) {
+	c, px, ctx := proxied(t, quickReconnect)
+	slow := func() { // a slow path that takes little at a time: the sockets fill
+		px.Delay(200 * time.Microsecond)
+		px.Narrow(32 << 10)
+	}
+	slow()
+	progress := make(chan struct{}, 64)
+	stop := make(chan struct{})
+	go func() { // the fault: a reconnect after every few rounds of the senders
+		for n := 0; ; n++ {
+			select {
+			case <-progress:
+				if n%3 == 0 {
+					c.Reconnect()
+					for !c.Connected() { // then the new connection is slow too
+						time.Sleep(time.Millisecond)
+					}
+					slow()
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer close(stop)
+	lost := 0
+	var mu sync.Mutex
+	inParallel(4, func(i int) {
+		buf := make([]byte, 2<<20+i)
+		for round := 0; round < 6; round++ {
+			fill := byte('a' + (4*round+i)%26)
+			for j := range buf {
+				buf[j] = fill
+			}
+			fb := c.Send("SET", fmt.Sprintf("cut%d.b", i), buf)
+			for j := range buf {
+				buf[j] = '#' // the caller's again: must never reach the server
+			}
+			fs := c.Send("SET", fmt.Sprintf("cut%d.s", i), strings.Repeat(string(fill), 1<<20))
+			for _, f := range []Future{fb, fs} {
+				if err := f.Err(ctx); errors.Is(err, ErrConnLost) {
+					mu.Lock()
+					lost++
+					mu.Unlock()
+				} else if err != nil {
+					t.Errorf("goroutine %d round %d: %v", i, round, err)
+					return
+				}
+			}
+			progress <- struct{}{}
+			for _, k := range []struct {
+				key string
+				n   int
+			}{{fmt.Sprintf("cut%d.b", i), len(buf)}, {fmt.Sprintf("cut%d.s", i), 1 << 20}} {
+				got, err := c.Send("GET", k.key).AppendBytes(ctx, nil)
+				if errors.Is(err, ErrConnLost) || errors.Is(err, ErrNil) {
+					continue
+				}
+				if err != nil || len(got) != k.n || bytes.Count(got, got[:1]) != k.n || got[0] == '#' || got[0] > fill {
+					t.Errorf("goroutine %d round %d: %s holds %d bytes starting %q, %v", i, round, k.key, len(got), got[:min(len(got), 8)], err)
+					return
+				}
+			}
+		}
+	})
+	t.Logf("%d reconnects, %d commands lost with their connection", c.Reconnects(), lost)
+	if c.Reconnects() == 0 {
+		t.Fatal("no reconnect happened: the test tested nothing")
 	}
 }

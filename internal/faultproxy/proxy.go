@@ -1,8 +1,9 @@
 // Package faultproxy is a TCP proxy for failure tests, on loopback only. It forwards
 // both ways between its clients and one target and, on command, delays, blackholes
 // (stops forwarding but keeps the sockets open), drips (one byte at a time), resets a
-// connection with RST at a byte offset of the server-to-client stream, or refuses new
-// connections. Faults other than Refuse apply to the connections open when they are
+// connection with RST at a byte offset of the server-to-client stream, narrows what it
+// takes from its clients (a small receive buffer, so that a client's socket fills),
+// or refuses new connections. Faults other than Refuse apply to the connections open when they are
 // set; new connections are forwarded normally.
 package faultproxy
 
@@ -172,6 +173,12 @@ func (p *Proxy) each(fn func(*pair)) {
 
 // Delay adds d before every chunk forwarded on the open connections (0: none).
 func (p *Proxy) Delay(d time.Duration) { p.each(func(pr *pair) { pr.delay.Store(int64(d)) }) }
+
+// Narrow limits the receive buffer of the proxy's side of every open client
+// connection to n bytes (SO_RCVBUF): the kernel then no longer grows it (up to
+// net.ipv4.tcp_rmem's 32 MiB here), so a client writing faster than the proxy
+// forwards finds its own socket full.
+func (p *Proxy) Narrow(n int) { p.each(func(pr *pair) { pr.client.SetReadBuffer(n) }) }
 
 // Drip forwards the open connections one byte every d (0: off).
 func (p *Proxy) Drip(d time.Duration) { p.each(func(pr *pair) { pr.drip.Store(int64(d)) }) }
