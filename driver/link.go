@@ -70,6 +70,9 @@ type link struct {
 	// the value that ends acc was handed over with pool.
 	pool   []byte
 	handed bool
+	// fresh is set once acc was handed over with a large reply, until a parse uses
+	// bytes again: TLS decrypts into a small buffer meanwhile (see tlsFirst).
+	fresh bool
 
 	tls *tlsState // nil for plain TCP and unix sockets; loop-owned
 
@@ -443,6 +446,7 @@ func (l *link) closed(err error) {
 		l.releaseHeld()
 		l.sess.wrote()
 	}
+	l.dropAcc() // a pooled one goes back: nothing parsed from it is used any more
 	if e := l.failed.Load(); e != nil {
 		err = *e
 	}
@@ -576,7 +580,9 @@ func (l *link) parseAcc() gnet.Action {
 	if l.handed {
 		// The session has the buffer now (and the value that ended it: used is all
 		// of acc), and gives it back to the pool when it lets go of the value.
-		l.acc, l.pool = nil, nil
+		l.acc, l.pool, l.fresh = nil, nil, true
+	} else if used > 0 {
+		l.fresh = false // what comes now is parsed as it comes
 	}
 	l.lend, l.handed = false, false
 	if err != nil {

@@ -174,10 +174,12 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 // goes into a buffer sized for it (pooled when large).
 func (c *PairedConn) encodeLarge(seq uint64, cmd *[]byte, args []any) (b []byte, lent bool, err error) {
 	var buf [4]writer.Ref
-	n := copiedSize(args, refMin, lendMin)
-	sizeFor(cmd, n)
-	if want := n + 16*len(args) + 16; cap(*cmd) < want {
-		*cmd = make([]byte, 0, want) // once, not regrown header by header
+	// Room for the payloads copied and the RESP headers, allocated once (pooled when
+	// large), not regrown header by header.
+	want := copiedSize(args, refMin, lendMin) + 16*len(args) + 16
+	sizeFor(cmd, want)
+	if cap(*cmd) < want {
+		*cmd = make([]byte, 0, want)
 	}
 	b, refs, err := writer.AppendArgsRefs((*cmd)[:0], refMin, lendMin, buf[:0], args...)
 	if err == nil {
