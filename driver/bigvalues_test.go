@@ -508,3 +508,23 @@ func TestLargeWritesUnderReconnects(t *testing.T) {
 		t.Fatal("no reconnect happened: the test tested nothing")
 	}
 }
+
+// A server that stops reading while a large []byte is being written (the path is
+// blackholed: the proxy's socket fills and its window closes, its kernel still
+// answers): the health check does not call a connection dead while its output is
+// still going out, but TCP_USER_TIMEOUT does (set on every socket, the larger of 10 s
+// and two health-check intervals), so the sender waiting for its bytes gets them back
+// and the command fails with ErrConnLost; the next command runs on a new connection.
+func TestLargeWriteToStalledServer(t *testing.T) {
+	cfg := quickReconnect
+	cfg.HealthCheck = 500 * time.Millisecond
+	c, px, ctx := proxied(t, cfg)
+	px.Blackhole()
+	buf := bytes.Repeat([]byte("s"), 64<<20) // more than the sockets' buffers take
+	if err := c.Send("SET", "stalled", buf).Err(ctx); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("SET into a stalled server: %v, want ErrConnLost", err)
+	}
+	if n, err := c.Send("INCR", "after.stall").Int(ctx); err != nil || n != 1 {
+		t.Fatalf("INCR on the new connection: %d, %v", n, err)
+	}
+}
