@@ -22,18 +22,7 @@ import (
 // slots: many of them pipelined with small replies between, read in any order, stay
 // intact while later replies arrive. Over TLS too, where the plaintext after a large
 // reply waits in TLS until the reply was parsed out of its buffer.
-func TestLargeRepliesHandedOver(t *testing.T) {
-	t.Run("plain", func(t *testing.T) {
-		c := pairedTo(t, startServer(t), Config{})
-		defer c.Close()
-		largeRepliesHandedOver(t, c)
-	})
-	t.Run("tls", func(t *testing.T) {
-		c := tlsPaired(t)
-		defer c.Close()
-		largeRepliesHandedOver(t, c)
-	})
-}
+func TestLargeRepliesHandedOver(t *testing.T) { plainAndTLS(t, largeRepliesHandedOver) }
 
 func largeRepliesHandedOver(t *testing.T, c *PairedConn) {
 	ctx := testCtx(t, 60*time.Second)

@@ -63,20 +63,7 @@ func TestLargeValueMemory(t *testing.T) {
 // (before, decryption grew a buffer of its own past the reply: 1.24 MB per GET).
 // Measured: about 400 B per GET over plain TCP, 7 KB over TLS (a fresh 4 KiB buffer for
 // the first plaintext of each reply: a link keeps none once it handed one over).
-func TestLargeRepliesAllocate(t *testing.T) {
-	for _, mode := range []string{"plain", "tls"} {
-		t.Run(mode, func(t *testing.T) {
-			var c *PairedConn
-			if mode == "plain" {
-				c = pairedTo(t, startServer(t), Config{})
-			} else {
-				c = tlsPaired(t)
-			}
-			defer c.Close()
-			largeRepliesAllocate(t, c)
-		})
-	}
-}
+func TestLargeRepliesAllocate(t *testing.T) { plainAndTLS(t, largeRepliesAllocate) }
 
 func largeRepliesAllocate(t *testing.T, c *PairedConn) {
 	ctx := testCtx(t, 60*time.Second)
@@ -109,20 +96,9 @@ func largeRepliesAllocate(t *testing.T, c *PairedConn) {
 
 // A connection that carried a huge value goes back to its idle size: after a 64 MiB
 // SET, whose tail the socket did not take at once, and a 64 MiB GET, read and let go
-// of, the heap in use returns to within 4 MiB of what it was before; over TLS too. (Before 847f95b
-// the GET's slot kept the 64 MiB reply until the slot was reused.)
-func TestLargeValueMemoryReturns(t *testing.T) {
-	t.Run("plain", func(t *testing.T) {
-		c := pairedTo(t, startServer(t), Config{})
-		defer c.Close()
-		largeValueMemoryReturns(t, c)
-	})
-	t.Run("tls", func(t *testing.T) {
-		c := tlsPaired(t)
-		defer c.Close()
-		largeValueMemoryReturns(t, c)
-	})
-}
+// of, the heap in use returns to within 4 MiB of what it was before; over TLS too.
+// (Before 847f95b the GET's slot kept the 64 MiB reply until the slot was reused.)
+func TestLargeValueMemoryReturns(t *testing.T) { plainAndTLS(t, largeValueMemoryReturns) }
 
 func largeValueMemoryReturns(t *testing.T, c *PairedConn) {
 	ctx := testCtx(t, 120*time.Second)

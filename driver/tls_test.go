@@ -34,6 +34,21 @@ func tlsPaired(t *testing.T) *PairedConn {
 	return c
 }
 
+// plainAndTLS runs fn as two subtests, on a connection to a fresh server over plain
+// TCP and on one over TLS.
+func plainAndTLS(t *testing.T, fn func(t *testing.T, c *PairedConn)) {
+	t.Run("plain", func(t *testing.T) {
+		c := pairedTo(t, startServer(t), Config{})
+		defer c.Close()
+		fn(t, c)
+	})
+	t.Run("tls", func(t *testing.T) {
+		c := tlsPaired(t)
+		defer c.Close()
+		fn(t, c)
+	})
+}
+
 // Over TLS, driven from the event loop: commands, a 64 MiB value, a deep pipeline,
 // pub/sub, reconnect after CLIENT KILL, RESP2, both TLS versions.
 func TestTLSPairedAndPubsub(t *testing.T) {
