@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -139,7 +140,7 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
 			lent := false
 			if argsSize(args) > bigMin {
-				*cmd, lent, err = c.encodeLarge(seq, cmd, args)
+				*cmd, lent, err = c.encodeLarge(seq, cmd, lendMin, args)
 			} else {
 				*cmd, err = writer.AppendArgs((*cmd)[:0], args...)
 			}
@@ -169,19 +170,26 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 // encodeLarge encodes a command whose payloads are large into *cmd, the buffer of
 // the reserved seq: its string arguments of refMin bytes or more are not copied but
 // attached to the slot (ring.Attach; Go strings are immutable), its []byte arguments
-// of lendMin bytes or more lent to it (ring.Lend: lent reports it, and the sender
-// must wait for them with ring.AwaitLent once it published the command); the rest
-// goes into a buffer sized for it (pooled when large).
-func (c *PairedConn) encodeLarge(seq uint64, cmd *[]byte, args []any) (b []byte, lent bool, err error) {
+// of minLend bytes or more (minLend > 0) lent to it (ring.Lend: lent reports it, and
+// the sender must wait for them with ring.AwaitLent once it published the command);
+// the rest goes into a buffer sized for it (pooled when large).
+func (c *PairedConn) encodeLarge(seq uint64, cmd *[]byte, minLend int, args []any) (b []byte, lent bool, err error) {
 	var buf [4]writer.Ref
+	noLend := minLend <= 0
+	if noLend {
+		minLend = math.MaxInt // for copiedSize: every []byte is copied
+	}
 	// Room for the payloads copied and the RESP headers, allocated once (pooled when
 	// large), not regrown header by header.
-	want := copiedSize(args, refMin, lendMin) + 16*len(args) + 16
+	want := copiedSize(args, refMin, minLend) + 16*len(args) + 16
 	sizeFor(cmd, want)
 	if cap(*cmd) < want {
 		*cmd = make([]byte, 0, want)
 	}
-	b, refs, err := writer.AppendArgsRefs((*cmd)[:0], refMin, lendMin, buf[:0], args...)
+	if noLend {
+		minLend = 0
+	}
+	b, refs, err := writer.AppendArgsRefs((*cmd)[:0], refMin, minLend, buf[:0], args...)
 	if err == nil {
 		for _, r := range refs {
 			if r.B != nil {

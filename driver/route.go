@@ -57,11 +57,13 @@ const modeRouted uint8 = 0x80
 const askingCmd = "*1\r\n$6\r\nASKING\r\n"
 
 // SendRouted is Send for a command whose error replies r may handle (see Rerouter).
-// It allocates nothing more than Send. Commands that do not go out on the shared
+// It allocates nothing more than Send. A string argument of 64 KiB or more is written
+// from where it is, as by Send, and kept with the command for a redirect; a []byte
+// is copied (Send returns before the write, and a redirect sends it again). Commands that do not go out on the shared
 // connection as they are (blocking commands, those refused there) and commands on a
 // DedicatedConn are sent as Send sends them, without rerouting.
 func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
-	if r == nil || c.ded != nil || mayBeSpecial(args) {
+	if r == nil || c.ded != nil || (mayBeSpecial(args) && !isPlain(args)) {
 		return c.send(context.Background(), false, args)
 	}
 	err := ErrClosed
@@ -69,8 +71,15 @@ func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
 		var seq uint64
 		var cmd *[]byte
 		if seq, cmd, err = c.ring.Reserve(context.Background()); err == nil {
-			sizeFor(cmd, argsSize(args))
-			if *cmd, err = writer.AppendArgs((*cmd)[:0], args...); err == nil {
+			if argsSize(args) > bigMin {
+				// Large strings are attached, not copied (the ring keeps them with the
+				// command for a redirect); a []byte is copied: it is the caller's
+				// again once Send returns, and a redirect sends it again.
+				*cmd, _, err = c.encodeLarge(seq, cmd, 0, args)
+			} else {
+				*cmd, err = writer.AppendArgs((*cmd)[:0], args...)
+			}
+			if err == nil {
 				c.ring.Keep(seq)
 				if c.ring.Publish(seq, false) {
 					c.b.wake()

@@ -70,6 +70,36 @@ func TestSendRouted(t *testing.T) {
 		}
 	}
 
+	// A large string argument is attached to the kept command, not copied into it:
+	// the redirect still carries the whole command, and so does a redirect read only
+	// after its slot was reused (parked).
+	a.MustDo("SET", "biglist", "a string") // RPUSH biglist on a: WRONGTYPE
+	for _, parked := range []bool{false, true} {
+		rr := &wrongTypeRouter{to: cb, max: 3}
+		val := strings.Repeat("w", 300<<10)
+		if parked {
+			val = strings.Repeat("p", 300<<10)
+		}
+		f := ca.SendRouted(rr, "RPUSH", "biglist", val)
+		if parked {
+			for range 1100 { // past the ring's 1,024 slots
+				ca.SendAndForget("PING")
+			}
+			if err := ca.Send("PING").Err(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := f.Int(ctx); err != nil || n < 1 {
+			t.Fatalf("parked=%v: RPUSH biglist = %d, %v", parked, n, err)
+		}
+		if red := rr.last.Load(); red == nil || !strings.Contains(string(red.Cmd), val) {
+			t.Fatalf("parked=%v: the redirect does not carry the value", parked)
+		}
+		if got, err := cb.Send("RPOP", "biglist").String(ctx); err != nil || got != val {
+			t.Fatalf("parked=%v: RPOP on b = %d bytes, %v", parked, len(got), err)
+		}
+	}
+
 	// A batch: only its redirected command goes again, alone; the others keep their
 	// own replies, in order.
 	rr := &wrongTypeRouter{to: cb, max: 3}

@@ -95,14 +95,7 @@ func (r *Ring) takeBack(s *slot, seq uint64) bool {
 	if !s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseReserved)) {
 		return false // written, or done
 	}
-	cmd := make([]byte, 0, s.size())
-	at := 0
-	for _, e := range s.ext {
-		cmd = append(cmd, s.cmd[at:e.at]...)
-		cmd = append(cmd, e.b...)
-		at = e.at
-	}
-	cmd = append(cmd, s.cmd[at:]...)
+	cmd := s.appendWhole(make([]byte, 0, s.size()))
 	r.dropCmd(s)
 	s.cmd = cmd
 	s.unlend(seq)

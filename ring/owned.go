@@ -82,6 +82,28 @@ type extRef struct {
 	b  []byte
 }
 
+// appendWhole appends the slot's command to dst with its attached strings and lent
+// bytes in their places: the command as it goes on the wire.
+func (s *slot) appendWhole(dst []byte) []byte {
+	at := 0
+	for _, e := range s.ext {
+		dst = append(dst, s.cmd[at:e.at]...)
+		dst = append(dst, e.b...)
+		at = e.at
+	}
+	return append(dst, s.cmd[at:]...)
+}
+
+// keptCmd is the command a kept slot shows its viewers (ViewCmd): its buffer, or,
+// with strings attached, the whole command put together (a copy: ViewCmd of such a
+// command is a cluster redirect, a slow path).
+func (s *slot) keptCmd() []byte {
+	if len(s.ext) == 0 {
+		return s.cmd
+	}
+	return s.appendWhole(make([]byte, 0, s.size()))
+}
+
 // size returns the encoded size of the slot's command, attached strings included.
 func (s *slot) size() int {
 	n := len(s.cmd)
@@ -96,11 +118,11 @@ func (s *slot) size() int {
 // length when published; offsets in the order of the calls), as if the sender had
 // appended them there. Strings are immutable, so the sender can return at once; the
 // slot keeps str until the command is written (or, written by reference, until its
-// reply). A command with attached strings must not be marked with Keep. Attach
-// panics if seq is not reserved.
+// reply; for a command marked with Keep, as long as it keeps the command, and ViewCmd
+// shows the command with str in its place). Attach panics if seq is not reserved.
 func (r *Ring) Attach(seq uint64, at int, str string) {
 	s := r.lookup(seq)
-	if s == nil || s.state.Load() != mkState(seq, phaseReserved) || s.keep {
+	if s == nil || s.state.Load() != mkState(seq, phaseReserved) {
 		panic("ring: Attach to a sequence number that is not reserved")
 	}
 	s.ext = append(s.ext, extRef{at: at, b: unsafe.Slice(unsafe.StringData(str), len(str))})

@@ -475,12 +475,13 @@ func (r *Ring) PublishNoReply(seq uint64) (wake bool) {
 
 // Keep marks seq, reserved and not yet published, as a command whose encoded form its
 // viewers may need after the reply (to send it again elsewhere: a cluster redirect):
-// ViewCmd then shows it. A kept command is always copied into the batch by Collect,
-// never referenced (see CollectVec). Keep panics if seq is not reserved.
+// ViewCmd then shows it, attached strings (Attach) in their places. A kept command
+// must not have bytes lent to it (Lend): they go back to the sender once written.
+// Keep panics if seq is not reserved.
 func (r *Ring) Keep(seq uint64) {
 	s := r.lookup(seq)
-	if s == nil || s.state.Load() != mkState(seq, phaseReserved) || len(s.ext) > 0 {
-		panic("ring: Keep of a sequence number that is not reserved, or has strings attached")
+	if s == nil || s.state.Load() != mkState(seq, phaseReserved) || s.lent.Load() != 0 {
+		panic("ring: Keep of a sequence number that is not reserved, or has bytes lent")
 	}
 	s.keep = true
 }
@@ -609,7 +610,10 @@ func (r *Ring) park(seq uint64, s *slot) {
 	// left to the garbage collector.
 	s.owned, s.own = false, nil
 	e.keep = s.keep
-	if s.keep {
+	switch {
+	case s.keep && len(s.ext) > 0:
+		e.cmd = s.appendWhole(e.cmd[:0]) // its attached strings go with the slot
+	case s.keep:
 		e.cmd, s.cmd = s.cmd, e.cmd // the slot reuses the entry's old buffer
 	}
 	if s.multiOn {
