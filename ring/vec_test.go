@@ -167,6 +167,49 @@ func TestKeepViewCmd(t *testing.T) {
 	}
 }
 
+// A kept command with a string attached shows its viewers the whole command, the
+// string in its place: after an error reply, and once parked; Collect writes it whole.
+func TestKeepAttached(t *testing.T) {
+	r := New(4)
+	str := strings.Repeat("S", 100)
+	keepAttached := func() uint64 {
+		seq, buf, err := r.Reserve(nilCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*buf = append(*buf, "pre:"...)
+		r.Attach(seq, len(*buf), str)
+		*buf = append(*buf, ":post"...)
+		r.Keep(seq)
+		r.Publish(seq, false)
+		return seq
+	}
+	whole := "pre:" + str + ":post"
+	viewed, parked := keepAttached(), keepAttached()
+	_, vec, n := r.CollectVec(nil, nil, 50)
+	if n != 2 || string(bytes.Join(vec, nil)) != whole+whole {
+		t.Fatalf("CollectVec: n %d, %q", n, bytes.Join(vec, nil))
+	}
+	for range 2 {
+		if err := r.Complete(parser.NewSimpleError("MOVED 1 x:1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cmd, reply := viewCmd(t, r, viewed, -1); cmd != whole || reply != "MOVED 1 x:1" {
+		t.Fatalf("kept command with a string attached: %q, %q", cmd, reply)
+	}
+	for i := 0; i < 4; i++ { // reuse the slots: the unread one is parked
+		publish(t, r, "x;")
+		r.Collect(nil)
+		if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cmd, _ := viewCmd(t, r, parked, -1); cmd != whole {
+		t.Fatalf("parked kept command with a string attached: %q", cmd)
+	}
+}
+
 // A large command buffer is given to the release function once its reply came (a
 // referenced one stays with its slot until then), or when its slot is reused.
 func TestRelease(t *testing.T) {
