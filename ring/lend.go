@@ -95,7 +95,7 @@ func (r *Ring) takeBack(s *slot, seq uint64) bool {
 	if !s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseReserved)) {
 		return false // written, or done
 	}
-	cmd := s.appendWhole(make([]byte, 0, s.size()))
+	cmd := appendWhole(make([]byte, 0, s.size()), s.cmd, s.ext)
 	r.dropCmd(s)
 	s.cmd = cmd
 	s.unlend(seq)

@@ -259,6 +259,9 @@ func (r *Ring) complete(v parser.Value, owned bool, buf []byte) (kept bool, _ er
 		if !s.keep || (!multi && !v.IsError()) {
 			// Nobody will send it again: let a large one go now, or once the writer
 			// no longer holds it (a reply before the command was written whole).
+			// A kept one is kept no more: its viewers (ViewCmd, the park) see no
+			// command, not one the loop may be letting go of under them.
+			s.keep = false
 			if r.holding && seq >= r.holdFrom {
 				s.dropLater = true
 			} else {

@@ -82,26 +82,30 @@ type extRef struct {
 	b  []byte
 }
 
-// appendWhole appends the slot's command to dst with its attached strings and lent
-// bytes in their places: the command as it goes on the wire.
-func (s *slot) appendWhole(dst []byte) []byte {
+// appendWhole appends cmd to dst with the attached strings and lent bytes of ext in
+// their places: the command as it goes on the wire.
+func appendWhole(dst, cmd []byte, ext []extRef) []byte {
 	at := 0
-	for _, e := range s.ext {
-		dst = append(dst, s.cmd[at:e.at]...)
+	for _, e := range ext {
+		dst = append(dst, cmd[at:e.at]...)
 		dst = append(dst, e.b...)
 		at = e.at
 	}
-	return append(dst, s.cmd[at:]...)
+	return append(dst, cmd[at:]...)
 }
 
-// keptCmd is the command a kept slot shows its viewers (ViewCmd): its buffer, or,
-// with strings attached, the whole command put together (a copy: ViewCmd of such a
-// command is a cluster redirect, a slow path).
-func (s *slot) keptCmd() []byte {
-	if len(s.ext) == 0 {
-		return s.cmd
+// keptCmd is the command a kept command shows its viewers (ViewCmd, from its slot or
+// its park entry): its buffer, or, with strings attached, the whole command put
+// together (a copy: ViewCmd of such a command is a cluster redirect, a slow path).
+func keptCmd(cmd []byte, ext []extRef) []byte {
+	if len(ext) == 0 {
+		return cmd
 	}
-	return s.appendWhole(make([]byte, 0, s.size()))
+	n := len(cmd)
+	for _, e := range ext {
+		n += len(e.b)
+	}
+	return appendWhole(make([]byte, 0, n), cmd, ext)
 }
 
 // size returns the encoded size of the slot's command, attached strings included.

@@ -566,9 +566,11 @@ type parkEntry struct {
 	val   parser.Value // aliases store
 	err   error
 	store parser.Store
-	// keep says cmd holds the command (a kept slot's, see Keep), for ViewCmd.
+	// keep says cmd holds the command (a kept slot's, see Keep), for ViewCmd, with
+	// ext its attached strings.
 	keep bool
 	cmd  []byte
+	ext  []extRef
 	// multi holds a multi-reply result (val aliases its gathered replies) and which of
 	// its parts were viewed: it stays parked until each part was viewed once.
 	multi *multiSlot
@@ -610,11 +612,14 @@ func (r *Ring) park(seq uint64, s *slot) {
 	// left to the garbage collector.
 	s.owned, s.own = false, nil
 	e.keep = s.keep
-	switch {
-	case s.keep && len(s.ext) > 0:
-		e.cmd = s.appendWhole(e.cmd[:0]) // its attached strings go with the slot
-	case s.keep:
-		e.cmd, s.cmd = s.cmd, e.cmd // the slot reuses the entry's old buffer
+	if s.keep {
+		// The command and its attached strings move; the slot reuses the entry's
+		// old buffers.
+		e.cmd, s.cmd = s.cmd, e.cmd
+		e.ext, s.ext = s.ext, e.ext
+	} else if len(e.ext) > 0 {
+		clear(e.ext) // an older result's strings, taken over: let them go
+		e.ext = e.ext[:0]
 	}
 	if s.multiOn {
 		e.multi, s.multi = s.multi, e.multi
@@ -643,7 +648,7 @@ func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error), 
 	}
 	switch {
 	case fnc != nil && e.keep:
-		fnc(e.cmd, e.val, e.err)
+		fnc(keptCmd(e.cmd, e.ext), e.val, e.err)
 	case fnc != nil:
 		fnc(nil, e.val, e.err)
 	case fn != nil:
@@ -654,6 +659,8 @@ func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error), 
 		if e.keep && cap(e.cmd) > cmdKeep {
 			e.cmd = nil
 		}
+		clear(e.ext) // let the strings go
+		e.ext = e.ext[:0]
 		r.parkedN--
 	}
 	return true

@@ -208,6 +208,23 @@ func TestKeepAttached(t *testing.T) {
 	if cmd, _ := viewCmd(t, r, parked, -1); cmd != whole {
 		t.Fatalf("parked kept command with a string attached: %q", cmd)
 	}
+
+	// Answered without an error while the writer holds its batch: it is kept no more,
+	// so ViewCmd shows no command (not one Wrote lets go of under it), before and
+	// after Wrote.
+	ok := keepAttached()
+	r.CollectVec(nil, nil, 50)
+	r.Hold()
+	if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+		t.Fatal(err)
+	}
+	if cmd, reply := viewCmd(t, r, ok, -1); cmd != "" || reply != "OK" {
+		t.Fatalf("kept command answered OK while held: %q, %q", cmd, reply)
+	}
+	r.Wrote()
+	if cmd, _ := viewCmd(t, r, ok, -1); cmd != "" {
+		t.Fatalf("kept command answered OK, after Wrote: %q", cmd)
+	}
 }
 
 // A large command buffer is given to the release function once its reply came (a

@@ -199,7 +199,7 @@ func (s *slot) read(part int, fn func(v parser.Value, err error), fnc viewCmdFun
 	}
 	switch {
 	case fnc != nil && s.keep:
-		fnc(s.keptCmd(), s.val, s.err)
+		fnc(keptCmd(s.cmd, s.ext), s.val, s.err)
 	case fnc != nil:
 		fnc(nil, s.val, s.err)
 	case fn != nil:
