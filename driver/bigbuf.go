@@ -91,13 +91,13 @@ const lendMin = 256 << 10
 
 // copiedSize is argsSize without the string arguments of minStr bytes or more and the
 // []byte ones of minBytes or more (which encodeLarge attaches or lends instead of
-// copying).
+// copying); with minBytes <= 0 every []byte is counted, as AppendArgsRefs copies them.
 func copiedSize(args []any, minStr, minBytes int) int {
 	n := 0
 	for _, a := range args {
 		switch x := a.(type) {
 		case []byte:
-			if len(x) < minBytes {
+			if minBytes <= 0 || len(x) < minBytes {
 				n += len(x)
 			}
 		case string:

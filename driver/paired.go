@@ -3,7 +3,6 @@ package driver
 import (
 	"context"
 	"errors"
-	"math"
 	"sync/atomic"
 	"time"
 
@@ -175,19 +174,12 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 // the rest goes into a buffer sized for it (pooled when large).
 func (c *PairedConn) encodeLarge(seq uint64, cmd *[]byte, minLend int, args []any) (b []byte, lent bool, err error) {
 	var buf [4]writer.Ref
-	noLend := minLend <= 0
-	if noLend {
-		minLend = math.MaxInt // for copiedSize: every []byte is copied
-	}
 	// Room for the payloads copied and the RESP headers, allocated once (pooled when
 	// large), not regrown header by header.
 	want := copiedSize(args, refMin, minLend) + 16*len(args) + 16
 	sizeFor(cmd, want)
 	if cap(*cmd) < want {
 		*cmd = make([]byte, 0, want)
-	}
-	if noLend {
-		minLend = 0
 	}
 	b, refs, err := writer.AppendArgsRefs((*cmd)[:0], refMin, minLend, buf[:0], args...)
 	if err == nil {

@@ -100,7 +100,7 @@ func tlsClient(ctx context.Context, nc net.Conn, cfg *Config) (*tlsState, error)
 func (s *tlsState) toLoop() { s.tr.onLoop = true }
 
 // encrypt writes plain through TLS and returns the ciphertext to send (valid until
-// the next encrypt or decrypt).
+// the next encrypt or read).
 func (s *tlsState) encrypt(plain []byte) ([]byte, error) {
 	s.tr.out = s.tr.out[:0]
 	if _, err := s.tc.Write(plain); err != nil {
@@ -137,22 +137,6 @@ func (s *tlsState) read(dst *[]byte) (full bool, reply []byte, err error) {
 		}
 	}
 	return true, s.tr.out, nil
-}
-
-// decrypt feeds cipher and appends all the plaintext TLS can produce to dst, growing
-// it as needed (for tests; the loop reads with read, see tlsTraffic).
-func (s *tlsState) decrypt(dst, cipher []byte) (out, reply []byte, err error) {
-	s.feed(cipher)
-	for {
-		if cap(dst)-len(dst) < 512 {
-			dst = append(dst, make([]byte, max(16<<10, len(dst)))...)[:len(dst)]
-		}
-		full, r, err := s.read(&dst)
-		reply = append(reply, r...)
-		if err != nil || !full {
-			return dst, reply, err
-		}
-	}
 }
 
 // trim drops the transport's output buffer if it grew large (after a write).

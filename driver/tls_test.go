@@ -34,6 +34,22 @@ func tlsPaired(t *testing.T) *PairedConn {
 	return c
 }
 
+// decrypt feeds cipher to s and appends all the plaintext TLS can produce to dst,
+// growing it as needed (the loop reads into a buffer it sized, see tlsTraffic).
+func decrypt(s *tlsState, dst, cipher []byte) (out, reply []byte, err error) {
+	s.feed(cipher)
+	for {
+		if cap(dst)-len(dst) < 512 {
+			dst = append(dst, make([]byte, max(16<<10, len(dst)))...)[:len(dst)]
+		}
+		full, r, err := s.read(&dst)
+		reply = append(reply, r...)
+		if err != nil || !full {
+			return dst, reply, err
+		}
+	}
+}
+
 // plainAndTLS runs fn as two subtests, on a connection to a fresh server over plain
 // TCP and on one over TLS.
 func plainAndTLS(t *testing.T, fn func(t *testing.T, c *PairedConn)) {
@@ -271,11 +287,11 @@ func TestTLSTemporaryReadError(t *testing.T) {
 		t.Fatalf("only %d bytes of ciphertext", len(cipher))
 	}
 	// Feed all but the last 5 bytes: the record with the data is incomplete.
-	plain, _, err := ts.decrypt(nil, cipher[:len(cipher)-5])
+	plain, _, err := decrypt(ts, nil, cipher[:len(cipher)-5])
 	if err != nil || len(plain) != 0 {
 		t.Fatalf("partial record: %q, %v (want nothing and no error)", plain, err)
 	}
-	plain, _, err = ts.decrypt(plain, cipher[len(cipher)-5:])
+	plain, _, err = decrypt(ts, plain, cipher[len(cipher)-5:])
 	if err != nil || string(plain) != "+hello over a split record\r\n" {
 		t.Fatalf("completed record: %q, %v", plain, err)
 	}
