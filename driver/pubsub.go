@@ -166,6 +166,16 @@ func (p *PubsubConn) subscribe(ctx context.Context, kind int, names []string) (*
 	return s, nil
 }
 
+// isReady reports whether Subscribe returned s already (its names were confirmed once).
+func (s *Subscription) isReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // markReady releases Subscribe (under mu); it may be reached again after a
 // resubscription, when the subscription is long since ready.
 func (s *Subscription) markReady() {
@@ -485,13 +495,24 @@ func (p *PubsubConn) failHead(v parser.Value) error {
 	}
 	cmd := p.sent[0]
 	p.sent = p.sent[1:]
-	wake := false
+	wake, again := false, false
 	if cmd.kind == "subscribe" || cmd.kind == "psubscribe" || cmd.kind == "ssubscribe" {
 		err := newRedisError(v)
+		// A shard channel subscribed again after a reconnect, refused with a
+		// redirect: the connection went to a node that no longer owns the slot (the
+		// map Resolve used was older than the move). The subscriptions that were
+		// receiving stay, and the connection goes again, through Resolve; only those
+		// still waiting for their first confirmation end (driver/cluster follows the
+		// redirect for them).
+		moved := cmd.kind == "ssubscribe" && isRedirect(v.Bytes())
 		m := p.topics(kindNamed(cmd.kind))
 		for _, n := range cmd.names {
 			if t := m[n]; t != nil {
 				for _, s := range append(slices.Clone(t.waiting), t.subs...) {
+					if moved && s.isReady() {
+						again = true
+						continue
+					}
 					if p.end(s, err) {
 						wake = true
 					}
@@ -503,7 +524,15 @@ func (p *PubsubConn) failHead(v parser.Value) error {
 	if wake {
 		p.b.wake()
 	}
+	if again {
+		p.reconnectSoon()
+	}
 	return nil
+}
+
+// isRedirect reports whether an error reply is a cluster redirect (MOVED or ASK).
+func isRedirect(msg []byte) bool {
+	return bytes.HasPrefix(msg, []byte("MOVED ")) || bytes.HasPrefix(msg, []byte("ASK "))
 }
 
 // deliverOwned is deliver: message payloads are copied for each subscriber anyway.

@@ -1,11 +1,16 @@
 package driver
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"github.com/respring/respring/internal/redistest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/respring/respring/internal/fakeredis"
+	"github.com/respring/respring/internal/redistest"
 )
 
 func recvMsg(t *testing.T, s *Subscription) Message {
@@ -219,5 +224,84 @@ func TestSSubscribe(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// A shard channel subscribed again after its slot moved, on a node that refuses it
+// with MOVED (the map Resolve used was older than the move): the subscription is
+// not ended; the connection goes again, through Resolve, and the subscription
+// receives from the node that accepts it.
+func TestSSubscribeMovedOnResubscribe(t *testing.T) {
+	shardPush := func(kind, ch string, n int) string {
+		return fmt.Sprintf(">3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n:%d\r\n", len(kind), kind, len(ch), ch, n)
+	}
+	// old: confirms, then drops the channel (its slot moved away).
+	old := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		if fakeredis.Hello(c, cmd) {
+			return true
+		}
+		if strings.EqualFold(cmd[0], "SSUBSCRIBE") {
+			c.Write([]byte(shardPush("ssubscribe", cmd[1], 1) + shardPush("sunsubscribe", cmd[1], 0)))
+		} else {
+			c.Write([]byte("+OK\r\n"))
+		}
+		return true
+	})
+	// stale: the node an outdated map names; it refuses with MOVED.
+	stale := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		if fakeredis.Hello(c, cmd) {
+			return true
+		}
+		if strings.EqualFold(cmd[0], "SSUBSCRIBE") {
+			c.Write([]byte("-MOVED 1 127.0.0.1:1\r\n"))
+		} else {
+			c.Write([]byte("+OK\r\n"))
+		}
+		return true
+	})
+	// owner: accepts, and delivers a message.
+	owner := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		if fakeredis.Hello(c, cmd) {
+			return true
+		}
+		if strings.EqualFold(cmd[0], "SSUBSCRIBE") {
+			c.Write([]byte(shardPush("ssubscribe", cmd[1], 1) +
+				fmt.Sprintf(">3\r\n$8\r\nsmessage\r\n$%d\r\n%s\r\n$5\r\nhello\r\n", len(cmd[1]), cmd[1])))
+		} else {
+			c.Write([]byte("+OK\r\n"))
+		}
+		return true
+	})
+	var dials atomic.Int32
+	cfg := fakeCfg(old)
+	cfg.Resolve = func(context.Context) (string, error) {
+		switch dials.Add(1) {
+		case 1:
+			return old.Addr, nil
+		case 2:
+			return stale.Addr, nil
+		}
+		return owner.Addr, nil
+	}
+	ctx := testCtx(t, 10*time.Second)
+	p, err := PubsubConnect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s, err := p.SSubscribe(ctx, "{s}ch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m, ok := <-s.Messages():
+		if !ok || string(m.Payload) != "hello" {
+			t.Fatalf("message %+v (open %v), subscription error %v", m, ok, s.Err())
+		}
+	case <-ctx.Done():
+		t.Fatalf("no message; subscription error %v, %d dials", s.Err(), dials.Load())
+	}
+	if n := dials.Load(); n < 3 {
+		t.Fatalf("%d dials, want the old node, the stale one, then the owner", n)
 	}
 }
