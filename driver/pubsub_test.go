@@ -235,42 +235,26 @@ func TestSSubscribeMovedOnResubscribe(t *testing.T) {
 	shardPush := func(kind, ch string, n int) string {
 		return fmt.Sprintf(">3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n:%d\r\n", len(kind), kind, len(ch), ch, n)
 	}
+	// A fake node that answers SSUBSCRIBE with reply(channel), anything else with OK.
+	node := func(reply func(ch string) string) *fakeredis.Server {
+		return fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+			switch {
+			case fakeredis.Hello(c, cmd):
+			case strings.EqualFold(cmd[0], "SSUBSCRIBE"):
+				c.Write([]byte(reply(cmd[1])))
+			default:
+				c.Write([]byte("+OK\r\n"))
+			}
+			return true
+		})
+	}
 	// old: confirms, then drops the channel (its slot moved away).
-	old := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
-		if fakeredis.Hello(c, cmd) {
-			return true
-		}
-		if strings.EqualFold(cmd[0], "SSUBSCRIBE") {
-			c.Write([]byte(shardPush("ssubscribe", cmd[1], 1) + shardPush("sunsubscribe", cmd[1], 0)))
-		} else {
-			c.Write([]byte("+OK\r\n"))
-		}
-		return true
-	})
+	old := node(func(ch string) string { return shardPush("ssubscribe", ch, 1) + shardPush("sunsubscribe", ch, 0) })
 	// stale: the node an outdated map names; it refuses with MOVED.
-	stale := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
-		if fakeredis.Hello(c, cmd) {
-			return true
-		}
-		if strings.EqualFold(cmd[0], "SSUBSCRIBE") {
-			c.Write([]byte("-MOVED 1 127.0.0.1:1\r\n"))
-		} else {
-			c.Write([]byte("+OK\r\n"))
-		}
-		return true
-	})
+	stale := node(func(string) string { return "-MOVED 1 127.0.0.1:1\r\n" })
 	// owner: accepts, and delivers a message.
-	owner := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
-		if fakeredis.Hello(c, cmd) {
-			return true
-		}
-		if strings.EqualFold(cmd[0], "SSUBSCRIBE") {
-			c.Write([]byte(shardPush("ssubscribe", cmd[1], 1) +
-				fmt.Sprintf(">3\r\n$8\r\nsmessage\r\n$%d\r\n%s\r\n$5\r\nhello\r\n", len(cmd[1]), cmd[1])))
-		} else {
-			c.Write([]byte("+OK\r\n"))
-		}
-		return true
+	owner := node(func(ch string) string {
+		return shardPush("ssubscribe", ch, 1) + fmt.Sprintf(">3\r\n$8\r\nsmessage\r\n$%d\r\n%s\r\n$5\r\nhello\r\n", len(ch), ch)
 	})
 	var dials atomic.Int32
 	cfg := fakeCfg(old)
