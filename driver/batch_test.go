@@ -15,10 +15,7 @@ import (
 // Interleaving on the wire would break that.
 func TestSendBatchContiguous(t *testing.T) {
 	checkGoroutines(t)
-	s := startServer(t)
-	c := pairedTo(t, s, Config{})
-	defer c.Close()
-	ctx := testCtx(t, 60*time.Second)
+	c, ctx := freshConn(t, Config{}, 60*time.Second)
 	const workers, batches, size = 64, 30, 10
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -131,10 +128,7 @@ func TestSendTxUnderSharedLoad(t *testing.T) {
 }
 
 func TestSendTxOutcomes(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{})
-	defer c.Close()
-	ctx := testCtx(t, 10*time.Second)
+	c, ctx := freshConn(t, Config{}, 10*time.Second)
 	var b Batch
 
 	// A command refused at queuing (wrong arity): nothing runs, every Future says why.
@@ -205,10 +199,7 @@ func TestSendTxOutcomes(t *testing.T) {
 // A batch far longer than the ring goes through, and its Futures are read after many
 // later commands reused the ring (the result stays parked until every part was read).
 func TestSendBatchLongerThanRing(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{RingSize: 8})
-	defer c.Close()
-	ctx := testCtx(t, 20*time.Second)
+	c, ctx := freshConn(t, Config{RingSize: 8}, 20*time.Second)
 	var b Batch
 	for i := 0; i < 1000; i++ {
 		b.Queue("SET", "k"+strconv.Itoa(i), i)
@@ -243,10 +234,7 @@ func TestSendBatchLongerThanRing(t *testing.T) {
 }
 
 func TestBatchArgumentAndRefusal(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{})
-	defer c.Close()
-	ctx := testCtx(t, 10*time.Second)
+	c, ctx := freshConn(t, Config{}, 10*time.Second)
 	var b Batch
 	b.Queue("SET", "a", "1")
 	b.Queue("SET", "b", struct{}{}) // cannot be encoded

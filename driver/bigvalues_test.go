@@ -58,10 +58,7 @@ func largeRepliesHandedOver(t *testing.T, c *PairedConn) {
 // are copied into the batch: from many goroutines at once, with batches mixing both,
 // every value arrives intact and every reply reaches its own command.
 func TestLargeCommandsByReference(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{})
-	defer c.Close()
-	ctx := testCtx(t, 60*time.Second)
+	c, ctx := freshConn(t, Config{}, 60*time.Second)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for g := 0; g < 16; g++ {
@@ -112,10 +109,7 @@ func TestLargeCommandsByReference(t *testing.T) {
 // buffers from the same pool between the GETs, every reply read is its own value,
 // whole, also when read a second time (or ErrExpired once it was let go).
 func TestLargeRepliesPooled(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{})
-	defer c.Close()
-	ctx := testCtx(t, 60*time.Second)
+	c, ctx := freshConn(t, Config{}, 60*time.Second)
 	const g = 8
 	var wg sync.WaitGroup
 	for i := 0; i < g; i++ {
@@ -156,10 +150,7 @@ func TestLargeRepliesPooled(t *testing.T) {
 // goroutines at once, between small commands and []byte values, fire-and-forget or
 // not, every value arrives whole and in order (the last SET of a key wins).
 func TestLargeStringsAttached(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{})
-	defer c.Close()
-	ctx := testCtx(t, 60*time.Second)
+	c, ctx := freshConn(t, Config{}, 60*time.Second)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
@@ -203,10 +194,7 @@ func TestLargeStringsAttached(t *testing.T) {
 // script result is still the caller's to read after four other large replies were
 // read (a read would have started its countdown to ErrExpired).
 func TestScriptLargeResult(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{})
-	defer c.Close()
-	ctx := testCtx(t, 30*time.Second)
+	c, ctx := freshConn(t, Config{}, 30*time.Second)
 	script := NewScript("return string.rep(ARGV[1], tonumber(ARGV[2]))")
 	if err := script.Run(ctx, c, nil, "w", 1).Err(ctx); err != nil { // loads it
 		t.Fatal(err)
@@ -227,10 +215,7 @@ func TestScriptLargeResult(t *testing.T) {
 // the pool from the link), and large GETs left unread until a small ring reuses their
 // slots (parked with their buffers), read afterwards, each its own value.
 func TestLargeRepliesUnread(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{RingSize: 4})
-	defer c.Close()
-	ctx := testCtx(t, 60*time.Second)
+	c, ctx := freshConn(t, Config{RingSize: 4}, 60*time.Second)
 	vals := make([]string, 6)
 	for i := range vals {
 		vals[i] = strings.Repeat(string(rune('a'+i)), 300<<10+i)

@@ -15,10 +15,7 @@ import (
 // Future gets ErrWatchConflict and nothing of the transaction ran.
 func TestDedicatedWatchConflict(t *testing.T) {
 	checkGoroutines(t)
-	s := startServer(t)
-	c := pairedTo(t, s, Config{})
-	defer c.Close()
-	ctx := testCtx(t, 10*time.Second)
+	c, ctx := freshConn(t, Config{}, 10*time.Second)
 	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
 		if err := d.Send("WATCH", "w").Err(ctx); err != nil {
 			return err
@@ -61,10 +58,7 @@ func TestDedicatedWatchConflict(t *testing.T) {
 // fn's error is returned; a WATCH left by fn is not inherited by the next user; the
 // DedicatedConn cannot be used after fn returned.
 func TestDedicatedReturnsCleanConnection(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{DedicatedPoolSize: 1})
-	defer c.Close()
-	ctx := testCtx(t, 10*time.Second)
+	c, ctx := freshConn(t, Config{DedicatedPoolSize: 1}, 10*time.Second)
 	mine := errors.New("mine")
 	var kept *DedicatedConn
 	var firstID int64
@@ -291,10 +285,7 @@ func TestCloseWithBlockingInFlight(t *testing.T) {
 // take no reply (done with a null value), every other command gets its own; batches
 // are refused meanwhile, and a connection returned with replies off is not reused.
 func TestDedicatedClientReply(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{DedicatedPoolSize: 1})
-	defer c.Close()
-	ctx := testCtx(t, 10*time.Second)
+	c, ctx := freshConn(t, Config{DedicatedPoolSize: 1}, 10*time.Second)
 	var firstID int64
 	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
 		firstID, _ = d.Send("CLIENT", "ID").Int(ctx)

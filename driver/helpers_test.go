@@ -46,6 +46,15 @@ func startServer(t *testing.T, extra ...string) *redistest.Server {
 	return redistest.Start(t, extra...)
 }
 
+// freshConn connects with cfg to a fresh server: the connection closes with the test,
+// and ctx ends after d.
+func freshConn(t *testing.T, cfg Config, d time.Duration) (*PairedConn, context.Context) {
+	t.Helper()
+	c := pairedTo(t, startServer(t), cfg)
+	t.Cleanup(func() { c.Close() })
+	return c, testCtx(t, d)
+}
+
 func pairedTo(t *testing.T, s *redistest.Server, cfg Config) *PairedConn {
 	t.Helper()
 	if cfg.Addr == "" {
