@@ -189,24 +189,16 @@ const vecMin = 64 << 10
 func (l *link) sendVec(c gnet.Conn, vec [][]byte, out []byte) gnet.Action {
 	l.outBusy.Store(true) // as in send: writing a large batch takes time
 	if c.OutboundBuffered() == 0 {
-		fd := c.Fd()
-		for i, b := range vec {
-			n, err := writeDirect(fd, b)
-			if err != nil {
-				l.sess.wrote()
-				return l.fail(err)
+		n, err := writeVec(c.Fd(), vec, true, &l.waker.iov)
+		if err != nil {
+			l.sess.wrote()
+			return l.fail(err)
+		}
+		if vec = skipBytes(vec, n); len(vec) > 0 {
+			if l.hold(c, vec, out) {
+				return gnet.None
 			}
-			if n < len(b) {
-				vec[i] = b[n:]
-				if l.hold(c, vec[i:], out) {
-					return gnet.None
-				}
-				vec = l.held[l.heldAt:] // the poller is not there: gnet takes the rest
-				break
-			}
-			if i == len(vec)-1 {
-				vec = nil
-			}
+			vec = l.held[l.heldAt:] // the poller is not there: gnet takes the rest
 		}
 	}
 	for _, b := range vec {
@@ -278,36 +270,47 @@ func aliases(b, out []byte) bool {
 // next batch.
 func (l *link) writeHeld(c gnet.Conn) gnet.Action {
 	fd := c.Fd()
-	for l.heldAt < len(l.held) {
+	n, err := writeVec(fd, l.held[l.heldAt:], false, &l.waker.iov)
+	if err != nil {
+		return l.fail(err) // closed drops what is held
+	}
+	for n > 0 {
 		b := l.held[l.heldAt]
-		n, err := syscall.Write(fd, b)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			n = 0
-		case err != nil:
-			return l.fail(err) // closed drops what is held
-		}
 		if n < len(b) {
 			l.held[l.heldAt] = b[n:]
-			if armOut(l, fd) != nil {
-				// The poller is gone: gnet takes the rest, copied.
-				for _, b := range l.held[l.heldAt:] {
-					if err := writeOut(c, b); err != nil {
-						return l.fail(err)
-					}
-				}
-				break
-			}
-			return gnet.None
+			break
 		}
+		n -= len(b)
 		l.held[l.heldAt] = nil
 		l.heldAt++
+	}
+	if l.heldAt < len(l.held) {
+		if armOut(l, fd) == nil {
+			return gnet.None
+		}
+		// The poller is gone: gnet takes the rest, copied.
+		for _, b := range l.held[l.heldAt:] {
+			if err := writeOut(c, b); err != nil {
+				return l.fail(err)
+			}
+		}
 	}
 	l.releaseHeld()
 	l.sess.wrote()
 	return gnet.None
+}
+
+// skipBytes returns what is left of vec once its first n bytes are written: vec from
+// the first buffer not written whole, that one cut to its unwritten part.
+func skipBytes(vec [][]byte, n int) [][]byte {
+	for len(vec) > 0 && n >= len(vec[0]) {
+		n -= len(vec[0])
+		vec = vec[1:]
+	}
+	if len(vec) > 0 {
+		vec[0] = vec[0][n:]
+	}
+	return vec
 }
 
 // releaseHeld forgets what hold kept (written, handed to gnet, or dropped with the

@@ -2,7 +2,10 @@
 
 package driver
 
-import "errors"
+import (
+	"errors"
+	"syscall"
+)
 
 // outPoller does not exist here.
 type outPoller struct{}
@@ -16,3 +19,18 @@ func armOut(*link, int) error { return errors.ErrUnsupported }
 
 // forgetOut has nothing to forget where armOut is not available.
 func forgetOut(*link, int) {}
+
+// writeVec writes the buffers of vec straight to the socket fd, in order, until it
+// takes no more, and returns how many bytes it took: one write per buffer here (see
+// writev_linux.go).
+func writeVec(fd int, vec [][]byte, head bool, _ *[]syscall.Iovec) (int, error) {
+	done := 0
+	for _, b := range vec {
+		n, err := writeDirect(fd, b)
+		done += n
+		if err != nil || n < len(b) {
+			return done, err
+		}
+	}
+	return done, nil
+}

@@ -25,6 +25,8 @@ type waker struct {
 	// vec is out's companion when a batch references large commands instead of
 	// copying them (see link.write); cleared after each write. Loop-owned.
 	vec [][]byte
+	// iov is writeVec's scratch space for the loop's direct writes. Loop-owned.
+	iov []syscall.Iovec
 	// small counts the writes in a row that used under a quarter of a large out.
 	small int
 }
