@@ -120,3 +120,31 @@ func TestAllocSendRouted(t *testing.T) {
 		t.Fatalf("%v allocations per routed SET+GET+RPUSH, want 0", a)
 	}
 }
+
+// Over TLS, one command at a time: each reply costs the one allocation crypto/tls
+// makes for every record it has to read from an empty transport (readFromUntil's
+// reader), and nothing else: SET+GET allocate 2. The loop calls Read only when a
+// record can be finished (tlsState.read); it used to call it once more to find the
+// transport empty, which cost a second allocation per reply.
+func TestAllocTLSGetSet(t *testing.T) {
+	c := tlsPaired(t)
+	defer c.Close()
+	ctx := context.Background()
+	key, val := "alloc:key", []byte("0123456789abcdef")
+	dst := make([]byte, 0, 64)
+	var err error
+	run := func() {
+		if err = c.Send("SET", key, val).Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if dst, err = c.Send("GET", key).AppendBytes(ctx, dst[:0]); err != nil || string(dst) != string(val) {
+			t.Fatalf("GET = %q, %v", dst, err)
+		}
+	}
+	for i := 0; i < 2000; i++ { // warm every slot's buffers
+		run()
+	}
+	if a := testing.AllocsPerRun(2000, run); a > 2 {
+		t.Fatalf("%v allocations per SET+GET over TLS, want at most 2 (one per reply record)", a)
+	}
+}

@@ -15,8 +15,8 @@ import (
 // TLS handshake and the RESP handshake run on the dialling goroutine with blocking I/O
 // over the socket, as for plain TCP. Then the socket is handed to gnet, and the same
 // *tls.Conn is driven through an in-memory transport (tlsTransport): the loop appends
-// the ciphertext it receives and calls Read until crypto/tls has no whole record left;
-// to write, it encrypts the batch with Write, which appends the records to the
+// the ciphertext it receives and calls Read as long as a record can be finished (the
+// transport hands crypto/tls one record at a time, so the loop knows); to write, it encrypts the batch with Write, which appends the records to the
 // transport's output, and writes that.
 //
 // This relies on one property of crypto/tls, pinned by TestTLSTemporaryReadError: when
@@ -42,26 +42,88 @@ func (wouldBlockError) Temporary() bool { return true }
 // tlsTransport is the net.Conn under a TLS connection's *tls.Conn. Until onLoop is
 // set it passes reads and writes to the socket (the dial's blocking handshakes); from
 // then on only the event loop uses it, in memory.
+//
+// Its Read hands crypto/tls the bytes of one record at a time, never the start of the
+// next one, so that what crypto/tls holds and has not decrypted is never more than
+// the rest of the record it reads (see tlsState.read). Over the socket this costs two
+// reads per record, during the handshakes only.
 type tlsTransport struct {
 	net.Conn        // the socket; after the hand-over only for its addresses
 	onLoop   bool   // set before the socket is handed to gnet
 	in       []byte // ciphertext received and not yet read by crypto/tls
 	inOff    int
 	out      []byte // ciphertext crypto/tls wrote, for the loop to send
+	// rec is how much of the current record crypto/tls has still to read; 0 at a
+	// record's start. hdr gathers a header read from the socket in parts.
+	rec  int
+	hdr  [recordHeaderLen]byte
+	hdrN int
+	// vers is the version every record of the session names in its header (TLS 1.3
+	// records name 1.2), set at the hand-over.
+	vers uint16
 }
+
+// recordHeaderLen is the size of a TLS record's header: type, version, length.
+const recordHeaderLen = 5
+
+// recordLen is the length of the record whose header is h (its body, after h).
+func recordLen(h []byte) int { return int(h[3])<<8 | int(h[4]) }
 
 func (t *tlsTransport) Read(p []byte) (int, error) {
 	if !t.onLoop {
-		return t.Conn.Read(p)
+		return t.readSocket(p)
 	}
-	if t.inOff == len(t.in) {
-		t.in, t.inOff = t.in[:0], 0
+	avail := t.in[t.inOff:]
+	if t.rec == 0 {
+		if len(avail) < recordHeaderLen {
+			return 0, errWouldBlock // not even a header: none of it yet
+		}
+		t.rec = recordHeaderLen + recordLen(avail)
+	}
+	if len(avail) == 0 {
 		return 0, errWouldBlock
 	}
-	n := copy(p, t.in[t.inOff:])
+	n := copy(p, avail[:min(len(avail), t.rec)])
 	t.inOff += n
+	t.rec -= n
 	return n, nil
 }
+
+// readSocket is Read over the socket: a record's header first, then its body.
+func (t *tlsTransport) readSocket(p []byte) (int, error) {
+	if t.rec == 0 {
+		// The header, maybe in parts; the body once it is whole.
+		n, err := t.Conn.Read(p[:min(len(p), recordHeaderLen-t.hdrN)])
+		copy(t.hdr[t.hdrN:], p[:n])
+		if t.hdrN += n; t.hdrN == recordHeaderLen {
+			t.rec, t.hdrN = recordLen(t.hdr[:]), 0
+		}
+		return n, err
+	}
+	n, err := t.Conn.Read(p[:min(len(p), t.rec)])
+	t.rec -= n
+	return n, err
+}
+
+// whole reports whether crypto/tls can finish a record from what the transport
+// holds: the rest of the one it reads, or a next one that came whole. A header that
+// crypto/tls rejects as soon as it sees it (another version than the session's, a
+// length beyond the largest record) counts too: the error need not wait for a body.
+func (t *tlsTransport) whole() bool {
+	avail := len(t.in) - t.inOff
+	if t.rec > 0 {
+		return avail >= t.rec
+	}
+	if avail < recordHeaderLen {
+		return false
+	}
+	h := t.in[t.inOff:]
+	n := recordLen(h)
+	return avail >= recordHeaderLen+n || n > maxRecord || uint16(h[1])<<8|uint16(h[2]) != t.vers
+}
+
+// maxRecord is the largest record body crypto/tls accepts (maxCiphertext there).
+const maxRecord = 16384 + 2048
 
 func (t *tlsTransport) Write(p []byte) (int, error) {
 	if !t.onLoop {
@@ -75,6 +137,9 @@ func (t *tlsTransport) Write(p []byte) (int, error) {
 type tlsState struct {
 	tc *tls.Conn
 	tr *tlsTransport
+	// more says the last Read filled its buffer: crypto/tls may hold more of the
+	// record's plaintext. Set at the hand-over too (what the dial did not read).
+	more bool
 }
 
 // tlsKeep is the capacity above which the transport's buffers are dropped once empty.
@@ -97,7 +162,13 @@ func tlsClient(ctx context.Context, nc net.Conn, cfg *Config) (*tlsState, error)
 }
 
 // toLoop switches the transport to memory: the caller hands the socket to gnet next.
-func (s *tlsState) toLoop() { s.tr.onLoop = true }
+func (s *tlsState) toLoop() {
+	s.tr.onLoop, s.more = true, true
+	s.tr.vers = s.tc.ConnectionState().Version
+	if s.tr.vers == tls.VersionTLS13 {
+		s.tr.vers = tls.VersionTLS12
+	}
+}
 
 // encrypt writes plain through TLS and returns the ciphertext to send (valid until
 // the next encrypt or read).
@@ -111,7 +182,13 @@ func (s *tlsState) encrypt(plain []byte) ([]byte, error) {
 
 // feed hands ciphertext to TLS, for read to decrypt.
 func (s *tlsState) feed(cipher []byte) {
-	s.tr.in = append(s.tr.in, cipher...)
+	t := s.tr
+	if t.inOff > 0 {
+		// What is left is part of a record: to the front, and the rest after it.
+		k := copy(t.in, t.in[t.inOff:])
+		t.in, t.inOff = t.in[:k], 0
+	}
+	t.in = append(t.in, cipher...)
 }
 
 // read appends the plaintext TLS can produce from what was fed to *dst, up to its
@@ -119,24 +196,48 @@ func (s *tlsState) feed(cipher []byte) {
 // room (TLS keeps the rest of a record). Records that are not complete yet wait for
 // more ciphertext. Anything TLS has to answer (a key update) is returned in reply, to
 // be sent.
+//
+// read calls Read only when a record can be finished (or TLS holds plaintext): each
+// Read that finds the transport empty costs crypto/tls an allocation (readFromUntil's
+// reader), which was one of the two per reply at one goroutine. Since the transport
+// hands out one record at a time (tlsTransport.Read), TLS holds no whole record that
+// read would not see. A Read can still find the transport empty (after a
+// post-handshake message, TLS reads on); that is the temporary error crypto/tls does
+// not record (TestTLSTemporaryReadError).
 func (s *tlsState) read(dst *[]byte) (full bool, reply []byte, err error) {
 	s.tr.out = s.tr.out[:0]
 	d := *dst
 	defer func() { *dst = d }()
 	for len(d) < cap(d) {
+		if !s.more && !s.tr.whole() {
+			s.idle()
+			return false, s.tr.out, nil
+		}
 		n, err := s.tc.Read(d[len(d):cap(d)])
 		d = d[:len(d)+n]
+		s.more = len(d) == cap(d)
 		if err != nil {
 			if !errors.Is(err, errWouldBlock) {
 				return false, nil, err
 			}
-			if cap(s.tr.in) > tlsKeep && s.tr.inOff == len(s.tr.in) {
-				s.tr.in, s.tr.inOff = nil, 0
-			}
+			s.idle()
 			return false, s.tr.out, nil
 		}
 	}
 	return true, s.tr.out, nil
+}
+
+// idle resets the transport's input buffer once all of it was read (dropping it if
+// it grew large).
+func (s *tlsState) idle() {
+	t := s.tr
+	if t.inOff < len(t.in) {
+		return
+	}
+	if cap(t.in) > tlsKeep {
+		t.in = nil
+	}
+	t.in, t.inOff = t.in[:0], 0
 }
 
 // trim drops the transport's output buffer if it grew large (after a write).

@@ -226,10 +226,12 @@ func TestTLSIdleGoroutines(t *testing.T) {
 	}
 }
 
-// Pins the property of crypto/tls the loop transport relies on: a temporary net.Error
-// from the transport's Read is not recorded as fatal, and a record split across two
-// feeds is kept and completed by the second.
-func TestTLSTemporaryReadError(t *testing.T) {
+// handedOverTLS returns the client side of a TLS connection to a crypto/tls server
+// after the hand-over to the loop (tlsState.toLoop), and the ciphertext the server
+// sent after the handshake (its session tickets, then msg), read off the socket but
+// not fed.
+func handedOverTLS(t *testing.T, msg string) (*tlsState, []byte) {
+	t.Helper()
 	certs := redistest.NewCerts(t)
 	srvCert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
 	if err != nil {
@@ -239,7 +241,7 @@ func TestTLSTemporaryReadError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	done := make(chan error, 1)
 	go func() {
 		raw, err := ln.Accept()
@@ -253,7 +255,7 @@ func TestTLSTemporaryReadError(t *testing.T) {
 			done <- err
 			return
 		}
-		_, err = sc.Write([]byte("+hello over a split record\r\n"))
+		_, err = sc.Write([]byte(msg))
 		done <- err
 		buf := make([]byte, 1)
 		sc.Read(buf) // hold the connection until the client is done
@@ -262,7 +264,7 @@ func TestTLSTemporaryReadError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(func() { nc.Close() })
 	cfg := &Config{Addr: ln.Addr().String(), TLS: &tls.Config{RootCAs: certs.CAPool}}
 	ts, err := tlsClient(testCtx(t, 10*time.Second), nc, cfg)
 	if err != nil {
@@ -286,10 +288,50 @@ func TestTLSTemporaryReadError(t *testing.T) {
 	if len(cipher) < 10 {
 		t.Fatalf("only %d bytes of ciphertext", len(cipher))
 	}
+	return ts, cipher
+}
+
+// A record header that no record has is an error at once, not a wait for the body
+// its length names: the transport lets crypto/tls see it (tlsTransport.whole).
+func TestTLSBadRecordHeader(t *testing.T) {
+	for _, hdr := range [][]byte{
+		{23, 9, 9, 0, 10},      // not the session's version
+		{23, 3, 3, 0xff, 0xff}, // longer than any record
+	} {
+		ts, cipher := handedOverTLS(t, "+ok\r\n")
+		plain, _, err := decrypt(ts, nil, cipher)
+		if err != nil || string(plain) != "+ok\r\n" {
+			t.Fatalf("before the bad header: %q, %v", plain, err)
+		}
+		if _, _, err = decrypt(ts, nil, hdr); err == nil {
+			t.Fatalf("header % x: no error", hdr)
+		}
+	}
+	// A header that looks right waits for its body.
+	ts, cipher := handedOverTLS(t, "+ok\r\n")
+	if _, _, err := decrypt(ts, nil, cipher); err != nil {
+		t.Fatal(err)
+	}
+	if plain, _, err := decrypt(ts, nil, []byte{23, 3, 3, 0, 40, 1, 2}); err != nil || len(plain) != 0 {
+		t.Fatalf("partial record: %q, %v (want nothing and no error)", plain, err)
+	}
+}
+
+// Pins the property of crypto/tls the loop transport relies on: a temporary net.Error
+// from the transport's Read is not recorded as fatal, and a record split across two
+// feeds is kept and completed by the second.
+func TestTLSTemporaryReadError(t *testing.T) {
+	ts, cipher := handedOverTLS(t, "+hello over a split record\r\n")
 	// Feed all but the last 5 bytes: the record with the data is incomplete.
 	plain, _, err := decrypt(ts, nil, cipher[:len(cipher)-5])
 	if err != nil || len(plain) != 0 {
 		t.Fatalf("partial record: %q, %v (want nothing and no error)", plain, err)
+	}
+	// read leaves a partial record alone; crypto/tls itself, asked to read it (as it
+	// does on after a post-handshake message), must take the empty transport's error
+	// as temporary and keep what it read of the record.
+	if n, err := ts.tc.Read(make([]byte, 64)); n != 0 || !errors.Is(err, errWouldBlock) {
+		t.Fatalf("Read of a partial record: %d, %v (want 0 and the temporary errWouldBlock)", n, err)
 	}
 	plain, _, err = decrypt(ts, plain, cipher[len(cipher)-5:])
 	if err != nil || string(plain) != "+hello over a split record\r\n" {
