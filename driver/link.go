@@ -189,7 +189,7 @@ const vecMin = 64 << 10
 func (l *link) sendVec(c gnet.Conn, vec [][]byte, out []byte) gnet.Action {
 	l.outBusy.Store(true) // as in send: writing a large batch takes time
 	if c.OutboundBuffered() == 0 {
-		n, err := writeVec(c.Fd(), vec, true, &l.waker.iov)
+		n, err := writeVec(c.Fd(), vec, &l.waker.iov)
 		if err != nil {
 			l.sess.wrote()
 			return l.fail(err)
@@ -270,7 +270,7 @@ func aliases(b, out []byte) bool {
 // next batch.
 func (l *link) writeHeld(c gnet.Conn) gnet.Action {
 	fd := c.Fd()
-	n, err := writeVec(fd, l.held[l.heldAt:], false, &l.waker.iov)
+	n, err := writeVec(fd, l.held[l.heldAt:], &l.waker.iov)
 	if err != nil {
 		return l.fail(err) // closed drops what is held
 	}
@@ -327,7 +327,8 @@ func (l *link) releaseHeld() {
 const outChunk = 64 << 10
 
 // outHead is how much of a large write writeDirect sends first, in a write of its
-// own. The server then reads the command's header (and learns the bulk length) from a
+// own (writeVec: how much of each large buffer ends the call that carries its
+// command's header). The server then reads the command's header (and learns the bulk length) from a
 // small first read, before the rest streams in: with one 1 MiB write, redis-server read
 // each SET in 3.2 reads instead of 2.1 and spent 1.3x the CPU on it, and so did the
 // client's kernel side. Measured (bench/RESULTS.md): 1 MiB SET +47% ops/s at one

@@ -37,14 +37,12 @@ func TestWriteVecPartial(t *testing.T) {
 		got <- b
 	}()
 	var iov []syscall.Iovec
-	head := true
 	rounds := 0
 	for len(vec) > 0 {
-		n, err := writeVec(w, vec, head, &iov)
+		n, err := writeVec(w, vec, &iov)
 		if err != nil {
 			t.Fatal(err)
 		}
-		head = false
 		vec = skipBytes(vec, n)
 		for _, v := range iov[:cap(iov)] {
 			if v.Base != nil {
