@@ -144,8 +144,10 @@
 //     Resolve); Connected and Done report its state.
 //   - A Rerouter (SendRouted, SendBatchRouted, SendTxRouted) sees the error replies it
 //     asks for (MOVED, ASK, TRYAGAIN ...) and sends the command again, from the
-//     encoded form its ring slot kept (Resend, ResendTx), inside the Future's methods;
-//     nothing is re-sent unless the Rerouter decides so from the server's reply.
+//     encoded form its ring slot kept (Resend, ResendTx), inside the Future's methods.
+//     It is also given the commands that Close failed before they were written
+//     (Redirect.Err). Nothing else is re-sent: a written command only when the
+//     Rerouter decides so from the server's reply.
 //   - PubsubConn.SSubscribe (sharded channels) follows a slot moved away from its
 //     node by reconnecting through Resolve.
 package driver

@@ -17,8 +17,12 @@ import (
 // Resend keeps its encoded form until its reply was read; when the reply is an error
 // that Reroutes accepts, the Future's methods (Wait, Err, Int, String, AppendBytes)
 // call Reroute, on the caller's goroutine and within the caller's context, and wait
-// on the Future it returns instead, redirect after redirect. Nothing is re-sent
-// otherwise: a command cut by a lost connection fails with ErrConnLost as always.
+// on the Future it returns instead, redirect after redirect. A command that never
+// went out, because Close closed its connection while it waited for it (a cluster
+// node that left the map while it was down), is handed to Reroute too, with
+// Redirect.Err set: the server never saw it. Nothing else is re-sent: a command cut
+// by a lost connection fails with ErrConnLost as always, and one written before Close
+// gave up waiting for its reply fails with ErrClosed.
 type Rerouter interface {
 	// Reroutes reports whether the error reply msg (its text, such as
 	// "MOVED 3999 127.0.0.1:7001") is one Reroute handles. It runs while the driver
@@ -48,6 +52,10 @@ type Redirect struct {
 	// MULTI ... EXEC, Reply the first error reply Reroutes took among its queued
 	// commands, and it is sent again with ResendTx. 0 for a single command.
 	Tx int
+	// Err is set, and Reply empty, when the command was never written: Close
+	// closed its connection while it waited to go out (ErrClosed). Reroute may send
+	// it elsewhere; ErrNoReroute gives the caller Err.
+	Err error
 }
 
 // modeRouted is the flag added to a Future's mode when x holds its Rerouter.
@@ -250,6 +258,14 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 		var orig error // a transaction's error, given as is if nobody reroutes it
 		redirect := false
 		err := f.r.ViewCmd(ctx, f.seq, part, func(cmd []byte, v parser.Value, e error) {
+			if un, ok := e.(*ring.Unsent); ok {
+				// Never written: it may go elsewhere, as it is.
+				e = un.Err
+				if red, redirect = unsent(cmd, mode, part, e, attempt); redirect {
+					orig = e
+					return
+				}
+			}
 			if e == nil && (mode == modeTx || mode == modeTxAsk) {
 				all := v
 				if mode == modeTxAsk {
@@ -304,6 +320,34 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 		}
 		f = next
 	}
+}
+
+// unsent returns the Redirect of a command that was never written (err is the close
+// error), from cmd, its kept encoded form: the command part of it, or for a
+// transaction all of it (without the ASKING ahead). ok is false when there is no
+// such command to send.
+func unsent(cmd []byte, mode uint8, part int, err error, attempt int) (red Redirect, ok bool) {
+	if cmd == nil {
+		return Redirect{}, false
+	}
+	tx := 0
+	switch mode {
+	case modeTxAsk:
+		if len(cmd) < len(askingCmd) {
+			return Redirect{}, false
+		}
+		cmd = cmd[len(askingCmd):]
+		fallthrough
+	case modeTx:
+		if tx, ok = countTx(cmd); !ok {
+			return Redirect{}, false
+		}
+	default:
+		if cmd = commandAt(cmd, part); cmd == nil {
+			return Redirect{}, false
+		}
+	}
+	return Redirect{Cmd: append([]byte(nil), cmd...), Attempt: attempt, Tx: tx, Err: err}, true
 }
 
 // modeTxAsk is modeTx for a transaction sent after ASKING: its result starts with

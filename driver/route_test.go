@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/respring/respring/internal/fakeredis"
 )
 
 // wrongTypeRouter sends a command that got WRONGTYPE on one server to another (a
@@ -28,6 +30,9 @@ func (w *wrongTypeRouter) Reroute(ctx context.Context, r Redirect) (Future, erro
 	w.last.Store(&r)
 	if r.Attempt > w.max {
 		return Future{}, ErrNoReroute
+	}
+	if r.Tx > 0 {
+		return w.to.ResendTx(w, r.Cmd, w.asking), nil
 	}
 	return w.to.Resend(w, r.Cmd, w.asking), nil
 }
@@ -138,5 +143,96 @@ func TestSendRouted(t *testing.T) {
 	}
 	if got, err := ca.Resend(nil, []byte("*1\r\n$4\r\nPING\r\n"), false).String(ctx); err != nil || got != "PONG" {
 		t.Fatalf("Resend PING = %q, %v", got, err)
+	}
+}
+
+// A routed command that never went out, because Close closed its connection while it
+// was down, is handed to the Rerouter (Redirect.Err set, no Reply) and runs where the
+// Rerouter sends it: a plain command, each command of a batch, a transaction as a
+// whole. One that was written is not: once Close gave up waiting for its reply it
+// fails with ErrClosed, and the Rerouter never sees it.
+func TestSendRoutedUnsentOnClose(t *testing.T) {
+	b := startServer(t)
+	cb := pairedTo(t, b, Config{})
+	defer cb.Close()
+	ctx := testCtx(t, 10*time.Second)
+
+	ca, px, _ := proxied(t, Config{ReconnectMin: time.Millisecond, ReconnectMax: 10 * time.Millisecond})
+	px.Refuse(true)
+	px.ResetAt(0)
+	if err := ca.Send("PING").Err(ctx); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("PING on the cut connection: %v, want ErrConnLost", err)
+	}
+	for ca.Connected() {
+		if ctx.Err() != nil {
+			t.Fatal("the connection stayed up")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	rr := &wrongTypeRouter{to: cb, max: 3}
+	f := ca.SendRouted(rr, "SET", "unsent:plain", "x")
+	var batch, tx Batch
+	batch.Queue("SET", "unsent:b1", "1")
+	batch.Queue("SET", "unsent:b2", "2")
+	tx.Queue("INCR", "unsent:n")
+	tx.Queue("INCR", "unsent:n")
+	bf := ca.SendBatchRouted(nil, &batch, rr)
+	tf := ca.SendTxRouted(nil, &tx, rr)
+	ca.Close()
+	if err := f.Err(ctx); err != nil {
+		t.Fatalf("SET: %v, want it sent elsewhere", err)
+	}
+	for i, f := range bf {
+		if err := f.Err(ctx); err != nil {
+			t.Fatalf("batch command %d: %v", i, err)
+		}
+	}
+	for i, f := range tf {
+		if n, err := f.Int(ctx); err != nil || n != int64(i+1) {
+			t.Fatalf("transaction command %d: %d, %v", i, n, err)
+		}
+	}
+	if red := rr.last.Load(); red == nil || red.Reply != "" || !errors.Is(red.Err, ErrClosed) {
+		t.Fatalf("redirect %+v, want Err ErrClosed and no Reply", red)
+	}
+	if n := rr.reroutes.Load(); n != 4 {
+		t.Fatalf("%d reroutes, want 4 (one command, two of a batch, one transaction)", n)
+	}
+	for k, want := range map[string]string{"unsent:plain": "x", "unsent:b1": "1", "unsent:b2": "2", "unsent:n": "2"} {
+		if v := b.MustDo("GET", k); v.Text() != want {
+			t.Fatalf("%s = %q on the other server, want %q", k, v.Text(), want)
+		}
+	}
+
+	// Written, never answered.
+	got := make(chan struct{}, 1)
+	s := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		switch {
+		case fakeredis.Hello(c, cmd):
+		case cmd[0] == "SET":
+			got <- struct{}{} // and no reply
+		default:
+			c.Write([]byte("+OK\r\n"))
+		}
+		return true
+	})
+	cfg := fakeCfg(s)
+	cfg.HealthCheck = -1
+	cc, err := PairedConnect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := &wrongTypeRouter{to: cb, max: 3}
+	fw := cc.SendRouted(rw, "SET", "unsent:written", "y")
+	<-got
+	cc.Close() // gives up after CloseTimeout
+	if err := fw.Err(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("written SET: %v, want ErrClosed", err)
+	}
+	if n := rw.reroutes.Load(); n != 0 {
+		t.Fatalf("a written command was handed to the Rerouter (%d times)", n)
+	}
+	if v := b.MustDo("EXISTS", "unsent:written"); v.Int() != 0 {
+		t.Fatal("a written command was sent again")
 	}
 }

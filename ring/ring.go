@@ -148,6 +148,10 @@ type slot struct {
 	// dropLater is loop-owned: the command's reply came while the writer held its
 	// buffer (Hold), so dropCmd waits for Wrote.
 	dropLater bool
+	// unsent says Close failed the command before it was written (see Unsent): set
+	// by Close while it owns the slot (completing), read by viewers under a read
+	// claim, cleared by the next reserver.
+	unsent bool
 
 	// multi is the state of a multi-reply command (see multi.go), nil until the slot
 	// first held one and kept for reuse (swapped into a park entry with the result it
@@ -423,6 +427,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	}
 	s.val = parser.Value{}
 	s.err = nil
+	s.unsent = false
 	r.dropOwn(s)
 	s.taken.Store(false)
 	s.forget = false

@@ -2,6 +2,7 @@ package ring
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"unsafe"
@@ -305,4 +306,48 @@ func TestAttach(t *testing.T) {
 		t.Fatal("attached strings kept after the reply")
 	}
 	wantReply(t, r, c, "3")
+}
+
+// Close tells ViewCmd which commands it failed before they were written (Unsent, with
+// the close error inside); one written, and every View, get the close error as it is.
+func TestCloseUnsent(t *testing.T) {
+	r := New(4)
+	kept := func(cmd string) uint64 {
+		seq, buf, err := r.Reserve(nilCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*buf = append(*buf, cmd...)
+		r.Keep(seq)
+		r.Publish(seq, false)
+		return seq
+	}
+	written := kept("written;")
+	r.Collect(nil)
+	unsent := kept("unsent;")
+	closeErr := errors.New("closed")
+	r.Close(closeErr)
+	for _, c := range []struct {
+		seq     uint64
+		cmd     string
+		unsent  bool
+		comment string
+	}{{written, "written;", false, "written"}, {unsent, "unsent;", true, "never written"}} {
+		err := r.ViewCmd(nilCtx, c.seq, -1, func(cmd []byte, _ parser.Value, e error) {
+			var un *Unsent
+			if string(cmd) != c.cmd || errors.As(e, &un) != c.unsent || !errors.Is(e, closeErr) {
+				t.Errorf("%s: ViewCmd gives %q, %v (Unsent: %v)", c.comment, cmd, e, un != nil)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.View(nilCtx, c.seq, func(_ parser.Value, e error) {
+			if e != closeErr {
+				t.Errorf("%s: View gives %v, want the close error itself", c.comment, e)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

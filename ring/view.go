@@ -38,12 +38,24 @@ func (r *Ring) Peek(ctx context.Context, seq uint64, fn func(v parser.Value, err
 // partPeek is the part given to view by Peek.
 const partPeek = -2
 
+// Unsent is the error ViewCmd gives for a command that Close failed before it was
+// written: the server never saw it, so a layer above may send it elsewhere (a cluster
+// client, when the node it waited for left the map). Err is the close error, which
+// View and ViewPart give as it is.
+type Unsent struct{ Err error }
+
+func (e *Unsent) Error() string { return e.Err.Error() }
+
+// Unwrap returns the close error.
+func (e *Unsent) Unwrap() error { return e.Err }
+
 // viewCmdFunc is the callback of ViewCmd.
 type viewCmdFunc = func(cmd []byte, v parser.Value, err error)
 
 // ViewCmd is ViewPart (View for part < 0) whose fn also gets the command buffer as it
 // was written, when seq was marked with Keep (nil otherwise), valid during fn only. A
-// multi-reply command's buffer holds all of its commands.
+// multi-reply command's buffer holds all of its commands. For a command that Close
+// failed before it was written, fn's err is an *Unsent holding the close error.
 func (r *Ring) ViewCmd(ctx context.Context, seq uint64, part int, fn func(cmd []byte, v parser.Value, err error)) error {
 	if fn == nil {
 		fn = func([]byte, parser.Value, error) {}
@@ -198,10 +210,16 @@ func (s *slot) read(part int, fn func(v parser.Value, err error), fnc viewCmdFun
 		big = s.markTaken(part) && s.owned
 	}
 	switch {
-	case fnc != nil && s.keep:
-		fnc(keptCmd(s.cmd, s.ext), s.val, s.err)
 	case fnc != nil:
-		fnc(nil, s.val, s.err)
+		err := s.err
+		if s.unsent && err != nil {
+			err = &Unsent{Err: err}
+		}
+		var cmd []byte
+		if s.keep {
+			cmd = keptCmd(s.cmd, s.ext)
+		}
+		fnc(cmd, s.val, err)
 	case fn != nil:
 		fn(s.val, s.err)
 	}
@@ -273,8 +291,9 @@ func (r *Ring) closeSlot(s *slot, err error) {
 		if s.state.CompareAndSwap(st, st&^phaseMask|phaseCompleting) {
 			if stPhase(st) == phaseReady {
 				// Never written: its lent bytes go back (a written one's are the
-				// loop's to hand back, see Wrote).
+				// loop's to hand back, see Wrote), and ViewCmd says so (Unsent).
 				s.unlendTag(stSeq(st) + 1)
+				s.unsent = true
 			}
 			r.finish(s, st&^phaseMask|phaseDone, err, true)
 			return

@@ -35,7 +35,8 @@ type Config struct {
 	// MaxRetries bounds the retries of a command whose reply proves it did not run
 	// (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN, READONLY), with a backoff from
 	// 10 ms doubling to 500 ms between them (default 12: about 4 s, enough to ride
-	// through a failover).
+	// through a failover). It also bounds how often a command that was never written
+	// is sent to another node, because the one it waited for left the map.
 	MaxRetries int
 	// RefreshInterval is how often the slot map is fetched again when nothing asked
 	// for it (default 15s; negative: never). It is also fetched after a MOVED reply,
@@ -78,6 +79,7 @@ type Client struct {
 	moved     atomic.Uint64
 	asked     atomic.Uint64
 	retried   atomic.Uint64
+	resent    atomic.Uint64
 	stop      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -547,11 +549,12 @@ type Stats struct {
 	Moved     uint64 // MOVED redirects followed
 	Asked     uint64 // ASK redirects followed
 	Retried   uint64 // commands sent again after TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN or READONLY
+	Resent    uint64 // commands never written to a node that left the map, sent where their slot is served now
 }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
-	return Stats{Refreshes: c.refreshes.Load(), Moved: c.moved.Load(), Asked: c.asked.Load(), Retried: c.retried.Load()}
+	return Stats{Refreshes: c.refreshes.Load(), Moved: c.moved.Load(), Asked: c.asked.Load(), Retried: c.retried.Load(), Resent: c.resent.Load()}
 }
 
 // Close closes every node connection (each waits for its commands in flight as
@@ -593,6 +596,9 @@ func (c *Client) Reroutes(msg []byte) bool {
 
 // Reroute follows one redirect or retry of a command (driver.Rerouter).
 func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future, error) {
+	if r.Err != nil {
+		return c.resend(r)
+	}
 	if ask, slot, addr, ok := parseRedirect(r.Reply); ok {
 		if r.Attempt > c.cfg.MaxRedirects || addr == "" {
 			return driver.Future{}, driver.ErrNoReroute
@@ -633,6 +639,31 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		return driver.Future{}, err
 	}
 	c.retried.Add(1)
+	if r.Tx > 0 {
+		return conn.ResendTx(c, r.Cmd, false), nil
+	}
+	return conn.Resend(c, r.Cmd, false), nil
+}
+
+// resend sends a command that was never written (r.Err) where its slot is served now:
+// the connection it waited on was closed because its node left the map (see
+// closeUnused), or the client is closing (then it fails with r.Err).
+func (c *Client) resend(r driver.Redirect) (driver.Future, error) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed || r.Attempt > c.cfg.MaxRetries {
+		return driver.Future{}, driver.ErrNoReroute
+	}
+	slot, err := c.slotOfEncoded(r.Cmd)
+	if err != nil {
+		return driver.Future{}, driver.ErrNoReroute
+	}
+	conn, err := c.route(slot, false)
+	if err != nil {
+		return driver.Future{}, err
+	}
+	c.resent.Add(1)
 	if r.Tx > 0 {
 		return conn.ResendTx(c, r.Cmd, false), nil
 	}

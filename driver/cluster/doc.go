@@ -49,7 +49,9 @@
 // replica's promotion (TestFaultsUnderLoad). Refreshes are single flight, spaced by
 // 50-75 ms, so a burst of redirects makes one or two. Commands queued for a node
 // that is down wait for its return or for their context; when the map drops the
-// node, those never written fail with driver.ErrClosed.
+// node (a failed master, once its replica took over), those never written go where
+// their slot is served now (Stats.Resent), since the server never saw them; those
+// written before the node went down fail with driver.ErrConnLost.
 //
 // # Pub/sub
 //

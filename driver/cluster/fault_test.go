@@ -110,3 +110,53 @@ func slotsOf(t *testing.T, s *redistest.Server) map[int]bool {
 	}
 	return out
 }
+
+// A command sent while its master is down waits for it; once the map drops the dead
+// master (its replica took over), the command, never written, goes to the new master
+// and runs there once.
+func TestUnsentFollowsFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	cl := redistest.StartCluster(t, 3, 1)
+	c := connect(t, cl, Config{})
+	ctx := testCtx(t, 60*time.Second)
+	const key = "{unsent}n"
+	if _, err := c.Do(ctx, "SET", key, "10"); err != nil {
+		t.Fatal(err)
+	}
+	var victim *redistest.Server
+	for _, m := range cl.Masters() {
+		if slotsOf(t, m)[KeySlotString(key)] {
+			victim = m
+		}
+	}
+	heir := cl.ReplicaOf(victim)
+	if victim == nil || heir == nil {
+		t.Fatal("no master with a replica for the key")
+	}
+	c.mu.Lock()
+	n := c.nodes[nodeKey{addr: victim.Addr}]
+	c.mu.Unlock()
+	if n == nil || n.conn.Load() == nil {
+		t.Fatal("no connection to the key's master")
+	}
+	victim.Stop()
+	for n.conn.Load().Connected() {
+		if ctx.Err() != nil {
+			t.Fatal("the connection to the stopped master stayed up")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	f := c.Send("INCR", key) // queued on the dead master's connection
+	waitRole(t, heir, "master")
+	if v, err := f.Int(ctx); err != nil || v != 11 {
+		t.Fatalf("INCR = %d, %v; want 11 from the new master", v, err)
+	}
+	if st := c.Stats(); st.Resent == 0 {
+		t.Fatalf("not resent: %+v", st)
+	}
+	if v := heir.MustDo("GET", key); v.Text() != "11" {
+		t.Fatalf("%s = %q on the new master, want 11 (run once)", key, v.Text())
+	}
+}
