@@ -25,3 +25,8 @@ func setUserTimeout(nc net.Conn, d time.Duration) {
 		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpUserTimeout, int(d.Milliseconds()))
 	})
 }
+
+// socketpair makes a connected pair of Unix stream sockets, closed on exec.
+func socketpair() ([2]int, error) {
+	return syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+}

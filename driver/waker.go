@@ -44,7 +44,7 @@ var wakeByte = []byte{1}
 
 // newWaker makes a socketpair and enrolls its read end.
 func newWaker(cli *gnet.Client) (*waker, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := socketpair()
 	if err != nil {
 		return nil, err
 	}

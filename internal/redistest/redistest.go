@@ -189,8 +189,7 @@ func (s *Server) launch() error {
 		args = dropFlag(dropFlag(args, "--save"), "--appendonly")
 	}
 	cmd := exec.Command(s.args[0], args...)
-	// Pdeathsig: a test process that dies (a panic, an OOM kill) takes its server along.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
