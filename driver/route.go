@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 
 	"github.com/respring/respring/parser"
 	"github.com/respring/respring/ring"
@@ -17,7 +16,9 @@ import (
 // Resend keeps its encoded form until its reply was read; when the reply is an error
 // that Reroutes accepts, the Future's methods (Wait, Err, Int, String, AppendBytes)
 // call Reroute, on the caller's goroutine and within the caller's context, and wait
-// on the Future it returns instead, redirect after redirect. A command that never
+// on the Future it returns instead, redirect after redirect. Each redirect is
+// followed once for the command, by whichever reader of its Future sees it first;
+// the others wait for that Reroute and share its outcome. A command that never
 // went out, because Close closed its connection while it waited for it (a cluster
 // node that left the map while it was down), is handed to Reroute too, with
 // Redirect.Err set: the server never saw it. Nothing else is re-sent: a command cut
@@ -31,7 +32,9 @@ type Rerouter interface {
 	// Reroute sends the command again (typically with Resend) and returns the
 	// Future to wait on in its place. ErrNoReroute gives the caller the reply as it
 	// is (a *RedisError, for example once the redirects are used up); another error
-	// ends the command with that error (ctx.Err(), a failed dial).
+	// ends the command with that error (ctx.Err(), a failed dial). It returns ctx's
+	// error only if it sent nothing: the next reader of the Future then calls it
+	// again.
 	Reroute(ctx context.Context, r Redirect) (Future, error)
 }
 
@@ -246,6 +249,10 @@ func (c *PairedConn) sendKeptParts(cmd []byte, pre, post string, replies, parts 
 }
 
 // viewRouted is view for a routed Future: it follows the redirects its Rerouter takes.
+// Each redirect is followed once for the command, however many times and from however
+// many goroutines its Future is read: the first reader's Reroute, and its outcome,
+// are kept with the result (ring.Memo) for every later one. A transaction is sent
+// again once for all its Futures, each reading its own element of the new one.
 func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err error)) error {
 	for attempt := 1; ; attempt++ {
 		rr := f.x.(Rerouter)
@@ -256,13 +263,14 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 		}
 		var red Redirect
 		var orig error // a transaction's error, given as is if nobody reroutes it
-		redirect := false
-		err := f.r.ViewCmd(ctx, f.seq, part, func(cmd []byte, v parser.Value, e error) {
+		var rs *reroutes
+		err := f.r.ViewCmd(ctx, f.seq, part, func(cmd []byte, v parser.Value, e error, memo *ring.Memo) {
 			if un, ok := e.(*ring.Unsent); ok {
 				// Never written: it may go elsewhere, as it is.
 				e = un.Err
-				if red, redirect = unsent(cmd, mode, part, e, attempt); redirect {
-					orig = e
+				var ok bool
+				if red, ok = unsent(cmd, mode, part, e, attempt); ok {
+					orig, rs = e, keepReroutes(memo, mode, cmd)
 					return
 				}
 			}
@@ -274,7 +282,7 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 				if msg := txRedirect(all, rr); msg != nil && cmd != nil {
 					red = Redirect{Reply: string(msg), Cmd: append([]byte(nil), cmd...), Attempt: attempt, Tx: len(all.Elems()) - 2}
 					_, orig = txElem(all, f.part)
-					redirect = true
+					rs = keepReroutes(memo, mode, cmd)
 					return
 				}
 				fn(txElem(all, f.part))
@@ -286,7 +294,7 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 			if e == nil && v.IsError() && rr.Reroutes(v.Bytes()) {
 				if c := commandAt(cmd, part); c != nil {
 					red = Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), c...), Attempt: attempt}
-					redirect = true
+					rs = keepReroutes(memo, mode, cmd)
 					return
 				}
 			}
@@ -295,15 +303,10 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 		if errors.Is(err, ring.ErrExpired) {
 			return ErrExpired
 		}
-		if err != nil || !redirect {
+		if err != nil || rs == nil {
 			return err
 		}
-		var next Future
-		if red.Tx > 0 {
-			next, err = f.rerouteTx(ctx, rr, red)
-		} else {
-			next, err = rr.Reroute(ctx, red)
-		}
+		next, err := rs.follow(ctx, rr, red, mode, f.part)
 		if err == ErrNoReroute {
 			if orig != nil {
 				fn(parser.Value{}, orig)
@@ -320,6 +323,79 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 		}
 		f = next
 	}
+}
+
+// reroutes is what a redirected result keeps in its ring.Memo: the one Reroute of
+// each of its commands (a batch's each on its own, a transaction's as a whole).
+type reroutes struct{ r []reroute }
+
+// reroute is one command's Reroute and its outcome.
+type reroute struct {
+	mu   sync.Mutex
+	done bool
+	next Future
+	err  error
+}
+
+// do calls rr.Reroute for red unless a reader did before, and returns its outcome. A
+// reader whose ctx ended during the Reroute (which then sent nothing, see Rerouter)
+// leaves it to the next reader.
+func (r *reroute) do(ctx context.Context, rr Rerouter, red Redirect) (Future, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.done {
+		next, err := rr.Reroute(ctx, red)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return Future{}, err
+		}
+		r.next, r.err, r.done = next, err, true
+	}
+	return r.next, r.err
+}
+
+// keepReroutes returns the reroutes kept in memo, keeping new ones (one per command
+// of cmd for a batch, one otherwise) if there are none yet. It runs during the view.
+func keepReroutes(memo *ring.Memo, mode uint8, cmd []byte) *reroutes {
+	if v := memo.Load(); v != nil {
+		return v.(*reroutes)
+	}
+	n := 1
+	if mode == modeBatch {
+		n = countCommands(cmd)
+	}
+	return memo.Keep(&reroutes{r: make([]reroute, max(n, 1))}).(*reroutes)
+}
+
+// follow calls rr.Reroute for red, the redirect of part part of the result, unless
+// that was done already, and returns the Future to wait on (for a transaction, part's
+// element of the new one).
+func (rs *reroutes) follow(ctx context.Context, rr Rerouter, red Redirect, mode uint8, part int32) (Future, error) {
+	i := 0
+	if mode == modeBatch {
+		i = int(part)
+	}
+	if i < 0 || i >= len(rs.r) {
+		return Future{}, ErrNoReroute // no such command: give the reply as it is
+	}
+	next, err := rs.r[i].do(ctx, rr, red)
+	if red.Tx > 0 {
+		next.part = part
+	}
+	return next, err
+}
+
+// countCommands returns how many encoded commands buf holds.
+func countCommands(buf []byte) int {
+	n := 0
+	for len(buf) > 0 {
+		_, k, err := parser.Parse(buf)
+		if err != nil {
+			break
+		}
+		buf = buf[k:]
+		n++
+	}
+	return n
 }
 
 // unsent returns the Redirect of a command that was never written (err is the close
@@ -376,39 +452,6 @@ func txRedirect(all parser.Value, rr Rerouter) []byte {
 		}
 	}
 	return nil
-}
-
-// txReroute is the one Reroute of a redirected transaction, shared by its Futures.
-type txReroute struct {
-	once sync.Once
-	next Future
-	err  error
-	left atomic.Int32 // Futures yet to take it; the entry is dropped at 0
-}
-
-type txKey struct {
-	r   *ring.Ring
-	seq uint64
-}
-
-// txReroutes holds the transactions being redirected, by ring and sequence number.
-var txReroutes sync.Map
-
-// rerouteTx calls rr.Reroute once for all the Futures of f's transaction and returns
-// f's part of the new one.
-func (f Future) rerouteTx(ctx context.Context, rr Rerouter, red Redirect) (Future, error) {
-	k := txKey{f.r, f.seq}
-	fresh := &txReroute{}
-	fresh.left.Store(int32(red.Tx))
-	v, _ := txReroutes.LoadOrStore(k, fresh)
-	tr := v.(*txReroute)
-	tr.once.Do(func() { tr.next, tr.err = rr.Reroute(ctx, red) })
-	if tr.left.Add(-1) <= 0 {
-		txReroutes.CompareAndDelete(k, tr)
-	}
-	next := tr.next
-	next.part = f.part
-	return next, tr.err
 }
 
 // commandAt returns command part of the encoded commands buf (the whole of buf for

@@ -17,11 +17,15 @@ type wrongTypeRouter struct {
 	to       *PairedConn
 	asking   bool
 	max      int
+	prefix   string // the replies it takes, if not WRONGTYPE
 	reroutes atomic.Int32
 	last     atomic.Pointer[Redirect]
 }
 
 func (w *wrongTypeRouter) Reroutes(msg []byte) bool {
+	if w.prefix != "" {
+		return strings.HasPrefix(string(msg), w.prefix)
+	}
 	return strings.HasPrefix(string(msg), "WRONGTYPE")
 }
 
@@ -171,6 +175,7 @@ func TestSendRoutedUnsentOnClose(t *testing.T) {
 	}
 	rr := &wrongTypeRouter{to: cb, max: 3}
 	f := ca.SendRouted(rr, "SET", "unsent:plain", "x")
+	fc := ca.SendRouted(rr, "INCR", "unsent:c")
 	var batch, tx Batch
 	batch.Queue("SET", "unsent:b1", "1")
 	batch.Queue("SET", "unsent:b2", "2")
@@ -181,6 +186,11 @@ func TestSendRoutedUnsentOnClose(t *testing.T) {
 	ca.Close()
 	if err := f.Err(ctx); err != nil {
 		t.Fatalf("SET: %v, want it sent elsewhere", err)
+	}
+	for range 2 { // sent once, however often it is read
+		if n, err := fc.Int(ctx); err != nil || n != 1 {
+			t.Fatalf("INCR: %d, %v; want 1", n, err)
+		}
 	}
 	for i, f := range bf {
 		if err := f.Err(ctx); err != nil {
@@ -195,10 +205,10 @@ func TestSendRoutedUnsentOnClose(t *testing.T) {
 	if red := rr.last.Load(); red == nil || red.Reply != "" || !errors.Is(red.Err, ErrClosed) {
 		t.Fatalf("redirect %+v, want Err ErrClosed and no Reply", red)
 	}
-	if n := rr.reroutes.Load(); n != 4 {
-		t.Fatalf("%d reroutes, want 4 (one command, two of a batch, one transaction)", n)
+	if n := rr.reroutes.Load(); n != 5 {
+		t.Fatalf("%d reroutes, want 5 (two commands, two of a batch, one transaction)", n)
 	}
-	for k, want := range map[string]string{"unsent:plain": "x", "unsent:b1": "1", "unsent:b2": "2", "unsent:n": "2"} {
+	for k, want := range map[string]string{"unsent:plain": "x", "unsent:c": "1", "unsent:b1": "1", "unsent:b2": "2", "unsent:n": "2"} {
 		if v := b.MustDo("GET", k); v.Text() != want {
 			t.Fatalf("%s = %q on the other server, want %q", k, v.Text(), want)
 		}
@@ -234,5 +244,102 @@ func TestSendRoutedUnsentOnClose(t *testing.T) {
 	}
 	if v := b.MustDo("EXISTS", "unsent:written"); v.Int() != 0 {
 		t.Fatal("a written command was sent again")
+	}
+}
+
+// However many times, and from however many goroutines, a routed Future is read, each
+// redirect of its command is followed once, so the command runs once: a plain command,
+// each command of a batch, a transaction for all its Futures.
+func TestRoutedFutureReadTwice(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	ca, cb := pairedTo(t, a, Config{}), pairedTo(t, b, Config{})
+	defer ca.Close()
+	defer cb.Close()
+	ctx := testCtx(t, 10*time.Second)
+	for _, k := range []string{"n", "m", "t"} {
+		a.MustDo("RPUSH", k, "list") // INCR k on a: WRONGTYPE
+	}
+	rr := &wrongTypeRouter{to: cb, max: 3}
+	f := ca.SendRouted(rr, "INCR", "n")
+	inParallel(4, func(int) {
+		for range 2 {
+			if n, err := f.Int(ctx); err != nil || n != 1 {
+				t.Errorf("INCR n = %d, %v; want 1 at every read", n, err)
+			}
+		}
+	})
+	var batch, tx Batch
+	batch.Queue("INCR", "n")
+	batch.Queue("INCR", "m")
+	bf := ca.SendBatchRouted(nil, &batch, rr)
+	for i, want := range []int64{2, 1} {
+		for range 2 {
+			if n, err := bf[i].Int(ctx); err != nil || n != want {
+				t.Fatalf("batch command %d = %d, %v; want %d", i, n, err, want)
+			}
+		}
+	}
+	// A transaction is redirected for an error at queue time (a cluster's MOVED):
+	// here the ACL refuses INCR on a.
+	a.MustDo("ACL", "SETUSER", "default", "-incr")
+	rt := &wrongTypeRouter{to: cb, max: 3, prefix: "NOPERM"}
+	tx.Queue("INCR", "t")
+	tx.Queue("INCR", "t")
+	tf := ca.SendTxRouted(nil, &tx, rt)
+	for i, want := range []int64{1, 2} {
+		for range 2 {
+			if n, err := tf[i].Int(ctx); err != nil || n != want {
+				t.Fatalf("transaction command %d = %d, %v; want %d", i, n, err, want)
+			}
+		}
+	}
+	if n, nt := rr.reroutes.Load(), rt.reroutes.Load(); n != 3 || nt != 1 {
+		t.Fatalf("%d and %d reroutes, want 3 (one command, two of a batch) and 1 (a transaction)", n, nt)
+	}
+	for k, want := range map[string]string{"n": "2", "m": "1", "t": "2"} {
+		if v := b.MustDo("GET", k); v.Text() != want {
+			t.Fatalf("%s = %q on the other server, want %q (each command run once)", k, v.Text(), want)
+		}
+	}
+}
+
+// stallRouter is wrongTypeRouter whose first Reroute waits for its ctx to end and
+// sends nothing.
+type stallRouter struct {
+	wrongTypeRouter
+	stalled atomic.Bool
+}
+
+func (s *stallRouter) Reroute(ctx context.Context, r Redirect) (Future, error) {
+	if s.stalled.CompareAndSwap(false, true) {
+		<-ctx.Done()
+		return Future{}, ctx.Err()
+	}
+	return s.wrongTypeRouter.Reroute(ctx, r)
+}
+
+// A reader whose ctx ends while the Reroute it started waits leaves the redirect to
+// the next reader, which sends the command (once).
+func TestRoutedFutureRerouteGivenUp(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	ca, cb := pairedTo(t, a, Config{}), pairedTo(t, b, Config{})
+	defer ca.Close()
+	defer cb.Close()
+	a.MustDo("RPUSH", "n", "list") // INCR n on a: WRONGTYPE
+	rr := &stallRouter{wrongTypeRouter: wrongTypeRouter{to: cb, max: 3}}
+	f := ca.SendRouted(rr, "INCR", "n")
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := f.Int(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first read: %v, want its ctx's error", err)
+	}
+	ctx := testCtx(t, 10*time.Second)
+	for range 2 {
+		if n, err := f.Int(ctx); err != nil || n != 1 {
+			t.Fatalf("INCR n = %d, %v; want 1", n, err)
+		}
+	}
+	if v := b.MustDo("GET", "n"); v.Text() != "1" {
+		t.Fatalf("n = %q on the other server, want 1", v.Text())
 	}
 }

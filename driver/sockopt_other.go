@@ -11,8 +11,8 @@ import (
 // setUserTimeout is a no-op where TCP_USER_TIMEOUT is not available.
 func setUserTimeout(net.Conn, time.Duration) {}
 
-// socketpair makes a connected pair of Unix stream sockets, closed on exec (set apart
-// here: SOCK_CLOEXEC is Linux's and the BSDs').
+// socketpair makes a connected pair of Unix stream sockets, closed on exec: marked
+// so after they are made, under ForkLock, since macOS has no SOCK_CLOEXEC.
 func socketpair() ([2]int, error) {
 	syscall.ForkLock.RLock()
 	defer syscall.ForkLock.RUnlock()

@@ -59,8 +59,10 @@ type tlsTransport struct {
 	hdr  [recordHeaderLen]byte
 	hdrN int
 	// vers is the version every record of the session names in its header (TLS 1.3
-	// records name 1.2), set at the hand-over.
-	vers uint16
+	// records name 1.2), and maxLen the largest body crypto/tls accepts in it; both
+	// set at the hand-over.
+	vers   uint16
+	maxLen int
 }
 
 // recordHeaderLen is the size of a TLS record's header: type, version, length.
@@ -119,11 +121,14 @@ func (t *tlsTransport) whole() bool {
 	}
 	h := t.in[t.inOff:]
 	n := recordLen(h)
-	return avail >= recordHeaderLen+n || n > maxRecord || uint16(h[1])<<8|uint16(h[2]) != t.vers
+	return avail >= recordHeaderLen+n || n > t.maxLen || uint16(h[1])<<8|uint16(h[2]) != t.vers
 }
 
-// maxRecord is the largest record body crypto/tls accepts (maxCiphertext there).
-const maxRecord = 16384 + 2048
+// The largest record body crypto/tls accepts (maxCiphertext, maxCiphertextTLS13).
+const (
+	maxRecord   = 16384 + 2048
+	maxRecord13 = 16384 + 256
+)
 
 func (t *tlsTransport) Write(p []byte) (int, error) {
 	if !t.onLoop {
@@ -164,9 +169,9 @@ func tlsClient(ctx context.Context, nc net.Conn, cfg *Config) (*tlsState, error)
 // toLoop switches the transport to memory: the caller hands the socket to gnet next.
 func (s *tlsState) toLoop() {
 	s.tr.onLoop, s.more = true, true
-	s.tr.vers = s.tc.ConnectionState().Version
+	s.tr.vers, s.tr.maxLen = s.tc.ConnectionState().Version, maxRecord
 	if s.tr.vers == tls.VersionTLS13 {
-		s.tr.vers = tls.VersionTLS12
+		s.tr.vers, s.tr.maxLen = tls.VersionTLS12, maxRecord13
 	}
 }
 

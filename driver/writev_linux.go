@@ -39,17 +39,15 @@ func writeVec(fd int, vec [][]byte, iov *[]syscall.Iovec) (int, error) {
 				continue
 			}
 			large := len(vec[j]) > outChunk
-			if large && o > 0 && len(v) > 0 {
-				break // the rest of a large buffer starts a call
-			}
 			if large && o == 0 {
 				b = b[:outHead] // its head ends the call
 			}
 			v = appendIov(v, b)
 			want += len(b)
 			if large {
-				// The rest of a large buffer ends the call too, with the CRLF that
-				// ends the batch if that is all that follows it.
+				// The rest of a large buffer (which starts a call: o > 0 only for
+				// the first buffer of one) ends it too, with the CRLF that ends the
+				// batch if that is all that follows.
 				if o > 0 && j == len(vec)-2 && len(v) < iovMax && string(vec[j+1]) == "\r\n" {
 					v = appendIov(v, vec[j+1])
 					want += 2

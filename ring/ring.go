@@ -152,6 +152,9 @@ type slot struct {
 	// by Close while it owns the slot (completing), read by viewers under a read
 	// claim, cleared by the next reserver.
 	unsent bool
+	// memo is the result's Memo (ViewCmd): set by viewers under a read claim, moved
+	// to the park entry or reset by the next reserver.
+	memo Memo
 
 	// multi is the state of a multi-reply command (see multi.go), nil until the slot
 	// first held one and kept for reuse (swapped into a park entry with the result it
@@ -428,6 +431,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	s.val = parser.Value{}
 	s.err = nil
 	s.unsent = false
+	s.memo.reset()
 	r.dropOwn(s)
 	s.taken.Store(false)
 	s.forget = false
@@ -579,6 +583,8 @@ type parkEntry struct {
 	// multi holds a multi-reply result (val aliases its gathered replies) and which of
 	// its parts were viewed: it stays parked until each part was viewed once.
 	multi *multiSlot
+	// memo is the slot's Memo, moved here with the result.
+	memo Memo
 }
 
 // parkPage is how many entries are allocated together.
@@ -613,6 +619,8 @@ func (r *Ring) park(seq uint64, s *slot) {
 	}
 	e.seq, e.used, e.err, e.val = seq, true, s.err, s.val
 	e.store, s.store = s.store, e.store
+	e.memo.p.Store(s.memo.p.Load())
+	s.memo.reset()
 	// A large reply kept as it was read (owned) moves with its value; its buffer is
 	// left to the garbage collector.
 	s.owned, s.own = false, nil
@@ -653,14 +661,15 @@ func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error), 
 	}
 	switch {
 	case fnc != nil && e.keep:
-		fnc(keptCmd(e.cmd, e.ext), e.val, e.err)
+		fnc(keptCmd(e.cmd, e.ext), e.val, e.err, &e.memo)
 	case fnc != nil:
-		fnc(nil, e.val, e.err)
+		fnc(nil, e.val, e.err, &e.memo)
 	case fn != nil:
 		fn(e.val, e.err)
 	}
 	if last && part != partPeek {
 		e.used, e.val, e.err = false, parser.Value{}, nil
+		e.memo.reset()
 		if e.keep && cap(e.cmd) > cmdKeep {
 			e.cmd = nil
 		}

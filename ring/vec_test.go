@@ -99,7 +99,7 @@ func TestCollectVecRefLimit(t *testing.T) {
 // viewCmd returns what ViewCmd shows of seq: the command buffer and the reply text.
 func viewCmd(t *testing.T, r *Ring, seq uint64, part int) (cmd, reply string) {
 	t.Helper()
-	err := r.ViewCmd(testCtx(t), seq, part, func(c []byte, v parser.Value, err error) {
+	err := r.ViewCmd(testCtx(t), seq, part, func(c []byte, v parser.Value, err error, _ *Memo) {
 		if err != nil {
 			t.Fatalf("slot error %v", err)
 		}
@@ -333,7 +333,7 @@ func TestCloseUnsent(t *testing.T) {
 		unsent  bool
 		comment string
 	}{{written, "written;", false, "written"}, {unsent, "unsent;", true, "never written"}} {
-		err := r.ViewCmd(nilCtx, c.seq, -1, func(cmd []byte, _ parser.Value, e error) {
+		err := r.ViewCmd(nilCtx, c.seq, -1, func(cmd []byte, _ parser.Value, e error, _ *Memo) {
 			var un *Unsent
 			if string(cmd) != c.cmd || errors.As(e, &un) != c.unsent || !errors.Is(e, closeErr) {
 				t.Errorf("%s: ViewCmd gives %q, %v (Unsent: %v)", c.comment, cmd, e, un != nil)
@@ -349,5 +349,59 @@ func TestCloseUnsent(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A result's Memo is shared by all its viewers, moves with it when its slot is reused
+// before every part was viewed (parked), and is gone once the result is.
+func TestMemo(t *testing.T) {
+	r := New(4)
+	memo := func(seq uint64, part int, keep any) (got any) {
+		t.Helper()
+		err := r.ViewCmd(nilCtx, seq, part, func(_ []byte, _ parser.Value, _ error, m *Memo) { got = m.Keep(keep) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	seq := publish(t, r, "a;")
+	r.Collect(nil)
+	if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := memo(seq, -1, "first"), memo(seq, -1, "second"); a != "first" || b != "first" {
+		t.Fatalf("plain result: memos %v, %v; want first twice", a, b)
+	}
+	// Two parts; part 0 viewed, then the slot reused: part 1 is read from the park.
+	mseq, _, err := r.Reserve(nilCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PublishMulti(mseq, 2, 2)
+	r.Collect(nil)
+	for range 2 {
+		if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := memo(mseq, 0, "multi"); got != "multi" {
+		t.Fatalf("part 0: memo %v", got)
+	}
+	for i := 0; i < 4; i++ { // reuse every slot
+		publish(t, r, "x;")
+		r.Collect(nil)
+		if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Parked() != 1 {
+		t.Fatalf("%d parked, want the multi result", r.Parked())
+	}
+	if got := memo(mseq, 1, "other"); got != "multi" {
+		t.Fatalf("parked part 1: memo %v, want the one part 0 kept", got)
+	}
+	// The reused slot of seq starts with no memo.
+	if got := memo(seq+4, -1, "fresh"); got != "fresh" {
+		t.Fatalf("reused slot: memo %v, want a fresh one", got)
 	}
 }

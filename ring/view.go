@@ -2,6 +2,7 @@ package ring
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/respring/respring/parser"
 )
@@ -50,15 +51,48 @@ func (e *Unsent) Error() string { return e.Err.Error() }
 func (e *Unsent) Unwrap() error { return e.Err }
 
 // viewCmdFunc is the callback of ViewCmd.
-type viewCmdFunc = func(cmd []byte, v parser.Value, err error)
+type viewCmdFunc = func(cmd []byte, v parser.Value, err error, memo *Memo)
+
+// Memo keeps one value with a result for the layer above, shared by every viewer of
+// the result (ViewCmd) until its slot is reused; a parked result takes it along. The
+// driver keeps a routed command's redirect there, so that however many times and from
+// however many goroutines its Future is read, the command is sent again once.
+type Memo struct{ p atomic.Pointer[memoBox] }
+
+type memoBox struct{ v any }
+
+// Load returns the value kept, or nil.
+func (m *Memo) Load() any {
+	if b := m.p.Load(); b != nil {
+		return b.v
+	}
+	return nil
+}
+
+// Keep stores v unless a value is kept already, and returns the value kept.
+func (m *Memo) Keep(v any) any {
+	if m.p.CompareAndSwap(nil, &memoBox{v: v}) {
+		return v
+	}
+	return m.p.Load().v
+}
+
+// reset forgets the value (the result it went with is let go of).
+func (m *Memo) reset() {
+	if m.p.Load() != nil {
+		m.p.Store(nil)
+	}
+}
 
 // ViewCmd is ViewPart (View for part < 0) whose fn also gets the command buffer as it
 // was written, when seq was marked with Keep (nil otherwise), valid during fn only. A
 // multi-reply command's buffer holds all of its commands. For a command that Close
-// failed before it was written, fn's err is an *Unsent holding the close error.
-func (r *Ring) ViewCmd(ctx context.Context, seq uint64, part int, fn func(cmd []byte, v parser.Value, err error)) error {
+// failed before it was written, fn's err is an *Unsent holding the close error. memo
+// is the result's Memo, for fn to use while it runs (the value it returns stays valid
+// after).
+func (r *Ring) ViewCmd(ctx context.Context, seq uint64, part int, fn func(cmd []byte, v parser.Value, err error, memo *Memo)) error {
 	if fn == nil {
-		fn = func([]byte, parser.Value, error) {}
+		fn = func([]byte, parser.Value, error, *Memo) {}
 	}
 	return r.view(ctx, seq, part, nil, fn)
 }
@@ -219,7 +253,7 @@ func (s *slot) read(part int, fn func(v parser.Value, err error), fnc viewCmdFun
 		if s.keep {
 			cmd = keptCmd(s.cmd, s.ext)
 		}
-		fnc(cmd, s.val, err)
+		fnc(cmd, s.val, err, &s.memo)
 	case fn != nil:
 		fn(s.val, s.err)
 	}

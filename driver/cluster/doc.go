@@ -50,8 +50,10 @@
 // 50-75 ms, so a burst of redirects makes one or two. Commands queued for a node
 // that is down wait for its return or for their context; when the map drops the
 // node (a failed master, once its replica took over), those never written go where
-// their slot is served now (Stats.Resent), since the server never saw them; those
-// written before the node went down fail with driver.ErrConnLost.
+// their slot is served now (Stats.Resent), since the server never saw them: when
+// their Future is read, as redirects are followed (a command sent with SendAndForget,
+// or whose Future nobody reads, is not sent again). Those written before the node
+// went down fail with driver.ErrConnLost.
 //
 // # Pub/sub
 //
