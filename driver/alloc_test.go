@@ -15,6 +15,14 @@ func TestAllocPairedGetSet(t *testing.T) {
 	s := startServer(t)
 	c := pairedTo(t, s, Config{})
 	defer c.Close()
+	if a := allocsGetSet(t, c); a != 0 {
+		t.Fatalf("%v allocations per SET+GET, want 0", a)
+	}
+}
+
+// allocsGetSet returns the allocations of a SET+GET with Err and AppendBytes on c, in
+// steady state.
+func allocsGetSet(t *testing.T, c *PairedConn) float64 {
 	ctx := context.Background()
 	key, val := "alloc:key", []byte("0123456789abcdef")
 	dst := make([]byte, 0, 64)
@@ -30,9 +38,7 @@ func TestAllocPairedGetSet(t *testing.T) {
 	for i := 0; i < 2000; i++ { // warm every slot's buffers
 		run()
 	}
-	if a := testing.AllocsPerRun(2000, run); a != 0 {
-		t.Fatalf("%v allocations per SET+GET, want 0", a)
-	}
+	return testing.AllocsPerRun(2000, run)
 }
 
 // A reused Batch and dst: SendBatch of 10 GETs + AppendBytes, SendTx of two INCRs +
@@ -129,22 +135,7 @@ func TestAllocSendRouted(t *testing.T) {
 func TestAllocTLSGetSet(t *testing.T) {
 	c := tlsPaired(t)
 	defer c.Close()
-	ctx := context.Background()
-	key, val := "alloc:key", []byte("0123456789abcdef")
-	dst := make([]byte, 0, 64)
-	var err error
-	run := func() {
-		if err = c.Send("SET", key, val).Err(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if dst, err = c.Send("GET", key).AppendBytes(ctx, dst[:0]); err != nil || string(dst) != string(val) {
-			t.Fatalf("GET = %q, %v", dst, err)
-		}
-	}
-	for i := 0; i < 2000; i++ { // warm every slot's buffers
-		run()
-	}
-	if a := testing.AllocsPerRun(2000, run); a > 2 {
+	if a := allocsGetSet(t, c); a > 2 {
 		t.Fatalf("%v allocations per SET+GET over TLS, want at most 2 (one per reply record)", a)
 	}
 }

@@ -10,6 +10,19 @@ import (
 	"github.com/respring/respring/parser"
 )
 
+// publishKept is publish for a command marked with Keep.
+func publishKept(t *testing.T, r *Ring, cmd string) uint64 {
+	t.Helper()
+	seq, buf, err := r.Reserve(nilCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*buf = append(*buf, cmd...)
+	r.Keep(seq)
+	r.Publish(seq, false)
+	return seq
+}
+
 // publish reserves a slot, fills it with cmd and publishes it.
 func publish(t *testing.T, r *Ring, cmd string) uint64 {
 	t.Helper()
@@ -116,16 +129,7 @@ func viewCmd(t *testing.T, r *Ring, seq uint64, part int) (cmd, reply string) {
 func TestKeepViewCmd(t *testing.T) {
 	r := New(4)
 	big := strings.Repeat("K", cmdKeep+1)
-	reserveKept := func(cmd string) uint64 {
-		seq, buf, err := r.Reserve(nilCtx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		*buf = append(*buf, cmd...)
-		r.Keep(seq)
-		r.Publish(seq, false)
-		return seq
-	}
+	reserveKept := func(cmd string) uint64 { return publishKept(t, r, cmd) }
 	a := reserveKept(big)
 	b := reserveKept("small;")
 	plain := publish(t, r, "plain;")
@@ -312,16 +316,7 @@ func TestAttach(t *testing.T) {
 // the close error inside); one written, and every View, get the close error as it is.
 func TestCloseUnsent(t *testing.T) {
 	r := New(4)
-	kept := func(cmd string) uint64 {
-		seq, buf, err := r.Reserve(nilCtx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		*buf = append(*buf, cmd...)
-		r.Keep(seq)
-		r.Publish(seq, false)
-		return seq
-	}
+	kept := func(cmd string) uint64 { return publishKept(t, r, cmd) }
 	written := kept("written;")
 	r.Collect(nil)
 	unsent := kept("unsent;")

@@ -630,15 +630,20 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		t.Stop()
 		return driver.Future{}, ctx.Err()
 	}
+	return c.sendToSlot(r, &c.retried)
+}
+
+// sendToSlot sends r's command again to the master of its slot, counting it in n.
+func (c *Client) sendToSlot(r driver.Redirect, n *atomic.Uint64) (driver.Future, error) {
 	slot, err := c.slotOfEncoded(r.Cmd)
 	if err != nil {
 		return driver.Future{}, driver.ErrNoReroute
 	}
-	conn, err := c.route(slot, false) // a retry goes to the master
+	conn, err := c.route(slot, false)
 	if err != nil {
 		return driver.Future{}, err
 	}
-	c.retried.Add(1)
+	n.Add(1)
 	if r.Tx > 0 {
 		return conn.ResendTx(c, r.Cmd, false), nil
 	}
@@ -655,19 +660,7 @@ func (c *Client) resend(r driver.Redirect) (driver.Future, error) {
 	if closed || r.Attempt > c.cfg.MaxRetries {
 		return driver.Future{}, driver.ErrNoReroute
 	}
-	slot, err := c.slotOfEncoded(r.Cmd)
-	if err != nil {
-		return driver.Future{}, driver.ErrNoReroute
-	}
-	conn, err := c.route(slot, false)
-	if err != nil {
-		return driver.Future{}, err
-	}
-	c.resent.Add(1)
-	if r.Tx > 0 {
-		return conn.ResendTx(c, r.Cmd, false), nil
-	}
-	return conn.Resend(c, r.Cmd, false), nil
+	return c.sendToSlot(r, &c.resent)
 }
 
 // movedTo records that slot is now served by the master at addr (a MOVED reply), in
