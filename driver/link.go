@@ -189,7 +189,7 @@ const vecMin = 64 << 10
 func (l *link) sendVec(c gnet.Conn, vec [][]byte, out []byte) gnet.Action {
 	l.outBusy.Store(true) // as in send: writing a large batch takes time
 	if c.OutboundBuffered() == 0 {
-		n, err := writeVec(c.Fd(), vec, &l.waker.iov)
+		n, err := writeVec(c.Fd(), vec, &l.waker.iov, false)
 		if err != nil {
 			l.sess.wrote()
 			return l.fail(err)
@@ -270,7 +270,7 @@ func aliases(b, out []byte) bool {
 // next batch.
 func (l *link) writeHeld(c gnet.Conn) gnet.Action {
 	fd := c.Fd()
-	n, err := writeVec(fd, l.held[l.heldAt:], &l.waker.iov)
+	n, err := writeVec(fd, l.held[l.heldAt:], &l.waker.iov, true)
 	if err != nil {
 		return l.fail(err) // closed drops what is held
 	}

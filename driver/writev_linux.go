@@ -11,8 +11,9 @@ const iovMax = 1024
 // writeVec writes the buffers of vec straight to the socket fd, in order, in writev
 // calls, until the socket takes no more; it returns how many bytes it took. iov is the
 // caller's scratch space for the vector (the loop's); it is cleared again before
-// writeVec returns, so that it holds on to no buffer. The caller must know that gnet
-// holds no output.
+// writeVec returns, so that it holds on to no buffer. tail says vec[0] is what is left
+// of a buffer the socket took part of (writeHeld): it has no head to split off. The
+// caller must know that gnet holds no output.
 //
 // Where the calls end matters to redis-server, which reads a large bulk string
 // straight into a buffer of its size once it knows the size. A buffer of more than
@@ -26,7 +27,7 @@ const iovMax = 1024
 // way, with 14% less server CPU, and unchanged at eight (bench/RESULTS.md). Putting
 // the CRLF of a value with its rest when another command follows (or merging the rest
 // with what follows) cost 13-19% at eight goroutines.
-func writeVec(fd int, vec [][]byte, iov *[]syscall.Iovec) (int, error) {
+func writeVec(fd int, vec [][]byte, iov *[]syscall.Iovec, tail bool) (int, error) {
 	done, i, off := 0, 0, 0 // written; the next byte is vec[i][off]
 	defer func() { clear((*iov)[:cap(*iov)]) }()
 	for i < len(vec) {
@@ -39,7 +40,8 @@ func writeVec(fd int, vec [][]byte, iov *[]syscall.Iovec) (int, error) {
 				continue
 			}
 			large := len(vec[j]) > outChunk
-			if large && o == 0 {
+			rest := o > 0 || (tail && j == 0) // a large buffer's rest, if large
+			if large && !rest {
 				b = b[:outHead] // its head ends the call
 			}
 			v = appendIov(v, b)
@@ -48,7 +50,7 @@ func writeVec(fd int, vec [][]byte, iov *[]syscall.Iovec) (int, error) {
 				// The rest of a large buffer (which starts a call: o > 0 only for
 				// the first buffer of one) ends it too, with the CRLF that ends the
 				// batch if that is all that follows.
-				if o > 0 && j == len(vec)-2 && len(v) < iovMax && string(vec[j+1]) == "\r\n" {
+				if rest && j == len(vec)-2 && len(v) < iovMax && string(vec[j+1]) == "\r\n" {
 					v = appendIov(v, vec[j+1])
 					want += 2
 				}

@@ -39,7 +39,7 @@ func TestWriteVecPartial(t *testing.T) {
 	var iov []syscall.Iovec
 	rounds := 0
 	for len(vec) > 0 {
-		n, err := writeVec(w, vec, &iov)
+		n, err := writeVec(w, vec, &iov, rounds > 0)
 		if err != nil {
 			t.Fatal(err)
 		}
