@@ -83,6 +83,9 @@ type link struct {
 	held    [][]byte
 	heldAt  int
 	heldBuf []byte
+	// heldCut says held[heldAt] is what is left of a buffer the socket took part of
+	// (writeVec then splits no head off it).
+	heldCut bool
 
 	reads atomic.Uint64 // input events with bytes, for the health check
 	// outBusy says the loop is writing, or gnet still held unsent output at its last
@@ -194,7 +197,9 @@ func (l *link) sendVec(c gnet.Conn, vec [][]byte, out []byte) gnet.Action {
 			l.sess.wrote()
 			return l.fail(err)
 		}
-		if vec = skipBytes(vec, n); len(vec) > 0 {
+		var cut bool
+		if vec, cut = skipBytes(vec, n); len(vec) > 0 {
+			l.heldCut = cut
 			if l.hold(c, vec, out) {
 				return gnet.None
 			}
@@ -270,19 +275,19 @@ func aliases(b, out []byte) bool {
 // next batch.
 func (l *link) writeHeld(c gnet.Conn) gnet.Action {
 	fd := c.Fd()
-	n, err := writeVec(fd, l.held[l.heldAt:], &l.waker.iov, true)
+	n, err := writeVec(fd, l.held[l.heldAt:], &l.waker.iov, l.heldCut)
 	if err != nil {
 		return l.fail(err) // closed drops what is held
 	}
 	for n > 0 {
 		b := l.held[l.heldAt]
 		if n < len(b) {
-			l.held[l.heldAt] = b[n:]
+			l.held[l.heldAt], l.heldCut = b[n:], true
 			break
 		}
 		n -= len(b)
 		l.held[l.heldAt] = nil
-		l.heldAt++
+		l.heldAt, l.heldCut = l.heldAt+1, false
 	}
 	if l.heldAt < len(l.held) {
 		if armOut(l, fd) == nil {
@@ -301,8 +306,9 @@ func (l *link) writeHeld(c gnet.Conn) gnet.Action {
 }
 
 // skipBytes returns what is left of vec once its first n bytes are written: vec from
-// the first buffer not written whole, that one cut to its unwritten part.
-func skipBytes(vec [][]byte, n int) [][]byte {
+// the first buffer not written whole, that one cut to its unwritten part (cut says
+// part of it was written).
+func skipBytes(vec [][]byte, n int) (rest [][]byte, cut bool) {
 	for len(vec) > 0 && n >= len(vec[0]) {
 		n -= len(vec[0])
 		vec = vec[1:]
@@ -310,14 +316,14 @@ func skipBytes(vec [][]byte, n int) [][]byte {
 	if len(vec) > 0 {
 		vec[0] = vec[0][n:]
 	}
-	return vec
+	return vec, n > 0
 }
 
 // releaseHeld forgets what hold kept (written, handed to gnet, or dropped with the
 // connection); the caller tells the session (wrote).
 func (l *link) releaseHeld() {
 	clear(l.held)
-	l.held, l.heldAt = l.held[:0], 0
+	l.held, l.heldAt, l.heldCut = l.held[:0], 0, false
 	if cap(l.heldBuf) > outChunk {
 		l.heldBuf = nil
 	}

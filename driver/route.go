@@ -3,7 +3,6 @@ package driver
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/respring/respring/parser"
 	"github.com/respring/respring/ring"
@@ -18,7 +17,9 @@ import (
 // call Reroute, on the caller's goroutine and within the caller's context, and wait
 // on the Future it returns instead, redirect after redirect. Each redirect is
 // followed once for the command, by whichever reader of its Future sees it first;
-// the others wait for that Reroute and share its outcome. A command that never
+// the others wait for that Reroute (within their own contexts) and share its
+// outcome, and then read the new Future's reply, which expires with that Future's
+// slot (RingSize commands later on the connection it went to). A command that never
 // went out, because Close closed its connection while it waited for it (a cluster
 // node that left the map while it was down), is handed to Reroute too, with
 // Redirect.Err set: the server never saw it. Nothing else is re-sent: a command cut
@@ -331,7 +332,7 @@ type reroutes struct{ r []reroute }
 
 // reroute is one command's Reroute and its outcome.
 type reroute struct {
-	mu   sync.Mutex
+	lock chan struct{} // capacity 1: full while a reader runs the Reroute
 	done bool
 	next Future
 	err  error
@@ -339,10 +340,19 @@ type reroute struct {
 
 // do calls rr.Reroute for red unless a reader did before, and returns its outcome. A
 // reader whose ctx ended during the Reroute (which then sent nothing, see Rerouter)
-// leaves it to the next reader.
+// leaves it to the next reader; one whose ctx ends while another runs it stops
+// waiting.
 func (r *reroute) do(ctx context.Context, rr Rerouter, red Redirect) (Future, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	var stop <-chan struct{}
+	if ctx != nil {
+		stop = ctx.Done()
+	}
+	select {
+	case r.lock <- struct{}{}:
+	case <-stop:
+		return Future{}, ctx.Err()
+	}
+	defer func() { <-r.lock }()
 	if !r.done {
 		next, err := rr.Reroute(ctx, red)
 		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -363,7 +373,11 @@ func keepReroutes(memo *ring.Memo, mode uint8, cmd []byte) *reroutes {
 	if mode == modeBatch {
 		n = countCommands(cmd)
 	}
-	return memo.Keep(&reroutes{r: make([]reroute, max(n, 1))}).(*reroutes)
+	rs := &reroutes{r: make([]reroute, max(n, 1))}
+	for i := range rs.r {
+		rs.r[i].lock = make(chan struct{}, 1)
+	}
+	return memo.Keep(rs).(*reroutes)
 }
 
 // follow calls rr.Reroute for red, the redirect of part part of the result, unless

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -303,19 +304,70 @@ func TestRoutedFutureReadTwice(t *testing.T) {
 	}
 }
 
-// stallRouter is wrongTypeRouter whose first Reroute waits for its ctx to end and
-// sends nothing.
+// stallRouter is wrongTypeRouter whose first Reroute waits: for its ctx to end (then
+// it sends nothing), or for release if that is set (then it goes on as usual).
 type stallRouter struct {
 	wrongTypeRouter
 	stalled atomic.Bool
+	entered chan struct{} // closed when the first Reroute starts waiting, if set
+	release chan struct{}
 }
 
 func (s *stallRouter) Reroute(ctx context.Context, r Redirect) (Future, error) {
 	if s.stalled.CompareAndSwap(false, true) {
-		<-ctx.Done()
-		return Future{}, ctx.Err()
+		if s.entered != nil {
+			close(s.entered)
+		}
+		select {
+		case <-ctx.Done():
+			return Future{}, ctx.Err()
+		case <-s.release: // nil: never
+		}
 	}
 	return s.wrongTypeRouter.Reroute(ctx, r)
+}
+
+// A reader that waits for another reader's Reroute stops waiting when its own ctx
+// ends; the Reroute goes on and serves the readers after it.
+func TestRoutedFutureWaitBounded(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	ca, cb := pairedTo(t, a, Config{}), pairedTo(t, b, Config{})
+	defer ca.Close()
+	defer cb.Close()
+	a.MustDo("RPUSH", "n", "list") // INCR n on a: WRONGTYPE
+	rr := &stallRouter{wrongTypeRouter: wrongTypeRouter{to: cb, max: 3},
+		entered: make(chan struct{}), release: make(chan struct{})}
+	f := ca.SendRouted(rr, "INCR", "n")
+	ctx := testCtx(t, 10*time.Second)
+	first := make(chan error, 1)
+	go func() {
+		n, err := f.Int(ctx)
+		if err == nil && n != 1 {
+			err = fmt.Errorf("INCR n = %d, want 1", n)
+		}
+		first <- err
+	}()
+	<-rr.entered
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := f.Int(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second reader: %v, want its own ctx's error while the first one's Reroute waits", err)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first reader finished (%v) before its Reroute was released", err)
+	default:
+	}
+	close(rr.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.Int(ctx); err != nil || n != 1 {
+		t.Fatalf("third reader: %d, %v; want 1", n, err)
+	}
+	if v := b.MustDo("GET", "n"); v.Text() != "1" {
+		t.Fatalf("n = %q on the other server, want 1", v.Text())
+	}
 }
 
 // A reader whose ctx ends while the Reroute it started waits leaves the redirect to

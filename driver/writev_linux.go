@@ -12,8 +12,8 @@ const iovMax = 1024
 // calls, until the socket takes no more; it returns how many bytes it took. iov is the
 // caller's scratch space for the vector (the loop's); it is cleared again before
 // writeVec returns, so that it holds on to no buffer. tail says vec[0] is what is left
-// of a buffer the socket took part of (writeHeld): it has no head to split off. The
-// caller must know that gnet holds no output.
+// of a buffer the socket took part of (see link.heldCut): it has no head to split off.
+// The caller must know that gnet holds no output.
 //
 // Where the calls end matters to redis-server, which reads a large bulk string
 // straight into a buffer of its size once it knows the size. A buffer of more than

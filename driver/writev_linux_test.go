@@ -37,13 +37,13 @@ func TestWriteVecPartial(t *testing.T) {
 		got <- b
 	}()
 	var iov []syscall.Iovec
-	rounds := 0
+	rounds, cut := 0, false
 	for len(vec) > 0 {
-		n, err := writeVec(w, vec, &iov, rounds > 0)
+		n, err := writeVec(w, vec, &iov, cut)
 		if err != nil {
 			t.Fatal(err)
 		}
-		vec = skipBytes(vec, n)
+		vec, cut = skipBytes(vec, n)
 		for _, v := range iov[:cap(iov)] {
 			if v.Base != nil {
 				t.Fatal("writeVec left a buffer in its scratch vector")
