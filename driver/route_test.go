@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/respring/respring/internal/fakeredis"
+	"github.com/respring/respring/internal/redistest"
 )
 
 // wrongTypeRouter sends a command that got WRONGTYPE on one server to another (a
@@ -47,10 +48,7 @@ func (w *wrongTypeRouter) Reroute(ctx context.Context, r Redirect) (Future, erro
 // command, with ASKING ahead, for each command of a batch on its own; errors the
 // Rerouter does not take reach the caller; the redirects are bounded by the Rerouter.
 func TestSendRouted(t *testing.T) {
-	a, b := startServer(t), startServer(t)
-	ca, cb := pairedTo(t, a, Config{}), pairedTo(t, b, Config{})
-	defer ca.Close()
-	defer cb.Close()
+	a, b, ca, cb := twoServers(t)
 	ctx := testCtx(t, 10*time.Second)
 	a.MustDo("RPUSH", "k", "list") // GET k on a: WRONGTYPE
 	b.MustDo("SET", "k", "on b")
@@ -252,10 +250,7 @@ func TestSendRoutedUnsentOnClose(t *testing.T) {
 // redirect of its command is followed once, so the command runs once: a plain command,
 // each command of a batch, a transaction for all its Futures.
 func TestRoutedFutureReadTwice(t *testing.T) {
-	a, b := startServer(t), startServer(t)
-	ca, cb := pairedTo(t, a, Config{}), pairedTo(t, b, Config{})
-	defer ca.Close()
-	defer cb.Close()
+	a, b, ca, cb := twoServers(t)
 	ctx := testCtx(t, 10*time.Second)
 	for _, k := range []string{"n", "m", "t"} {
 		a.MustDo("RPUSH", k, "list") // INCR k on a: WRONGTYPE
@@ -272,28 +267,14 @@ func TestRoutedFutureReadTwice(t *testing.T) {
 	var batch, tx Batch
 	batch.Queue("INCR", "n")
 	batch.Queue("INCR", "m")
-	bf := ca.SendBatchRouted(nil, &batch, rr)
-	for i, want := range []int64{2, 1} {
-		for range 2 {
-			if n, err := bf[i].Int(ctx); err != nil || n != want {
-				t.Fatalf("batch command %d = %d, %v; want %d", i, n, err, want)
-			}
-		}
-	}
+	readTwice(t, ctx, "batch", ca.SendBatchRouted(nil, &batch, rr), 2, 1)
 	// A transaction is redirected for an error at queue time (a cluster's MOVED):
 	// here the ACL refuses INCR on a.
 	a.MustDo("ACL", "SETUSER", "default", "-incr")
 	rt := &wrongTypeRouter{to: cb, max: 3, prefix: "NOPERM"}
 	tx.Queue("INCR", "t")
 	tx.Queue("INCR", "t")
-	tf := ca.SendTxRouted(nil, &tx, rt)
-	for i, want := range []int64{1, 2} {
-		for range 2 {
-			if n, err := tf[i].Int(ctx); err != nil || n != want {
-				t.Fatalf("transaction command %d = %d, %v; want %d", i, n, err, want)
-			}
-		}
-	}
+	readTwice(t, ctx, "transaction", ca.SendTxRouted(nil, &tx, rt), 1, 2)
 	if n, nt := rr.reroutes.Load(), rt.reroutes.Load(); n != 3 || nt != 1 {
 		t.Fatalf("%d and %d reroutes, want 3 (one command, two of a batch) and 1 (a transaction)", n, nt)
 	}
@@ -302,6 +283,29 @@ func TestRoutedFutureReadTwice(t *testing.T) {
 			t.Fatalf("%s = %q on the other server, want %q (each command run once)", k, v.Text(), want)
 		}
 	}
+}
+
+// readTwice reads each Future of fs twice as an integer, and wants the ith to be
+// want[i] both times.
+func readTwice(t *testing.T, ctx context.Context, what string, fs []Future, want ...int64) {
+	t.Helper()
+	for i, w := range want {
+		for range 2 {
+			if n, err := fs[i].Int(ctx); err != nil || n != w {
+				t.Fatalf("%s command %d = %d, %v; want %d", what, i, n, err, w)
+			}
+		}
+	}
+}
+
+// twoServers starts two servers and connects to each, for a Rerouter to send from
+// one to the other; the connections close with the test.
+func twoServers(t *testing.T) (a, b *redistest.Server, ca, cb *PairedConn) {
+	t.Helper()
+	a, b = startServer(t), startServer(t)
+	ca, cb = pairedTo(t, a, Config{}), pairedTo(t, b, Config{})
+	t.Cleanup(func() { ca.Close(); cb.Close() })
+	return a, b, ca, cb
 }
 
 // stallRouter is wrongTypeRouter whose first Reroute waits: for its ctx to end (then
@@ -330,10 +334,7 @@ func (s *stallRouter) Reroute(ctx context.Context, r Redirect) (Future, error) {
 // A reader that waits for another reader's Reroute stops waiting when its own ctx
 // ends; the Reroute goes on and serves the readers after it.
 func TestRoutedFutureWaitBounded(t *testing.T) {
-	a, b := startServer(t), startServer(t)
-	ca, cb := pairedTo(t, a, Config{}), pairedTo(t, b, Config{})
-	defer ca.Close()
-	defer cb.Close()
+	a, b, ca, cb := twoServers(t)
 	a.MustDo("RPUSH", "n", "list") // INCR n on a: WRONGTYPE
 	rr := &stallRouter{wrongTypeRouter: wrongTypeRouter{to: cb, max: 3},
 		entered: make(chan struct{}), release: make(chan struct{})}
@@ -373,10 +374,7 @@ func TestRoutedFutureWaitBounded(t *testing.T) {
 // A reader whose ctx ends while the Reroute it started waits leaves the redirect to
 // the next reader, which sends the command (once).
 func TestRoutedFutureRerouteGivenUp(t *testing.T) {
-	a, b := startServer(t), startServer(t)
-	ca, cb := pairedTo(t, a, Config{}), pairedTo(t, b, Config{})
-	defer ca.Close()
-	defer cb.Close()
+	a, b, ca, cb := twoServers(t)
 	a.MustDo("RPUSH", "n", "list") // INCR n on a: WRONGTYPE
 	rr := &stallRouter{wrongTypeRouter: wrongTypeRouter{to: cb, max: 3}}
 	f := ca.SendRouted(rr, "INCR", "n")
