@@ -334,12 +334,12 @@ const outChunk = 64 << 10
 
 // outHead is how much of a large write writeDirect sends first, in a write of its
 // own (writeVec: how much of each large buffer ends the call that carries its
-// command's header). The server then reads the command's header (and learns the bulk length) from a
-// small first read, before the rest streams in: with one 1 MiB write, redis-server read
-// each SET in 3.2 reads instead of 2.1 and spent 1.3x the CPU on it, and so did the
-// client's kernel side. Measured (bench/RESULTS.md): 1 MiB SET +47% ops/s at one
-// goroutine, +24% at eight; no change at 16 MiB. Split points of 1 to 16 KiB did about
-// as well; chunking the whole write (64 to 512 KiB pieces) did worse.
+// command's header). The server then reads the command's header (and learns the bulk
+// length) from a small first read, before the rest streams in: with one 1 MiB write,
+// redis-server read each SET in 3.2 reads instead of 2.1 and spent 1.3x the CPU on it,
+// and so did the client's kernel side. Measured (bench/RESULTS.md): 1 MiB SET +47%
+// ops/s at one goroutine, +24% at eight; no change at 16 MiB. Split points of 1 to 16
+// KiB did about as well; chunking the whole write (64 to 512 KiB pieces) did worse.
 const outHead = 4 << 10
 
 // writeDirect writes b straight to the socket fd until the socket takes no more, and
