@@ -71,9 +71,10 @@ const askingCmd = "*1\r\n$6\r\nASKING\r\n"
 // SendRouted is Send for a command whose error replies r may handle (see Rerouter).
 // It allocates nothing more than Send. A string argument of 64 KiB or more is written
 // from where it is, as by Send, and kept with the command for a redirect; a []byte
-// is copied (Send returns before the write, and a redirect sends it again). Commands that do not go out on the shared
-// connection as they are (blocking commands, those refused there) and commands on a
-// DedicatedConn are sent as Send sends them, without rerouting.
+// is copied (Send returns before the write, and a redirect sends it again). Commands
+// that do not go out on the shared connection as they are (blocking commands, those
+// refused there) and commands on a DedicatedConn are sent as Send sends them, without
+// rerouting.
 func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
 	if r == nil || c.ded != nil || (mayBeSpecial(args) && !isPlain(args)) {
 		return c.send(context.Background(), false, args)

@@ -16,8 +16,9 @@ import (
 // over the socket, as for plain TCP. Then the socket is handed to gnet, and the same
 // *tls.Conn is driven through an in-memory transport (tlsTransport): the loop appends
 // the ciphertext it receives and calls Read as long as a record can be finished (the
-// transport hands crypto/tls one record at a time, so the loop knows); to write, it encrypts the batch with Write, which appends the records to the
-// transport's output, and writes that.
+// transport hands crypto/tls one record at a time, so the loop knows); to write, it
+// encrypts the batch with Write, which appends the records to the transport's output,
+// and writes that.
 //
 // This relies on one property of crypto/tls, pinned by TestTLSTemporaryReadError: when
 // the transport's Read returns an error that is a net.Error whose Temporary() is true,
