@@ -179,7 +179,9 @@ func (c *PairedConn) encodeLarge(seq uint64, cmd *[]byte, minLend int, args []an
 	want := copiedSize(args, refMin, minLend) + 16*len(args) + 16
 	sizeFor(cmd, want)
 	if cap(*cmd) < want {
-		*cmd = make([]byte, 0, want)
+		// Rounded up: a slot that next carries a command with a slightly longer
+		// key (or length header) reuses the buffer instead of making one again.
+		*cmd = make([]byte, 0, (want+63)&^63)
 	}
 	b, refs, err := writer.AppendArgsRefs((*cmd)[:0], refMin, minLend, buf[:0], args...)
 	if err == nil {
