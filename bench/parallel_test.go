@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -43,15 +44,20 @@ func runKV(b *testing.B, name string, size, g int, isSet bool) {
 
 // kvRun is one parallel GET or SET benchmark: g goroutines share client name, opened
 // for ep, and do b.N commands on values of size bytes; goroutine w uses key w % keys.
-// warm commands are done first, untimed. With view, GET takes the value the way
-// viewer.getView does (the large-value benchmarks).
+// warm commands are done first, untimed, after warmMid commands of the same kind on
+// a value of warmMidSize bytes (see largeWarm). With view, GET takes the value the
+// way viewer.getView does (the large-value benchmarks).
 type kvRun struct {
 	ep          endpoint
 	name        string
 	size, g     int
 	isSet, view bool
 	keys, warm  int
+	warmMid     int
 }
+
+// warmMidSize is the value size of kvRun.warmMid's warm-up commands.
+const warmMidSize = 256 << 10
 
 func runKVAt(b *testing.B, r kvRun) {
 	name, size := r.name, r.size
@@ -89,6 +95,11 @@ func runKVAt(b *testing.B, r kvRun) {
 			return err
 		}
 	}
+	if r.warmMid > 0 {
+		if err := warmWith(ctx, k, r, get); err != nil {
+			b.Fatalf("%s: warm-up: %v", name, err)
+		}
+	}
 	// Warm up: open every pooled connection, grow every buffer.
 	if err := spread(r.g, r.warm, op, nil); err != nil {
 		b.Fatalf("%s: warm-up: %v", name, err)
@@ -101,6 +112,28 @@ func runKVAt(b *testing.B, r kvRun) {
 		b.Fatalf("%s: %v", name, err)
 	}
 	srv.report(b)
+}
+
+// warmWith does r.warmMid commands of r's kind (SET, or GET the way r does it) on a
+// value of warmMidSize bytes, over r.g goroutines.
+func warmWith(ctx context.Context, k kv, r kvRun, get func(context.Context, string, []byte) ([]byte, error)) error {
+	val := value(warmMidSize)
+	sval := string(val)
+	const key = "bench:warm"
+	if err := k.set(ctx, key, val, sval); err != nil {
+		return err
+	}
+	return spread(r.g, r.warmMid, func(int) func() error {
+		if r.isSet {
+			return func() error { return k.set(ctx, key, val, sval) }
+		}
+		dst := make([]byte, 0, warmMidSize+64)
+		return func() error {
+			var err error
+			dst, err = get(ctx, key, dst)
+			return err
+		}
+	}, nil)
 }
 
 // spread runs n calls of op over g goroutines (each goroutine w calls its own op(w)
