@@ -603,15 +603,17 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		if r.Attempt > c.cfg.MaxRedirects || addr == "" {
 			return driver.Future{}, driver.ErrNoReroute
 		}
-		if ask {
-			c.asked.Add(1)
-		} else {
-			c.moved.Add(1)
+		if !ask {
 			c.movedTo(slot, addr)
 		}
 		conn, err := c.connFor(ctx, addr, false)
 		if err != nil {
-			return driver.Future{}, err
+			return driver.Future{}, err // (the next reader of the Future tries again)
+		}
+		if ask { // counted once followed: not again for a retry of one given up
+			c.asked.Add(1)
+		} else {
+			c.moved.Add(1)
 		}
 		if r.Tx > 0 {
 			return conn.ResendTx(c, r.Cmd, ask), nil

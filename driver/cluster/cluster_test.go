@@ -236,6 +236,23 @@ func TestAskAndMoved(t *testing.T) {
 		t.Fatalf("%d MOVED made %d refreshes", after.Moved-before.Moved, after.Refreshes-before.Refreshes)
 	}
 	t.Logf("%d MOVED made %d refreshes", after.Moved-before.Moved, after.Refreshes-before.Refreshes)
+
+	// A redirect given up on its ctx before anything was sent (the new node's
+	// connection could not be made) is not counted: its Future's next reader
+	// follows it again, and that one counts.
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	before = c.Stats()
+	cmd := []byte("*2\r\n$3\r\nGET\r\n$5\r\n{ask}\r\n")
+	for _, reply := range []string{"ASK " + s + " 127.0.0.1:1", "MOVED " + s + " 127.0.0.1:1"} {
+		if _, err := c.Reroute(gone, driver.Redirect{Reply: reply, Cmd: cmd, Attempt: 1}); err == nil {
+			t.Fatalf("%s followed with its ctx done", reply)
+		}
+	}
+	if after := c.Stats(); after.Asked != before.Asked || after.Moved != before.Moved {
+		t.Fatalf("redirects not followed were counted: asked %d → %d, moved %d → %d",
+			before.Asked, after.Asked, before.Moved, after.Moved)
+	}
 }
 
 // Connect needs one seed that answers; with none it fails with ErrNoSeed.
