@@ -320,14 +320,25 @@ func TestCloseUnsent(t *testing.T) {
 	written := kept("written;")
 	r.Collect(nil)
 	unsent := kept("unsent;")
+	late, buf, err := r.Reserve(nilCtx) // published only after Close
+	if err != nil {
+		t.Fatal(err)
+	}
+	*buf = append(*buf, "late;"...)
+	r.Keep(late)
 	closeErr := errors.New("closed")
 	r.Close(closeErr)
+	r.Publish(late, false)
 	for _, c := range []struct {
 		seq     uint64
 		cmd     string
 		unsent  bool
 		comment string
-	}{{written, "written;", false, "written"}, {unsent, "unsent;", true, "never written"}} {
+	}{
+		{written, "written;", false, "written"},
+		{unsent, "unsent;", true, "never written"},
+		{late, "late;", true, "published after Close"},
+	} {
 		err := r.ViewCmd(nilCtx, c.seq, -1, func(cmd []byte, _ parser.Value, e error, _ *Memo) {
 			var un *Unsent
 			if string(cmd) != c.cmd || errors.As(e, &un) != c.unsent || !errors.Is(e, closeErr) {
