@@ -40,9 +40,9 @@ func (r *Ring) Peek(ctx context.Context, seq uint64, fn func(v parser.Value, err
 const partPeek = -2
 
 // Unsent is the error ViewCmd gives for a command that Close failed before it was
-// written, or that was published after Close: the server never saw it, so a layer above may send it elsewhere (a cluster
-// client, when the node it waited for left the map). Err is the close error, which
-// View and ViewPart give as it is.
+// written, or that was published after Close: the server never saw it, so a layer
+// above may send it elsewhere (a cluster client, when the node it waited for left the
+// map). Err is the close error, which View and ViewPart give as it is.
 type Unsent struct{ Err error }
 
 func (e *Unsent) Error() string { return e.Err.Error() }
