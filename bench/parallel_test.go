@@ -131,6 +131,9 @@ func warmWith(ctx context.Context, k kv, r kvRun, get func(context.Context, stri
 		return func() error {
 			var err error
 			dst, err = get(ctx, key, dst)
+			if err == nil && len(dst) != warmMidSize {
+				err = fmt.Errorf("GET %s: %d bytes, want %d", key, len(dst), warmMidSize)
+			}
 			return err
 		}
 	}, nil)

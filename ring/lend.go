@@ -103,6 +103,7 @@ func (r *Ring) takeBack(s *slot, seq uint64) bool {
 	if cs := r.closed.Load(); cs != nil {
 		// Close may have swept past the slot while it was reserved (see Publish).
 		if s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseCompleting)) {
+			s.unsent = true // never written, as in Publish
 			r.finish(s, mkState(seq, phaseDone), cs.err, true)
 		}
 	}

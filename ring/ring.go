@@ -149,8 +149,8 @@ type slot struct {
 	// buffer (Hold), so dropCmd waits for Wrote.
 	dropLater bool
 	// unsent says Close failed the command before it was written (see Unsent): set
-	// by Close, or by a Publish after Close, while it owns the slot (completing),
-	// read by viewers under a read claim, cleared by the next reserver.
+	// by Close, or by a Publish (or takeBack) after Close, while it owns the slot
+	// (completing), read by viewers under a read claim, cleared by the next reserver.
 	unsent bool
 	// memo is the result's Memo (ViewCmd): set by viewers under a read claim, moved
 	// to the park entry or reset by the next reserver.

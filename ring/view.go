@@ -86,8 +86,9 @@ func (m *Memo) reset() {
 
 // ViewCmd is ViewPart (View for part < 0) whose fn also gets the command buffer as it
 // was written, when seq was marked with Keep (nil otherwise), valid during fn only. A
-// multi-reply command's buffer holds all of its commands. For a command that Close
-// failed before it was written, fn's err is an *Unsent holding the close error. memo
+// multi-reply command's buffer holds all of its commands. For a command failed by Close
+// before it was written (or published after Close), fn's err is an *Unsent holding
+// the close error. memo
 // is the result's Memo, for fn to use while it runs (the value it returns stays valid
 // after).
 func (r *Ring) ViewCmd(ctx context.Context, seq uint64, part int, fn func(cmd []byte, v parser.Value, err error, memo *Memo)) error {

@@ -608,9 +608,12 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		}
 		conn, err := c.connFor(ctx, addr, false)
 		if err != nil {
-			return driver.Future{}, err // (the next reader of the Future tries again)
+			return driver.Future{}, err // not followed: not counted
 		}
-		if ask { // counted once followed: not again for a retry of one given up
+		// Counted once followed, so that a Reroute given up on its ctx (which the
+		// Future's next reader tries again) is counted once. (The map was updated
+		// above either way: the MOVED reply says where the slot is.)
+		if ask {
 			c.asked.Add(1)
 		} else {
 			c.moved.Add(1)

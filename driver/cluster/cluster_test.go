@@ -237,9 +237,10 @@ func TestAskAndMoved(t *testing.T) {
 	}
 	t.Logf("%d MOVED made %d refreshes", after.Moved-before.Moved, after.Refreshes-before.Refreshes)
 
-	// A redirect given up on its ctx before anything was sent (the new node's
-	// connection could not be made) is not counted: its Future's next reader
-	// follows it again, and that one counts.
+	// A redirect not followed, because the new node's connection could not be made
+	// (its ctx is done, and nothing answers there), is not counted: one given up on
+	// its ctx is followed again by its Future's next reader, which counts it. (Last
+	// in the test: the MOVED leaves the slot mapped to that address.)
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
 	before = c.Stats()
