@@ -37,6 +37,12 @@
 // Futures; a batch (SendBatch) is split by node, and each command follows its own
 // redirects.
 //
+// Order: a redirected command is sent again when one of its Future's methods first
+// sees the redirect, so commands redirected together (a pipeline or a batch sent
+// while their slot moved) go out again in the order their Futures are read. Reading
+// them in the order they were sent keeps their order; commands that must run in
+// order whatever happens go in one SendTx.
+//
 // # Topology
 //
 // The map comes from CLUSTER SLOTS (CLUSTER SHARDS has had bugs after failovers and
