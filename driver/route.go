@@ -156,7 +156,9 @@ func (c *PairedConn) Resend(r Rerouter, cmd []byte, asking bool) Future {
 }
 
 // SendBatchRouted is SendBatch whose commands' error replies r may handle, each
-// command on its own (see Rerouter): a redirected command is sent again alone.
+// command on its own (see Rerouter): a redirected command is sent again alone, after
+// the batch's redirected commands ahead of it, in the batch's order whichever Future
+// is read first.
 func (c *PairedConn) SendBatchRouted(dst []Future, b *Batch, r Rerouter) []Future {
 	if r == nil || b.n < 2 {
 		if b.n == 1 && r != nil && b.check(c, false) == nil {
@@ -266,6 +268,7 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 		var red Redirect
 		var orig error // a transaction's error, given as is if nobody reroutes it
 		var rs *reroutes
+		var before []partRedirect // a batch's commands ahead of this one that go again
 		err := f.r.ViewCmd(ctx, f.seq, part, func(cmd []byte, v parser.Value, e error, memo *ring.Memo) {
 			if un, ok := e.(*ring.Unsent); ok {
 				// Never written: it may go elsewhere, as it is.
@@ -273,6 +276,9 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 				var ok bool
 				if red, ok = unsent(cmd, mode, part, e, attempt); ok {
 					orig, rs = e, keepReroutes(memo, mode, cmd)
+					if mode == modeBatch {
+						before = batchUnsent(cmd, part, e, attempt)
+					}
 					return
 				}
 			}
@@ -290,6 +296,7 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 				fn(txElem(all, f.part))
 				return
 			}
+			all := v
 			if e == nil && mode != modePlain {
 				v, e = batchElem(v, f.part)
 			}
@@ -297,6 +304,9 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 				if c := commandAt(cmd, part); c != nil {
 					red = Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), c...), Attempt: attempt}
 					rs = keepReroutes(memo, mode, cmd)
+					if mode == modeBatch {
+						before = batchRedirects(all, cmd, rr, part, attempt)
+					}
 					return
 				}
 			}
@@ -307,6 +317,14 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 		}
 		if err != nil || rs == nil {
 			return err
+		}
+		// The batch's redirected commands ahead of this one go again first, in their
+		// order, whichever Future is read first: each once (its own Future then reads
+		// the outcome), and errors are their Futures' own.
+		for _, b := range before {
+			if _, err := rs.follow(ctx, rr, b.red, mode, b.part); err != nil && ctx != nil && ctx.Err() != nil {
+				return ctx.Err()
+			}
 		}
 		next, err := rs.follow(ctx, rr, red, mode, f.part)
 		if err == ErrNoReroute {
@@ -397,6 +415,40 @@ func (rs *reroutes) follow(ctx context.Context, rr Rerouter, red Redirect, mode 
 		next.part = part
 	}
 	return next, err
+}
+
+// partRedirect is the redirect of one command of a batch.
+type partRedirect struct {
+	part int32
+	red  Redirect
+}
+
+// batchRedirects returns the redirects rr takes among the replies of a batch's
+// commands before part, in order (all is the batch's result, cmd its commands).
+func batchRedirects(all parser.Value, cmd []byte, rr Rerouter, part, attempt int) []partRedirect {
+	var out []partRedirect
+	for j := 0; j < part; j++ {
+		v, e := batchElem(all, int32(j))
+		if e != nil || !v.IsError() || !rr.Reroutes(v.Bytes()) {
+			continue
+		}
+		if c := commandAt(cmd, j); c != nil {
+			out = append(out, partRedirect{int32(j), Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), c...), Attempt: attempt}})
+		}
+	}
+	return out
+}
+
+// batchUnsent is batchRedirects for a batch that was never written (err is the close
+// error): all of its commands before part.
+func batchUnsent(cmd []byte, part int, err error, attempt int) []partRedirect {
+	var out []partRedirect
+	for j := 0; j < part; j++ {
+		if red, ok := unsent(cmd, modeBatch, j, err, attempt); ok {
+			out = append(out, partRedirect{int32(j), red})
+		}
+	}
+	return out
 }
 
 // countCommands returns how many encoded commands buf holds.

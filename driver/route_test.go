@@ -11,6 +11,7 @@ import (
 
 	"github.com/respring/respring/internal/fakeredis"
 	"github.com/respring/respring/internal/redistest"
+	"github.com/respring/respring/parser"
 )
 
 // wrongTypeRouter sends a command that got WRONGTYPE on one server to another (a
@@ -176,8 +177,8 @@ func TestSendRoutedUnsentOnClose(t *testing.T) {
 	f := ca.SendRouted(rr, "SET", "unsent:plain", "x")
 	fc := ca.SendRouted(rr, "INCR", "unsent:c")
 	var batch, tx Batch
-	batch.Queue("SET", "unsent:b1", "1")
-	batch.Queue("SET", "unsent:b2", "2")
+	batch.Queue("RPUSH", "unsent:l", "1")
+	batch.Queue("RPUSH", "unsent:l", "2")
 	tx.Queue("INCR", "unsent:n")
 	tx.Queue("INCR", "unsent:n")
 	bf := ca.SendBatchRouted(nil, &batch, rr)
@@ -191,9 +192,9 @@ func TestSendRoutedUnsentOnClose(t *testing.T) {
 			t.Fatalf("INCR: %d, %v; want 1", n, err)
 		}
 	}
-	for i, f := range bf {
-		if err := f.Err(ctx); err != nil {
-			t.Fatalf("batch command %d: %v", i, err)
+	for i := len(bf) - 1; i >= 0; i-- { // read last first: they still go in order
+		if n, err := bf[i].Int(ctx); err != nil || n != int64(i+1) {
+			t.Fatalf("batch command %d: %d, %v; want %d", i, n, err, i+1)
 		}
 	}
 	for i, f := range tf {
@@ -207,10 +208,13 @@ func TestSendRoutedUnsentOnClose(t *testing.T) {
 	if n := rr.reroutes.Load(); n != 5 {
 		t.Fatalf("%d reroutes, want 5 (two commands, two of a batch, one transaction)", n)
 	}
-	for k, want := range map[string]string{"unsent:plain": "x", "unsent:c": "1", "unsent:b1": "1", "unsent:b2": "2", "unsent:n": "2"} {
+	for k, want := range map[string]string{"unsent:plain": "x", "unsent:c": "1", "unsent:n": "2"} {
 		if v := b.MustDo("GET", k); v.Text() != want {
 			t.Fatalf("%s = %q on the other server, want %q", k, v.Text(), want)
 		}
+	}
+	if l := b.MustDo("LRANGE", "unsent:l", "0", "-1"); fmt.Sprint(texts(l)) != "[1 2]" {
+		t.Fatalf("the batch's list on the other server is %v, want [1 2]", texts(l))
 	}
 
 	// Written, never answered.
@@ -300,6 +304,41 @@ func readTwice(t *testing.T, ctx context.Context, what string, fs []Future, want
 
 // twoServers starts two servers and connects to each, for a Rerouter to send from
 // one to the other; the connections close with the test.
+// texts returns the texts of an array value's elements.
+func texts(v parser.Value) []string {
+	var out []string
+	for _, e := range v.Elems() {
+		out = append(out, e.Text())
+	}
+	return out
+}
+
+// A batch's redirected commands go again in the batch's order, whichever Future is
+// read first: RPUSHes that all got WRONGTYPE on one server build the list in order on
+// the other, and each gets its own reply, although their Futures are read last first.
+func TestRoutedBatchKeepsOrder(t *testing.T) {
+	a, b, ca, cb := twoServers(t)
+	ctx := testCtx(t, 10*time.Second)
+	a.MustDo("SET", "ordered", "a string: RPUSH gets WRONGTYPE")
+	rr := &wrongTypeRouter{to: cb, max: 3}
+	var bt Batch
+	for _, x := range []string{"x1", "x2", "x3", "x4"} {
+		bt.Queue("RPUSH", "ordered", x)
+	}
+	fs := ca.SendBatchRouted(nil, &bt, rr)
+	for _, i := range []int{2, 3, 0, 1} {
+		if n, err := fs[i].Int(ctx); err != nil || n != int64(i+1) {
+			t.Fatalf("RPUSH %d: %d, %v; want %d", i, n, err, i+1)
+		}
+	}
+	if l := b.MustDo("LRANGE", "ordered", "0", "-1"); fmt.Sprint(texts(l)) != "[x1 x2 x3 x4]" {
+		t.Fatalf("the list on the other server is %v, want [x1 x2 x3 x4]", texts(l))
+	}
+	if n := rr.reroutes.Load(); n != 4 {
+		t.Fatalf("%d reroutes, want 4: each command once", n)
+	}
+}
+
 func twoServers(t *testing.T) (a, b *redistest.Server, ca, cb *PairedConn) {
 	t.Helper()
 	a, b = startServer(t), startServer(t)

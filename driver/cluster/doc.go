@@ -38,10 +38,10 @@
 // redirects.
 //
 // Order: a redirected command is sent again when one of its Future's methods first
-// sees the redirect, so commands redirected together (a pipeline or a batch sent
-// while their slot moved) go out again in the order their Futures are read. Reading
-// them in the order they were sent keeps their order; commands that must run in
-// order whatever happens go in one SendTx.
+// sees the redirect. The redirected commands of one SendBatch (on one node) go again
+// in the batch's order, whichever Future is read first; separate Sends redirected
+// together (a pipeline sent while their slot moved) go again in the order their
+// Futures are read. Commands that must run in order whatever happens go in one SendTx.
 //
 // # Topology
 //
