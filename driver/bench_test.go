@@ -141,3 +141,39 @@ func BenchmarkPipelinedLargeSet(b *testing.B) {
 		})
 	}
 }
+
+// benchRouter takes no reply: the routed happy path.
+type benchRouter struct{}
+
+func (benchRouter) Reroutes([]byte) bool { return false }
+func (benchRouter) Reroute(context.Context, Redirect) (Future, error) {
+	return Future{}, ErrNoReroute
+}
+
+// BenchmarkRoutedGet: BenchmarkParallelGet's GET through SendRouted, as the cluster
+// client sends it (no redirect), with a context per goroutine.
+func BenchmarkRoutedGet(b *testing.B) {
+	for _, g := range []int{1, 64, 512} {
+		b.Run("g"+strconv.Itoa(g), func(b *testing.B) {
+			c := benchConn(b)
+			var rr benchRouter
+			b.ReportAllocs()
+			b.SetParallelism((g + 1) / 2)
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				dst := make([]byte, 0, 64)
+				var err error
+				for pb.Next() {
+					if dst, err = c.SendRouted(rr, "GET", "bench:k").AppendBytes(ctx, dst[:0]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
