@@ -428,13 +428,17 @@ type partRedirect struct {
 func batchRedirects(all parser.Value, cmd []byte, rr Rerouter, part, attempt int) []partRedirect {
 	var out []partRedirect
 	for j := 0; j < part; j++ {
+		_, n, err := parser.Parse(cmd) // command j: one pass over the batch
+		if err != nil {
+			break
+		}
+		c := cmd[:n]
+		cmd = cmd[n:]
 		v, e := batchElem(all, int32(j))
 		if e != nil || !v.IsError() || !rr.Reroutes(v.Bytes()) {
 			continue
 		}
-		if c := commandAt(cmd, j); c != nil {
-			out = append(out, partRedirect{int32(j), Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), c...), Attempt: attempt}})
-		}
+		out = append(out, partRedirect{int32(j), Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), c...), Attempt: attempt}})
 	}
 	return out
 }
