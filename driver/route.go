@@ -448,9 +448,12 @@ func batchRedirects(all parser.Value, cmd []byte, rr Rerouter, part, attempt int
 func batchUnsent(cmd []byte, part int, err error, attempt int) []partRedirect {
 	var out []partRedirect
 	for j := 0; j < part; j++ {
-		if red, ok := unsent(cmd, modeBatch, j, err, attempt); ok {
-			out = append(out, partRedirect{int32(j), red})
+		_, n, perr := parser.Parse(cmd) // command j: one pass over the batch
+		if perr != nil {
+			break
 		}
+		out = append(out, partRedirect{int32(j), Redirect{Cmd: append([]byte(nil), cmd[:n]...), Attempt: attempt, Err: err}})
+		cmd = cmd[n:]
 	}
 	return out
 }
