@@ -277,7 +277,9 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 				if red, ok = unsent(cmd, mode, part, e, attempt); ok {
 					orig, rs = e, keepReroutes(memo, mode, cmd)
 					if mode == modeBatch {
-						before = batchUnsent(cmd, part, e, attempt)
+						before = batchAhead(cmd, part, func(_ int, c []byte) (Redirect, bool) {
+							return Redirect{Cmd: append([]byte(nil), c...), Attempt: attempt, Err: e}, true
+						})
 					}
 					return
 				}
@@ -305,7 +307,13 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 					red = Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), c...), Attempt: attempt}
 					rs = keepReroutes(memo, mode, cmd)
 					if mode == modeBatch {
-						before = batchRedirects(all, cmd, rr, part, attempt)
+						before = batchAhead(cmd, part, func(j int, c []byte) (Redirect, bool) {
+							v, e := batchElem(all, int32(j))
+							if e != nil || !v.IsError() || !rr.Reroutes(v.Bytes()) {
+								return Redirect{}, false
+							}
+							return Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), c...), Attempt: attempt}, true
+						})
 					}
 					return
 				}
@@ -374,7 +382,7 @@ func (r *reroute) do(ctx context.Context, rr Rerouter, red Redirect) (Future, er
 	defer func() { <-r.lock }()
 	if !r.done {
 		next, err := rr.Reroute(ctx, red)
-		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		if err != nil && ctx != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return Future{}, err
 		}
 		r.next, r.err, r.done = next, err, true
@@ -423,36 +431,19 @@ type partRedirect struct {
 	red  Redirect
 }
 
-// batchRedirects returns the redirects rr takes among the replies of a batch's
-// commands before part, in order (all is the batch's result, cmd its commands).
-func batchRedirects(all parser.Value, cmd []byte, rr Rerouter, part, attempt int) []partRedirect {
+// batchAhead returns the redirects of a batch's commands before part, in order, in
+// one pass over cmd, the batch's encoded commands: redirect gives command j's (c),
+// or false if it is not sent again.
+func batchAhead(cmd []byte, part int, redirect func(j int, c []byte) (Redirect, bool)) []partRedirect {
 	var out []partRedirect
 	for j := 0; j < part; j++ {
-		_, n, err := parser.Parse(cmd) // command j: one pass over the batch
+		_, n, err := parser.Parse(cmd)
 		if err != nil {
 			break
 		}
-		c := cmd[:n]
-		cmd = cmd[n:]
-		v, e := batchElem(all, int32(j))
-		if e != nil || !v.IsError() || !rr.Reroutes(v.Bytes()) {
-			continue
+		if red, ok := redirect(j, cmd[:n]); ok {
+			out = append(out, partRedirect{int32(j), red})
 		}
-		out = append(out, partRedirect{int32(j), Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), c...), Attempt: attempt}})
-	}
-	return out
-}
-
-// batchUnsent is batchRedirects for a batch that was never written (err is the close
-// error): all of its commands before part.
-func batchUnsent(cmd []byte, part int, err error, attempt int) []partRedirect {
-	var out []partRedirect
-	for j := 0; j < part; j++ {
-		_, n, perr := parser.Parse(cmd) // command j: one pass over the batch
-		if perr != nil {
-			break
-		}
-		out = append(out, partRedirect{int32(j), Redirect{Cmd: append([]byte(nil), cmd[:n]...), Attempt: attempt, Err: err}})
 		cmd = cmd[n:]
 	}
 	return out

@@ -432,3 +432,28 @@ func TestRoutedFutureRerouteGivenUp(t *testing.T) {
 		t.Fatalf("n = %q on the other server, want 1", v.Text())
 	}
 }
+
+// failRouter takes WRONGTYPE and cannot send it anywhere.
+type failRouter struct{}
+
+var errNowhere = errors.New("nowhere to send it")
+
+func (failRouter) Reroutes(msg []byte) bool { return strings.HasPrefix(string(msg), "WRONGTYPE") }
+func (failRouter) Reroute(context.Context, Redirect) (Future, error) {
+	return Future{}, errNowhere
+}
+
+// A Reroute that fails ends the command with its error, read with a nil ctx too (a
+// nil ctx waits without bound elsewhere in the driver; here it made the check for a
+// ctx error panic).
+func TestRoutedRerouteFailsNilCtx(t *testing.T) {
+	a, _, ca, _ := twoServers(t)
+	a.MustDo("SET", "nilctx", "a string")
+	var none context.Context // nil
+	f := ca.SendRouted(failRouter{}, "RPUSH", "nilctx", "x")
+	for range 2 {
+		if err := f.Err(none); !errors.Is(err, errNowhere) {
+			t.Fatalf("RPUSH: %v, want the Rerouter's error", err)
+		}
+	}
+}

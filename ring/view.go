@@ -88,9 +88,8 @@ func (m *Memo) reset() {
 // was written, when seq was marked with Keep (nil otherwise), valid during fn only. A
 // multi-reply command's buffer holds all of its commands. For a command failed by Close
 // before it was written (or published after Close), fn's err is an *Unsent holding
-// the close error. memo
-// is the result's Memo, for fn to use while it runs (the value it returns stays valid
-// after).
+// the close error. memo is the result's Memo, for fn to use while it runs (the value
+// it returns stays valid after).
 func (r *Ring) ViewCmd(ctx context.Context, seq uint64, part int, fn func(cmd []byte, v parser.Value, err error, memo *Memo)) error {
 	if fn == nil {
 		fn = func([]byte, parser.Value, error, *Memo) {}
