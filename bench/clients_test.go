@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,12 +23,19 @@ type kv interface {
 	close()
 }
 
-// openKV opens client name for conc goroutines: respring and rueidis share one
-// connection (implicit pipelining); go-redis and redigo get a pool of conc
-// connections, the way their users size them; goredis-auto is go-redis's blocking
+// openKV opens client name for conc goroutines: respring shares one connection
+// (implicit pipelining); rueidis too, over its default of 2^PipelineMultiplex
+// connections (log2 GOMAXPROCS, at most 2: 2 connections on the 2-core bench machine,
+// 4 from 4 cores), each command with a key on one picked at random; go-redis and
+// redigo get a pool of conc connections, the way their users size them; goredis-auto is go-redis's blocking
 // autopipeliner (see newGoredisAuto). With ep.tls every client connects over TLS with
 // its own clone of that configuration (respring Config.TLS, rueidis
 // ClientOption.TLSConfig, go-redis Options.TLSConfig, redigo DialTLSConfig).
+//
+// Two variants isolate the number of connections (the large-value benchmarks take
+// them with BENCH_LARGE_CONNS=1): rueidis-1conn is rueidis on one connection
+// (PipelineMultiplex -1), respring-2conn two respring connections taking the
+// commands in turn (no order between them: for the benchmark only).
 func openKV(ctx context.Context, name string, ep endpoint, conc int) (kv, error) {
 	addr := ep.addr
 	switch name {
@@ -49,6 +57,25 @@ func openKV(ctx context.Context, name string, ep endpoint, conc int) (kv, error)
 			return nil, err
 		}
 		return rueidisKV{c}, nil
+	case "rueidis-1conn":
+		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true, TLSConfig: ep.tlsConf(), PipelineMultiplex: -1})
+		if err != nil {
+			return nil, err
+		}
+		return rueidisKV{c}, nil
+	case "respring-2conn":
+		var two respring2KV
+		for i := range two.c {
+			c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr, TLS: ep.tlsConf()})
+			if err != nil {
+				if i > 0 {
+					two.c[0].close()
+				}
+				return nil, err
+			}
+			two.c[i] = respringKV{c}
+		}
+		return &two, nil
 	case "goredis":
 		c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: conc, PoolTimeout: time.Minute, TLSConfig: ep.tlsConf()})
 		return goredisKV{c}, nil
@@ -231,3 +258,21 @@ func openKVOrSkip(b *testing.B, ctx context.Context, name string, ep endpoint, c
 	b.Cleanup(k.close)
 	return k
 }
+
+// respring-2conn: two PairedConns, the commands alternating between them.
+type respring2KV struct {
+	c [2]respringKV
+	n atomic.Uint32
+}
+
+func (k *respring2KV) pick() respringKV { return k.c[k.n.Add(1)&1] }
+func (k *respring2KV) get(ctx context.Context, key string, dst []byte) ([]byte, error) {
+	return k.pick().get(ctx, key, dst)
+}
+func (k *respring2KV) getView(ctx context.Context, key string, dst []byte) ([]byte, error) {
+	return k.pick().get(ctx, key, dst)
+}
+func (k *respring2KV) set(ctx context.Context, key string, val []byte, s string) error {
+	return k.pick().set(ctx, key, val, s)
+}
+func (k *respring2KV) close() { k.c[0].close(); k.c[1].close() }

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"os"
+	"slices"
 	"testing"
 )
 
@@ -24,6 +26,8 @@ import (
 //
 //	LargeGet/{1MiB,16MiB}/g{1,8}/client=NAME
 //	LargeSet/{1MiB,16MiB}/g{1,8}/client=NAME
+//
+// With BENCH_LARGE_CONNS=1 both also run respring-2conn and rueidis-1conn (see openKV).
 //
 // Besides ns/op, B/op, allocs/op, cpu-ns/op and srv-cpu-ns/op: ops/s and MB/s (value
 // bytes per second). The keys stay in the server after the benchmark (136 MiB in all).
@@ -49,6 +53,9 @@ func benchLarge(b *testing.B, isSet bool) {
 			clients := largeClients
 			if isSet {
 				clients = largeSetClients
+			}
+			if os.Getenv("BENCH_LARGE_CONNS") == "1" {
+				clients = append(slices.Clone(clients), "respring-2conn", "rueidis-1conn")
 			}
 			for _, name := range clients {
 				b.Run(fmt.Sprintf("%s/g%d/client=%s", sizeName(size), g, name), func(b *testing.B) {

@@ -12,6 +12,8 @@
 #   BENCH_REV     a git revision: benchmark that commit of respring (a clean snapshot)
 #                 instead of the working tree
 #   BENCH_MICRO=1 also run the parser and writer micro-benchmarks of the main module
+#   BENCH_LARGE_CONNS=1  the large-value benchmarks also run respring-2conn and
+#                 rueidis-1conn (how much the number of connections counts)
 #   BENCH_TLS=0   no TLS port (the TLSGet and TLSSet benchmarks then skip)
 #   BENCH_OUT     output directory; default bench/out
 #
@@ -148,7 +150,7 @@ fi
 	echo "machine: nproc=$(nproc), $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(go version)"
 	echo "server: $(redis-server --version)${REDIS_BENCH_TLS_ADDR:+; also TLS (throwaway CA of cmd/benchcerts, ECDSA P-256, --tls-auth-clients no)}"
 	echo "respring: $source_desc"
-	echo "command: BENCH_COUNT=$count BENCH_TIME=$btime BENCH_FILTER='$filter'${BENCH_REV:+ BENCH_REV=$BENCH_REV}${BENCH_MICRO:+ BENCH_MICRO=$BENCH_MICRO}${BENCH_SKIP_10K:+ BENCH_SKIP_10K=$BENCH_SKIP_10K}${BENCH_TLS:+ BENCH_TLS=$BENCH_TLS} bash bench/run.sh"
+	echo "command: BENCH_COUNT=$count BENCH_TIME=$btime BENCH_FILTER='$filter'${BENCH_REV:+ BENCH_REV=$BENCH_REV}${BENCH_MICRO:+ BENCH_MICRO=$BENCH_MICRO}${BENCH_SKIP_10K:+ BENCH_SKIP_10K=$BENCH_SKIP_10K}${BENCH_TLS:+ BENCH_TLS=$BENCH_TLS}${BENCH_LARGE_CONNS:+ BENCH_LARGE_CONNS=$BENCH_LARGE_CONNS} bash bench/run.sh"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/env.txt" >&2
 
