@@ -411,3 +411,57 @@ func TestMemo(t *testing.T) {
 		t.Fatalf("reused slot: memo %v, want a fresh one", got)
 	}
 }
+
+// PeekPlain shows a plain result with its kept command and its Memo, skips a result
+// published with PublishMulti, and does not count as reading: a result only peeked at
+// is still parked for its reader when its slot is reused, with what the Memo holds.
+func TestPeekPlain(t *testing.T) {
+	r := New(8)
+	plain := publishKept(t, r, "P\n")
+	multi := reserveMulti(t, r, "M1\nM2\n", 2, 2)
+	collectAll(r)
+	// An error reply: a plain kept command's buffer stays only with one.
+	if err := r.Complete(parser.NewSimpleError("ERR p")); err != nil {
+		t.Fatal(err)
+	}
+	complete(t, r, "m1", "m2")
+
+	var got string
+	var calls int
+	if err := r.PeekPlain(nilCtx, plain, func(cmd []byte, v parser.Value, err error, m *Memo) {
+		calls++
+		got = string(cmd) + "=" + string(v.Bytes())
+		m.Keep("noted")
+	}); err != nil || calls != 1 || got != "P\n=ERR p" {
+		t.Fatalf("PeekPlain(plain): %v, %d calls, %q; want one call with P\\n=ERR p", err, calls, got)
+	}
+	if err := r.PeekPlain(nilCtx, multi, func([]byte, parser.Value, error, *Memo) { calls++ }); err != nil || calls != 1 {
+		t.Fatalf("PeekPlain(multi): %v, fn called %d times; want nil and no call", err, calls-1)
+	}
+	if s, err := partText(r, multi, 0); err != nil || s != "m1" {
+		t.Fatalf("part 0 after PeekPlain: %q, %v", s, err)
+	}
+
+	// Reuse every slot: the plain result, never read, is parked, Memo and all.
+	for range r.Size() {
+		s := mustSend(t, r, "y", false)
+		collect(t, r)
+		complete(t, r, "z")
+		wantReply(t, r, s, "z")
+	}
+	for i := 0; i < 2; i++ { // a peek of the parked result leaves it parked
+		var memo any
+		if err := r.PeekPlain(nilCtx, plain, func(_ []byte, _ parser.Value, _ error, m *Memo) { memo = m.Load() }); err != nil || memo != "noted" {
+			t.Fatalf("PeekPlain of the parked result (%d): %v, memo %v", i, err, memo)
+		}
+	}
+	if err := r.View(nilCtx, plain, func(v parser.Value, _ error) { got = string(v.Bytes()) }); err != nil || got != "ERR p" {
+		t.Fatalf("View of the parked result: %v, %q", err, got)
+	}
+	if err := r.PeekPlain(nilCtx, plain, func([]byte, parser.Value, error, *Memo) {}); !errors.Is(err, ErrExpired) {
+		t.Fatalf("PeekPlain after the read: %v, want ErrExpired", err)
+	}
+}
+
+// collectAll runs Collect once, whatever it appends.
+func collectAll(r *Ring) { r.Collect(nil) }

@@ -38,10 +38,13 @@
 // redirects.
 //
 // Order: a redirected command is sent again when one of its Future's methods first
-// sees the redirect. The redirected commands of one SendBatch (on one node) go again
-// in the batch's order, whichever Future is read first; separate Sends redirected
-// together (a pipeline sent while their slot moved) go again in the order their
-// Futures are read. Commands that must run in order whatever happens go in one SendTx.
+// sees the redirect. Redirected commands go again in the order they were sent to their
+// node, whichever Future is read first: the commands of one SendBatch in the batch's
+// order, and separate Sends redirected together (a pipeline sent while their slot
+// moved, or never written to a node that left the map) in the order of the Sends; the
+// first reader of one follows the redirects of those sent before it first. A batch and
+// the separate Sends around it are not ordered with each other. Commands that must run
+// in order whatever happens go in one SendTx.
 //
 // # Topology
 //
