@@ -85,8 +85,9 @@ func orderOf(rg *ring.Ring, rr Rerouter) *routeOrder {
 // before seq and not followed yet, by rr and within ctx, and returns with the order
 // lock held: the caller follows seq's own redirect and then calls unlock, so that no
 // later command's reader follows its redirect first. Errors of the commands ahead are
-// theirs (their Futures get them); ahead returns an error only when ctx ended, and
-// then holds no lock. attempt is the redirect count given to the Rerouter: the
+// theirs (their Futures get them); after one the Rerouter could not send (an error
+// other than ErrNoReroute), the rest ahead are left to their own readers. ahead
+// returns an error only when ctx ended, and then holds no lock. attempt is the redirect count given to the Rerouter: the
 // caller's, as the commands ahead were redirected with it.
 func (o *routeOrder) ahead(ctx context.Context, rg *ring.Ring, seq uint64, rr Rerouter, attempt int) (unlock func(), err error) {
 	var stop <-chan struct{}
@@ -126,10 +127,17 @@ func (o *routeOrder) ahead(ctx context.Context, rg *ring.Ring, seq uint64, rr Re
 		if rs == nil {
 			continue // expired, not routed, or not redirected
 		}
-		if _, err := rs.follow(ctx, rr, red, modePlain, 0); err != nil && ctx != nil && ctx.Err() != nil {
+		_, err = rs.follow(ctx, rr, red, modePlain, 0)
+		if err != nil && ctx != nil && ctx.Err() != nil {
 			o.low = e // e goes again first next time
 			unlock()
 			return nil, ctx.Err()
+		}
+		if err != nil && err != ErrNoReroute {
+			// The Rerouter could not send it (a node it could not reach, a client
+			// closing): it would likely fail the next ones the same way, one after
+			// the other, each after as long. Leave those to their own readers.
+			break
 		}
 	}
 	if seq >= o.low {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 	"time"
 )
@@ -172,5 +173,50 @@ func TestRoutedSendsKeepOrderConcurrent(t *testing.T) {
 	}
 	if k := rr.reroutes.Load(); k != n {
 		t.Fatalf("%d reroutes, want %d: each command once", k, n)
+	}
+}
+
+// failFirstRouter is wrongTypeRouter whose Reroute of the command holding bad fails
+// (as a cluster's does when the node it must dial does not answer).
+type failFirstRouter struct {
+	wrongTypeRouter
+	bad string
+}
+
+var errUnreachable = errors.New("unreachable")
+
+func (f *failFirstRouter) Reroute(ctx context.Context, r Redirect) (Future, error) {
+	if strings.Contains(string(r.Cmd), f.bad) {
+		f.reroutes.Add(1)
+		return Future{}, errUnreachable
+	}
+	return f.wrongTypeRouter.Reroute(ctx, r)
+}
+
+// A command ahead whose Reroute fails gets that error, and the commands after it are
+// left to their own readers instead of being tried one after the other; the reader
+// that met it follows its own command.
+func TestRoutedSendsAheadFails(t *testing.T) {
+	a, b, ca, cb := twoServers(t)
+	ctx := testCtx(t, 10*time.Second)
+	a.MustDo("SET", "ahead", "a string")
+	rr := &failFirstRouter{wrongTypeRouter: wrongTypeRouter{to: cb, max: 3}, bad: "f1"}
+	f1 := ca.SendRouted(rr, "RPUSH", "ahead", "f1")
+	f2 := ca.SendRouted(rr, "RPUSH", "ahead", "f2")
+	f3 := ca.SendRouted(rr, "RPUSH", "ahead", "f3")
+	if n, err := f3.Int(ctx); err != nil || n != 1 {
+		t.Fatalf("RPUSH f3: %d, %v; want 1", n, err)
+	}
+	if n := rr.reroutes.Load(); n != 2 {
+		t.Fatalf("%d reroutes after reading f3, want 2 (f1, which failed, and f3)", n)
+	}
+	if n, err := f2.Int(ctx); err != nil || n != 2 {
+		t.Fatalf("RPUSH f2: %d, %v; want 2", n, err)
+	}
+	if _, err := f1.Int(ctx); !errors.Is(err, errUnreachable) {
+		t.Fatalf("RPUSH f1: %v, want its Reroute's error", err)
+	}
+	if l := b.MustDo("LRANGE", "ahead", "0", "-1"); fmt.Sprint(texts(l)) != "[f3 f2]" {
+		t.Fatalf("the list on the other server is %v, want [f3 f2]", texts(l))
 	}
 }

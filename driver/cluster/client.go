@@ -80,6 +80,7 @@ type Client struct {
 	asked     atomic.Uint64
 	retried   atomic.Uint64
 	resent    atomic.Uint64
+	retries   retryGates
 	stop      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -596,6 +597,9 @@ func (c *Client) Reroutes(msg []byte) bool {
 
 // Reroute follows one redirect or retry of a command (driver.Rerouter).
 func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future, error) {
+	if ctx == nil {
+		ctx = context.Background() // a Future read with a nil ctx waits without bound
+	}
 	if r.Err != nil {
 		return c.resend(r)
 	}
@@ -627,13 +631,14 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		return driver.Future{}, driver.ErrNoReroute
 	}
 	c.requestRefresh()
-	d := min(10*time.Millisecond<<min(r.Attempt-1, 6), 500*time.Millisecond)
-	t := time.NewTimer(jitter(d / 2))
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		t.Stop()
-		return driver.Future{}, ctx.Err()
+	if w := c.retries.wait(r.Attempt, time.Now()); w > 0 {
+		t := time.NewTimer(w)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return driver.Future{}, ctx.Err()
+		}
 	}
 	return c.sendToSlot(r, &c.retried)
 }
