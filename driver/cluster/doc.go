@@ -28,7 +28,9 @@
 //   - ASK: ASKING and the command go to the named node together, the map unchanged;
 //   - TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN, READONLY: these replies prove the
 //     command did not run; it is sent again after a backoff and a refresh, up to
-//     Config.MaxRetries times.
+//     Config.MaxRetries times. The backoff (about 5 ms, doubling with each attempt up
+//     to about 250 ms) is shared by the retries of one attempt that come together:
+//     those of a burst of CLUSTERDOWN replies wait once, not once each in a row.
 //
 // Nothing else is ever sent again: a command cut by a broken connection fails with
 // driver.ErrConnLost, as on one node. After Config.MaxRedirects redirects the caller
