@@ -87,8 +87,9 @@ func orderOf(rg *ring.Ring, rr Rerouter) *routeOrder {
 // later command's reader follows its redirect first. Errors of the commands ahead are
 // theirs (their Futures get them); after one the Rerouter could not send (an error
 // other than ErrNoReroute), the rest ahead are left to their own readers. ahead
-// returns an error only when ctx ended, and then holds no lock. attempt is the redirect count given to the Rerouter: the
-// caller's, as the commands ahead were redirected with it.
+// returns an error only when ctx ended, and then holds no lock. attempt is the
+// redirect count given to the Rerouter: the caller's, as the commands ahead were
+// redirected with it.
 func (o *routeOrder) ahead(ctx context.Context, rg *ring.Ring, seq uint64, rr Rerouter, attempt int) (unlock func(), err error) {
 	var stop <-chan struct{}
 	if ctx != nil {
@@ -107,13 +108,13 @@ func (o *routeOrder) ahead(ctx context.Context, rg *ring.Ring, seq uint64, rr Re
 	for e := from; e < seq; e++ {
 		var red Redirect
 		var rs *reroutes
-		err := rg.PeekPlain(ctx, e, func(cmd []byte, v parser.Value, err error, memo *ring.Memo) {
+		err := rg.PeekPlain(ctx, e, func(cmd []byte, v parser.Value, verr error, memo *ring.Memo) {
 			if cmd == nil {
 				return // not kept (not routed), or answered with no error
 			}
-			if un, ok := err.(*ring.Unsent); ok {
+			if un, ok := verr.(*ring.Unsent); ok {
 				red = Redirect{Cmd: append([]byte(nil), cmd...), Attempt: attempt, Err: un.Err}
-			} else if err != nil || !v.IsError() || !rr.Reroutes(v.Bytes()) {
+			} else if verr != nil || !v.IsError() || !rr.Reroutes(v.Bytes()) {
 				return
 			} else {
 				red = Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), cmd...), Attempt: attempt}
