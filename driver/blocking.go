@@ -75,6 +75,7 @@ func (bc *blockingCall) fail(err error) {
 // drained runs on the loop after a reply: a connection running a blocking call goes
 // back to the pool once nothing is in flight on it.
 func (c *PairedConn) drained() {
+	c.ded.blockingInFlight(c.ring) // forgets a blocking command once it is done
 	if c.ring.InFlight() == 0 && c.ded.drain.CompareAndSwap(true, false) {
 		c.ded.pool.put(c)
 	}

@@ -68,6 +68,14 @@ func (d *DedicatedConn) SendBatch(dst []Future, b *Batch) []Future {
 	if d.c.ded.reply != replyOn {
 		return appendFailed(dst, b.Len(), errReplyOff)
 	}
+	if b.has(clsBlocking) && b.n > 0 {
+		n := len(dst)
+		d.c.ded.sendingBlocking(func() Future {
+			dst = d.c.SendBatch(dst, b)
+			return dst[n] // the batch's slot
+		})
+		return dst
+	}
 	return d.c.SendBatch(dst, b)
 }
 
@@ -129,7 +137,15 @@ type dedState struct {
 	// the server will answer a command depends on the CLIENT REPLY commands before it
 	// in the ring (see sendDedicated).
 	mu    sync.Mutex
-	reply replyMode // under mu
+	reply replyMode // under mu; set with setReply
+	// replyNotOn mirrors reply != replyOn, for the health check, which does not wait
+	// for mu.
+	replyNotOn atomic.Bool
+	// blockSeq is 1 + the sequence number of the last blocking command sent on the
+	// connection itself (DedicatedConn.Send, Do, SendBatch), 0 once it is done, or
+	// blockSending while one is being sent (see blockingInFlight): the health check
+	// does not probe while it may run.
+	blockSeq atomic.Uint64
 
 	pool    *pool
 	dead    atomic.Bool // its connection was lost: never reused
@@ -466,6 +482,6 @@ func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
 	if err := c.b.start(ctx, p.cfg, c); err != nil {
 		return nil, err
 	}
-	c.b.startHealth(c.probe)
+	c.b.startHealth(c.probe, c.quiet)
 	return c, nil
 }

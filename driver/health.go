@@ -19,8 +19,13 @@ import (
 // dead. A server busy for longer than two intervals (a long script) is declared dead
 // too: raise HealthCheck above the longest command you run, or turn it off.
 //
-// A dedicated connection running a blocking command is not probed (the PING would wait
-// behind it). Conn and PubsubConn have no health check (a PING reply would reach a
+// When no PING can be sent because the ring is full (or, on a dedicated connection, a
+// sender holds it), the commands in flight take its place: if nothing is read by the
+// next look, the connection is dead all the same.
+//
+// A dedicated connection running a blocking command (one of PairedConn.Send's, or one
+// sent on the DedicatedConn itself) is not probed (the PING would wait behind it), nor
+// one whose CLIENT REPLY is not ON. Conn and PubsubConn have no health check (a PING reply would reach a
 // Conn's reader; a subscriber may be idle for hours); their sockets have TCP
 // keepalive.
 
@@ -42,18 +47,34 @@ type health struct {
 	timer   *time.Timer
 	link    *link  // the connection looked at last time
 	seen    uint64 // its read count then
-	probing bool   // a PING was sent since the last read
-	// probe sends the PING; false when it cannot (ring full, blocking command).
-	probe func() bool
+	probing bool   // a PING was sent (or commands were in flight) since the last read
+	// probe sends the PING (see probeResult); quiet, if set, reports that no answer
+	// is due now (a blocking command runs).
+	probe func() probeResult
+	quiet func() bool
 }
 
+// probeResult is what a health check's probe did.
+type probeResult uint8
+
+const (
+	// probeNone: no PING, and no answer is due (a blocking command runs, replies
+	// are off, the connection is closing).
+	probeNone probeResult = iota
+	// probeSent: a PING went out.
+	probeSent
+	// probeBusy: no PING (the ring is full, or a sender holds the connection), but
+	// commands in flight are due an answer.
+	probeBusy
+)
+
 // startHealth arms the health check if the config has one and the session probes.
-func (b *base) startHealth(probe func() bool) {
+func (b *base) startHealth(probe func() probeResult, quiet func() bool) {
 	if b.cfg.HealthCheck <= 0 || probe == nil {
 		return
 	}
 	b.mu.Lock() // the first firing reads timer under mu
-	b.hc = &health{every: b.cfg.HealthCheck, probe: probe}
+	b.hc = &health{every: b.cfg.HealthCheck, probe: probe, quiet: quiet}
 	b.hc.timer = time.AfterFunc(b.hc.every, b.healthTick)
 	b.mu.Unlock()
 }
@@ -67,20 +88,24 @@ func (b *base) healthTick() {
 		h.link = nil // reconnecting: look again later
 	case l != h.link:
 		h.link, h.seen, h.probing = l, l.reads.Load(), false
-		h.probing = h.probe()
+		h.probing = h.probe() != probeNone
 	case l.reads.Load() != h.seen:
 		h.seen, h.probing = l.reads.Load(), false
 	case h.probing && l.outBusy.Load():
 		// Still sending a large command: the server is reading, not answering yet.
 		// Let the loop look at its output again (it refreshes outBusy).
 		l.wake()
+	case h.probing && h.quiet != nil && h.quiet():
+		// A blocking command started after the probe (it raced the probe's look):
+		// the PING waits behind it, and no answer is due.
+		h.probing = false
 	case h.probing:
 		err := fmt.Errorf("%w within %v", ErrHealthCheck, 2*h.every)
 		l.failed.CompareAndSwap(nil, &err)
 		l.close()
 		h.link = nil
 	default:
-		h.probing = h.probe()
+		h.probing = h.probe() != probeNone
 	}
 	b.mu.Lock()
 	if !b.closed {
@@ -97,29 +122,51 @@ func (b *base) stopHealth() {
 }
 
 // probe sends the health check's PING on a PairedConn.
-func (c *PairedConn) probe() bool {
-	if c.closing.Load() || (c.ded != nil && c.ded.drain.Load()) {
-		return false
+func (c *PairedConn) probe() probeResult {
+	if c.closing.Load() {
+		return probeNone
 	}
 	if d := c.ded; d != nil {
+		if c.quiet() || d.replyNotOn.Load() {
+			return probeNone
+		}
 		// The PING must take its place in the CLIENT REPLY order, and get a reply.
 		if !d.mu.TryLock() {
-			return false
+			// A sender holds the connection (it may wait for room in a full ring).
+			// It marks a blocking command before it sends one, and a mode other
+			// than ON before it holds replies back: the commands in flight are due
+			// an answer.
+			return c.busy()
 		}
 		defer d.mu.Unlock()
-		if d.reply != replyOn {
-			return false
+		if d.reply != replyOn || d.blockingInFlight(c.ring) {
+			return probeNone
 		}
 	}
 	seq, cmd, err := c.ring.Reserve(cancelledCtx)
 	if err != nil {
-		return false // full: commands in flight will show whether it reads
+		return c.busy() // full (or closed): what is in flight shows whether it reads
 	}
 	*cmd = append((*cmd)[:0], pingCmd...)
 	if c.ring.Publish(seq, false) { // not forgotten: a failed probe is not a user's error
 		c.b.wake()
 	}
-	return true
+	return probeSent
+}
+
+// quiet reports that a dedicated connection runs a blocking command: no answer is due.
+func (c *PairedConn) quiet() bool {
+	d := c.ded
+	return d != nil && (d.drain.Load() || d.blockingInFlight(c.ring))
+}
+
+// busy is probeBusy when commands are in flight (and the ring is open), else
+// probeNone.
+func (c *PairedConn) busy() probeResult {
+	if c.ring.InFlight() > 0 && c.ring.Err() == nil {
+		return probeBusy
+	}
+	return probeNone
 }
 
 const pingCmd = "*1\r\n$4\r\nPING\r\n"

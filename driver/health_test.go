@@ -3,6 +3,7 @@ package driver
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -33,6 +34,65 @@ func TestHealthCheckBlackhole(t *testing.T) {
 	}
 	if c.Reconnects() == 0 {
 		t.Fatal("no reconnect")
+	}
+}
+
+// A blackholed connection whose ring is full (no room for the PING) is declared dead
+// all the same: the commands in flight take the PING's place.
+func TestHealthCheckBlackholeFullRing(t *testing.T) {
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr, HealthCheck: 100 * time.Millisecond, RingSize: 4})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	px.Blackhole()
+	fs := []Future{c.Send("PING"), c.Send("PING"), c.Send("PING"), c.Send("PING")}
+	for i, f := range fs {
+		if err := f.Err(ctx); !errors.Is(err, ErrConnLost) || !errors.Is(err, ErrHealthCheck) {
+			t.Fatalf("PING %d with the ring full on a blackholed connection: %v", i, err)
+		}
+	}
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatalf("PING after the reconnect: %v", err)
+	}
+}
+
+// A blocking command sent on a DedicatedConn itself (Do, SendBatch) that waits for
+// longer than two intervals is not taken for a dead connection; after it, the
+// connection is probed again (a blackhole is found).
+func TestHealthCheckDedicatedBlocking(t *testing.T) {
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr, HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		if v, err := d.Do(ctx, "BLPOP", "hc:none", "0.6"); err != nil || !v.IsNull() {
+			return fmt.Errorf("BLPOP on the DedicatedConn: %v, %v", v, err)
+		}
+		var b Batch
+		b.Queue("SET", "hc:x", "1")
+		b.Queue("BLPOP", "hc:none", "0.6")
+		fs := d.SendBatch(nil, &b)
+		for i, f := range fs {
+			if err := f.Err(ctx); err != nil && !errors.Is(err, ErrNil) {
+				return fmt.Errorf("batch command %d: %v", i, err)
+			}
+		}
+		if d.c.Reconnects() != 0 {
+			return errors.New("the dedicated connection was declared dead")
+		}
+		px.Blackhole()
+		if err := d.Send("PING").Err(ctx); !errors.Is(err, ErrHealthCheck) {
+			return fmt.Errorf("PING on the blackholed dedicated connection: %v, want ErrHealthCheck", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

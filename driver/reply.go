@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+
+	"github.com/respring/respring/ring"
 )
 
 // CLIENT REPLY on a DedicatedConn. The server answers nothing while CLIENT REPLY is
@@ -25,6 +27,12 @@ const (
 // errReplyOff is the error of SendBatch and SendTx while CLIENT REPLY is not ON: a
 // batch's commands would be answered only in part.
 var errReplyOff = errors.New("respring: CLIENT REPLY is OFF or SKIP on this DedicatedConn: SendBatch and SendTx need every reply (send CLIENT REPLY ON first)")
+
+// setReply sets the mode (under mu), and its mirror for the health check.
+func (d *dedState) setReply(m replyMode) {
+	d.reply = m
+	d.replyNotOn.Store(m != replyOn)
+}
 
 // replyOn reports whether the connection is in its normal reply mode.
 func (d *dedState) replyOn() bool {
@@ -53,9 +61,46 @@ func (c *PairedConn) sendDedicated(ctx context.Context, forget bool, args []any)
 	}
 	noReply := d.reply != replyOn
 	if d.reply == replySkip {
-		d.reply = replyOn
+		d.setReply(replyOn)
+	}
+	if cls == clsBlocking {
+		return d.sendingBlocking(func() Future { return c.sendMode(ctx, forget, noReply, args) })
 	}
 	return c.sendMode(ctx, forget, noReply, args)
+}
+
+// blockSending is dedState.blockSeq while a blocking command is being sent.
+const blockSending = ^uint64(0)
+
+// sendingBlocking runs send, which sends a blocking command (or a batch with one) on
+// the dedicated connection, under mu, and marks it in flight for the health check
+// (see blockingInFlight).
+func (d *dedState) sendingBlocking(send func() Future) Future {
+	prev := d.blockSeq.Swap(blockSending)
+	f := send()
+	if f.x == nil && f.r != nil {
+		d.blockSeq.Store(f.seq + 1)
+	} else {
+		d.blockSeq.Store(prev) // not sent: an earlier one may still run
+	}
+	return f
+}
+
+// blockingInFlight reports whether a blocking command sent on the connection (not one
+// of PairedConn.Send's blocking calls, which set drain) may still be running: being
+// sent, or not done while anything is in flight. Any goroutine.
+func (d *dedState) blockingInFlight(r *ring.Ring) bool {
+	bs := d.blockSeq.Load()
+	switch {
+	case bs == 0:
+		return false
+	case bs == blockSending:
+		return true
+	case r.InFlight() == 0 || r.Done(bs-1):
+		d.blockSeq.CompareAndSwap(bs, 0)
+		return false
+	}
+	return true
 }
 
 // sendReplyMode sends CLIENT REPLY ON, OFF or SKIP and follows the mode (under d.mu).
@@ -72,15 +117,15 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 	}
 	switch mode {
 	case "ON":
-		d.reply = replyOn
+		d.setReply(replyOn)
 		return c.sendMode(ctx, forget, false, args) // answered OK whatever came before
 	case "OFF":
-		d.reply = replyOff
+		d.setReply(replyOff)
 		return c.sendMode(ctx, forget, true, args)
 	case "SKIP":
 		noReply := true
 		if d.reply != replyOff {
-			d.reply = replySkip
+			d.setReply(replySkip)
 		}
 		return c.sendMode(ctx, forget, noReply, args)
 	}
