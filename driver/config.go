@@ -23,7 +23,7 @@ type Config struct {
 	DB          int           // SELECT after connect (and after every reconnect)
 	Protocol    int           // 3 (default; falls back to 2 if HELLO is unknown) or 2
 	ClientName  string        // CLIENT SETNAME after connect (and after every reconnect)
-	TLS         *tls.Config   // non-nil: TLS (ServerName defaults to the Addr's host)
+	TLS         *tls.Config   // non-nil: TLS (ServerName defaults to the Addr's host; no renegotiation)
 	DialTimeout time.Duration // dial plus handshake; default 5s
 
 	// RingSize caps the commands in flight on a PairedConn (default 1024, rounded up to

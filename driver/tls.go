@@ -148,23 +148,39 @@ type tlsState struct {
 	more bool
 }
 
+// errTLSStalled fails a TLS connection whose crypto/tls would take no more input (a
+// state the loop cannot get it out of); it is the cause of the ErrConnLost errors.
+var errTLSStalled = errors.New("respring: TLS: the session takes no more input")
+
 // tlsKeep is the capacity above which the transport's buffers are dropped once empty.
 const tlsKeep = 256 << 10
 
 // tlsClient starts TLS on the socket nc and runs the TLS handshake (bounded by ctx).
 func tlsClient(ctx context.Context, nc net.Conn, cfg *Config) (*tlsState, error) {
+	tr := &tlsTransport{Conn: nc}
+	tc := tls.Client(tr, tlsConfig(cfg))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, &HandshakeError{Step: "TLS", Err: err}
+	}
+	return &tlsState{tc: tc, tr: tr}, nil
+}
+
+// tlsConfig returns the crypto/tls configuration of a connection for cfg: a clone of
+// cfg.TLS with ServerName set from the address's host unless given, and renegotiation
+// refused whatever cfg.TLS says. A TLS 1.2 renegotiation runs a handshake inside Read,
+// which the loop cannot drive: its reads would find the transport empty, crypto/tls
+// would keep that error for good, and the connection would stall. Refused, it fails
+// the connection with a clear error ("tls: no renegotiation"). Redis never asks for
+// one.
+func tlsConfig(cfg *Config) *tls.Config {
 	tcfg := cfg.TLS.Clone()
+	tcfg.Renegotiation = tls.RenegotiateNever
 	if tcfg.ServerName == "" && cfg.network() == "tcp" {
 		if host, _, err := net.SplitHostPort(cfg.Addr); err == nil {
 			tcfg.ServerName = host
 		}
 	}
-	tr := &tlsTransport{Conn: nc}
-	tc := tls.Client(tr, tcfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, &HandshakeError{Step: "TLS", Err: err}
-	}
-	return &tlsState{tc: tc, tr: tr}, nil
+	return tcfg
 }
 
 // toLoop switches the transport to memory: the caller hands the socket to gnet next.
@@ -219,12 +235,19 @@ func (s *tlsState) read(dst *[]byte) (full bool, reply []byte, err error) {
 			s.idle()
 			return false, s.tr.out, nil
 		}
+		whole, at := s.tr.whole(), s.tr.inOff
 		n, err := s.tc.Read(d[len(d):cap(d)])
 		d = d[:len(d)+n]
 		s.more = len(d) == cap(d)
 		if err != nil {
-			if !errors.Is(err, errWouldBlock) {
+			// Our own error as it is, not wrapped (a copy crypto/tls kept for good
+			// would be wrapped: that is fatal).
+			if err != errWouldBlock {
 				return false, nil, err
+			}
+			if whole && n == 0 && s.tr.inOff == at {
+				// A whole record was there and TLS took none of it: it is stuck.
+				return false, nil, errTLSStalled
 			}
 			s.idle()
 			return false, s.tr.out, nil

@@ -338,3 +338,20 @@ func TestTLSTemporaryReadError(t *testing.T) {
 		t.Fatalf("completed record: %q, %v", plain, err)
 	}
 }
+
+// A connection's TLS configuration refuses renegotiation whatever Config.TLS says (the
+// loop cannot drive one), takes ServerName from the address unless set, and leaves
+// the caller's configuration alone.
+func TestTLSConfigNoRenegotiation(t *testing.T) {
+	user := &tls.Config{Renegotiation: tls.RenegotiateFreelyAsClient}
+	got := tlsConfig(&Config{Addr: "redis.example:6380", TLS: user})
+	if got.Renegotiation != tls.RenegotiateNever || got.ServerName != "redis.example" {
+		t.Fatalf("renegotiation %v, ServerName %q; want never and redis.example", got.Renegotiation, got.ServerName)
+	}
+	if user.Renegotiation != tls.RenegotiateFreelyAsClient || user.ServerName != "" {
+		t.Fatal("the caller's tls.Config was changed")
+	}
+	if got := tlsConfig(&Config{Addr: "redis.example:6380", TLS: &tls.Config{ServerName: "other"}}); got.ServerName != "other" {
+		t.Fatalf("ServerName %q, want the one given", got.ServerName)
+	}
+}
