@@ -301,10 +301,11 @@ func (p *pool) dial() {
 }
 
 // put gives a connection back: to the first waiter, else to the idle list. A broken
-// one, or one with commands in flight, is closed instead. It may run on an event loop
-// (a blocking call's reply came): it never blocks there.
+// one, or one with commands in flight (but for a health check's PING, whose reply
+// goes to its own slot), is closed instead. It may run on an event loop (a blocking
+// call's reply came): it never blocks there.
 func (p *pool) put(dc *PairedConn) {
-	if dc.ded.dead.Load() || !dc.ring.Settled() || !dc.ded.replyOn() {
+	if dc.ded.dead.Load() || !(dc.ring.Settled() || dc.onlyProbe()) || !dc.ded.replyOn() {
 		p.discard(dc)
 		return
 	}

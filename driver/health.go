@@ -148,10 +148,18 @@ func (c *PairedConn) probe() probeResult {
 		return c.busy() // full (or closed): what is in flight shows whether it reads
 	}
 	*cmd = append((*cmd)[:0], pingCmd...)
+	c.probeSeq.Store(seq + 1)
 	if c.ring.Publish(seq, false) { // not forgotten: a failed probe is not a user's error
 		c.b.wake()
 	}
 	return probeSent
+}
+
+// onlyProbe reports whether the one command in flight is the health check's PING (a
+// dedicated connection with nothing else in flight may go back to its pool).
+func (c *PairedConn) onlyProbe() bool {
+	ps := c.probeSeq.Load()
+	return ps != 0 && c.ring.InFlight() == 1 && !c.ring.Done(ps-1)
 }
 
 // quiet reports that a dedicated connection runs a blocking command: no answer is due.

@@ -96,6 +96,47 @@ func TestHealthCheckDedicatedBlocking(t *testing.T) {
 	}
 }
 
+// A dedicated connection given back while the health check's PING is in flight is
+// reused, not closed: the PING's reply goes to its own slot.
+func TestHealthCheckProbeKeepsDedicated(t *testing.T) {
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	c := pairedTo(t, s, Config{Addr: px.Addr, HealthCheck: 200 * time.Millisecond, DedicatedPoolSize: 1})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	var first *PairedConn
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		first = d.c
+		if err := d.Send("SET", "hc:k", "v").Err(ctx); err != nil {
+			return err
+		}
+		px.Delay(100 * time.Millisecond) // below the interval: alive, but slow to answer
+		for !d.c.onlyProbe() {           // the connection idles until a PING is in flight
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.Delay(0)
+	err = c.Dedicated(ctx, func(d *DedicatedConn) error {
+		if d.c != first {
+			return errors.New("the connection was closed and a new one dialled")
+		}
+		if v, err := d.Send("GET", "hc:k").String(ctx); err != nil || v != "v" {
+			return fmt.Errorf("GET after the reuse: %q, %v", v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // An idle blackholed connection is found dead too, before anyone sends on it.
 func TestHealthCheckIdle(t *testing.T) {
 	s := startServer(t)

@@ -39,6 +39,8 @@ type PairedConn struct {
 	// order keeps redirected routed commands in their order (see routeOrder); the
 	// ring holds it too (ring.Aux), for their Futures.
 	order *routeOrder
+	// probeSeq is 1 + the sequence number of the health check's last PING.
+	probeSeq atomic.Uint64
 }
 
 // newPaired returns a PairedConn for cfg (with defaults) before it is started.
