@@ -3,6 +3,7 @@ package driver
 import (
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -14,10 +15,16 @@ import (
 // output push themselves on a lock-free list, and the first of a batch writes one byte
 // to the other end. The loop then flushes every listed link.
 type waker struct {
-	wfd   int                  // our end of the socketpair (non-blocking)
-	head  atomic.Pointer[link] // links waiting to be flushed (Treiber stack, popped whole)
-	armed atomic.Bool          // a byte is on its way
-	loop  gnet.EventLoop
+	wfd int // our end of the socketpair (non-blocking)
+	// mu keeps close from closing wfd under a write to it (a sender, the output
+	// poller or a health check waking a link as the engine stops): a write after
+	// the close could hit a file that reused the number. Only the wake write takes
+	// it (once per wake of the loop). closed is set under it.
+	mu     sync.RWMutex
+	closed bool
+	head   atomic.Pointer[link] // links waiting to be flushed (Treiber stack, popped whole)
+	armed  atomic.Bool          // a byte is on its way
+	loop   gnet.EventLoop
 	// out gathers the output batch of whichever of the loop's links is writing: the
 	// loop writes one link at a time, so one buffer per loop serves all of them (see
 	// link.write). Loop-owned.
@@ -84,7 +91,11 @@ func (w *waker) schedule(l *link) {
 	}
 	if !w.armed.Load() && w.armed.CompareAndSwap(false, true) {
 		// EAGAIN means the pair is full of wake bytes: the loop wakes anyway.
-		_, _ = syscall.Write(w.wfd, wakeByte)
+		w.mu.RLock()
+		if !w.closed {
+			_, _ = syscall.Write(w.wfd, wakeByte)
+		}
+		w.mu.RUnlock()
 	}
 }
 
@@ -103,7 +114,15 @@ func (w *waker) run(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-func (w *waker) close() { syscall.Close(w.wfd) }
+// close closes our end of the socketpair, once; no wake writes to it after that.
+func (w *waker) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.closed = true
+		syscall.Close(w.wfd)
+	}
+}
 
 // trimOut drops a large output buffer that has gone unused (loop side, after a write).
 func (w *waker) trimOut() {
