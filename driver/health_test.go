@@ -40,14 +40,7 @@ func TestHealthCheckBlackhole(t *testing.T) {
 // A blackholed connection whose ring is full (no room for the PING) is declared dead
 // all the same: the commands in flight take the PING's place.
 func TestHealthCheckBlackholeFullRing(t *testing.T) {
-	s := startServer(t)
-	px := faultproxy.Start(t, s.Addr)
-	c := pairedTo(t, s, Config{Addr: px.Addr, HealthCheck: 100 * time.Millisecond, RingSize: 4})
-	defer c.Close()
-	ctx := testCtx(t, 20*time.Second)
-	if err := c.Send("PING").Err(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, RingSize: 4})
 	px.Blackhole()
 	fs := []Future{c.Send("PING"), c.Send("PING"), c.Send("PING"), c.Send("PING")}
 	for i, f := range fs {
@@ -64,11 +57,7 @@ func TestHealthCheckBlackholeFullRing(t *testing.T) {
 // longer than two intervals is not taken for a dead connection; after it, the
 // connection is probed again (a blackhole is found).
 func TestHealthCheckDedicatedBlocking(t *testing.T) {
-	s := startServer(t)
-	px := faultproxy.Start(t, s.Addr)
-	c := pairedTo(t, s, Config{Addr: px.Addr, HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
-	defer c.Close()
-	ctx := testCtx(t, 20*time.Second)
+	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
 	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
 		if v, err := d.Do(ctx, "BLPOP", "hc:none", "0.6"); err != nil || !v.IsNull() {
 			return fmt.Errorf("BLPOP on the DedicatedConn: %v, %v", v, err)
@@ -99,11 +88,7 @@ func TestHealthCheckDedicatedBlocking(t *testing.T) {
 // A dedicated connection given back while the health check's PING is in flight is
 // reused, not closed: the PING's reply goes to its own slot.
 func TestHealthCheckProbeKeepsDedicated(t *testing.T) {
-	s := startServer(t)
-	px := faultproxy.Start(t, s.Addr)
-	c := pairedTo(t, s, Config{Addr: px.Addr, HealthCheck: 200 * time.Millisecond, DedicatedPoolSize: 1})
-	defer c.Close()
-	ctx := testCtx(t, 20*time.Second)
+	c, px, ctx := proxied(t, Config{HealthCheck: 200 * time.Millisecond, DedicatedPoolSize: 1})
 	var first *PairedConn
 	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
 		first = d.c

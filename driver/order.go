@@ -91,14 +91,8 @@ func orderOf(rg *ring.Ring, rr Rerouter) *routeOrder {
 // redirect count given to the Rerouter: the caller's, as the commands ahead were
 // redirected with it.
 func (o *routeOrder) ahead(ctx context.Context, rg *ring.Ring, seq uint64, rr Rerouter, attempt int) (unlock func(), err error) {
-	var stop <-chan struct{}
-	if ctx != nil {
-		stop = ctx.Done()
-	}
-	select {
-	case o.lock <- struct{}{}:
-	case <-stop:
-		return nil, ctx.Err()
+	if err := lockCtx(ctx, o.lock); err != nil {
+		return nil, err
 	}
 	unlock = func() { <-o.lock }
 	from := o.low

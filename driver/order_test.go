@@ -49,22 +49,7 @@ func TestRoutedSendsKeepOrder(t *testing.T) {
 // Commands never written (their connection closed while it was down) go elsewhere in
 // the order they were sent too, read last first.
 func TestRoutedUnsentSendsKeepOrder(t *testing.T) {
-	b := startServer(t)
-	cb := pairedTo(t, b, Config{})
-	defer cb.Close()
-	ctx := testCtx(t, 10*time.Second)
-	ca, px, _ := proxied(t, Config{ReconnectMin: time.Millisecond, ReconnectMax: 10 * time.Millisecond})
-	px.Refuse(true)
-	px.ResetAt(0)
-	if err := ca.Send("PING").Err(ctx); !errors.Is(err, ErrConnLost) {
-		t.Fatalf("PING on the cut connection: %v, want ErrConnLost", err)
-	}
-	for ca.Connected() {
-		if ctx.Err() != nil {
-			t.Fatal("the connection stayed up")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	b, cb, ca, ctx := downAndUp(t)
 	rr := &wrongTypeRouter{to: cb, max: 3}
 	var fs []Future
 	for _, x := range []string{"u1", "u2", "u3"} {

@@ -394,14 +394,8 @@ type reroute struct {
 // leaves it to the next reader; one whose ctx ends while another runs it stops
 // waiting.
 func (r *reroute) do(ctx context.Context, rr Rerouter, red Redirect) (Future, error) {
-	var stop <-chan struct{}
-	if ctx != nil {
-		stop = ctx.Done()
-	}
-	select {
-	case r.lock <- struct{}{}:
-	case <-stop:
-		return Future{}, ctx.Err()
+	if err := lockCtx(ctx, r.lock); err != nil {
+		return Future{}, err
 	}
 	defer func() { <-r.lock }()
 	if !r.done {
@@ -412,6 +406,22 @@ func (r *reroute) do(ctx context.Context, rr Rerouter, red Redirect) (Future, er
 		r.next, r.err, r.done = next, err, true
 	}
 	return r.next, r.err
+}
+
+// lockCtx takes lock, a channel of capacity 1 used as a mutex (full: held), waiting
+// at most until ctx ends (a nil ctx waits without bound); it returns ctx's error if
+// it gave up. The holder empties the channel to unlock.
+func lockCtx(ctx context.Context, lock chan struct{}) error {
+	var stop <-chan struct{}
+	if ctx != nil {
+		stop = ctx.Done()
+	}
+	select {
+	case lock <- struct{}{}:
+		return nil
+	case <-stop:
+		return ctx.Err()
+	}
 }
 
 // keepReroutes returns the reroutes kept in memo, keeping new ones (one per command

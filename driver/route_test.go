@@ -156,23 +156,7 @@ func TestSendRouted(t *testing.T) {
 // whole. One that was written is not: once Close gave up waiting for its reply it
 // fails with ErrClosed, and the Rerouter never sees it.
 func TestSendRoutedUnsentOnClose(t *testing.T) {
-	b := startServer(t)
-	cb := pairedTo(t, b, Config{})
-	defer cb.Close()
-	ctx := testCtx(t, 10*time.Second)
-
-	ca, px, _ := proxied(t, Config{ReconnectMin: time.Millisecond, ReconnectMax: 10 * time.Millisecond})
-	px.Refuse(true)
-	px.ResetAt(0)
-	if err := ca.Send("PING").Err(ctx); !errors.Is(err, ErrConnLost) {
-		t.Fatalf("PING on the cut connection: %v, want ErrConnLost", err)
-	}
-	for ca.Connected() {
-		if ctx.Err() != nil {
-			t.Fatal("the connection stayed up")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	b, cb, ca, ctx := downAndUp(t)
 	rr := &wrongTypeRouter{to: cb, max: 3}
 	f := ca.SendRouted(rr, "SET", "unsent:plain", "x")
 	fc := ca.SendRouted(rr, "INCR", "unsent:c")
@@ -337,6 +321,30 @@ func TestRoutedBatchKeepsOrder(t *testing.T) {
 	if n := rr.reroutes.Load(); n != 4 {
 		t.Fatalf("%d reroutes, want 4: each command once", n)
 	}
+}
+
+// downAndUp returns a server b with a connection cb to it, and a connection ca to
+// another server that is down (cut, and reconnects refused), so that what is sent on
+// ca waits unwritten.
+func downAndUp(t *testing.T) (b *redistest.Server, cb, ca *PairedConn, ctx context.Context) {
+	t.Helper()
+	b = startServer(t)
+	cb = pairedTo(t, b, Config{})
+	t.Cleanup(func() { cb.Close() })
+	ctx = testCtx(t, 10*time.Second)
+	ca, px, _ := proxied(t, Config{ReconnectMin: time.Millisecond, ReconnectMax: 10 * time.Millisecond})
+	px.Refuse(true)
+	px.ResetAt(0)
+	if err := ca.Send("PING").Err(ctx); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("PING on the cut connection: %v, want ErrConnLost", err)
+	}
+	for ca.Connected() {
+		if ctx.Err() != nil {
+			t.Fatal("the connection stayed up")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return b, cb, ca, ctx
 }
 
 func twoServers(t *testing.T) (a, b *redistest.Server, ca, cb *PairedConn) {
