@@ -36,19 +36,15 @@ type PairedConn struct {
 	pool *pool
 	ded  *dedState
 
-	// order keeps redirected routed commands in their order (see routeOrder); the
-	// ring holds it too (ring.Aux), for their Futures.
-	order *routeOrder
 	// probeSeq is 1 + the sequence number of the health check's last PING.
 	probeSeq atomic.Uint64
 }
 
 // newPaired returns a PairedConn for cfg (with defaults) before it is started.
 func newPaired(cfg Config) *PairedConn {
-	c := &PairedConn{ring: ring.New(cfg.RingSize), order: newRouteOrder()}
+	c := &PairedConn{ring: ring.New(cfg.RingSize)}
 	c.isDown = func() bool { return !c.b.connected() }
 	c.ring.SetRelease(putBig)
-	c.ring.SetAux(c.order)
 	c.b.down = func(err error) {
 		c.ring.FailWritten(&connLostError{cause: err})
 		// Senders waiting for bytes they lent to commands not written yet take them

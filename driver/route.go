@@ -19,20 +19,12 @@ import (
 // followed once for the command, by whichever reader of its Future sees it first;
 // the others wait for that Reroute (within their own contexts) and share its
 // outcome, and then read the new Future's reply, which expires with that Future's
-// slot (RingSize commands later on the connection it went to). Redirected commands go
-// again in the order they were sent on their connection, whichever Future is read
-// first: a batch's in the batch's order (SendBatchRouted), and separate plain
-// commands (SendRouted, Resend) in the order of sending: the first reader of one
-// follows the redirects of those sent before it first. That holds while the
-// connection's routed commands all have one Rerouter, of a comparable type; with two,
-// each command goes again when its own Future is read. A batch and the separate
-// commands around it are not ordered with each other.
-//
-// A command that never went out, because Close closed its connection while it waited
-// for it (a cluster node that left the map while it was down), is handed to Reroute
-// too, with Redirect.Err set: the server never saw it. Nothing else is re-sent: a
-// command cut by a lost connection fails with ErrConnLost as always, and one written
-// before Close gave up waiting for its reply fails with ErrClosed.
+// slot (RingSize commands later on the connection it went to). A command that never
+// went out, because Close closed its connection while it waited for it (a cluster
+// node that left the map while it was down), is handed to Reroute too, with
+// Redirect.Err set: the server never saw it. Nothing else is re-sent: a command cut
+// by a lost connection fails with ErrConnLost as always, and one written before Close
+// gave up waiting for its reply fails with ErrClosed.
 type Rerouter interface {
 	// Reroutes reports whether the error reply msg (its text, such as
 	// "MOVED 3999 127.0.0.1:7001") is one Reroute handles. It runs while the driver
@@ -102,7 +94,6 @@ func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
 			}
 			if err == nil {
 				c.ring.Keep(seq)
-				c.order.note(r)
 				if c.ring.Publish(seq, false) {
 					c.b.wake()
 				}
@@ -153,7 +144,6 @@ func (c *PairedConn) Resend(r Rerouter, cmd []byte, asking bool) Future {
 	if asking {
 		pre, replies, mode, part = askingCmd, 2, modeBatch, 1
 	}
-	c.order.note(r) // before Publish: a command kept with none turns the order off
 	f := c.sendKept(cmd, pre, replies, mode)
 	if f.x == nil {
 		f.part = part
@@ -336,17 +326,6 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 		if err != nil || rs == nil {
 			return err
 		}
-		// A plain command's reader first follows the redirects of the connection's
-		// plain routed commands sent before it (see routeOrder), and its own under
-		// the same lock.
-		var unlock func()
-		if mode == modePlain {
-			if o := orderOf(f.r, rr); o != nil {
-				if unlock, err = o.ahead(ctx, f.r, f.seq, rr, attempt); err != nil {
-					return err
-				}
-			}
-		}
 		// The batch's redirected commands ahead of this one go again first, in their
 		// order, whichever Future is read first: each once (its own Future then reads
 		// the outcome), and errors are their Futures' own.
@@ -356,9 +335,6 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 			}
 		}
 		next, err := rs.follow(ctx, rr, red, mode, f.part)
-		if unlock != nil {
-			unlock()
-		}
 		if err == ErrNoReroute {
 			if orig != nil {
 				fn(parser.Value{}, orig)
@@ -394,8 +370,14 @@ type reroute struct {
 // leaves it to the next reader; one whose ctx ends while another runs it stops
 // waiting.
 func (r *reroute) do(ctx context.Context, rr Rerouter, red Redirect) (Future, error) {
-	if err := lockCtx(ctx, r.lock); err != nil {
-		return Future{}, err
+	var stop <-chan struct{}
+	if ctx != nil {
+		stop = ctx.Done()
+	}
+	select {
+	case r.lock <- struct{}{}:
+	case <-stop:
+		return Future{}, ctx.Err()
 	}
 	defer func() { <-r.lock }()
 	if !r.done {
@@ -406,22 +388,6 @@ func (r *reroute) do(ctx context.Context, rr Rerouter, red Redirect) (Future, er
 		r.next, r.err, r.done = next, err, true
 	}
 	return r.next, r.err
-}
-
-// lockCtx takes lock, a channel of capacity 1 used as a mutex (full: held), waiting
-// at most until ctx ends (a nil ctx waits without bound); it returns ctx's error if
-// it gave up. The holder empties the channel to unlock.
-func lockCtx(ctx context.Context, lock chan struct{}) error {
-	var stop <-chan struct{}
-	if ctx != nil {
-		stop = ctx.Done()
-	}
-	select {
-	case lock <- struct{}{}:
-		return nil
-	case <-stop:
-		return ctx.Err()
-	}
 }
 
 // keepReroutes returns the reroutes kept in memo, keeping new ones (one per command

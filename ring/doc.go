@@ -57,9 +57,8 @@
 // before it was written; a sender whose command is not written yet takes them back
 // (a copy) when its context ends or no connection is up.
 //
-// Any goroutine: View (and ViewPart, ViewCmd, Peek, PeekPlain), Done, Close, Err,
-// Size, ForgottenErrors, Aux. The fn given to View runs while the slot is held against
-// reuse: it must be short and must not call Reserve.
+// Any goroutine: View, Done, Close, Err, Size, ForgottenErrors. The fn given to View
+// runs while the slot is held against reuse: it must be short and must not call Reserve.
 //
 // Misuse that would break the pairing of replies (Publish or Fail of a seq that is not
 // reserved and unpublished) panics; it is a bug in the driver, never caused by the

@@ -198,7 +198,6 @@ type Ring struct {
 	// release, if set (SetRelease), is given the large command and reply buffers the
 	// ring lets go of, for reuse.
 	release func([]byte)
-	aux     any // see SetAux
 
 	// The large replies read last (see retire), by sequence number: a FIFO of bigKept
 	// entries, bigN of them used, the oldest at bigHead.
@@ -265,14 +264,6 @@ func New(size int) *Ring {
 // pool). The reply buffers given to CompleteOwned go to fn too. Call it before the
 // ring is used.
 func (r *Ring) SetRelease(fn func([]byte)) { r.release = fn }
-
-// SetAux keeps v with the ring for the layer above (the driver keeps the state that
-// orders the redirects of its connection's commands there), for Aux to return. Call
-// it before the ring is used.
-func (r *Ring) SetAux(v any) { r.aux = v }
-
-// Aux returns what SetAux kept, or nil.
-func (r *Ring) Aux() any { return r.aux }
 
 // dropCmd lets go of the slot's command buffer if it is larger than cmdKeep, and of
 // the strings attached to it. The caller owns the slot (or, on the loop, the slot's
@@ -662,12 +653,8 @@ func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error), 
 	if e == nil {
 		return false
 	}
-	multi := e.multi != nil && e.multi.parts > 0
-	if part == partPeekPlain && multi {
-		return true // not a plain result: nothing for fn
-	}
 	last := true
-	if m := e.multi; multi && part >= 0 && part < len(m.marks) {
+	if m := e.multi; m != nil && m.parts > 0 && part >= 0 && part < len(m.marks) {
 		if m.marks[part].Swap(true) {
 			return false // this part was viewed already
 		}
@@ -681,7 +668,7 @@ func (r *Ring) unpark(seq uint64, part int, fn func(v parser.Value, err error), 
 	case fn != nil:
 		fn(e.val, e.err)
 	}
-	if last && part != partPeek && part != partPeekPlain {
+	if last && part != partPeek {
 		e.used, e.val, e.err = false, parser.Value{}, nil
 		e.memo.reset()
 		if e.keep && cap(e.cmd) > cmdKeep {

@@ -36,23 +36,8 @@ func (r *Ring) Peek(ctx context.Context, seq uint64, fn func(v parser.Value, err
 	return r.view(ctx, seq, partPeek, fn, nil)
 }
 
-// partPeek is the part given to view by Peek, partPeekPlain by PeekPlain.
-const (
-	partPeek      = -2
-	partPeekPlain = -3
-)
-
-// PeekPlain is ViewCmd of a whole result that, like Peek, does not count as reading
-// it; fn is called only for the result of a plain command (not one published with
-// PublishMulti), and PeekPlain returns nil without calling it for the others. For a
-// layer above that looks at the earlier commands of its connection when one of them
-// is redirected (the driver, which sends them again in their order first).
-func (r *Ring) PeekPlain(ctx context.Context, seq uint64, fn func(cmd []byte, v parser.Value, err error, memo *Memo)) error {
-	if fn == nil {
-		return nil
-	}
-	return r.view(ctx, seq, partPeekPlain, nil, fn)
-}
+// partPeek is the part given to view by Peek.
+const partPeek = -2
 
 // Unsent is the error ViewCmd gives for a command that Close failed before it was
 // written, or that was published after Close: the server never saw it, so a layer
@@ -255,11 +240,10 @@ func (s *slot) read(part int, fn func(v parser.Value, err error), fnc viewCmdFun
 	if s.expired {
 		return true, false
 	}
-	if part != partPeek && part != partPeekPlain {
+	if part != partPeek {
 		big = s.markTaken(part) && s.owned
 	}
 	switch {
-	case part == partPeekPlain && s.multiOn:
 	case fnc != nil:
 		err := s.err
 		if s.unsent && err != nil {

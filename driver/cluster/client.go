@@ -80,7 +80,6 @@ type Client struct {
 	asked     atomic.Uint64
 	retried   atomic.Uint64
 	resent    atomic.Uint64
-	retries   retryGates
 	stop      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -631,14 +630,13 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		return driver.Future{}, driver.ErrNoReroute
 	}
 	c.requestRefresh()
-	if w := c.retries.wait(r.Attempt, time.Now()); w > 0 {
-		t := time.NewTimer(w)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return driver.Future{}, ctx.Err()
-		}
+	d := min(10*time.Millisecond<<min(r.Attempt-1, 6), 500*time.Millisecond)
+	t := time.NewTimer(jitter(d / 2))
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return driver.Future{}, ctx.Err()
 	}
 	return c.sendToSlot(r, &c.retried)
 }

@@ -28,9 +28,7 @@
 //   - ASK: ASKING and the command go to the named node together, the map unchanged;
 //   - TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN, READONLY: these replies prove the
 //     command did not run; it is sent again after a backoff and a refresh, up to
-//     Config.MaxRetries times. The backoff (about 5 ms, doubling with each attempt up
-//     to about 250 ms) is shared by the retries of one attempt that come together:
-//     those of a burst of CLUSTERDOWN replies wait once, not once each in a row.
+//     Config.MaxRetries times.
 //
 // Nothing else is ever sent again: a command cut by a broken connection fails with
 // driver.ErrConnLost, as on one node. After Config.MaxRedirects redirects the caller
@@ -40,13 +38,10 @@
 // redirects.
 //
 // Order: a redirected command is sent again when one of its Future's methods first
-// sees the redirect. Redirected commands go again in the order they were sent to their
-// node, whichever Future is read first: the commands of one SendBatch in the batch's
-// order, and separate Sends redirected together (a pipeline sent while their slot
-// moved, or never written to a node that left the map) in the order of the Sends; the
-// first reader of one follows the redirects of those sent before it first. A batch and
-// the separate Sends around it are not ordered with each other. Commands that must run
-// in order whatever happens go in one SendTx.
+// sees the redirect. The redirected commands of one SendBatch (on one node) go again
+// in the batch's order, whichever Future is read first; separate Sends redirected
+// together (a pipeline sent while their slot moved) go again in the order their
+// Futures are read. Commands that must run in order whatever happens go in one SendTx.
 //
 // # Topology
 //
