@@ -127,15 +127,18 @@ func (c *PairedConn) probe() probeResult {
 		return probeNone
 	}
 	if d := c.ded; d != nil {
-		if c.quiet() || d.replyNotOn.Load() {
+		if c.quiet() {
 			return probeNone
 		}
 		// The PING must take its place in the CLIENT REPLY order, and get a reply.
 		if !d.mu.TryLock() {
 			// A sender holds the connection (it may wait for room in a full ring).
 			// It marks a blocking command before it sends one, and a mode other
-			// than ON before it holds replies back: the commands in flight are due
-			// an answer.
+			// than ON before it holds replies back (looked at again: it may have
+			// set one since): the commands in flight are due an answer.
+			if c.quiet() {
+				return probeNone
+			}
 			return c.busy()
 		}
 		defer d.mu.Unlock()
@@ -159,13 +162,14 @@ func (c *PairedConn) probe() probeResult {
 // dedicated connection with nothing else in flight may go back to its pool).
 func (c *PairedConn) onlyProbe() bool {
 	ps := c.probeSeq.Load()
-	return ps != 0 && c.ring.InFlight() == 1 && !c.ring.Done(ps-1)
+	return ps != 0 && c.ring.InFlight() == 1 && !c.ring.Freed(ps-1) && !c.ring.Done(ps-1)
 }
 
-// quiet reports that a dedicated connection runs a blocking command: no answer is due.
+// quiet reports that a dedicated connection runs a blocking command, or holds replies
+// back (CLIENT REPLY OFF or SKIP): no answer is due.
 func (c *PairedConn) quiet() bool {
 	d := c.ded
-	return d != nil && (d.drain.Load() || d.blockingInFlight(c.ring))
+	return d != nil && (d.drain.Load() || d.replyNotOn.Load() || d.blockingInFlight(c.ring))
 }
 
 // busy is probeBusy when commands are in flight (and the ring is open), else

@@ -85,6 +85,33 @@ func TestHealthCheckDedicatedBlocking(t *testing.T) {
 	}
 }
 
+// A blocking command waiting for room in a full ring of a blackholed DedicatedConn does
+// not hide the silence: the commands in flight are due an answer, and fail.
+func TestHealthCheckDedicatedBlockingFullRing(t *testing.T) {
+	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1, RingSize: 4})
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		if err := d.Send("PING").Err(ctx); err != nil {
+			return err
+		}
+		px.Blackhole()
+		fs := []Future{d.Send("PING"), d.Send("PING"), d.Send("PING"), d.Send("PING")}
+		blpop := make(chan error, 1)
+		go func() { blpop <- d.Send("BLPOP", "hc:none", "0").Err(ctx) }()
+		for i, f := range fs {
+			if err := f.Err(ctx); !errors.Is(err, ErrHealthCheck) {
+				return fmt.Errorf("PING %d: %v, want ErrHealthCheck", i, err)
+			}
+		}
+		if err := <-blpop; err == nil {
+			return errors.New("BLPOP on the dead connection succeeded")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A dedicated connection given back while the health check's PING is in flight is
 // reused, not closed: the PING's reply goes to its own slot.
 func TestHealthCheckProbeKeepsDedicated(t *testing.T) {

@@ -88,15 +88,16 @@ func (d *dedState) sendingBlocking(send func() Future) Future {
 
 // blockingInFlight reports whether a blocking command sent on the connection (not one
 // of PairedConn.Send's blocking calls, which set drain) may still be running: being
-// sent, or not done while anything is in flight. Any goroutine.
+// sent (unless the ring is full: then its sender still waits for room, and what is in
+// flight is due an answer), or not over. Any goroutine.
 func (d *dedState) blockingInFlight(r *ring.Ring) bool {
 	bs := d.blockSeq.Load()
 	switch {
 	case bs == 0:
 		return false
 	case bs == blockSending:
-		return true
-	case r.InFlight() == 0 || r.Done(bs-1):
+		return r.InFlight() < r.Size()
+	case r.Freed(bs-1) || r.Done(bs-1):
 		d.blockSeq.CompareAndSwap(bs, 0)
 		return false
 	}

@@ -289,6 +289,11 @@ func (r *Ring) InFlight() int {
 	return int(r.tail.Load() - f)
 }
 
+// Freed reports whether seq's command is over and its slot free: answered or failed,
+// and passed by the reply cursor (a later Reserve may have reused the slot). Unlike
+// Done it says so for a result not parked after its slot was reused. Any goroutine.
+func (r *Ring) Freed(seq uint64) bool { return seq < r.freed.Load() }
+
 // Pending returns how many written commands await a reply on this connection,
 // including commands whose caller stopped waiting (their replies are still read).
 func (r *Ring) Pending() int { return r.expect }
