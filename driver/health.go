@@ -25,9 +25,9 @@ import (
 //
 // A dedicated connection running a blocking command (one of PairedConn.Send's, or one
 // sent on the DedicatedConn itself) is not probed (the PING would wait behind it), nor
-// one whose CLIENT REPLY is not ON. Conn and PubsubConn have no health check (a PING reply would reach a
-// Conn's reader; a subscriber may be idle for hours); their sockets have TCP
-// keepalive.
+// one whose CLIENT REPLY is not ON. Conn and PubsubConn have no health check (a PING
+// reply would reach a Conn's reader; a subscriber may be idle for hours); their
+// sockets have TCP keepalive.
 
 // ErrHealthCheck is wrapped by the ErrConnLost error of commands failed because the
 // health check declared their connection dead.
