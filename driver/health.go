@@ -49,7 +49,7 @@ type health struct {
 	seen    uint64 // its read count then
 	probing bool   // a PING was sent (or commands were in flight) since the last read
 	// probe sends the PING (see probeResult); quiet, if set, reports that no answer
-	// is due now (a blocking command runs).
+	// is due now (a blocking command runs, or replies are held back).
 	probe func() probeResult
 	quiet func() bool
 }
@@ -127,23 +127,20 @@ func (c *PairedConn) probe() probeResult {
 		return probeNone
 	}
 	if d := c.ded; d != nil {
+		// The PING must take its place in the CLIENT REPLY order, and get a reply:
+		// under mu. A sender that holds mu (it may wait for room in a full ring)
+		// marks a blocking command before it sends one, and a mode other than ON
+		// before it holds replies back, so quiet, looked at after TryLock, tells
+		// either way whether the commands in flight are due an answer.
+		locked := d.mu.TryLock()
+		if locked {
+			defer d.mu.Unlock()
+		}
 		if c.quiet() {
 			return probeNone
 		}
-		// The PING must take its place in the CLIENT REPLY order, and get a reply.
-		if !d.mu.TryLock() {
-			// A sender holds the connection (it may wait for room in a full ring).
-			// It marks a blocking command before it sends one, and a mode other
-			// than ON before it holds replies back (looked at again: it may have
-			// set one since): the commands in flight are due an answer.
-			if c.quiet() {
-				return probeNone
-			}
+		if !locked {
 			return c.busy()
-		}
-		defer d.mu.Unlock()
-		if d.reply != replyOn || d.blockingInFlight(c.ring) {
-			return probeNone
 		}
 	}
 	seq, cmd, err := c.ring.Reserve(cancelledCtx)

@@ -231,11 +231,11 @@ func (s *tlsState) read(dst *[]byte) (full bool, reply []byte, err error) {
 	d := *dst
 	defer func() { *dst = d }()
 	for len(d) < cap(d) {
-		if !s.more && !s.tr.whole() {
+		whole, at := s.tr.whole(), s.tr.inOff
+		if !s.more && !whole {
 			s.idle()
 			return false, s.tr.out, nil
 		}
-		whole, at := s.tr.whole(), s.tr.inOff
 		n, err := s.tc.Read(d[len(d):cap(d)])
 		d = d[:len(d)+n]
 		s.more = len(d) == cap(d)

@@ -126,11 +126,13 @@ func (p *Proxy) forward(pr *pair, src, dst *net.TCPConn, toClient bool) {
 					k = int(min(int64(k), room))
 				}
 			}
+			if toClient {
+				// Counted before the write: once the client can read them, ResetAt
+				// must count them as sent (it counts from there).
+				pr.sent.Add(int64(k))
+			}
 			if _, werr := dst.Write(chunk[:k]); werr != nil {
 				return
-			}
-			if toClient {
-				pr.sent.Add(int64(k))
 			}
 			chunk = chunk[k:]
 		}
