@@ -53,7 +53,10 @@ func (bc *blockingCall) assign(dc *PairedConn) {
 		return
 	}
 	// Set after Reserve, so that InFlight stays above 0 until this reply is read: a
-	// reply to an earlier command (UNWATCH) cannot hand dc back too early.
+	// reply to an earlier command (UNWATCH) cannot hand dc back too early. blockSeq
+	// tells the health check where the call is among the commands in flight (a
+	// PING ahead of it is due its answer; see excused).
+	dc.ded.blockSeq.Store(seq + 1)
 	dc.ded.drain.Store(true)
 	*cmd = append((*cmd)[:0], bc.cmd...)
 	bc.conn, bc.fut = dc, Future{r: dc.ring, seq: seq}

@@ -483,6 +483,6 @@ func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
 	if err := c.b.start(ctx, p.cfg, c); err != nil {
 		return nil, err
 	}
-	c.b.startHealth(c.probe, c.quiet)
+	c.b.startHealth(c.probe, c.excused)
 	return c, nil
 }

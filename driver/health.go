@@ -25,9 +25,10 @@ import (
 //
 // A dedicated connection running a blocking command (one of PairedConn.Send's, or one
 // sent on the DedicatedConn itself) is not probed (the PING would wait behind it), nor
-// one whose CLIENT REPLY is not ON. Conn and PubsubConn have no health check (a PING
-// reply would reach a Conn's reader; a subscriber may be idle for hours); their
-// sockets have TCP keepalive.
+// one whose CLIENT REPLY is not ON; a PING that went out before such a command, or
+// before CLIENT REPLY OFF, is due its answer all the same. Conn and PubsubConn have no
+// health check (a PING reply would reach a Conn's reader; a subscriber may be idle for
+// hours); their sockets have TCP keepalive, and TCP_USER_TIMEOUT (Config.HealthCheck).
 
 // ErrHealthCheck is wrapped by the ErrConnLost error of commands failed because the
 // health check declared their connection dead.
@@ -48,10 +49,10 @@ type health struct {
 	link    *link  // the connection looked at last time
 	seen    uint64 // its read count then
 	probing bool   // a PING was sent (or commands were in flight) since the last read
-	// probe sends the PING (see probeResult); quiet, if set, reports that no answer
-	// is due now (a blocking command runs, or replies are held back).
-	probe func() probeResult
-	quiet func() bool
+	// probe sends the PING (see probeResult); excused, if set, reports at a look
+	// that found nothing read since the probe that no answer is due after all.
+	probe   func() probeResult
+	excused func() bool
 }
 
 // probeResult is what a health check's probe did.
@@ -69,12 +70,12 @@ const (
 )
 
 // startHealth arms the health check if the config has one and the session probes.
-func (b *base) startHealth(probe func() probeResult, quiet func() bool) {
+func (b *base) startHealth(probe func() probeResult, excused func() bool) {
 	if b.cfg.HealthCheck <= 0 || probe == nil {
 		return
 	}
 	b.mu.Lock() // the first firing reads timer under mu
-	b.hc = &health{every: b.cfg.HealthCheck, probe: probe, quiet: quiet}
+	b.hc = &health{every: b.cfg.HealthCheck, probe: probe, excused: excused}
 	b.hc.timer = time.AfterFunc(b.hc.every, b.healthTick)
 	b.mu.Unlock()
 }
@@ -95,9 +96,10 @@ func (b *base) healthTick() {
 		// Still sending a large command: the server is reading, not answering yet.
 		// Let the loop look at its output again (it refreshes outBusy).
 		l.wake()
-	case h.probing && h.quiet != nil && h.quiet():
-		// A blocking command started after the probe (it raced the probe's look):
-		// the PING waits behind it, and no answer is due.
+	case h.probing && h.excused != nil && h.excused():
+		// A blocking command raced the probe's look and went out ahead of the PING
+		// (or of the commands that stood for it): they wait behind it, and no
+		// answer is due.
 		h.probing = false
 	case h.probing:
 		err := fmt.Errorf("%w within %v", ErrHealthCheck, 2*h.every)
@@ -167,6 +169,28 @@ func (c *PairedConn) onlyProbe() bool {
 func (c *PairedConn) quiet() bool {
 	d := c.ded
 	return d != nil && (d.drain.Load() || d.replyNotOn.Load() || d.blockingInFlight(c.ring))
+}
+
+// excused reports, at a look that found nothing read since the probe, that a
+// dedicated connection owes no answer after all: the oldest command in flight is a
+// blocking one (it raced the probe's look, and what the probe counted on waits behind
+// it), or nothing is in flight any more. A PING (or a command that stood for it) sent
+// ahead of a blocking command, or before CLIENT REPLY OFF, is due its answer: no
+// excuse then.
+func (c *PairedConn) excused() bool {
+	d := c.ded
+	if d == nil {
+		return false
+	}
+	if c.ring.InFlight() == 0 {
+		return true
+	}
+	bs := d.blockSeq.Load()
+	if bs == 0 || bs == blockSending {
+		return false
+	}
+	b := bs - 1
+	return !c.ring.Freed(b) && !c.ring.Done(b) && (b == 0 || c.ring.Freed(b-1))
 }
 
 // busy is probeBusy when commands are in flight (and the ring is open), else

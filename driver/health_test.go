@@ -2,6 +2,7 @@ package driver
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -110,6 +111,54 @@ func TestHealthCheckDedicatedBlockingFullRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A blocking command sent on a blackholed DedicatedConn right after the health check's
+// PING went out does not excuse the PING's missing answer: the connection is declared
+// dead, and the blocking command fails, instead of waiting for ever.
+func TestHealthCheckPingBeforeBlocking(t *testing.T) {
+	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		px.Blackhole()
+		if err := waitProbe(ctx, d.c); err != nil {
+			return err
+		}
+		if err := d.Send("BLPOP", "hc:none", "0").Err(ctx); !errors.Is(err, ErrHealthCheck) {
+			return fmt.Errorf("BLPOP behind an unanswered PING: %v, want ErrHealthCheck", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The same for a blocking command sent through PairedConn.Send, which goes to a
+// connection of the dedicated pool that has the health check's PING in flight.
+func TestHealthCheckPingBeforePooledBlocking(t *testing.T) {
+	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
+	var pooled *PairedConn
+	if err := c.Dedicated(ctx, func(d *DedicatedConn) error { pooled = d.c; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	px.Blackhole()
+	if err := waitProbe(ctx, pooled); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send("BLPOP", "hc:none", "0").Err(ctx); !errors.Is(err, ErrHealthCheck) {
+		t.Fatalf("BLPOP behind an unanswered PING: %v, want ErrHealthCheck", err)
+	}
+}
+
+// waitProbe waits until the health check's PING is the one command in flight on c.
+func waitProbe(ctx context.Context, c *PairedConn) error {
+	for !c.onlyProbe() {
+		if ctx.Err() != nil {
+			return fmt.Errorf("no health check PING in flight: %w", ctx.Err())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
 }
 
 // A dedicated connection given back while the health check's PING is in flight is

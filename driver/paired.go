@@ -67,7 +67,7 @@ func PairedConnect(ctx context.Context, cfg Config) (*PairedConn, error) {
 	if err := c.b.start(ctx, cfg, c); err != nil {
 		return nil, err
 	}
-	c.b.startHealth(c.probe, c.quiet)
+	c.b.startHealth(c.probe, c.excused)
 	return c, nil
 }
 
