@@ -45,13 +45,25 @@ type Config struct {
 	// Dedicated and by blocking commands (default 32). When all are in use, Dedicated
 	// and blocking commands wait for one (see PairedConn.Dedicated).
 	DedicatedPoolSize int
+	// SendBuffer bounds, in bytes, the commands a low-level Conn holds queued and not
+	// yet handed to the socket (while the socket is full, or the connection is being
+	// re-established): past it, Send and SendValue return ErrSendBufferFull and queue
+	// nothing (default 64 MiB). A PairedConn's bound is its RingSize. (Where the
+	// driver has no output poller, outside Linux, the batch being written is not
+	// counted: gnet buffers what the socket does not take.)
+	SendBuffer int
 	// DedicatedIdleTimeout is how long an unused dedicated connection stays open
 	// (default 1 minute).
 	DedicatedIdleTimeout time.Duration
 	// HealthCheck is how often a PairedConn checks that its connection is alive (see
 	// ErrHealthCheck): 0 means the default, 5s; a negative value turns it off. A
 	// connection that read nothing for one interval is sent a PING; one that still
-	// read nothing by the next is declared dead and re-established.
+	// read nothing by the next is declared dead and re-established. On Linux, a
+	// positive value also sets TCP_USER_TIMEOUT on every socket of this Config (Conn
+	// and PubsubConn too) to twice the interval, at least 10 s: data written and not
+	// acknowledged by the peer for that long breaks the connection. A negative value
+	// turns that off as well, leaving the kernel's retransmission timeout (about 15
+	// minutes); TCP keepalive stays on.
 	HealthCheck time.Duration
 
 	// Hooks for layers above the driver (driver/cluster, driver/sentinel).
@@ -129,7 +141,7 @@ func (c Config) withDefaults() (Config, error) {
 	if strings.ContainsAny(c.ClientName, " \r\n") {
 		return c, &ConfigError{"ClientName", "may not contain spaces or newlines"}
 	}
-	if c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < 0 || c.CloseTimeout < 0 || c.RingSize < 0 || c.MessageBuffer < 0 ||
+	if c.DialTimeout < 0 || c.ReconnectMin < 0 || c.ReconnectMax < 0 || c.CloseTimeout < 0 || c.RingSize < 0 || c.MessageBuffer < 0 || c.SendBuffer < 0 ||
 		c.DedicatedPoolSize < 0 || c.DedicatedIdleTimeout < 0 {
 		return c, &ConfigError{"timeouts and sizes", "negative"}
 	}
@@ -159,6 +171,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DedicatedPoolSize == 0 {
 		c.DedicatedPoolSize = 32
+	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = 64 << 20
 	}
 	if c.HealthCheck == 0 {
 		c.HealthCheck = 5 * time.Second

@@ -20,8 +20,9 @@ import (
 type Conn struct {
 	b base
 
-	mu   sync.Mutex // guards pend and the send side
-	pend []byte
+	mu      sync.Mutex // guards pend and the send side
+	pend    []byte
+	sendMax int // Config.SendBuffer: the most pend may hold before Send refuses
 
 	qmu   sync.Mutex // guards the receive queue
 	q     []recvItem
@@ -43,7 +44,7 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{qsig: make(chan struct{}, 1), limit: cfg.MessageBuffer}
+	c := &Conn{qsig: make(chan struct{}, 1), limit: cfg.MessageBuffer, sendMax: cfg.SendBuffer}
 	c.b.down = func(err error) { c.push(recvItem{err: &connLostError{cause: err}}) }
 	if err := c.b.start(ctx, cfg, c); err != nil {
 		return nil, err
@@ -52,7 +53,8 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 }
 
 // Send queues one command (see writer.AppendArgs for the arguments). It never waits
-// for a reply. An unsupported argument is an error and nothing is queued.
+// for a reply, nor for the socket: an unsupported argument is an error, and so is a
+// full send buffer (ErrSendBufferFull, see Config.SendBuffer); nothing is queued then.
 func (c *Conn) Send(args ...any) error {
 	c.mu.Lock()
 	if err := c.sendErr(); err != nil {
@@ -72,7 +74,7 @@ func (c *Conn) Send(args ...any) error {
 	return nil
 }
 
-// SendValue queues any RESP value as it is (see writer.AppendValue).
+// SendValue queues any RESP value as it is (see writer.AppendValue), as Send does.
 func (c *Conn) SendValue(v parser.Value) error {
 	c.mu.Lock()
 	if err := c.sendErr(); err != nil {
@@ -88,11 +90,18 @@ func (c *Conn) SendValue(v parser.Value) error {
 	return nil
 }
 
-// sendErr is the error that stops sending (under mu).
+// sendErr is the error that stops sending (under mu): the Conn is finished, or the
+// send buffer is full. The loop takes pend only when the socket took all it had
+// before (see link.write), so pend holds what waits, bounded by sendMax; one command may
+// go past sendMax, so that a command larger than it can still be sent.
 func (c *Conn) sendErr() error {
 	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	return c.qerr
+	err := c.qerr
+	c.qmu.Unlock()
+	if err == nil && len(c.pend) >= c.sendMax {
+		err = ErrSendBufferFull
+	}
+	return err
 }
 
 // Recv returns the next value from the server, owned by the caller, or an error: one

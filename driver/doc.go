@@ -6,7 +6,8 @@
 //     pipelining is implicit. SendAndForget sends without a Future; Do sends and waits.
 //   - Connect: the low-level interface, a full-duplex stream of RESP values. Sending never
 //     waits for replies and Recv returns what the server sends; matching replies to
-//     requests is the caller's job (MONITOR, CLIENT REPLY OFF).
+//     requests is the caller's job (MONITOR, CLIENT REPLY OFF). What waits to be written
+//     is bounded (Config.SendBuffer): past it Send returns ErrSendBufferFull.
 //   - PubsubConnect: Subscribe and PSubscribe return a stream of messages once the server
 //     confirmed the subscription; several subscriptions may share a channel.
 //
@@ -104,11 +105,11 @@
 //
 // Match errors with errors.Is and errors.As only: *RedisError (a server error reply, with
 // Code), ErrNil, ErrClosed, ErrConnLost, ErrProtocol, ErrExpired, ErrSlowConsumer,
-// ErrTxAborted (a *TxError with the server's reasons), ErrWatchConflict,
-// ErrNotOnSharedConn (a *NotOnSharedConnError),
-// *TypeError, *ConfigError (a bad Config or URL, before anything is dialled),
-// *HandshakeError, and writer.ArgError for an argument that cannot be encoded. A
-// password never appears in an error or in a printed Config.
+// ErrSendBufferFull, ErrTxAborted (a *TxError with the server's reasons),
+// ErrWatchConflict, ErrNotOnSharedConn (a *NotOnSharedConnError), *TypeError,
+// *ConfigError (a bad Config or URL, before anything is dialled), *HandshakeError, and
+// writer.ArgError for an argument that cannot be encoded. A password never appears in
+// an error or in a printed Config.
 //
 // # Memory
 //

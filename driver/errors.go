@@ -44,6 +44,11 @@ var (
 	// ErrSlowConsumer ends a Subscription (or a low-level Conn) whose reader fell behind
 	// its buffer: nothing is dropped silently, the stream stops with this error instead.
 	ErrSlowConsumer = errors.New("respring: consumer too slow: buffer full")
+	// ErrSendBufferFull is returned by Conn.Send and Conn.SendValue, which queued
+	// nothing, when Config.SendBuffer bytes of commands wait to be written already
+	// (the server, or the network, takes them more slowly than they are sent, or the
+	// connection is being re-established). The Conn is still usable: send again later.
+	ErrSendBufferFull = errors.New("respring: send buffer full: the server takes commands more slowly than they are sent")
 	// ErrProtocol is matched by errors caused by a reply the driver could not accept (a
 	// malformed stream, or a reply when no command was outstanding). It also wraps the
 	// parser's *ProtocolError where there is one.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/respring/respring/internal/faultproxy"
 	"github.com/respring/respring/parser"
 )
 
@@ -447,4 +449,59 @@ func TestConnPipelineAndValues(t *testing.T) {
 	if _, err := c.Recv(ctx); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Recv after Close: %v", err)
 	}
+}
+
+// A Conn whose server stops reading refuses more commands once Config.SendBuffer bytes
+// wait to be written (ErrSendBufferFull), instead of buffering without bound; once the
+// server reads again, every command queued is written and answered, in order, and
+// Send works again.
+func TestConnSendBufferFull(t *testing.T) {
+	s := startServer(t)
+	px := faultproxy.Start(t, s.Addr)
+	ctx := testCtx(t, 60*time.Second)
+	c, err := Connect(ctx, Config{Addr: px.Addr, SendBuffer: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	px.Narrow(64 << 10)
+	px.Stall()
+	val := strings.Repeat("v", 1000)
+	const most = 256 << 20 // far more than the socket buffers and SendBuffer together
+	n := 0
+	for n*len(val) < most && err == nil {
+		// Bursts of 64 KiB, each given a moment to be taken by the loop: what the
+		// socket cannot take must stay in the Conn's buffer, not in the loop's.
+		for k := 0; k < 64 && err == nil; k++ {
+			if err = c.Send("SET", "sb:"+strconv.Itoa(n), val); err == nil {
+				n++
+			}
+		}
+		for i := 0; i < 20 && c.pending() > 0; i++ {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if !errors.Is(err, ErrSendBufferFull) {
+		t.Fatalf("after %d SETs (%d MiB) to a server that does not read: %v, want ErrSendBufferFull", n, n*len(val)>>20, err)
+	}
+	t.Logf("%d SETs (%.1f MiB) queued before ErrSendBufferFull", n, float64(n*len(val))/(1<<20))
+	px.Resume()
+	for i := 0; i < n; i++ {
+		if v, err := c.Recv(ctx); err != nil || v.Text() != "OK" {
+			t.Fatalf("reply %d of %d: %v, %v", i, n, v, err)
+		}
+	}
+	if err := c.Send("GET", "sb:"+strconv.Itoa(n-1)); err != nil {
+		t.Fatalf("Send once the buffer drained: %v", err)
+	}
+	if v, err := c.Recv(ctx); err != nil || v.Text() != val {
+		t.Fatalf("GET of the last SET: %.20q, %v", v.Text(), err)
+	}
+}
+
+// pending returns how many bytes wait in the Conn's own buffer.
+func (c *Conn) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pend)
 }

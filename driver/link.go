@@ -87,6 +87,10 @@ type link struct {
 	// (writeVec then splits no head off it).
 	heldCut bool
 
+	// bounded says the session's queue is bounded by what waits in it (a Conn, see
+	// Config.SendBuffer): its output is taken only once gnet holds none (write).
+	bounded bool
+
 	reads atomic.Uint64 // input events with bytes, for the health check
 	// outBusy says the loop is writing, or gnet still held unsent output at its last
 	// write: a large command is still going out, so silence from the server is no
@@ -100,6 +104,7 @@ const accKeep = 256 << 10
 
 func newLink(s session, lim parser.Limits, wakers map[gnet.EventLoop]*waker, ts *tlsState) *link {
 	l := &link{sess: s, wakers: wakers, tls: ts}
+	_, l.bounded = s.(*Conn)
 	l.p.Limits = lim
 	l.deliver = s.deliver // bound once: no allocation per read
 	l.deliverLent = l.lent
@@ -157,6 +162,13 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 		if act := l.writeHeld(c); act != gnet.None || l.heldAt < len(l.held) {
 			return act
 		}
+	}
+	if l.bounded && c.OutboundBuffered() > 0 && armOut(l, c.Fd()) == nil {
+		// A Conn's commands wait in its own buffer, which Send bounds, until gnet
+		// has written out what it holds; the poller wakes the loop when the socket
+		// can take more (gnet's own write may come just after that wake: the next
+		// look arms the poller again). Elsewhere (no poller) gnet takes them.
+		return gnet.None
 	}
 	if w := l.waker; w != nil {
 		big := vecMin

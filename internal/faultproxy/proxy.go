@@ -1,6 +1,7 @@
 // Package faultproxy is a TCP proxy for failure tests, on loopback only. It forwards
 // both ways between its clients and one target and, on command, delays, blackholes
-// (stops forwarding but keeps the sockets open), drips (one byte at a time), resets a
+// (stops forwarding but keeps the sockets open), stalls (the same, until Resume), drips
+// (one byte at a time), resets a
 // connection with RST at a byte offset of the server-to-client stream, narrows what it
 // takes from its clients (a small receive buffer, so that a client's socket fills),
 // or refuses new connections. Faults other than Refuse apply to the connections open when they are
@@ -28,6 +29,9 @@ type Proxy struct {
 	conns  map[*pair]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	// stall, under mu, is open while the connections are stalled (Stall): their
+	// forwarders wait for it to close (Resume) before forwarding what they read.
+	stall chan struct{}
 }
 
 // pair is one client connection and its server connection.
@@ -37,6 +41,7 @@ type pair struct {
 	drip           atomic.Int64 // nanoseconds between single bytes (0: off)
 	hole           atomic.Bool  // stop forwarding
 	holeCh         chan struct{}
+	stall          atomic.Pointer[chan struct{}] // while set, wait for it to close (Stall)
 	resetAt        atomic.Int64 // reset when the server-to-client offset reaches it (-1: off)
 	sent           atomic.Int64 // bytes forwarded server to client
 }
@@ -107,6 +112,14 @@ func (p *Proxy) forward(pr *pair, src, dst *net.TCPConn, toClient bool) {
 			if pr.hole.Load() {
 				<-pr.holeCh // closed when the pair is dropped
 				return
+			}
+			if st := pr.stall.Load(); st != nil {
+				select {
+				case <-*st:
+					continue
+				case <-pr.holeCh:
+					return
+				}
 			}
 			if d := pr.delay.Load(); d > 0 {
 				time.Sleep(time.Duration(d))
@@ -188,6 +201,35 @@ func (p *Proxy) Drip(d time.Duration) { p.each(func(pr *pair) { pr.drip.Store(in
 // Blackhole stops forwarding on the open connections, keeping their sockets open:
 // the peers see silence, not a close.
 func (p *Proxy) Blackhole() { p.each(func(pr *pair) { pr.hole.Store(true) }) }
+
+// Stall stops forwarding on the open connections, as Blackhole does, until Resume:
+// what a forwarder read meanwhile (at most one read's worth, 32 KiB) waits with it,
+// and the senders' sockets fill.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stall == nil {
+		p.stall = make(chan struct{})
+	}
+	st := p.stall
+	for pr := range p.conns {
+		pr.stall.Store(&st)
+	}
+}
+
+// Resume forwards the connections Stall stopped again, from where they stopped.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stall == nil {
+		return
+	}
+	for pr := range p.conns {
+		pr.stall.Store(nil)
+	}
+	close(p.stall)
+	p.stall = nil
+}
 
 // ResetAt resets the open connections with RST once offset more bytes have gone from
 // the server to the client (0: before the next byte the server sends).

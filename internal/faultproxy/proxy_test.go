@@ -87,3 +87,32 @@ func TestForwardResetRefuse(t *testing.T) {
 		t.Fatalf("after Refuse(false): %q, %v", got, err)
 	}
 }
+
+// Stall holds what the client sends until Resume, then forwards it, in order.
+func TestStallResume(t *testing.T) {
+	p := Start(t, echo(t))
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := roundTrip(c, "one\n"); err != nil || got != "one\n" {
+		t.Fatalf("forwarded: %q, %v", got, err)
+	}
+	p.Stall()
+	if _, err := c.Write([]byte("two\nthree\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 16)); n != 0 || err == nil {
+		t.Fatalf("read %d bytes (%v) through a stalled proxy", n, err)
+	}
+	p.Resume()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	for _, want := range []string{"two\n", "three\n"} {
+		if got, err := r.ReadString('\n'); err != nil || got != want {
+			t.Fatalf("after Resume: %q, %v, want %q", got, err, want)
+		}
+	}
+}
