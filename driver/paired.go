@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,11 @@ type PairedConn struct {
 
 	// probeSeq is 1 + the sequence number of the health check's last PING.
 	probeSeq atomic.Uint64
+
+	// froutes follows the redirects of SendRoutedAndForget's commands; made on its
+	// first use (forget.go).
+	froutes atomic.Pointer[forgetRoutes]
+	fmu     sync.Mutex // makes froutes
 }
 
 // newPaired returns a PairedConn for cfg (with defaults) before it is started.
@@ -45,6 +51,7 @@ func newPaired(cfg Config) *PairedConn {
 	c := &PairedConn{ring: ring.New(cfg.RingSize)}
 	c.isDown = func() bool { return !c.b.connected() }
 	c.ring.SetRelease(putBig)
+	c.ring.SetRescue(c.rescue)
 	c.b.down = func(err error) {
 		c.ring.FailWritten(&connLostError{cause: err})
 		// Senders waiting for bytes they lent to commands not written yet take them
@@ -209,10 +216,14 @@ func (c *PairedConn) failed(forget bool, err error) Future {
 	return Future{x: err}
 }
 
-// ForgottenErrors returns how many SendAndForget commands failed: error replies,
-// broken connections, Close, and arguments that could not be encoded.
+// ForgottenErrors returns how many SendAndForget (and SendRoutedAndForget) commands
+// failed: error replies, broken connections, Close, and arguments that could not be
+// encoded.
 func (c *PairedConn) ForgottenErrors() uint64 {
 	n := c.ring.ForgottenErrors() + c.encErrs.Load()
+	if fr := c.froutes.Load(); fr != nil {
+		n += fr.errs.Load()
+	}
 	if c.pool != nil {
 		n += c.pool.forgottenErrors()
 	}
@@ -267,6 +278,9 @@ func (c *PairedConn) Close() error {
 	}
 	c.ring.Close(ErrClosed)
 	c.b.close()
+	if fr := c.froutes.Load(); fr != nil {
+		fr.cancel() // redirects still being followed elsewhere end (and are counted)
+	}
 	return nil
 }
 

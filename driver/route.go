@@ -76,8 +76,13 @@ const askingCmd = "*1\r\n$6\r\nASKING\r\n"
 // refused there) and commands on a DedicatedConn are sent as Send sends them, without
 // rerouting.
 func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
+	return c.sendRouted(r, false, args)
+}
+
+// sendRouted is SendRouted, and with forget SendRoutedAndForget.
+func (c *PairedConn) sendRouted(r Rerouter, forget bool, args []any) Future {
 	if r == nil || c.ded != nil || (mayBeSpecial(args) && !isPlain(args)) {
-		return c.send(context.Background(), false, args)
+		return c.send(context.Background(), forget, args)
 	}
 	err := ErrClosed
 	if !c.closing.Load() {
@@ -94,7 +99,10 @@ func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
 			}
 			if err == nil {
 				c.ring.Keep(seq)
-				if c.ring.Publish(seq, false) {
+				if forget {
+					c.forgetRoutes().set(seq, r)
+				}
+				if c.ring.Publish(seq, forget) {
 					c.b.wake()
 				}
 				return Future{r: c.ring, seq: seq, mode: modeRouted, x: r}
@@ -104,7 +112,7 @@ func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
 			}
 		}
 	}
-	return Future{x: err}
+	return c.failed(forget, err)
 }
 
 // Failed returns a Future that fails with err at once (for layers above the driver

@@ -465,3 +465,53 @@ func TestRoutedRerouteFailsNilCtx(t *testing.T) {
 		}
 	}
 }
+
+// SendRoutedAndForget: a redirected forgotten command is followed in the background
+// (more of them at once than there are followers: they wait their turn) and lands;
+// its final error is counted in ForgottenErrors, and so is one whose Rerouter gives
+// up; a forgotten command with an error the Rerouter does not take is counted at once.
+func TestSendRoutedAndForget(t *testing.T) {
+	checkGoroutines(t)
+	a, b, ca, cb := twoServers(t)
+	ctx := testCtx(t, 20*time.Second)
+	const n = 3 * forgetFollowers // more than run at once
+	for i := 0; i < n; i++ {
+		a.MustDo("RPUSH", fmt.Sprint("fk", i), "list")
+	}
+	rr := &wrongTypeRouter{to: cb, max: 3}
+	for i := 0; i < n; i++ {
+		ca.SendRoutedAndForget(rr, "INCR", fmt.Sprint("fk", i)) // WRONGTYPE on a, 1 on b
+	}
+	for i := 0; i < n; i++ {
+		k := fmt.Sprint("fk", i)
+		for b.MustDo("GET", k).Text() != "1" {
+			if ctx.Err() != nil {
+				t.Fatalf("%s on b: %v, want 1", k, b.MustDo("GET", k))
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if got := ca.ForgottenErrors(); got != 0 {
+		t.Fatalf("ForgottenErrors %d after redirects that all landed", got)
+	}
+	// Counted: WRONGTYPE on b too (the redirect's error), redirects past max (the
+	// reply as it is), an error the Rerouter does not take.
+	b.MustDo("RPUSH", "both", "list")
+	a.MustDo("RPUSH", "both", "list")
+	ca.SendRoutedAndForget(rr, "INCR", "both")
+	ca.SendRoutedAndForget(&wrongTypeRouter{to: ca, max: 2}, "INCR", "both")
+	a.MustDo("SET", "str", "x")
+	ca.SendRoutedAndForget(rr, "INCR", "str") // ERR not an integer: not rerouted
+	for ca.ForgottenErrors() < 3 {
+		if ctx.Err() != nil {
+			t.Fatalf("ForgottenErrors %d, want 3", ca.ForgottenErrors())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := ca.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ca.ForgottenErrors(); got != 3 {
+		t.Fatalf("ForgottenErrors %d, want 3", got)
+	}
+}

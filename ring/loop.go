@@ -247,6 +247,11 @@ func (r *Ring) complete(v parser.Value, owned bool, buf []byte) (kept bool, _ er
 			s.val = s.multi.gather.Appended()
 		case s.forget:
 			if v.IsError() {
+				if s.keep && r.rescue != nil && r.rescue(seq, v.Bytes()) {
+					s.forget = false // a viewer comes (see SetRescue)
+					s.val = s.store.Copy(v)
+					break
+				}
 				r.forgottenErrs.Add(1)
 			}
 			s.val = parser.Value{}

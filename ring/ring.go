@@ -198,6 +198,9 @@ type Ring struct {
 	// release, if set (SetRelease), is given the large command and reply buffers the
 	// ring lets go of, for reuse.
 	release func([]byte)
+	// rescue, if set, is asked about error replies to forgotten kept commands (see
+	// SetRescue).
+	rescue func(seq uint64, msg []byte) bool
 
 	// The large replies read last (see retire), by sequence number: a FIFO of bigKept
 	// entries, bigN of them used, the oldest at bigHead.
@@ -264,6 +267,15 @@ func New(size int) *Ring {
 // pool). The reply buffers given to CompleteOwned go to fn too. Call it before the
 // ring is used.
 func (r *Ring) SetRelease(fn func([]byte)) { r.release = fn }
+
+// SetRescue makes the ring ask fn, on the loop, about an error reply (msg, its text)
+// to a forgotten command that is kept (Publish with forget after Keep): when fn
+// returns true, the result is kept as if the command had not been forgotten, with
+// its command (ViewCmd), for a viewer fn arranged for (one that sends it again
+// elsewhere: a cluster redirect); it is not counted in ForgottenErrors. fn runs while
+// the ring completes the slot: it must be quick, must not keep msg and must not
+// send. Call it before the ring is used.
+func (r *Ring) SetRescue(fn func(seq uint64, msg []byte) bool) { r.rescue = fn }
 
 // dropCmd lets go of the slot's command buffer if it is larger than cmdKeep, and of
 // the strings attached to it. The caller owns the slot (or, on the loop, the slot's

@@ -411,3 +411,54 @@ func TestMemo(t *testing.T) {
 		t.Fatalf("reused slot: memo %v, want a fresh one", got)
 	}
 }
+
+// SetRescue: an error reply to a forgotten kept command that the rescue takes stays
+// viewable with its command (also once parked) and is not counted; one it does not
+// take, a forgotten command not kept, and a reply that is not an error are forgotten
+// as before, and the rescue is not asked about the last two.
+func TestRescueForgotten(t *testing.T) {
+	r := New(4)
+	var asked []string
+	r.SetRescue(func(seq uint64, msg []byte) bool {
+		asked = append(asked, string(msg))
+		return strings.HasPrefix(string(msg), "MOVED")
+	})
+	forgetKept := func(cmd string) uint64 {
+		seq, buf, err := r.Reserve(nilCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*buf = append(*buf, cmd...)
+		r.Keep(seq)
+		r.Publish(seq, true)
+		return seq
+	}
+	a := forgetKept("a;")
+	forgetKept("b;")
+	mustSend(t, r, "c;", true) // forgotten, not kept
+	forgetKept("d;")
+	r.Collect(nil)
+	for _, v := range []parser.Value{parser.NewSimpleError("MOVED 1 x:1"), parser.NewSimpleError("ERR no"),
+		parser.NewSimpleError("MOVED 2 y:2"), parser.NewSimpleString("OK")} {
+		if err := r.Complete(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(asked, ","); got != "MOVED 1 x:1,ERR no" {
+		t.Fatalf("rescue asked about %q", got)
+	}
+	if got := r.ForgottenErrors(); got != 2 {
+		t.Fatalf("ForgottenErrors %d, want 2 (ERR no, and c's MOVED)", got)
+	}
+	// a was rescued: reuse its slot (ring of 4), then find it parked.
+	for i := 0; i < 4; i++ {
+		publish(t, r, "x;")
+		r.Collect(nil)
+		if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cmd, reply := viewCmd(t, r, a, -1); cmd != "a;" || reply != "MOVED 1 x:1" {
+		t.Fatalf("rescued command: %q, %q", cmd, reply)
+	}
+}

@@ -80,6 +80,11 @@ type Client struct {
 	asked     atomic.Uint64
 	retried   atomic.Uint64
 	resent    atomic.Uint64
+	// forgotten counts SendAndForget commands refused before they were sent, and the
+	// ForgottenErrors of node connections closed once they left the map; retired
+	// holds those being closed (under mu).
+	forgotten atomic.Uint64
+	retired   map[*driver.PairedConn]struct{}
 	stop      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -415,11 +420,22 @@ func (c *Client) closeUnused() {
 		delete(c.nodes, k)
 		if conn := n.conn.Load(); conn != nil {
 			drop = append(drop, conn)
+			if c.retired == nil {
+				c.retired = map[*driver.PairedConn]struct{}{}
+			}
+			c.retired[conn] = struct{}{}
 		}
 	}
 	c.mu.Unlock()
 	for _, conn := range drop {
-		go conn.Close()
+		go func() {
+			conn.Close()
+			// Its count moves to forgotten, in one step for ForgottenErrors.
+			c.mu.Lock()
+			c.forgotten.Add(conn.ForgottenErrors())
+			delete(c.retired, conn)
+			c.mu.Unlock()
+		}()
 	}
 }
 
@@ -511,18 +527,23 @@ func (c *Client) Send(args ...any) driver.Future {
 }
 
 // SendAndForget queues one command whose reply nobody reads, on the node of its
-// slot. Nobody follows its redirects: a MOVED reply to it is counted in the node
-// connection's ForgottenErrors (see ForgottenErrors) and makes the client fetch the
-// slot map again only if another command sees it; use Send for writes that must land
-// during resharding.
+// slot. Its redirects are followed as a Send's are, in the background (see
+// driver.PairedConn.SendRoutedAndForget), without an order among forgotten commands
+// redirected together. Its failure is counted in ForgottenErrors: an error reply
+// (the last one, after the redirects), a lost connection, a command refused before
+// it was sent (ErrCrossSlot, no node for its slot).
 func (c *Client) SendAndForget(args ...any) {
 	slot, ro, err := c.cmds.slotOf(args)
 	if err != nil {
+		c.forgotten.Add(1)
 		return
 	}
-	if conn, err := c.route(slot, ro); err == nil {
-		conn.SendAndForget(args...)
+	conn, err := c.route(slot, ro)
+	if err != nil {
+		c.forgotten.Add(1)
+		return
 	}
+	conn.SendRoutedAndForget(c, args...)
 }
 
 // Do sends one command and waits for its reply, redirects included; ctx bounds it all.
@@ -530,15 +551,20 @@ func (c *Client) Do(ctx context.Context, args ...any) (parser.Value, error) {
 	return c.Send(args...).Wait(ctx)
 }
 
-// ForgottenErrors sums the ForgottenErrors of the node connections.
+// ForgottenErrors returns how many SendAndForget commands failed: those refused
+// before they were sent, and the ForgottenErrors of the node connections, those of
+// nodes that left the map included.
 func (c *Client) ForgottenErrors() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var n uint64
+	n := c.forgotten.Load()
 	for _, nd := range c.nodes {
 		if conn := nd.conn.Load(); conn != nil {
 			n += conn.ForgottenErrors()
 		}
+	}
+	for conn := range c.retired {
+		n += conn.ForgottenErrors()
 	}
 	return n
 }

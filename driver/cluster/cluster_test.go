@@ -340,3 +340,80 @@ func TestClusterTLS(t *testing.T) {
 		}
 	}
 }
+
+// SendAndForget follows ASK and MOVED as Send does, in the background: the writes
+// land on the node that serves their slot now. Its failures are counted in
+// ForgottenErrors: the last error reply after a redirect, and commands refused
+// before they were sent.
+func TestForgetFollowsRedirects(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{RefreshInterval: -1})
+	ctx := testCtx(t, 30*time.Second)
+	slot := KeySlotString("{fg}")
+	src, dst := srcDst(t, cl, slot)
+	if err := c.Send("SET", "{fg}str", "x").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := strconv.Itoa(slot)
+	dst.MustDo("CLUSTER", "SETSLOT", s, "IMPORTING", src.NodeID())
+	src.MustDo("CLUSTER", "SETSLOT", s, "MIGRATING", dst.NodeID())
+	const n = 300
+	for i := 0; i < n; i++ { // new keys of a migrating slot: ASK
+		c.SendAndForget("SET", "{fg}ask"+strconv.Itoa(i), i)
+	}
+	waitKeys(t, ctx, dst, s, n)
+
+	// Finish the migration behind the client's back: the map still names the source.
+	src.MustDo("MIGRATE", "127.0.0.1", strconv.Itoa(dst.Port), "", "0", "5000", "KEYS", "{fg}str")
+	for _, m := range cl.Masters() {
+		m.MustDo("CLUSTER", "SETSLOT", s, "NODE", dst.NodeID())
+	}
+	if a := c.topo.Load().slots[slot].Load().master.addr; a != src.Addr {
+		t.Fatalf("the client already maps the slot to %s", a)
+	}
+	for i := 0; i < n; i++ { // MOVED
+		c.SendAndForget("SET", "{fg}moved"+strconv.Itoa(i), i)
+	}
+	waitKeys(t, ctx, dst, s, 2*n+1)
+	if got := dst.MustDo("GET", "{fg}moved"+strconv.Itoa(n-1)).Text(); got != strconv.Itoa(n-1) {
+		t.Fatalf("the last forgotten SET left %q", got)
+	}
+	if st := c.Stats(); st.Asked < n || st.Moved < 1 {
+		t.Fatalf("stats %+v: want %d ASK followed and a MOVED", st, n)
+	}
+	if got := c.ForgottenErrors(); got != 0 {
+		t.Fatalf("ForgottenErrors %d after redirects that all landed", got)
+	}
+
+	// Failures are counted: an error reply, a command across slots, an empty one.
+	c.SendAndForget("LPUSH", "{fg}str", "y") // WRONGTYPE
+	c.SendAndForget("MSET", "a", "1", "b", "2")
+	c.SendAndForget()
+	for c.ForgottenErrors() < 3 {
+		if ctx.Err() != nil {
+			t.Fatalf("ForgottenErrors %d, want 3", c.ForgottenErrors())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ForgottenErrors(); got != 3 {
+		t.Fatalf("ForgottenErrors %d, want 3", got)
+	}
+}
+
+// waitKeys waits until s holds n keys of slot.
+func waitKeys(t *testing.T, ctx context.Context, s *redistest.Server, slot string, n int) {
+	t.Helper()
+	for {
+		got := s.MustDo("CLUSTER", "COUNTKEYSINSLOT", slot).Int()
+		if got == int64(n) {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the node holds %d keys of slot %s, want %d", got, slot, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

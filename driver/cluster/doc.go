@@ -32,7 +32,9 @@
 //
 // Nothing else is ever sent again: a command cut by a broken connection fails with
 // driver.ErrConnLost, as on one node. After Config.MaxRedirects redirects the caller
-// gets the last reply as a *driver.RedisError. SendAndForget follows no redirect.
+// gets the last reply as a *driver.RedisError. A SendAndForget command's redirects
+// are followed too, in the background, and its final failure counted in
+// ForgottenErrors.
 // A transaction (SendTx) whose slot moved is sent again whole, once for all its
 // Futures; a batch (SendBatch) is split by node, and each command follows its own
 // redirects.
@@ -57,8 +59,8 @@
 // that is down wait for its return or for their context; when the map drops the
 // node (a failed master, once its replica took over), those never written go where
 // their slot is served now (Stats.Resent), since the server never saw them: when
-// their Future is read, as redirects are followed (a command sent with SendAndForget,
-// or whose Future nobody reads, is not sent again). Those written before the node
+// their Future is read, as redirects are followed (one sent with SendAndForget, or
+// whose Future nobody reads, is not sent again: it is counted in ForgottenErrors). Those written before the node
 // went down fail with driver.ErrConnLost.
 //
 // # Pub/sub
