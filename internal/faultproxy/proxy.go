@@ -42,8 +42,8 @@ type pair struct {
 	hole           atomic.Bool  // stop forwarding
 	holeCh         chan struct{}
 	stall          atomic.Pointer[chan struct{}] // while set, wait for it to close (Stall)
-	resetAt        atomic.Int64 // reset when the server-to-client offset reaches it (-1: off)
-	sent           atomic.Int64 // bytes forwarded server to client
+	resetAt        atomic.Int64                  // reset when the server-to-client offset reaches it (-1: off)
+	sent           atomic.Int64                  // bytes forwarded server to client
 }
 
 // Start listens on a free loopback port, forwards to target (a loopback address) and
