@@ -53,10 +53,10 @@ func (bc *blockingCall) assign(dc *PairedConn) {
 		return
 	}
 	// Set after Reserve, so that InFlight stays above 0 until this reply is read: a
-	// reply to an earlier command (UNWATCH) cannot hand dc back too early. blockSeq
-	// tells the health check where the call is among the commands in flight (a
-	// PING ahead of it is due its answer; see excused).
-	dc.ded.blockSeq.Store(seq + 1)
+	// reply to an earlier command (UNWATCH) cannot hand dc back too early. blocks
+	// tells the health check where the call is among the commands in flight (one
+	// ahead of it, such as UNWATCH or a PING, is due its answer).
+	dc.ded.blocks.add(dc.ring, seq)
 	dc.ded.drain.Store(true)
 	*cmd = append((*cmd)[:0], bc.cmd...)
 	bc.conn, bc.fut = dc, Future{r: dc.ring, seq: seq}
@@ -78,7 +78,6 @@ func (bc *blockingCall) fail(err error) {
 // drained runs on the loop after a reply: a connection running a blocking call goes
 // back to the pool once nothing is in flight on it.
 func (c *PairedConn) drained() {
-	c.ded.blockingInFlight(c.ring) // forgets a blocking command once it is done
 	if c.ring.InFlight() == 0 && c.ded.drain.CompareAndSwap(true, false) {
 		c.ded.pool.put(c)
 	}

@@ -70,7 +70,7 @@ func (d *DedicatedConn) SendBatch(dst []Future, b *Batch) []Future {
 	}
 	if b.has(clsBlocking) && b.n > 0 {
 		n := len(dst)
-		d.c.ded.sendingBlocking(func() Future {
+		d.c.ded.sendingBlocking(d.c.ring, func() Future {
 			dst = d.c.SendBatch(dst, b)
 			return dst[n] // the batch's slot
 		})
@@ -141,11 +141,10 @@ type dedState struct {
 	// replyNotOn mirrors reply != replyOn, for the health check, which does not wait
 	// for mu.
 	replyNotOn atomic.Bool
-	// blockSeq is 1 + the sequence number of the last blocking command sent on the
-	// connection itself (DedicatedConn.Send, Do, SendBatch), 0 once it is done, or
-	// blockSending while one is being sent (see blockingInFlight): the health check
-	// does not probe while it may run.
-	blockSeq atomic.Uint64
+	// blocks tracks the blocking commands sent on the connection, by the
+	// DedicatedConn (Send, Do, SendBatch) or for a PairedConn.Send (blocking.go):
+	// the health check does not probe behind one, nor take its silence for death.
+	blocks blockTrack
 
 	pool    *pool
 	dead    atomic.Bool // its connection was lost: never reused

@@ -24,9 +24,13 @@ import (
 // next look, the connection is dead all the same.
 //
 // A dedicated connection running a blocking command (one of PairedConn.Send's, or one
-// sent on the DedicatedConn itself) is not probed (the PING would wait behind it), nor
-// one whose CLIENT REPLY is not ON; a PING that went out before such a command, or
-// before CLIENT REPLY OFF, is due its answer all the same. Conn and PubsubConn have no
+// sent on the DedicatedConn itself) is sent no PING (it would wait behind it), nor one
+// whose CLIENT REPLY is not ON (it would get no reply). The commands in flight ahead
+// of the oldest blocking command, or sent before CLIENT REPLY OFF, are due their
+// answers all the same, and stand for the PING; so is a PING that went out before
+// either. (A blocking command sent while CLIENT REPLY is OFF or SKIP is not seen: a
+// command behind it whose reply takes longer than two intervals is taken for death.)
+// Conn and PubsubConn have no
 // health check (a PING reply would reach a Conn's reader; a subscriber may be idle for
 // hours); their sockets have TCP keepalive, and TCP_USER_TIMEOUT (Config.HealthCheck).
 
@@ -132,14 +136,22 @@ func (c *PairedConn) probe() probeResult {
 		// The PING must take its place in the CLIENT REPLY order, and get a reply:
 		// under mu. A sender that holds mu (it may wait for room in a full ring)
 		// marks a blocking command before it sends one, and a mode other than ON
-		// before it holds replies back, so quiet, looked at after TryLock, tells
+		// before it holds replies back, so what is looked at after TryLock tells
 		// either way whether the commands in flight are due an answer.
 		locked := d.mu.TryLock()
 		if locked {
 			defer d.mu.Unlock()
 		}
-		if c.quiet() {
-			return probeNone
+		if d.replyNotOn.Load() {
+			// No PING: it would get no reply. Commands sent before the mode
+			// changed are due theirs (those sent after are over once written).
+			return c.busy()
+		}
+		if running, ahead := d.blocks.state(c.ring); running {
+			if ahead {
+				return probeNone // the PING would wait behind it: no answer is due
+			}
+			return c.busy() // the commands ahead of it are due an answer
 		}
 		if !locked {
 			return c.busy()
@@ -164,19 +176,11 @@ func (c *PairedConn) onlyProbe() bool {
 	return ps != 0 && c.ring.InFlight() == 1 && !c.ring.Freed(ps-1) && !c.ring.Done(ps-1)
 }
 
-// quiet reports that a dedicated connection runs a blocking command, or holds replies
-// back (CLIENT REPLY OFF or SKIP): no answer is due.
-func (c *PairedConn) quiet() bool {
-	d := c.ded
-	return d != nil && (d.drain.Load() || d.replyNotOn.Load() || d.blockingInFlight(c.ring))
-}
-
 // excused reports, at a look that found nothing read since the probe, that a
-// dedicated connection owes no answer after all: the oldest command in flight is a
-// blocking one (it raced the probe's look, and what the probe counted on waits behind
-// it), or nothing is in flight any more. A PING (or a command that stood for it) sent
-// ahead of a blocking command, or before CLIENT REPLY OFF, is due its answer: no
-// excuse then.
+// dedicated connection owes no answer after all: nothing is in flight any more, or
+// the oldest command in flight is a blocking one (it raced the probe's look, and what
+// the probe counted on waits behind it). A PING, or a command that stood for it, sent
+// ahead of a blocking command is due its answer: no excuse then.
 func (c *PairedConn) excused() bool {
 	d := c.ded
 	if d == nil {
@@ -185,12 +189,8 @@ func (c *PairedConn) excused() bool {
 	if c.ring.InFlight() == 0 {
 		return true
 	}
-	bs := d.blockSeq.Load()
-	if bs == 0 || bs == blockSending {
-		return false
-	}
-	b := bs - 1
-	return !c.ring.Freed(b) && !c.ring.Done(b) && (b == 0 || c.ring.Freed(b-1))
+	_, ahead := d.blocks.state(c.ring)
+	return ahead
 }
 
 // busy is probeBusy when commands are in flight (and the ring is open), else

@@ -150,6 +150,58 @@ func TestHealthCheckPingBeforePooledBlocking(t *testing.T) {
 	}
 }
 
+// Blocking commands that fill a DedicatedConn's ring, with one more waiting for room,
+// keep a live connection alive: the oldest command in flight blocks, so no answer is
+// due while each waits longer than the check's two intervals.
+func TestHealthCheckBlockingFillRing(t *testing.T) {
+	c, _, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1, RingSize: 4})
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		var fs []Future
+		for i := 0; i < 4; i++ {
+			fs = append(fs, d.Send("BLPOP", "hc:none", "0.3"))
+		}
+		fifth := make(chan Future, 1)
+		go func() { fifth <- d.Send("BLPOP", "hc:none", "0.3") }()
+		for i, f := range append(fs, <-fifth) {
+			if v, err := f.Wait(ctx); err != nil || !v.IsNull() {
+				return fmt.Errorf("BLPOP %d: %v, %v, want a null reply (timed out)", i, v, err)
+			}
+		}
+		if d.c.Reconnects() != 0 {
+			return errors.New("the dedicated connection was declared dead")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A command pipelined ahead of a blocking one on a blackholed DedicatedConn is due its
+// answer: the connection is declared dead, and both fail, instead of waiting for ever
+// because a blocking command is in flight.
+func TestHealthCheckCommandBeforeBlocking(t *testing.T) {
+	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		if err := d.Send("PING").Err(ctx); err != nil {
+			return err
+		}
+		px.Blackhole()
+		get := d.Send("GET", "hc:k")
+		blpop := d.Send("BLPOP", "hc:none", "0")
+		if err := get.Err(ctx); !errors.Is(err, ErrHealthCheck) {
+			return fmt.Errorf("GET ahead of BLPOP: %v, want ErrHealthCheck", err)
+		}
+		if err := blpop.Err(ctx); !errors.Is(err, ErrHealthCheck) {
+			return fmt.Errorf("BLPOP: %v, want ErrHealthCheck", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitProbe waits until the health check's PING is the one command in flight on c.
 func waitProbe(ctx context.Context, c *PairedConn) error {
 	for !c.onlyProbe() {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/respring/respring/ring"
 )
@@ -64,44 +66,65 @@ func (c *PairedConn) sendDedicated(ctx context.Context, forget bool, args []any)
 		d.setReply(replyOn)
 	}
 	if cls == clsBlocking {
-		return d.sendingBlocking(func() Future { return c.sendMode(ctx, forget, noReply, args) })
+		return d.sendingBlocking(c.ring, func() Future { return c.sendMode(ctx, forget, noReply, args) })
 	}
 	return c.sendMode(ctx, forget, noReply, args)
 }
 
-// blockSending is dedState.blockSeq while a blocking command is being sent.
-const blockSending = ^uint64(0)
-
 // sendingBlocking runs send, which sends a blocking command (or a batch with one) on
-// the dedicated connection, under mu, and marks it in flight for the health check
-// (see blockingInFlight).
-func (d *dedState) sendingBlocking(send func() Future) Future {
-	prev := d.blockSeq.Swap(blockSending)
+// the dedicated connection, under mu, and tracks it for the health check (blockTrack).
+func (d *dedState) sendingBlocking(r *ring.Ring, send func() Future) Future {
+	d.blocks.sending.Store(true)
 	f := send()
 	if f.x == nil && f.r != nil {
-		d.blockSeq.Store(f.seq + 1)
-	} else {
-		d.blockSeq.Store(prev) // not sent: an earlier one may still run
+		d.blocks.add(r, f.seq)
 	}
+	d.blocks.sending.Store(false)
 	return f
 }
 
-// blockingInFlight reports whether a blocking command sent on the connection (not one
-// of PairedConn.Send's blocking calls, which set drain) may still be running: being
-// sent (unless the ring is full: then its sender still waits for room, and what is in
-// flight is due an answer), or not over. Any goroutine.
-func (d *dedState) blockingInFlight(r *ring.Ring) bool {
-	bs := d.blockSeq.Load()
-	switch {
-	case bs == 0:
-		return false
-	case bs == blockSending:
-		return r.InFlight() < r.Size()
-	case r.Freed(bs-1) || r.Done(bs-1):
-		d.blockSeq.CompareAndSwap(bs, 0)
-		return false
+// blockTrack follows the blocking commands of a dedicated connection for its health
+// check: those sent that may still run, in order, and whether one is being sent.
+type blockTrack struct {
+	mu      sync.Mutex
+	seqs    []uint64 // sent, oldest first, until over (prune)
+	sending atomic.Bool
+}
+
+// add records seq, a blocking command just published on r.
+func (b *blockTrack) add(r *ring.Ring, seq uint64) {
+	b.mu.Lock()
+	b.prune(r)
+	b.seqs = append(b.seqs, seq)
+	b.mu.Unlock()
+}
+
+// prune drops the commands over (answered, failed, or freed and their slot reused)
+// from the front; under mu. Replies come in order, so those behind wait their turn.
+func (b *blockTrack) prune(r *ring.Ring) {
+	i := 0
+	for i < len(b.seqs) && (r.Freed(b.seqs[i]) || r.Done(b.seqs[i])) {
+		i++
 	}
-	return true
+	if i > 0 {
+		b.seqs = b.seqs[:copy(b.seqs, b.seqs[i:])]
+	}
+}
+
+// state reports whether a blocking command may be running on the connection (one
+// sent and not over, or one being sent while the ring has room: in a full ring its
+// sender waits, and what is in flight is due an answer), and whether the oldest
+// command in flight is one of them: nothing is then due an answer, since everything
+// else waits behind it on the server. Any goroutine.
+func (b *blockTrack) state(r *ring.Ring) (running, ahead bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.prune(r)
+	if len(b.seqs) > 0 {
+		h := b.seqs[0]
+		return true, !r.Freed(h) && (h == 0 || r.Freed(h-1))
+	}
+	return b.sending.Load() && r.InFlight() < r.Size(), false
 }
 
 // sendReplyMode sends CLIENT REPLY ON, OFF or SKIP and follows the mode (under d.mu).
