@@ -459,7 +459,9 @@ func TestConnSendBufferFull(t *testing.T) {
 	s := startServer(t)
 	px := faultproxy.Start(t, s.Addr)
 	ctx := testCtx(t, 60*time.Second)
-	c, err := Connect(ctx, Config{Addr: px.Addr, SendBuffer: 256 << 10})
+	// MessageBuffer: the replies come back in bursts once the proxy resumes, more of
+	// them than the default 4,096 where the kernel buffers much.
+	c, err := Connect(ctx, Config{Addr: px.Addr, SendBuffer: 256 << 10, MessageBuffer: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
