@@ -4,16 +4,20 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // SendRoutedAndForget is SendAndForget for a command whose error replies r may handle
 // (see Rerouter), as SendRouted's: nobody reads its reply, but when that reply is an
-// error Reroutes takes, the driver follows the redirect in the background, on a
-// goroutine of its own (at most forgetFollowers per connection at a time; the others
-// wait their turn), within no deadline but Close's, and redirect after redirect. The
-// final outcome, if it is an error (an error reply, a lost connection, Close), is
-// counted in ForgottenErrors, as are SendAndForget's. Commands that do not go out on
-// the shared connection as they are go as SendAndForget sends them, without
+// error Reroutes takes, the driver follows the redirect in the background, redirect
+// after redirect, on a goroutine of its own: at most forgetFollowers per connection
+// at a time, and as many again per slot of the ring wait their turn; a redirect
+// beyond those is not followed. The final outcome, if it is an error (an error reply,
+// a redirect not followed, a lost connection, Close), is counted in ForgottenErrors,
+// as are SendAndForget's. Close waits for the redirects being followed up to
+// Config.CloseTimeout, then stops them: a command whose redirect was sent and not
+// yet answered then counts as failed, though it may run. Commands that do not go out
+// on the shared connection as they are go as SendAndForget sends them, without
 // rerouting.
 func (c *PairedConn) SendRoutedAndForget(r Rerouter, args ...any) {
 	c.sendRouted(r, true, args)
@@ -34,8 +38,9 @@ type forgetRoutes struct {
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
-	queue   []Future // redirected, waiting for a follower
+	queue   []Future // redirected, waiting for a follower (at most len(by))
 	running int      // followers running
+	wg      sync.WaitGroup
 
 	errs atomic.Uint64 // final outcomes that were errors
 }
@@ -52,10 +57,10 @@ func (c *PairedConn) forgetRoutes() *forgetRoutes {
 	}
 	fr := &forgetRoutes{by: make([]Rerouter, c.ring.Size())}
 	fr.ctx, fr.cancel = context.WithCancel(context.Background())
-	if c.closing.Load() {
-		fr.cancel()
-	}
 	c.froutes.Store(fr)
+	if c.closing.Load() {
+		fr.cancel() // Close may have looked for froutes before the Store
+	}
 	return fr
 }
 
@@ -78,25 +83,51 @@ func (c *PairedConn) rescue(seq uint64, msg []byte) bool {
 	if r == nil || !r.Reroutes(msg) {
 		return false
 	}
-	fr.follow(Future{r: c.ring, seq: seq, mode: modeRouted, x: r})
+	return fr.follow(Future{r: c.ring, seq: seq, mode: modeRouted, x: r})
+}
+
+// follow has f read by a follower: a new one if fewer than forgetFollowers run, else
+// one that runs, once it is done with those queued before. It reports false when the
+// queue is full: the redirect is not followed (a result queued longer than a ring's
+// worth of later commands would expire anyway).
+func (fr *forgetRoutes) follow(f Future) bool {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	if fr.running >= forgetFollowers {
+		if len(fr.queue) >= len(fr.by) {
+			return false
+		}
+		fr.queue = append(fr.queue, f)
+		return true
+	}
+	fr.running++
+	fr.wg.Add(1)
+	go fr.run(f)
 	return true
 }
 
-// follow has f read by a follower: a new one if fewer than forgetFollowers run.
-func (fr *forgetRoutes) follow(f Future) {
-	fr.mu.Lock()
-	if fr.running >= forgetFollowers {
-		fr.queue = append(fr.queue, f)
-		fr.mu.Unlock()
-		return
+// stop waits for the followers until deadline, then stops them and waits for them to
+// end (Close).
+func (fr *forgetRoutes) stop(deadline time.Time) {
+	done := make(chan struct{})
+	go func() {
+		fr.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		fr.cancel()
+		<-done
 	}
-	fr.running++
-	fr.mu.Unlock()
-	go fr.run(f)
+	fr.cancel()
 }
 
 // run reads f, following its redirects, then the queued Futures, until none is left.
 func (fr *forgetRoutes) run(f Future) {
+	defer fr.wg.Done()
 	for {
 		if err := f.Err(fr.ctx); err != nil {
 			fr.errs.Add(1)

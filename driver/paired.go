@@ -279,7 +279,7 @@ func (c *PairedConn) Close() error {
 	c.ring.Close(ErrClosed)
 	c.b.close()
 	if fr := c.froutes.Load(); fr != nil {
-		fr.cancel() // redirects still being followed elsewhere end (and are counted)
+		fr.stop(deadline) // the redirects of forgotten commands being followed elsewhere
 	}
 	return nil
 }

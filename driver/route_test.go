@@ -515,3 +515,74 @@ func TestSendRoutedAndForget(t *testing.T) {
 		t.Fatalf("ForgottenErrors %d, want 3", got)
 	}
 }
+
+// gateRouter is wrongTypeRouter whose every Reroute waits for gate to close, or for its
+// ctx to end (then it sends nothing).
+type gateRouter struct {
+	wrongTypeRouter
+	gate chan struct{}
+}
+
+func (g *gateRouter) Reroute(ctx context.Context, r Redirect) (Future, error) {
+	select {
+	case <-ctx.Done():
+		return Future{}, ctx.Err()
+	case <-g.gate:
+	}
+	return g.wrongTypeRouter.Reroute(ctx, r)
+}
+
+// Close waits for the redirects of forgotten commands being followed (they land and
+// nothing is counted), up to CloseTimeout; past it, it stops them, and every one is
+// counted in ForgottenErrors by the time Close returns. Redirects beyond the followers
+// and their queue are not followed, and counted at once.
+func TestSendRoutedAndForgetClose(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	for _, late := range []bool{false, true} {
+		a, b := startServer(t), startServer(t)
+		cfg := Config{RingSize: 16}
+		if late {
+			cfg.CloseTimeout = 50 * time.Millisecond
+		}
+		ca, cb := pairedTo(t, a, cfg), pairedTo(t, b, Config{})
+		t.Cleanup(func() { cb.Close() })
+		const n = forgetFollowers + 16 + 5 // running, queued (one per slot), not followed
+		for i := 0; i < n; i++ {
+			a.MustDo("RPUSH", fmt.Sprint("fc", i), "list")
+		}
+		rr := &gateRouter{wrongTypeRouter: wrongTypeRouter{to: cb, max: 3}, gate: make(chan struct{})}
+		for i := 0; i < n; i++ {
+			ca.SendRoutedAndForget(rr, "INCR", fmt.Sprint("fc", i))
+		}
+		for ca.ForgottenErrors() < 5 { // the 5 past the queue
+			if ctx.Err() != nil {
+				t.Fatalf("late=%v: ForgottenErrors %d, want 5 for the redirects past the queue", late, ca.ForgottenErrors())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		closed := make(chan struct{})
+		go func() { ca.Close(); close(closed) }()
+		if late {
+			<-closed
+			if got := ca.ForgottenErrors(); got != n {
+				t.Fatalf("after a Close that stopped them: ForgottenErrors %d, want %d", got, n)
+			}
+			close(rr.gate)
+			continue
+		}
+		close(rr.gate)
+		<-closed
+		if got := ca.ForgottenErrors(); got != 5 {
+			t.Fatalf("after Close: ForgottenErrors %d, want 5", got)
+		}
+		landed := 0
+		for i := 0; i < n; i++ {
+			if b.MustDo("GET", fmt.Sprint("fc", i)).Text() == "1" {
+				landed++
+			}
+		}
+		if landed != n-5 {
+			t.Fatalf("%d of %d followed redirects landed", landed, n-5)
+		}
+	}
+}
