@@ -69,9 +69,10 @@ func (fr *forgetRoutes) set(seq uint64, r Rerouter) {
 	fr.by[seq%uint64(len(fr.by))] = r
 }
 
-// rescue is the ring's rescue (ring.SetRescue), on the loop: an error reply msg to the
-// forgotten routed command seq that its Rerouter takes is followed by a follower,
-// which reads it as the command's Future would.
+// rescue is the ring's rescue (ring.SetRescue): an error reply msg to the forgotten
+// routed command seq that its Rerouter takes, or (msg nil) the command's failure by
+// Close before it was written, is followed by a follower, which reads it as the
+// command's Future would (Reroute is given Redirect.Err for the latter).
 func (c *PairedConn) rescue(seq uint64, msg []byte) bool {
 	fr := c.froutes.Load()
 	if fr == nil {
@@ -80,7 +81,7 @@ func (c *PairedConn) rescue(seq uint64, msg []byte) bool {
 	i := seq % uint64(len(fr.by))
 	r := fr.by[i]
 	fr.by[i] = nil
-	if r == nil || !r.Reroutes(msg) {
+	if r == nil || (msg != nil && !r.Reroutes(msg)) {
 		return false
 	}
 	return fr.follow(Future{r: c.ring, seq: seq, mode: modeRouted, x: r})

@@ -269,9 +269,11 @@ func New(size int) *Ring {
 func (r *Ring) SetRelease(fn func([]byte)) { r.release = fn }
 
 // SetRescue makes the ring ask fn, on the loop, about an error reply (msg, its text)
-// to a forgotten command that is kept (Publish with forget after Keep): when fn
-// returns true, the result is kept as if the command had not been forgotten, with
-// its command (ViewCmd), for a viewer fn arranged for (one that sends it again
+// to a forgotten command that is kept (Publish with forget after Keep), and, with a
+// nil msg, about such a command that Close failed before it was written (on Close's
+// goroutine, or a Publish's after Close): when fn returns true, the result is kept as
+// if the command had not been forgotten, with its command (ViewCmd; an *Unsent error
+// for one never written), for a viewer fn arranged for (one that sends it again
 // elsewhere: a cluster redirect); it is not counted in ForgottenErrors. fn runs while
 // the ring completes the slot: it must be quick, must not keep msg and must not
 // send. Call it before the ring is used.
@@ -536,10 +538,16 @@ func (r *Ring) needWake() bool {
 }
 
 // finish stores err into a slot the caller owns (phase completing), publishes done and
-// wakes its viewers. countForgotten counts the failure of a forgotten command.
+// wakes its viewers. countForgotten counts the failure of a forgotten command, unless
+// it is a kept one Close failed before it was written and the rescue takes it (see
+// SetRescue).
 func (r *Ring) finish(s *slot, done uint64, err error, countForgotten bool) {
 	if countForgotten && s.forget {
-		r.forgottenErrs.Add(1)
+		if s.unsent && s.keep && r.rescue != nil && r.rescue(stSeq(done), nil) {
+			s.forget = false // a viewer comes, and finds it Unsent
+		} else {
+			r.forgottenErrs.Add(1)
+		}
 	}
 	s.val = parser.Value{}
 	s.err = err

@@ -462,3 +462,47 @@ func TestRescueForgotten(t *testing.T) {
 		t.Fatalf("rescued command: %q, %q", cmd, reply)
 	}
 }
+
+// SetRescue for a forgotten kept command that Close fails before it is written: the
+// rescue is asked with a nil message; taken, the command stays viewable (its error an
+// *Unsent) and is not counted; not taken, it is counted.
+func TestRescueUnsent(t *testing.T) {
+	for _, take := range []bool{false, true} {
+		r := New(4)
+		var asked []uint64
+		r.SetRescue(func(seq uint64, msg []byte) bool {
+			if msg != nil {
+				t.Errorf("asked with %q", msg)
+			}
+			asked = append(asked, seq)
+			return take
+		})
+		seq, buf, err := r.Reserve(nilCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*buf = append(*buf, "a;"...)
+		r.Keep(seq)
+		r.Publish(seq, true)
+		r.Close(errLost)
+		if len(asked) != 1 || asked[0] != seq {
+			t.Fatalf("take=%v: rescue asked about %v, want [%d]", take, asked, seq)
+		}
+		want := uint64(1)
+		if take {
+			want = 0
+			err := r.ViewCmd(testCtx(t), seq, -1, func(c []byte, _ parser.Value, err error, _ *Memo) {
+				var un *Unsent
+				if string(c) != "a;" || !errors.As(err, &un) {
+					t.Errorf("rescued unsent command: %q, %v", c, err)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := r.ForgottenErrors(); got != want {
+			t.Fatalf("take=%v: ForgottenErrors %d, want %d", take, got, want)
+		}
+	}
+}

@@ -529,7 +529,7 @@ func (c *Client) Send(args ...any) driver.Future {
 // SendAndForget queues one command whose reply nobody reads, on the node of its
 // slot. Its redirects are followed as a Send's are, in the background (see
 // driver.PairedConn.SendRoutedAndForget), without an order among forgotten commands
-// redirected together. Its failure is counted in ForgottenErrors: an error reply
+// redirected together; so is one never written to a node that left the map. Its failure is counted in ForgottenErrors: an error reply
 // (the last one, after the redirects), a lost connection, a command refused before
 // it was sent (ErrCrossSlot, no node for its slot).
 func (c *Client) SendAndForget(args ...any) {

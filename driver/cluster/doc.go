@@ -59,8 +59,8 @@
 // that is down wait for its return or for their context; when the map drops the
 // node (a failed master, once its replica took over), those never written go where
 // their slot is served now (Stats.Resent), since the server never saw them: when
-// their Future is read, as redirects are followed (one sent with SendAndForget, or
-// whose Future nobody reads, is not sent again: it is counted in ForgottenErrors). Those written before the node
+// their Future is read, as redirects are followed; one sent with SendAndForget in the
+// background (one whose Future nobody reads is not sent again). Those written before the node
 // went down fail with driver.ErrConnLost.
 //
 // # Pub/sub
