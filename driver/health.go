@@ -162,6 +162,7 @@ func (c *PairedConn) probe() probeResult {
 		return c.busy() // full (or closed): what is in flight shows whether it reads
 	}
 	*cmd = append((*cmd)[:0], pingCmd...)
+	c.ring.Unread(seq) // its PONG is not parked when the slot is reused
 	c.probeSeq.Store(seq + 1)
 	if c.ring.Publish(seq, false) { // not forgotten: a failed probe is not a user's error
 		c.b.wake()

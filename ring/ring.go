@@ -487,6 +487,17 @@ func (r *Ring) Publish(seq uint64, forget bool) (wake bool) {
 	return r.needWake()
 }
 
+// Unread marks seq, reserved and not yet published, as a command whose result nobody
+// will view (a health check's PING): it is not parked when its slot is reused. Done
+// and Freed still tell whether it was answered. Unread panics if seq is not reserved.
+func (r *Ring) Unread(seq uint64) {
+	s := r.lookup(seq)
+	if s == nil || s.state.Load() != mkState(seq, phaseReserved) {
+		panic("ring: Unread of a sequence number that is not reserved")
+	}
+	s.taken.Store(true)
+}
+
 // PublishNoReply is Publish for a command the server will not answer (sent while
 // CLIENT REPLY is OFF, or the one a SKIP applies to): it takes no reply, and is done,
 // with a null value, as soon as Collect has written it.

@@ -864,3 +864,37 @@ func TestViewNotReserved(t *testing.T) {
 		t.Fatal("Done of an unreserved seq")
 	}
 }
+
+// An Unread command's result is not parked when its slot is reused; another's is.
+func TestUnreadNotParked(t *testing.T) {
+	r := New(4)
+	for _, unread := range []bool{true, false} {
+		seq, buf, err := r.Reserve(nilCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*buf = append(*buf, "PING;"...)
+		if unread {
+			r.Unread(seq)
+		}
+		r.Publish(seq, false)
+		r.Collect(nil)
+		if err := r.Complete(parser.NewSimpleString("PONG")); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 4; i++ { // reuse its slot
+			mustSend(t, r, "x;", true)
+			r.Collect(nil)
+			if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := 0
+		if !unread {
+			want = 1
+		}
+		if got := r.Parked(); got != want {
+			t.Fatalf("unread=%v: %d parked, want %d", unread, got, want)
+		}
+	}
+}
