@@ -141,6 +141,10 @@ type dedState struct {
 	// replyNotOn mirrors reply != replyOn, for the health check, which does not wait
 	// for mu.
 	replyNotOn atomic.Bool
+	// offFrom is, while replies are not ON, the sequence number of the command that
+	// turned them off (offUnknown while it is being sent): commands before it are
+	// due their replies, those from it on take none (see dueBeforeOff).
+	offFrom atomic.Uint64
 	// blocks tracks the blocking commands sent on the connection, by the
 	// DedicatedConn (Send, Do, SendBatch) or for a PairedConn.Send (blocking.go):
 	// the health check does not probe behind one, nor take its silence for death.

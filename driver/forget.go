@@ -16,7 +16,8 @@ import (
 // a redirect not followed, a lost connection, Close), is counted in ForgottenErrors,
 // as are SendAndForget's. Close waits for the redirects being followed up to
 // Config.CloseTimeout, then stops them: a command whose redirect was sent and not
-// yet answered then counts as failed, though it may run. Commands that do not go out
+// yet answered then counts as failed, though it may run. (A Resend that waits for
+// room in a full ring of the node it goes to is not stopped: Close waits for it.) Commands that do not go out
 // on the shared connection as they are go as SendAndForget sends them, without
 // rerouting.
 func (c *PairedConn) SendRoutedAndForget(r Rerouter, args ...any) {
@@ -40,6 +41,7 @@ type forgetRoutes struct {
 	mu      sync.Mutex
 	queue   []Future // redirected, waiting for a follower (at most len(by))
 	running int      // followers running
+	stopped bool     // Close began to wait for the followers: no more start
 	wg      sync.WaitGroup
 
 	errs atomic.Uint64 // final outcomes that were errors
@@ -94,6 +96,9 @@ func (c *PairedConn) rescue(seq uint64, msg []byte) bool {
 func (fr *forgetRoutes) follow(f Future) bool {
 	fr.mu.Lock()
 	defer fr.mu.Unlock()
+	if fr.stopped {
+		return false // a Publish that raced Close: counted at once
+	}
 	if fr.running >= forgetFollowers {
 		if len(fr.queue) >= len(fr.by) {
 			return false
@@ -110,6 +115,9 @@ func (fr *forgetRoutes) follow(f Future) bool {
 // stop waits for the followers until deadline, then stops them and waits for them to
 // end (Close).
 func (fr *forgetRoutes) stop(deadline time.Time) {
+	fr.mu.Lock()
+	fr.stopped = true
+	fr.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		fr.wg.Wait()

@@ -28,8 +28,11 @@ import (
 // whose CLIENT REPLY is not ON (it would get no reply). The commands in flight ahead
 // of the oldest blocking command, or sent before CLIENT REPLY OFF, are due their
 // answers all the same, and stand for the PING; so is a PING that went out before
-// either. (A blocking command sent while CLIENT REPLY is OFF or SKIP is not seen: a
-// command behind it whose reply takes longer than two intervals is taken for death.)
+// either. Two cases are not told apart: a blocking command sent while CLIENT REPLY is
+// OFF or SKIP is not seen (a command behind it whose reply takes longer than two
+// intervals is taken for death), and a SendBatch with a blocking command counts as
+// blocking as a whole (the commands ahead of it in the batch are not checked; on a
+// path that stopped acknowledging, TCP_USER_TIMEOUT still ends the connection).
 // Conn and PubsubConn have no
 // health check (a PING reply would reach a Conn's reader; a subscriber may be idle for
 // hours); their sockets have TCP keepalive, and TCP_USER_TIMEOUT (Config.HealthCheck).
@@ -144,8 +147,11 @@ func (c *PairedConn) probe() probeResult {
 		}
 		if d.replyNotOn.Load() {
 			// No PING: it would get no reply. Commands sent before the mode
-			// changed are due theirs (those sent after are over once written).
-			return c.busy()
+			// changed are due theirs; those sent after take none.
+			if d.dueBeforeOff(c.ring) {
+				return probeBusy
+			}
+			return probeNone
 		}
 		if running, ahead := d.blocks.state(c.ring); running {
 			if ahead {
@@ -179,15 +185,16 @@ func (c *PairedConn) onlyProbe() bool {
 
 // excused reports, at a look that found nothing read since the probe, that a
 // dedicated connection owes no answer after all: nothing is in flight any more, or
-// the oldest command in flight is a blocking one (it raced the probe's look, and what
-// the probe counted on waits behind it). A PING, or a command that stood for it, sent
+// replies are off and nothing sent before that is in flight, or the oldest command in
+// flight is a blocking one (it raced the probe's look, and what the probe counted on
+// waits behind it). A PING, or a command that stood for it, sent
 // ahead of a blocking command is due its answer: no excuse then.
 func (c *PairedConn) excused() bool {
 	d := c.ded
 	if d == nil {
 		return false
 	}
-	if c.ring.InFlight() == 0 {
+	if c.ring.InFlight() == 0 || (d.replyNotOn.Load() && !d.dueBeforeOff(c.ring)) {
 		return true
 	}
 	_, ahead := d.blocks.state(c.ring)

@@ -202,6 +202,56 @@ func TestHealthCheckCommandBeforeBlocking(t *testing.T) {
 	}
 }
 
+// A live DedicatedConn streaming commands with CLIENT REPLY OFF, for many intervals,
+// is not declared dead: the commands in flight take no reply, so none is due.
+func TestHealthCheckReplyOffStream(t *testing.T) {
+	c, _, ctx := proxied(t, Config{HealthCheck: 50 * time.Millisecond, DedicatedPoolSize: 1})
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		if err := d.Send("SET", "hc:before", "1").Err(ctx); err != nil {
+			return err
+		}
+		d.SendAndForget("CLIENT", "REPLY", "OFF")
+		n := 0
+		for start := time.Now(); time.Since(start) < time.Second; n++ {
+			d.SendAndForget("SET", "hc:off", n)
+		}
+		if v, err := d.Do(ctx, "CLIENT", "REPLY", "ON"); err != nil || v.Text() != "OK" {
+			return fmt.Errorf("CLIENT REPLY ON: %v, %v", v, err)
+		}
+		if v, err := d.Do(ctx, "GET", "hc:off"); err != nil || v.Text() != strconv.Itoa(n-1) {
+			return fmt.Errorf("GET after %d SETs with replies off: %v, %v", n, v, err)
+		}
+		if d.c.Reconnects() != 0 || c.ForgottenErrors() != 0 {
+			return fmt.Errorf("declared dead: %d reconnects, %d forgotten errors", d.c.Reconnects(), c.ForgottenErrors())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A command sent before CLIENT REPLY OFF on a blackholed DedicatedConn is due its
+// answer: the connection is declared dead.
+func TestHealthCheckBeforeReplyOff(t *testing.T) {
+	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		if err := d.Send("PING").Err(ctx); err != nil {
+			return err
+		}
+		px.Blackhole()
+		get := d.Send("GET", "hc:k")
+		d.SendAndForget("CLIENT", "REPLY", "OFF")
+		if err := get.Err(ctx); !errors.Is(err, ErrHealthCheck) {
+			return fmt.Errorf("GET before CLIENT REPLY OFF: %v, want ErrHealthCheck", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitProbe waits until the health check's PING is the one command in flight on c.
 func waitProbe(ctx context.Context, c *PairedConn) error {
 	for !c.onlyProbe() {

@@ -30,10 +30,37 @@ const (
 // batch's commands would be answered only in part.
 var errReplyOff = errors.New("respring: CLIENT REPLY is OFF or SKIP on this DedicatedConn: SendBatch and SendTx need every reply (send CLIENT REPLY ON first)")
 
-// setReply sets the mode (under mu), and its mirror for the health check.
+// setReply sets the mode (under mu), and its mirrors for the health check: leaving ON,
+// offFrom is unknown (offUnknown) until the OFF or SKIP command is in the ring
+// (offAt).
 func (d *dedState) setReply(m replyMode) {
+	if m != replyOn && d.reply == replyOn {
+		d.offFrom.Store(offUnknown)
+	}
 	d.reply = m
 	d.replyNotOn.Store(m != replyOn)
+}
+
+// offUnknown is dedState.offFrom while the command that turns replies off is being
+// sent: every command in flight then came before it.
+const offUnknown = ^uint64(0)
+
+// offAt records f, the CLIENT REPLY OFF or SKIP command that turned replies off, as
+// where the commands that take no reply start (under mu).
+func (d *dedState) offAt(f Future) {
+	if f.x == nil && f.r != nil && d.offFrom.Load() == offUnknown {
+		d.offFrom.Store(f.seq)
+	}
+}
+
+// dueBeforeOff reports, while CLIENT REPLY is not ON, whether a command sent before it
+// was turned off is still in flight: it is due its reply. Any goroutine.
+func (d *dedState) dueBeforeOff(r *ring.Ring) bool {
+	if r.InFlight() == 0 || r.Err() != nil {
+		return false
+	}
+	from := d.offFrom.Load()
+	return from == offUnknown || (from > 0 && !r.Freed(from-1))
 }
 
 // replyOn reports whether the connection is in its normal reply mode.
@@ -145,13 +172,17 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 		return c.sendMode(ctx, forget, false, args) // answered OK whatever came before
 	case "OFF":
 		d.setReply(replyOff)
-		return c.sendMode(ctx, forget, true, args)
+		f := c.sendMode(ctx, forget, true, args)
+		d.offAt(f)
+		return f
 	case "SKIP":
 		noReply := true
 		if d.reply != replyOff {
 			d.setReply(replySkip)
 		}
-		return c.sendMode(ctx, forget, noReply, args)
+		f := c.sendMode(ctx, forget, noReply, args)
+		d.offAt(f)
+		return f
 	}
 	// Anything else is a syntax error the server answers (and that changes nothing).
 	return c.sendMode(ctx, forget, d.reply != replyOn, args)
