@@ -119,6 +119,44 @@ func ExampleConnect() {
 	// "1" <nil>
 }
 
+// Send never waits for the socket: with Config.SendBuffer bytes of commands already
+// waiting to be written, it refuses with ErrSendBufferFull and queues nothing. Back
+// off, or read replies, and send again.
+func ExampleConn_Send() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := driver.Connect(ctx, driver.Config{Addr: addr(), SendBuffer: 64 << 10})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	const n = 10000
+	for i := 0; i < n; i++ {
+		for {
+			err := c.Send("SET", "bulk", i)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, driver.ErrSendBufferFull) {
+				fmt.Println(err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if _, err := c.Recv(ctx); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	c.Send("GET", "bulk")
+	v, err := c.Recv(ctx)
+	fmt.Println(v, err)
+	// Output: "9999" <nil>
+}
+
 func ExampleParseURL() {
 	cfg, err := driver.ParseURL("redis://app:s3cret@cache.internal:6380/2?client_name=api")
 	fmt.Println(cfg, err)

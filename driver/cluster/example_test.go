@@ -30,6 +30,10 @@ func Example() {
 	name, err := c.Send("GET", "user:1:name").String(ctx)
 	fmt.Println(name, err)
 
+	// No reply wanted: redirects are followed in the background, and a failure is
+	// counted in ForgottenErrors.
+	c.SendAndForget("INCR", "user:1:pageviews")
+
 	// Keys of one transaction share a hash tag, so they share a slot.
 	var tx driver.Batch
 	tx.Queue("INCR", "{user:1}:visits")
