@@ -48,11 +48,11 @@ type Config struct {
 	// SendBuffer bounds, in bytes, the commands a low-level Conn holds queued and not
 	// yet handed to the socket (while the socket is full, or the connection is being
 	// re-established): past it, Send and SendValue return ErrSendBufferFull and queue
-	// nothing (default 64 MiB). The queue is taken for writing only once the last
-	// batch is written out, so a Conn holds at most about twice SendBuffer: the
-	// queue, and that batch (outside Linux, where the driver has no output poller,
-	// batches go on being taken and gnet buffers them). A PairedConn's bound is its
-	// RingSize.
+	// nothing (default 64 MiB; Conn.Flush waits for room). The queue is taken for
+	// writing only once the last batch is written out, so a Conn holds at most about
+	// twice SendBuffer: the queue, and that batch (outside Linux, where the driver has
+	// no output poller, batches go on being taken and gnet buffers them). A
+	// PairedConn's bound is its RingSize.
 	SendBuffer int
 	// DedicatedIdleTimeout is how long an unused dedicated connection stays open
 	// (default 1 minute).

@@ -22,7 +22,8 @@ type Conn struct {
 
 	mu      sync.Mutex // guards pend and the send side
 	pend    []byte
-	sendMax int // Config.SendBuffer: the most pend may hold before Send refuses
+	taken   chan struct{} // capacity 1: the loop took pend, or the Conn finished (Flush)
+	sendMax int           // Config.SendBuffer: the most pend may hold before Send refuses
 
 	qmu   sync.Mutex // guards the receive queue
 	q     []recvItem
@@ -44,7 +45,7 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{qsig: make(chan struct{}, 1), limit: cfg.MessageBuffer, sendMax: cfg.SendBuffer}
+	c := &Conn{qsig: make(chan struct{}, 1), taken: make(chan struct{}, 1), limit: cfg.MessageBuffer, sendMax: cfg.SendBuffer}
 	c.b.down = func(err error) { c.push(recvItem{err: &connLostError{cause: err}}) }
 	if err := c.b.start(ctx, cfg, c); err != nil {
 		return nil, err
@@ -104,6 +105,34 @@ func (c *Conn) sendErr() error {
 	return err
 }
 
+// Flush waits until the loop has taken every command queued so far for writing (the
+// socket, or the loop's buffer behind it, has them): after ErrSendBufferFull, Flush and
+// send again. It returns ctx's error if ctx ends first (nothing is un-queued), and the
+// error that finished the Conn (ErrClosed, ErrSlowConsumer) if one did. While the
+// connection is being re-established, the commands wait for the new one, and so does
+// Flush.
+func (c *Conn) Flush(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		empty := len(c.pend) == 0
+		c.mu.Unlock()
+		if empty {
+			return nil
+		}
+		c.qmu.Lock()
+		err := c.qerr
+		c.qmu.Unlock()
+		if err != nil {
+			return err
+		}
+		select {
+		case <-c.taken: // also posted when the Conn is finished
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Recv returns the next value from the server, owned by the caller, or an error: one
 // matching ErrConnLost where the connection broke (later values come from the new
 // connection), ErrSlowConsumer once more than Config.MessageBuffer values were left
@@ -147,6 +176,7 @@ func (c *Conn) Close() error {
 	c.q, c.qhead = nil, 0
 	c.qmu.Unlock()
 	notify(c.qsig)
+	notify(c.taken)
 	c.b.close()
 	return nil
 }
@@ -162,6 +192,7 @@ func (c *Conn) push(it recvItem) bool {
 		c.qerr = ErrSlowConsumer
 		c.qmu.Unlock()
 		notify(c.qsig)
+		notify(c.taken)
 		return false
 	}
 	c.q = append(c.q, it)
@@ -174,13 +205,17 @@ func (c *Conn) push(it recvItem) bool {
 
 func (c *Conn) collect(dst []byte, vec [][]byte, _ int) ([]byte, [][]byte) {
 	c.mu.Lock()
-	if len(dst) == 0 && len(c.pend) > 0 {
+	took := len(c.pend) > 0
+	if len(dst) == 0 && took {
 		dst, c.pend = c.pend, dst[:0] // swap buffers instead of copying
 	} else {
 		dst = append(dst, c.pend...)
 		c.pend = c.pend[:0]
 	}
 	c.mu.Unlock()
+	if took {
+		notify(c.taken)
+	}
 	return dst, vec
 }
 

@@ -47,7 +47,8 @@ var (
 	// ErrSendBufferFull is returned by Conn.Send and Conn.SendValue, which queued
 	// nothing, when Config.SendBuffer bytes of commands wait to be written already
 	// (the server, or the network, takes them more slowly than they are sent, or the
-	// connection is being re-established). The Conn is still usable: send again later.
+	// connection is being re-established). The Conn is still usable: Conn.Flush waits
+	// until the queue is taken for writing; then send again.
 	ErrSendBufferFull = errors.New("respring: send buffer full: the server takes commands more slowly than they are sent")
 	// ErrProtocol is matched by errors caused by a reply the driver could not accept (a
 	// malformed stream, or a reply when no command was outstanding). It also wraps the

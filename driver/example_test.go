@@ -120,8 +120,8 @@ func ExampleConnect() {
 }
 
 // Send never waits for the socket: with Config.SendBuffer bytes of commands already
-// waiting to be written, it refuses with ErrSendBufferFull and queues nothing. Back
-// off, or read replies, and send again.
+// waiting to be written, it refuses with ErrSendBufferFull and queues nothing. Flush
+// waits until they are taken for writing; then send again.
 func ExampleConn_Send() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -142,7 +142,10 @@ func ExampleConn_Send() {
 				fmt.Println(err)
 				return
 			}
-			time.Sleep(time.Millisecond)
+			if err := c.Flush(ctx); err != nil {
+				fmt.Println(err)
+				return
+			}
 		}
 	}
 	for i := 0; i < n; i++ {

@@ -487,7 +487,18 @@ func TestConnSendBufferFull(t *testing.T) {
 		t.Fatalf("after %d SETs (%d MiB) to a server that does not read: %v, want ErrSendBufferFull", n, n*len(val)>>20, err)
 	}
 	t.Logf("%d SETs (%.1f MiB) queued before ErrSendBufferFull", n, float64(n*len(val))/(1<<20))
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := c.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush while the server reads nothing: %v, want its ctx's error", err)
+	}
 	px.Resume()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatalf("Flush once the server reads: %v", err)
+	}
+	if p := c.pending(); p != 0 {
+		t.Fatalf("%d bytes still queued after Flush", p)
+	}
 	for i := 0; i < n; i++ {
 		if v, err := c.Recv(ctx); err != nil || v.Text() != "OK" {
 			t.Fatalf("reply %d of %d: %v, %v", i, n, v, err)
