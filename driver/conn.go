@@ -112,17 +112,20 @@ func (c *Conn) sendErr() error {
 // connection is being re-established, the commands wait for the new one, and so does
 // Flush.
 func (c *Conn) Flush(ctx context.Context) error {
-	for {
+	for waited := false; ; waited = true {
 		c.mu.Lock()
 		empty := len(c.pend) == 0
 		c.mu.Unlock()
-		if empty {
-			return nil
-		}
 		c.qmu.Lock()
 		err := c.qerr
 		c.qmu.Unlock()
-		if err != nil {
+		if empty || err != nil {
+			if waited {
+				notify(c.taken) // the token may have been another Flush's too
+			}
+			if empty {
+				return nil
+			}
 			return err
 		}
 		select {

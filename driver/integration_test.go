@@ -492,9 +492,15 @@ func TestConnSendBufferFull(t *testing.T) {
 	if err := c.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Flush while the server reads nothing: %v, want its ctx's error", err)
 	}
+	flushed := make(chan error, 3)
+	for range 3 { // several Flush calls wait together: each returns
+		go func() { flushed <- c.Flush(ctx) }()
+	}
 	px.Resume()
-	if err := c.Flush(ctx); err != nil {
-		t.Fatalf("Flush once the server reads: %v", err)
+	for range 3 {
+		if err := <-flushed; err != nil {
+			t.Fatalf("Flush once the server reads: %v", err)
+		}
 	}
 	if p := c.pending(); p != 0 {
 		t.Fatalf("%d bytes still queued after Flush", p)
