@@ -58,8 +58,7 @@ func TestHealthCheckBlackholeFullRing(t *testing.T) {
 // longer than two intervals is not taken for a dead connection; after it, the
 // connection is probed again (a blackhole is found).
 func TestHealthCheckDedicatedBlocking(t *testing.T) {
-	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
-	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+	onDedicated(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1}, func(c *PairedConn, d *DedicatedConn, px *faultproxy.Proxy, ctx context.Context) error {
 		if v, err := d.Do(ctx, "BLPOP", "hc:none", "0.6"); err != nil || !v.IsNull() {
 			return fmt.Errorf("BLPOP on the DedicatedConn: %v, %v", v, err)
 		}
@@ -81,16 +80,12 @@ func TestHealthCheckDedicatedBlocking(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A blocking command waiting for room in a full ring of a blackholed DedicatedConn does
 // not hide the silence: the commands in flight are due an answer, and fail.
 func TestHealthCheckDedicatedBlockingFullRing(t *testing.T) {
-	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1, RingSize: 4})
-	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+	onDedicated(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1, RingSize: 4}, func(_ *PairedConn, d *DedicatedConn, px *faultproxy.Proxy, ctx context.Context) error {
 		if err := d.Send("PING").Err(ctx); err != nil {
 			return err
 		}
@@ -108,17 +103,13 @@ func TestHealthCheckDedicatedBlockingFullRing(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A blocking command sent on a blackholed DedicatedConn right after the health check's
 // PING went out does not excuse the PING's missing answer: the connection is declared
 // dead, and the blocking command fails, instead of waiting for ever.
 func TestHealthCheckPingBeforeBlocking(t *testing.T) {
-	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
-	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+	onDedicated(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, px *faultproxy.Proxy, ctx context.Context) error {
 		px.Blackhole()
 		if err := waitProbe(ctx, d.c); err != nil {
 			return err
@@ -128,9 +119,6 @@ func TestHealthCheckPingBeforeBlocking(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // The same for a blocking command sent through PairedConn.Send, which goes to a
@@ -154,8 +142,7 @@ func TestHealthCheckPingBeforePooledBlocking(t *testing.T) {
 // keep a live connection alive: the oldest command in flight blocks, so no answer is
 // due while each waits longer than the check's two intervals.
 func TestHealthCheckBlockingFillRing(t *testing.T) {
-	c, _, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1, RingSize: 4})
-	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+	onDedicated(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1, RingSize: 4}, func(c *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
 		var fs []Future
 		for i := 0; i < 4; i++ {
 			fs = append(fs, d.Send("BLPOP", "hc:none", "0.3"))
@@ -172,17 +159,13 @@ func TestHealthCheckBlockingFillRing(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A command pipelined ahead of a blocking one on a blackholed DedicatedConn is due its
 // answer: the connection is declared dead, and both fail, instead of waiting for ever
 // because a blocking command is in flight.
 func TestHealthCheckCommandBeforeBlocking(t *testing.T) {
-	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
-	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+	onDedicated(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, px *faultproxy.Proxy, ctx context.Context) error {
 		if err := d.Send("PING").Err(ctx); err != nil {
 			return err
 		}
@@ -197,16 +180,12 @@ func TestHealthCheckCommandBeforeBlocking(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A live DedicatedConn streaming commands with CLIENT REPLY OFF, for many intervals,
 // is not declared dead: the commands in flight take no reply, so none is due.
 func TestHealthCheckReplyOffStream(t *testing.T) {
-	c, _, ctx := proxied(t, Config{HealthCheck: 50 * time.Millisecond, DedicatedPoolSize: 1})
-	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+	onDedicated(t, Config{HealthCheck: 50 * time.Millisecond, DedicatedPoolSize: 1}, func(c *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
 		if err := d.Send("SET", "hc:before", "1").Err(ctx); err != nil {
 			return err
 		}
@@ -226,16 +205,12 @@ func TestHealthCheckReplyOffStream(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A command sent before CLIENT REPLY OFF on a blackholed DedicatedConn is due its
 // answer: the connection is declared dead.
 func TestHealthCheckBeforeReplyOff(t *testing.T) {
-	c, px, ctx := proxied(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1})
-	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+	onDedicated(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, px *faultproxy.Proxy, ctx context.Context) error {
 		if err := d.Send("PING").Err(ctx); err != nil {
 			return err
 		}
@@ -247,9 +222,6 @@ func TestHealthCheckBeforeReplyOff(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // waitProbe waits until the health check's PING is the one command in flight on c.
@@ -369,5 +341,15 @@ func TestResetAtOffsets(t *testing.T) {
 		if v, err := c.Send("INCR", "n"+strconv.FormatInt(off, 10)).Int(ctx); err != nil || v != 1 {
 			t.Fatalf("offset %d: next command = %d, %v", off, v, err)
 		}
+	}
+}
+
+// onDedicated runs fn on a DedicatedConn of a PairedConn c made with cfg through a
+// fault proxy px (see proxied); fn's error fails the test.
+func onDedicated(t *testing.T, cfg Config, fn func(c *PairedConn, d *DedicatedConn, px *faultproxy.Proxy, ctx context.Context) error) {
+	t.Helper()
+	c, px, ctx := proxied(t, cfg)
+	if err := c.Dedicated(ctx, func(d *DedicatedConn) error { return fn(c, d, px, ctx) }); err != nil {
+		t.Fatal(err)
 	}
 }
