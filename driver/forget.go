@@ -9,17 +9,17 @@ import (
 
 // SendRoutedAndForget is SendAndForget for a command whose error replies r may handle
 // (see Rerouter), as SendRouted's: nobody reads its reply, but when that reply is an
-// error Reroutes takes, the driver follows the redirect in the background, redirect
-// after redirect, on a goroutine of its own: at most forgetFollowers per connection
-// at a time, and as many again per slot of the ring wait their turn; a redirect
-// beyond those is not followed. The final outcome, if it is an error (an error reply,
-// a redirect not followed, a lost connection, Close), is counted in ForgottenErrors,
-// as are SendAndForget's. Close waits for the redirects being followed up to
-// Config.CloseTimeout, then stops them: a command whose redirect was sent and not
-// yet answered then counts as failed, though it may run. (A Resend that waits for
-// room in a full ring of the node it goes to is not stopped: Close waits for it.) Commands that do not go out
-// on the shared connection as they are go as SendAndForget sends them, without
-// rerouting.
+// error Reroutes takes, or Close fails the command before it was written, the driver
+// follows the redirect in the background, redirect after redirect, on a goroutine of
+// its own: at most 64 per connection at a time, with one waiting its turn per slot
+// of the ring; a redirect beyond those is not followed. The final outcome, if it is
+// an error (an error reply, a redirect not followed, a lost connection, Close), is
+// counted in ForgottenErrors, as are SendAndForget's. Close waits for the redirects
+// being followed up to Config.CloseTimeout, then stops them: a command whose redirect
+// was sent and not yet answered then counts as failed, though it may run (and a
+// Resend waiting for room in the full ring of the connection it goes to is waited
+// for). Commands that do not go out on the shared connection as they are go as
+// SendAndForget sends them, without rerouting.
 func (c *PairedConn) SendRoutedAndForget(r Rerouter, args ...any) {
 	c.sendRouted(r, true, args)
 }
