@@ -20,10 +20,13 @@ import (
 type Conn struct {
 	b base
 
-	mu      sync.Mutex // guards pend and the send side
-	pend    []byte
-	taken   chan struct{} // capacity 1: the loop took pend, or the Conn finished (Flush)
-	sendMax int           // Config.SendBuffer: the most pend may hold before Send refuses
+	mu    sync.Mutex // guards pend and the send side
+	pend  []byte
+	taken chan struct{} // capacity 1: the loop took pend, or the Conn finished (Flush)
+	// queued and took count the bytes appended to pend and taken from it by the
+	// loop, so that Flush waits for what was queued when it was called (under mu).
+	queued, took uint64
+	sendMax      int // Config.SendBuffer: the most pend may hold before Send refuses
 
 	qmu   sync.Mutex // guards the receive queue
 	q     []recvItem
@@ -63,8 +66,10 @@ func (c *Conn) Send(args ...any) error {
 		return err
 	}
 	first := len(c.pend) == 0
+	n := len(c.pend)
 	var err error
 	c.pend, err = writer.AppendArgs(c.pend, args...)
+	c.queued += uint64(len(c.pend) - n)
 	c.mu.Unlock()
 	if err != nil {
 		return err
@@ -83,7 +88,9 @@ func (c *Conn) SendValue(v parser.Value) error {
 		return err
 	}
 	first := len(c.pend) == 0
+	n := len(c.pend)
 	c.pend = writer.AppendValue(c.pend, v)
+	c.queued += uint64(len(c.pend) - n)
 	c.mu.Unlock()
 	if first {
 		c.b.wake()
@@ -112,9 +119,12 @@ func (c *Conn) sendErr() error {
 // connection is being re-established, the commands wait for the new one, and so does
 // Flush.
 func (c *Conn) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	target := c.queued
+	c.mu.Unlock()
 	for waited := false; ; waited = true {
 		c.mu.Lock()
-		empty := len(c.pend) == 0
+		empty := c.took >= target
 		c.mu.Unlock()
 		c.qmu.Lock()
 		err := c.qerr
@@ -209,6 +219,7 @@ func (c *Conn) push(it recvItem) bool {
 func (c *Conn) collect(dst []byte, vec [][]byte, _ int) ([]byte, [][]byte) {
 	c.mu.Lock()
 	took := len(c.pend) > 0
+	c.took += uint64(len(c.pend))
 	if len(dst) == 0 && took {
 		dst, c.pend = c.pend, dst[:0] // swap buffers instead of copying
 	} else {

@@ -138,13 +138,11 @@ type dedState struct {
 	// in the ring (see sendDedicated).
 	mu    sync.Mutex
 	reply replyMode // under mu; set with setReply
-	// replyNotOn mirrors reply != replyOn, for the health check, which does not wait
-	// for mu.
-	replyNotOn atomic.Bool
-	// offFrom is, while replies are not ON, the sequence number of the command that
-	// turned them off (offUnknown while it is being sent): commands before it are
+	// off mirrors reply for the health check, which does not wait for mu, in one
+	// word: 0 while replies are ON; else 1 + the sequence number of the command that
+	// turned them off, or offUnknown while it is being sent. Commands before it are
 	// due their replies, those from it on take none (see dueBeforeOff).
-	offFrom atomic.Uint64
+	off atomic.Uint64
 	// blocks tracks the blocking commands sent on the connection, by the
 	// DedicatedConn (Send, Do, SendBatch) or for a PairedConn.Send (blocking.go):
 	// the health check does not probe behind one, nor take its silence for death.

@@ -3,12 +3,15 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/respring/respring/internal/faultproxy"
 )
 
 // WATCH on one dedicated connection, a write by another caller, then SendTx: every
@@ -332,4 +335,64 @@ func TestDedicatedClientReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A CLIENT REPLY command that could not go into the ring (its ctx ended while the ring
+// was full) changes nothing: the commands after it are answered as before.
+func TestClientReplyNotSent(t *testing.T) {
+	onDedicated(t, Config{RingSize: 8, HealthCheck: -1, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, px *faultproxy.Proxy, ctx context.Context) error {
+		px.Stall()
+		var fs []Future
+		for i := 0; i < 8; i++ {
+			fs = append(fs, d.Send("GET", "rn:none"))
+		}
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if _, err := d.Do(short, "CLIENT", "REPLY", "OFF"); !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("CLIENT REPLY OFF with the ring full: %v, want its ctx's error", err)
+		}
+		px.Resume()
+		for i, f := range fs {
+			if v, err := f.Wait(ctx); err != nil || !v.IsNull() {
+				return fmt.Errorf("GET %d: %v, %v", i, v, err)
+			}
+		}
+		if v, err := d.Do(ctx, "SET", "rn:k", "1"); err != nil || v.Text() != "OK" {
+			return fmt.Errorf("SET after the OFF that was not sent: %v, %v; want OK", v, err)
+		}
+		if v, err := d.Do(ctx, "GET", "rn:k"); err != nil || v.Text() != "1" {
+			return fmt.Errorf("GET: %v, %v", v, err)
+		}
+		return nil
+	})
+}
+
+// A CLIENT REPLY command in the ring is written even when its caller's ctx ends before
+// it is (it is pinned): the mode the connection follows stays the server's.
+func TestClientReplyPinned(t *testing.T) {
+	onDedicated(t, Config{HealthCheck: -1, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, px *faultproxy.Proxy, ctx context.Context) error {
+		px.Narrow(64 << 10)
+		px.Stall()
+		big := d.Send("SET", "rp:big", strings.Repeat("x", 8<<20)) // fills the sockets
+		for l := d.c.b.cur.Load(); !l.outBusy.Load(); {            // written in part, the rest held
+			time.Sleep(time.Millisecond)
+		}
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if _, err := d.Do(short, "CLIENT", "REPLY", "OFF"); !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("CLIENT REPLY OFF behind a held write: %v, want its ctx's error", err)
+		}
+		d.SendAndForget("SET", "rp:quiet", "1") // no reply: replies are off
+		px.Resume()
+		if err := big.Err(ctx); err != nil {
+			return fmt.Errorf("the large SET: %v", err)
+		}
+		if v, err := d.Do(ctx, "CLIENT", "REPLY", "ON"); err != nil || v.Text() != "OK" {
+			return fmt.Errorf("CLIENT REPLY ON: %v, %v", v, err)
+		}
+		if v, err := d.Do(ctx, "GET", "rp:quiet"); err != nil || v.Text() != "1" {
+			return fmt.Errorf("GET after replies came back: %v, %v", v, err)
+		}
+		return nil
+	})
 }

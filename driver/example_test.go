@@ -131,7 +131,7 @@ func ExampleConn_Send() {
 		return
 	}
 	defer c.Close()
-	const n = 10000
+	const n = 3000 // 96 KiB of SETs; their replies fit Config.MessageBuffer (4096)
 	for i := 0; i < n; i++ {
 		for {
 			err := c.Send("SET", "bulk", i)
@@ -157,7 +157,7 @@ func ExampleConn_Send() {
 	c.Send("GET", "bulk")
 	v, err := c.Recv(ctx)
 	fmt.Println(v, err)
-	// Output: "9999" <nil>
+	// Output: "2999" <nil>
 }
 
 func ExampleParseURL() {

@@ -61,7 +61,12 @@ func (c *PairedConn) forgetRoutes() *forgetRoutes {
 	fr.ctx, fr.cancel = context.WithCancel(context.Background())
 	c.froutes.Store(fr)
 	if c.closing.Load() {
-		fr.cancel() // Close may have looked for froutes before the Store
+		// Close may have looked for froutes before the Store: nothing waits for
+		// followers then, so none starts.
+		fr.mu.Lock()
+		fr.stopped = true
+		fr.mu.Unlock()
+		fr.cancel()
 	}
 	return fr
 }

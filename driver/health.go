@@ -145,10 +145,10 @@ func (c *PairedConn) probe() probeResult {
 		if locked {
 			defer d.mu.Unlock()
 		}
-		if d.replyNotOn.Load() {
+		if off := d.off.Load(); off != 0 {
 			// No PING: it would get no reply. Commands sent before the mode
 			// changed are due theirs; those sent after take none.
-			if d.dueBeforeOff(c.ring) {
+			if dueBeforeOff(c.ring, off) {
 				return probeBusy
 			}
 			return probeNone
@@ -194,7 +194,7 @@ func (c *PairedConn) excused() bool {
 	if d == nil {
 		return false
 	}
-	if c.ring.InFlight() == 0 || (d.replyNotOn.Load() && !d.dueBeforeOff(c.ring)) {
+	if off := d.off.Load(); c.ring.InFlight() == 0 || (off != 0 && !dueBeforeOff(c.ring, off)) {
 		return true
 	}
 	_, ahead := d.blocks.state(c.ring)

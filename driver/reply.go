@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/respring/respring/ring"
+	"github.com/respring/respring/writer"
 )
 
 // CLIENT REPLY on a DedicatedConn. The server answers nothing while CLIENT REPLY is
@@ -30,37 +31,43 @@ const (
 // batch's commands would be answered only in part.
 var errReplyOff = errors.New("respring: CLIENT REPLY is OFF or SKIP on this DedicatedConn: SendBatch and SendTx need every reply (send CLIENT REPLY ON first)")
 
-// setReply sets the mode (under mu), and its mirrors for the health check: leaving ON,
-// offFrom is unknown (offUnknown) until the OFF or SKIP command is in the ring
+// setReply sets the mode (under mu), and its mirror for the health check (off): 0
+// while ON; leaving ON, offUnknown until the OFF or SKIP command is in the ring
 // (offAt).
 func (d *dedState) setReply(m replyMode) {
-	if m != replyOn && d.reply == replyOn {
-		d.offFrom.Store(offUnknown)
+	switch {
+	case m == replyOn:
+		d.off.Store(0)
+	case d.reply == replyOn:
+		d.off.Store(offUnknown)
 	}
 	d.reply = m
-	d.replyNotOn.Store(m != replyOn)
 }
 
-// offUnknown is dedState.offFrom while the command that turns replies off is being
-// sent: every command in flight then came before it.
+// offUnknown is dedState.off while the command that turns replies off is being sent:
+// every command in flight then came before it.
 const offUnknown = ^uint64(0)
 
 // offAt records f, the CLIENT REPLY OFF or SKIP command that turned replies off, as
 // where the commands that take no reply start (under mu).
 func (d *dedState) offAt(f Future) {
-	if f.x == nil && f.r != nil && d.offFrom.Load() == offUnknown {
-		d.offFrom.Store(f.seq)
+	if f.x == nil && f.r != nil && d.off.Load() == offUnknown {
+		d.off.Store(f.seq + 1)
 	}
 }
 
-// dueBeforeOff reports, while CLIENT REPLY is not ON, whether a command sent before it
-// was turned off is still in flight: it is due its reply. Any goroutine.
-func (d *dedState) dueBeforeOff(r *ring.Ring) bool {
+// dueBeforeOff reports, for off (a load of dedState.off, not 0: replies are not ON),
+// whether a command sent before they were turned off is still in flight: it is due
+// its reply. Any goroutine.
+func dueBeforeOff(r *ring.Ring, off uint64) bool {
 	if r.InFlight() == 0 || r.Err() != nil {
 		return false
 	}
-	from := d.offFrom.Load()
-	return from == offUnknown || (from > 0 && !r.Freed(from-1))
+	if off == offUnknown {
+		return true
+	}
+	from := off - 1 // the off command's seq
+	return from > 0 && !r.Freed(from-1)
 }
 
 // replyOn reports whether the connection is in its normal reply mode.
@@ -166,24 +173,63 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 			mode = strings.ToUpper(string(a))
 		}
 	}
+	// The mode changes as the command goes into the ring: commands after it are
+	// answered, or not, accordingly. The command is pinned (written whatever its
+	// Future's ctx does), and the mode goes back if it could not be sent.
+	prevMode, prevOff := d.reply, d.off.Load()
+	var f Future
 	switch mode {
 	case "ON":
 		d.setReply(replyOn)
-		return c.sendMode(ctx, forget, false, args) // answered OK whatever came before
+		f = c.sendPinned(ctx, forget, false, args) // answered OK whatever came before
 	case "OFF":
 		d.setReply(replyOff)
-		f := c.sendMode(ctx, forget, true, args)
+		f = c.sendPinned(ctx, forget, true, args)
 		d.offAt(f)
-		return f
 	case "SKIP":
-		noReply := true
 		if d.reply != replyOff {
 			d.setReply(replySkip)
 		}
-		f := c.sendMode(ctx, forget, noReply, args)
+		f = c.sendPinned(ctx, forget, true, args)
 		d.offAt(f)
-		return f
+	default:
+		// Anything else is a syntax error the server answers (and that changes
+		// nothing).
+		return c.sendMode(ctx, forget, d.reply != replyOn, args)
 	}
-	// Anything else is a syntax error the server answers (and that changes nothing).
-	return c.sendMode(ctx, forget, d.reply != replyOn, args)
+	if f.x != nil {
+		d.reply = prevMode
+		d.off.Store(prevOff)
+	}
+	return f
+}
+
+// sendPinned is sendMode for a CLIENT REPLY command (never a large one): the mode the
+// connection follows changes with it, so once in the ring it is written whatever its
+// Future's ctx does (ring.Pin).
+func (c *PairedConn) sendPinned(ctx context.Context, forget, noReply bool, args []any) Future {
+	err := ErrClosed
+	if !c.closing.Load() {
+		var seq uint64
+		var cmd *[]byte
+		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
+			if *cmd, err = writer.AppendArgs((*cmd)[:0], args...); err == nil {
+				c.ring.Pin(seq)
+				var wake bool
+				if noReply {
+					wake = c.ring.PublishNoReply(seq)
+				} else {
+					wake = c.ring.Publish(seq, forget)
+				}
+				if wake {
+					c.b.wake()
+				}
+				return Future{r: c.ring, seq: seq}
+			}
+			if c.ring.Fail(seq, err) {
+				c.b.wake()
+			}
+		}
+	}
+	return c.failed(forget, err)
 }

@@ -100,6 +100,9 @@ type slot struct {
 	// noReply is set by PublishNoReply: the server sends no reply for this command
 	// (CLIENT REPLY OFF or SKIP); Collect completes it once written.
 	noReply bool
+	// pinned is set by Pin before Publish: a View's ctx does not cancel it. Atomic: a
+	// viewer of an older command of the slot may look at it as the slot is reused.
+	pinned atomic.Bool
 	// keep is set by Keep: the command buffer stays with the slot after it was
 	// written, for its viewers (ViewCmd), until the slot is reused; a large one is
 	// let go as soon as a reply that is not an error arrives.
@@ -450,6 +453,7 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	s.taken.Store(false)
 	s.forget = false
 	s.noReply = false
+	s.pinned.Store(false)
 	s.keep = false
 	s.multiOn = false
 	r.dropCmd(s)
@@ -496,6 +500,19 @@ func (r *Ring) Unread(seq uint64) {
 		panic("ring: Unread of a sequence number that is not reserved")
 	}
 	s.taken.Store(true)
+}
+
+// Pin marks seq, reserved and not yet published, as a command that is written once
+// published whatever its viewers' contexts do (a View whose ctx ends returns ctx's
+// error and leaves it be): one that changes how the server answers the commands after
+// it, such as CLIENT REPLY. Close still fails it if it is not written by then. Pin
+// panics if seq is not reserved.
+func (r *Ring) Pin(seq uint64) {
+	s := r.lookup(seq)
+	if s == nil || s.state.Load() != mkState(seq, phaseReserved) {
+		panic("ring: Pin of a sequence number that is not reserved")
+	}
+	s.pinned.Store(true)
 }
 
 // PublishNoReply is Publish for a command the server will not answer (sent while

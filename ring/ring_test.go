@@ -898,3 +898,33 @@ func TestUnreadNotParked(t *testing.T) {
 		}
 	}
 }
+
+// A pinned command is not cancelled by its viewer's ctx: it is written, and answered.
+func TestPinNotCancelled(t *testing.T) {
+	r := New(4)
+	for _, pin := range []bool{false, true} {
+		seq, buf, err := r.Reserve(nilCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*buf = append(*buf, "CLIENT REPLY ON;"...)
+		if pin {
+			r.Pin(seq)
+		}
+		r.Publish(seq, false)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := r.View(ctx, seq, func(parser.Value, error) {}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("pin=%v: View with a done ctx: %v", pin, err)
+		}
+		out, _ := r.Collect(nil)
+		if wrote := string(out) == "CLIENT REPLY ON;"; wrote != pin {
+			t.Fatalf("pin=%v: Collect wrote %q", pin, out)
+		}
+		if pin {
+			if err := r.Complete(parser.NewSimpleString("OK")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

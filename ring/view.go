@@ -264,6 +264,9 @@ func (s *slot) read(part int, fn func(v parser.Value, err error), fnc viewCmdFun
 // not yet written, and returns ctx.Err().
 func (r *Ring) cancel(ctx context.Context, s *slot, seq uint64) error {
 	err := ctx.Err()
+	if s.pinned.Load() && stSeq(s.state.Load()) == seq&seqMask {
+		return err // written whatever happens (Pin)
+	}
 	if s.state.CompareAndSwap(mkState(seq, phaseReady), mkState(seq, phaseCompleting)) {
 		s.taken.Store(true) // its viewer got ctx.Err(): nothing to park
 		s.unlend(seq)
