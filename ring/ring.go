@@ -453,7 +453,9 @@ func (r *Ring) claim(seq uint64) *[]byte {
 	s.taken.Store(false)
 	s.forget = false
 	s.noReply = false
-	s.pinned.Store(false)
+	if s.pinned.Load() { // a plain load on the hot path; the store only after a Pin
+		s.pinned.Store(false)
+	}
 	s.keep = false
 	s.multiOn = false
 	r.dropCmd(s)
