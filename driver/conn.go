@@ -120,22 +120,27 @@ func (c *Conn) sendErr() error {
 // Flush.
 func (c *Conn) Flush(ctx context.Context) error {
 	c.mu.Lock()
-	target := c.queued
+	target, seen := c.queued, c.took
 	c.mu.Unlock()
 	for waited := false; ; waited = true {
 		c.mu.Lock()
-		empty := c.took >= target
+		took := c.took
 		c.mu.Unlock()
 		c.qmu.Lock()
 		err := c.qerr
 		c.qmu.Unlock()
-		if empty || err != nil {
-			if waited {
-				notify(c.taken) // the token may have been another Flush's too
-			}
-			if empty {
-				return nil
-			}
+		done := took >= target
+		if waited && (done || err != nil || took != seen) {
+			// The token may have been another Flush's too: one whose commands were
+			// taken, or that sees the Conn finished. Passed on only when something
+			// changed since this Flush looked, so two waiters do not spin on it.
+			notify(c.taken)
+		}
+		seen = took
+		if done {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		select {

@@ -138,6 +138,9 @@ type dedState struct {
 	// in the ring (see sendDedicated).
 	mu    sync.Mutex
 	reply replyMode // under mu; set with setReply
+	// replyChecked says the server answered CLIENT REPLY ON on this connection, so
+	// OFF and SKIP take no error reply (under mu; see sendReplyMode).
+	replyChecked bool
 	// off mirrors reply for the health check, which does not wait for mu, in one
 	// word: 0 while replies are ON; else 1 + the sequence number of the command that
 	// turned them off, or offUnknown while it is being sent. Commands before it are

@@ -396,3 +396,50 @@ func TestClientReplyPinned(t *testing.T) {
 		return nil
 	})
 }
+
+// A command that could not be sent after CLIENT REPLY SKIP (it could not be encoded)
+// does not use the skip up: the next command that reaches the server is the one it
+// skips.
+func TestClientReplySkipNotSent(t *testing.T) {
+	onDedicated(t, Config{HealthCheck: -1, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
+		d.SendAndForget("CLIENT", "REPLY", "SKIP")
+		if err := d.Send("SET", "sk:k", struct{}{}).Err(ctx); err == nil {
+			return errors.New("an argument that cannot be encoded was accepted")
+		}
+		if v, err := d.Do(ctx, "SET", "sk:k", "1"); err != nil || !v.IsNull() {
+			return fmt.Errorf("the SET the server skips: %v, %v; want no reply (null)", v, err)
+		}
+		if v, err := d.Do(ctx, "GET", "sk:k"); err != nil || v.Text() != "1" {
+			return fmt.Errorf("GET after the skip: %v, %v", v, err)
+		}
+		return nil
+	})
+}
+
+// A server that refuses CLIENT REPLY (an ACL user without client|reply) gets OFF and
+// SKIP refused with its error, and every command after them still gets its own reply.
+func TestClientReplyRefused(t *testing.T) {
+	s := startServer(t)
+	s.MustDo("ACL", "SETUSER", "noreply", "on", ">pw", "~*", "+@all", "-client|reply")
+	c := pairedTo(t, s, Config{Username: "noreply", Password: "pw", HealthCheck: -1, DedicatedPoolSize: 1})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		for _, mode := range []string{"OFF", "SKIP"} {
+			var re *RedisError
+			if _, err := d.Do(ctx, "CLIENT", "REPLY", mode); !errors.As(err, &re) || re.Code() != "NOPERM" {
+				return fmt.Errorf("CLIENT REPLY %s as a user without client|reply: %v, want NOPERM", mode, err)
+			}
+			if v, err := d.Do(ctx, "SET", "nr:k", mode); err != nil || v.Text() != "OK" {
+				return fmt.Errorf("SET after the refused %s: %v, %v", mode, v, err)
+			}
+			if v, err := d.Do(ctx, "GET", "nr:k"); err != nil || v.Text() != mode {
+				return fmt.Errorf("GET after the refused %s: %v, %v", mode, v, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -97,7 +97,22 @@ func (c *PairedConn) sendDedicated(ctx context.Context, forget bool, args []any)
 	}
 	noReply := d.reply != replyOn
 	if d.reply == replySkip {
+		// The command the server skips: the skip is used up only once it is in the
+		// ring, pinned, as for the CLIENT REPLY commands (see sendReplyMode).
+		prevOff := d.off.Load()
 		d.setReply(replyOn)
+		send := func() Future { return c.sendPinned(ctx, forget, true, args) }
+		var f Future
+		if cls == clsBlocking {
+			f = d.sendingBlocking(c.ring, send)
+		} else {
+			f = send()
+		}
+		if f.x != nil {
+			d.reply = replySkip
+			d.off.Store(prevOff)
+		}
+		return f
 	}
 	if cls == clsBlocking {
 		return d.sendingBlocking(c.ring, func() Future { return c.sendMode(ctx, forget, noReply, args) })
@@ -173,6 +188,15 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 			mode = strings.ToUpper(string(a))
 		}
 	}
+	if (mode == "OFF" || mode == "SKIP") && !d.replyChecked {
+		// A server that refuses CLIENT REPLY (an ACL without client|reply, a renamed
+		// CLIENT) would answer OFF or SKIP with an error where no reply is expected:
+		// ask with ON first, once per connection (the same permission).
+		if err := c.checkReply(ctx); err != nil {
+			return c.failed(forget, err)
+		}
+		d.replyChecked = true
+	}
 	// The mode changes as the command goes into the ring: commands after it are
 	// answered, or not, accordingly. The command is pinned (written whatever its
 	// Future's ctx does), and the mode goes back if it could not be sent.
@@ -202,6 +226,16 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 		d.off.Store(prevOff)
 	}
 	return f
+}
+
+// checkReply sends CLIENT REPLY ON and waits for its reply (under mu): an error reply
+// says the server refuses CLIENT REPLY on this connection.
+func (c *PairedConn) checkReply(ctx context.Context) error {
+	v, err := c.sendMode(ctx, false, false, []any{"CLIENT", "REPLY", "ON"}).Wait(ctx) // replies are ON here
+	if err == nil && v.IsError() {
+		err = newRedisError(v)
+	}
+	return err
 }
 
 // sendPinned is sendMode for a CLIENT REPLY command (never a large one): the mode the
