@@ -20,9 +20,11 @@ import (
 type Conn struct {
 	b base
 
-	mu    sync.Mutex // guards pend and the send side
-	pend  []byte
-	taken chan struct{} // capacity 1: the loop took pend, or the Conn finished (Flush)
+	mu   sync.Mutex // guards pend and the send side
+	pend []byte
+	// flushed is made by a waiting Flush and closed (then cleared) when the loop takes
+	// pend or the Conn is finished, waking every waiting Flush (under mu).
+	flushed chan struct{}
 	// queued and took count the bytes appended to pend and taken from it by the
 	// loop, so that Flush waits for what was queued when it was called (under mu).
 	queued, took uint64
@@ -48,7 +50,7 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{qsig: make(chan struct{}, 1), taken: make(chan struct{}, 1), limit: cfg.MessageBuffer, sendMax: cfg.SendBuffer}
+	c := &Conn{qsig: make(chan struct{}, 1), limit: cfg.MessageBuffer, sendMax: cfg.SendBuffer}
 	c.b.down = func(err error) { c.push(recvItem{err: &connLostError{cause: err}}) }
 	if err := c.b.start(ctx, cfg, c); err != nil {
 		return nil, err
@@ -120,34 +122,36 @@ func (c *Conn) sendErr() error {
 // Flush.
 func (c *Conn) Flush(ctx context.Context) error {
 	c.mu.Lock()
-	target, seen := c.queued, c.took
-	c.mu.Unlock()
-	for waited := false; ; waited = true {
-		c.mu.Lock()
-		took := c.took
-		c.mu.Unlock()
+	target := c.queued
+	for c.took < target {
 		c.qmu.Lock()
 		err := c.qerr
 		c.qmu.Unlock()
-		done := took >= target
-		if waited && (done || err != nil || took != seen) {
-			// The token may have been another Flush's too: one whose commands were
-			// taken, or that sees the Conn finished. Passed on only when something
-			// changed since this Flush looked, so two waiters do not spin on it.
-			notify(c.taken)
-		}
-		seen = took
-		if done {
-			return nil
-		}
 		if err != nil {
+			c.mu.Unlock()
 			return err
 		}
+		if c.flushed == nil {
+			c.flushed = make(chan struct{})
+		}
+		ch := c.flushed
+		c.mu.Unlock()
 		select {
-		case <-c.taken: // also posted when the Conn is finished
+		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// wakeFlush wakes every waiting Flush (under mu).
+func (c *Conn) wakeFlush() {
+	if c.flushed != nil {
+		close(c.flushed)
+		c.flushed = nil
 	}
 }
 
@@ -194,7 +198,9 @@ func (c *Conn) Close() error {
 	c.q, c.qhead = nil, 0
 	c.qmu.Unlock()
 	notify(c.qsig)
-	notify(c.taken)
+	c.mu.Lock()
+	c.wakeFlush()
+	c.mu.Unlock()
 	c.b.close()
 	return nil
 }
@@ -210,7 +216,9 @@ func (c *Conn) push(it recvItem) bool {
 		c.qerr = ErrSlowConsumer
 		c.qmu.Unlock()
 		notify(c.qsig)
-		notify(c.taken)
+		c.mu.Lock()
+		c.wakeFlush()
+		c.mu.Unlock()
 		return false
 	}
 	c.q = append(c.q, it)
@@ -223,18 +231,15 @@ func (c *Conn) push(it recvItem) bool {
 
 func (c *Conn) collect(dst []byte, vec [][]byte, _ int) ([]byte, [][]byte) {
 	c.mu.Lock()
-	took := len(c.pend) > 0
 	c.took += uint64(len(c.pend))
-	if len(dst) == 0 && took {
+	if len(dst) == 0 && len(c.pend) > 0 {
 		dst, c.pend = c.pend, dst[:0] // swap buffers instead of copying
 	} else {
 		dst = append(dst, c.pend...)
 		c.pend = c.pend[:0]
 	}
+	c.wakeFlush()
 	c.mu.Unlock()
-	if took {
-		notify(c.taken)
-	}
 	return dst, vec
 }
 

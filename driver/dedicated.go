@@ -138,9 +138,10 @@ type dedState struct {
 	// in the ring (see sendDedicated).
 	mu    sync.Mutex
 	reply replyMode // under mu; set with setReply
-	// replyChecked says the server answered CLIENT REPLY ON on this connection, so
-	// OFF and SKIP take no error reply (under mu; see sendReplyMode).
-	replyChecked bool
+	// replyErr is the server's error reply to the CLIENT REPLY ON sent when the
+	// connection was made, nil if it took it: OFF and SKIP are refused with it (see
+	// sendReplyMode). Set before the connection is used.
+	replyErr error
 	// off mirrors reply for the health check, which does not wait for mu, in one
 	// word: 0 while replies are ON; else 1 + the sequence number of the command that
 	// turned them off, or offUnknown while it is being sent. Commands before it are
@@ -485,6 +486,19 @@ func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
 		p.lostConn(c)
 	}
 	if err := c.b.start(ctx, p.cfg, c); err != nil {
+		return nil, err
+	}
+	// Whether the server takes CLIENT REPLY here: asked once, as the connection is
+	// made, so that OFF and SKIP never meet an error reply where none is expected.
+	ask, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+	err := c.sendMode(ask, false, false, []any{"CLIENT", "REPLY", "ON"}).Err(ask)
+	cancel()
+	var re *RedisError
+	switch {
+	case errors.As(err, &re):
+		c.ded.replyErr = re
+	case err != nil:
+		c.Close()
 		return nil, err
 	}
 	c.b.startHealth(c.probe, c.excused)

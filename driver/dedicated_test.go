@@ -443,3 +443,21 @@ func TestClientReplyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A CLIENT REPLY command the driver does not know (a syntax error for the server)
+// after SKIP is the command the server skips, as any other.
+func TestClientReplySkipUnknown(t *testing.T) {
+	onDedicated(t, Config{HealthCheck: -1, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
+		d.SendAndForget("CLIENT", "REPLY", "SKIP")
+		if v, err := d.Do(ctx, "CLIENT", "REPLY", "BOGUS"); err != nil || !v.IsNull() {
+			return fmt.Errorf("CLIENT REPLY BOGUS after SKIP: %v, %v; want no reply (null)", v, err)
+		}
+		if v, err := d.Do(ctx, "SET", "su:k", "1"); err != nil || v.Text() != "OK" {
+			return fmt.Errorf("SET after the skipped command: %v, %v", v, err)
+		}
+		if v, err := d.Do(ctx, "GET", "su:k"); err != nil || v.Text() != "1" {
+			return fmt.Errorf("GET: %v, %v", v, err)
+		}
+		return nil
+	})
+}

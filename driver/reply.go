@@ -17,6 +17,16 @@ import (
 // so a command the server will not answer takes no reply (its Future is done with a
 // null value once it is written) and every other command still gets its own reply. A
 // connection returned with CLIENT REPLY not ON is closed rather than reused.
+//
+// The commands that change the mode (and the one a SKIP applies to) are pinned: once
+// in the ring they are written whatever their Future's ctx does; one that could not
+// go into the ring changes nothing. Each dedicated connection asks CLIENT REPLY ON
+// once as it is made; if the server refuses it (an ACL without client|reply, a
+// renamed CLIENT), OFF and SKIP are refused with its error. What the driver cannot
+// tell: an OFF or SKIP the server refuses later with an error reply (-BUSY while
+// another client's script runs past busy-reply-threshold, an ACL changed meanwhile)
+// is taken as done, and the replies after it are matched wrongly until the connection
+// breaks on the reply left over.
 
 // replyMode is the server's CLIENT REPLY state for the next command.
 type replyMode uint8
@@ -95,6 +105,13 @@ func (c *PairedConn) sendDedicated(ctx context.Context, forget bool, args []any)
 	default:
 		return c.failed(forget, refusal(args, use, "a dedicated connection"))
 	}
+	return c.sendInMode(ctx, forget, cls == clsBlocking, args)
+}
+
+// sendInMode sends a command on a dedicated connection in its CLIENT REPLY mode (under
+// mu): taking no reply while the mode is not ON, and using a SKIP up.
+func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args []any) Future {
+	d := c.ded
 	noReply := d.reply != replyOn
 	if d.reply == replySkip {
 		// The command the server skips: the skip is used up only once it is in the
@@ -103,7 +120,7 @@ func (c *PairedConn) sendDedicated(ctx context.Context, forget bool, args []any)
 		d.setReply(replyOn)
 		send := func() Future { return c.sendPinned(ctx, forget, true, args) }
 		var f Future
-		if cls == clsBlocking {
+		if blocking {
 			f = d.sendingBlocking(c.ring, send)
 		} else {
 			f = send()
@@ -114,7 +131,7 @@ func (c *PairedConn) sendDedicated(ctx context.Context, forget bool, args []any)
 		}
 		return f
 	}
-	if cls == clsBlocking {
+	if blocking {
 		return d.sendingBlocking(c.ring, func() Future { return c.sendMode(ctx, forget, noReply, args) })
 	}
 	return c.sendMode(ctx, forget, noReply, args)
@@ -188,14 +205,11 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 			mode = strings.ToUpper(string(a))
 		}
 	}
-	if (mode == "OFF" || mode == "SKIP") && !d.replyChecked {
-		// A server that refuses CLIENT REPLY (an ACL without client|reply, a renamed
-		// CLIENT) would answer OFF or SKIP with an error where no reply is expected:
-		// ask with ON first, once per connection (the same permission).
-		if err := c.checkReply(ctx); err != nil {
-			return c.failed(forget, err)
-		}
-		d.replyChecked = true
+	if (mode == "OFF" || mode == "SKIP") && d.replyErr != nil {
+		// The server refuses CLIENT REPLY on this connection (an ACL without
+		// client|reply, a renamed CLIENT; see newDedicated): it would answer OFF or
+		// SKIP with an error where no reply is expected.
+		return c.failed(forget, d.replyErr)
 	}
 	// The mode changes as the command goes into the ring: commands after it are
 	// answered, or not, accordingly. The command is pinned (written whatever its
@@ -217,25 +231,15 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 		f = c.sendPinned(ctx, forget, true, args)
 		d.offAt(f)
 	default:
-		// Anything else is a syntax error the server answers (and that changes
-		// nothing).
-		return c.sendMode(ctx, forget, d.reply != replyOn, args)
+		// Anything else is a syntax error the server answers, or not, as any
+		// command in the mode (and that changes nothing else).
+		return c.sendInMode(ctx, forget, false, args)
 	}
 	if f.x != nil {
 		d.reply = prevMode
 		d.off.Store(prevOff)
 	}
 	return f
-}
-
-// checkReply sends CLIENT REPLY ON and waits for its reply (under mu): an error reply
-// says the server refuses CLIENT REPLY on this connection.
-func (c *PairedConn) checkReply(ctx context.Context) error {
-	v, err := c.sendMode(ctx, false, false, []any{"CLIENT", "REPLY", "ON"}).Wait(ctx) // replies are ON here
-	if err == nil && v.IsError() {
-		err = newRedisError(v)
-	}
-	return err
 }
 
 // sendPinned is sendMode for a CLIENT REPLY command (never a large one): the mode the
