@@ -253,6 +253,7 @@ func (c *PairedConn) sendPinned(ctx context.Context, forget, noReply bool, args 
 		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
 			if *cmd, err = writer.AppendArgs((*cmd)[:0], args...); err == nil {
 				c.ring.Pin(seq)
+				// As in sendMode (kept inline there: the hot path).
 				var wake bool
 				if noReply {
 					wake = c.ring.PublishNoReply(seq)
