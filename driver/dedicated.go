@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -489,16 +490,20 @@ func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
 		return nil, err
 	}
 	// Whether the server takes CLIENT REPLY here: asked once, as the connection is
-	// made, so that OFF and SKIP never meet an error reply where none is expected.
+	// made, so that OFF and SKIP never meet an error reply where none is expected. A
+	// refusal for good (the ACL, a renamed CLIENT) is kept; another error reply
+	// (-BUSY while a script runs, -LOADING) says nothing about later.
 	ask, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
 	err := c.sendMode(ask, false, false, []any{"CLIENT", "REPLY", "ON"}).Err(ask)
 	cancel()
 	var re *RedisError
 	switch {
 	case errors.As(err, &re):
-		c.ded.replyErr = re
+		if re.Code() == "NOPERM" || strings.Contains(re.Error(), "unknown") {
+			c.ded.replyErr = re
+		}
 	case err != nil:
-		c.Close()
+		p.closeConn(c) // at once: the command in flight may never be answered
 		return nil, err
 	}
 	c.b.startHealth(c.probe, c.excused)

@@ -21,8 +21,9 @@ import (
 // The commands that change the mode (and the one a SKIP applies to) are pinned: once
 // in the ring they are written whatever their Future's ctx does; one that could not
 // go into the ring changes nothing. Each dedicated connection asks CLIENT REPLY ON
-// once as it is made; if the server refuses it (an ACL without client|reply, a
-// renamed CLIENT), OFF and SKIP are refused with its error. What the driver cannot
+// once as it is made; if the server refuses it for good (an ACL without client|reply,
+// which then logs one ACL failure per dedicated connection; a renamed CLIENT), OFF and
+// SKIP are refused with its error. What the driver cannot
 // tell: an OFF or SKIP the server refuses later with an error reply (-BUSY while
 // another client's script runs past busy-reply-threshold, an ACL changed meanwhile)
 // is taken as done, and the replies after it are matched wrongly until the connection
