@@ -33,9 +33,10 @@ import (
 // intervals is taken for death), and a SendBatch with a blocking command counts as
 // blocking as a whole (the commands ahead of it in the batch are not checked; on a
 // path that stopped acknowledging, TCP_USER_TIMEOUT still ends the connection).
-// Conn and PubsubConn have no
-// health check (a PING reply would reach a Conn's reader; a subscriber may be idle for
-// hours); their sockets have TCP keepalive, and TCP_USER_TIMEOUT (Config.HealthCheck).
+//
+// Conn and PubsubConn have no health check (a PING reply would reach a Conn's reader;
+// a subscriber may be idle for hours); their sockets have TCP keepalive, and
+// TCP_USER_TIMEOUT (Config.HealthCheck).
 
 // ErrHealthCheck is wrapped by the ErrConnLost error of commands failed because the
 // health check declared their connection dead.
@@ -187,8 +188,8 @@ func (c *PairedConn) onlyProbe() bool {
 // dedicated connection owes no answer after all: nothing is in flight any more, or
 // replies are off and nothing sent before that is in flight, or the oldest command in
 // flight is a blocking one (it raced the probe's look, and what the probe counted on
-// waits behind it). A PING, or a command that stood for it, sent
-// ahead of a blocking command is due its answer: no excuse then.
+// waits behind it). A PING, or a command that stood for it, sent ahead of a blocking
+// command is due its answer: no excuse then.
 func (c *PairedConn) excused() bool {
 	d := c.ded
 	if d == nil {

@@ -23,11 +23,11 @@ import (
 // go into the ring changes nothing. Each dedicated connection asks CLIENT REPLY ON
 // once as it is made; if the server refuses it for good (an ACL without client|reply,
 // which then logs one ACL failure per dedicated connection; a renamed CLIENT), OFF and
-// SKIP are refused with its error. What the driver cannot
-// tell: an OFF or SKIP the server refuses later with an error reply (-BUSY while
-// another client's script runs past busy-reply-threshold, an ACL changed meanwhile)
-// is taken as done, and the replies after it are matched wrongly until the connection
-// breaks on the reply left over.
+// SKIP are refused with its error. What the driver cannot tell: an OFF or SKIP the
+// server refuses later with an error reply (-BUSY while another client's script runs
+// past busy-reply-threshold, an ACL changed meanwhile) is taken as done, and the
+// replies after it are matched wrongly until the connection breaks on the reply left
+// over.
 
 // replyMode is the server's CLIENT REPLY state for the next command.
 type replyMode uint8
