@@ -102,8 +102,8 @@ func (c *Conn) SendValue(v parser.Value) error {
 
 // sendErr is the error that stops sending (under mu): the Conn is finished, or the
 // send buffer is full. The loop takes pend only when the socket took all it had
-// before (see link.write), so pend holds what waits, bounded by sendMax; one command may
-// go past sendMax, so that a command larger than it can still be sent.
+// before (see link.write), so pend holds what waits, bounded by sendMax; one command
+// may go past sendMax, so that a command larger than it can still be sent.
 func (c *Conn) sendErr() error {
 	c.qmu.Lock()
 	err := c.qerr
