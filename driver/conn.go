@@ -121,6 +121,9 @@ func (c *Conn) sendErr() error {
 // connection is being re-established, the commands wait for the new one, and so does
 // Flush.
 func (c *Conn) Flush(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	c.mu.Lock()
 	target := c.queued
 	for c.took < target {
@@ -161,6 +164,9 @@ func (c *Conn) wakeFlush() {
 // unread (the Conn is then finished), ErrClosed after Close, or ctx's error.
 // Error replies of the server are values (IsError), not errors.
 func (c *Conn) Recv(ctx context.Context) (parser.Value, error) {
+	if ctx == nil {
+		ctx = context.Background() // as Future.Wait takes it
+	}
 	for {
 		c.qmu.Lock()
 		if c.qhead < len(c.q) {

@@ -97,7 +97,8 @@ func (d *DedicatedConn) SendTx(dst []Future, b *Batch) []Future {
 
 // Dedicated runs fn with a connection that no other caller uses meanwhile, taken from
 // a small pool owned by c (Config.DedicatedPoolSize connections at most, dialled
-// lazily on the same event loops, with the same handshake; idle ones are closed after
+// lazily on the same event loops, with the same handshake, and one CLIENT REPLY ON to
+// learn whether the server takes CLIENT REPLY there; idle ones are closed after
 // Config.DedicatedIdleTimeout). When every connection of the pool is in use, Dedicated
 // waits for one, bounded by ctx (which bounds that wait only). It returns fn's error.
 //

@@ -375,6 +375,9 @@ func TestClientReplyPinned(t *testing.T) {
 		px.Stall()
 		big := d.Send("SET", "rp:big", strings.Repeat("x", 8<<20)) // fills the sockets
 		for l := d.c.b.cur.Load(); !l.outBusy.Load(); {            // written in part, the rest held
+			if ctx.Err() != nil {
+				return errors.New("the 8 MiB SET went out whole: the sockets took it all")
+			}
 			time.Sleep(time.Millisecond)
 		}
 		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)

@@ -18,8 +18,8 @@ import (
 // being followed up to Config.CloseTimeout, then stops them: a command whose redirect
 // was sent and not yet answered then counts as failed, though it may run (and a
 // Resend waiting for room in the full ring of the connection it goes to is waited
-// for). Commands that do not go out on the shared connection as they are go as
-// SendAndForget sends them, without rerouting.
+// for). Commands that do not go out on the shared connection as they are, and all
+// commands when r is nil, go as SendAndForget sends them, without rerouting.
 func (c *PairedConn) SendRoutedAndForget(r Rerouter, args ...any) {
 	c.sendRouted(r, true, args)
 }

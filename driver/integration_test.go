@@ -487,6 +487,12 @@ func TestConnSendBufferFull(t *testing.T) {
 		t.Fatalf("after %d SETs (%d MiB) to a server that does not read: %v, want ErrSendBufferFull", n, n*len(val)>>20, err)
 	}
 	t.Logf("%d SETs (%.1f MiB) queued before ErrSendBufferFull", n, float64(n*len(val))/(1<<20))
+	// The Conn's queue and the batch being written (about 2 x 256 KiB), the kernel's
+	// buffers on the way (tcp_wmem's 4 MiB here, up to 16 MiB on larger hosts), and
+	// the proxy's 64 KiB: well below 32 MiB; without the bound, gnet buffered on.
+	if n*len(val) > 32<<20 {
+		t.Fatalf("%d MiB queued before ErrSendBufferFull, want the bound to hold it below 32 MiB", n*len(val)>>20)
+	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	if err := c.Flush(short); !errors.Is(err, context.DeadlineExceeded) {

@@ -264,7 +264,9 @@ func (c *PairedConn) Reconnects() uint64 { return c.b.reconnects.Load() }
 func (c *PairedConn) Protocol() int { return int(c.b.proto.Load()) }
 
 // Close waits up to Config.CloseTimeout for the commands in flight, fails those left
-// with ErrClosed, closes the connection and returns. Later calls return ErrClosed.
+// with ErrClosed, closes the connection and returns; it waits as long for the
+// redirects of SendRoutedAndForget commands being followed elsewhere. Later calls
+// return ErrClosed.
 func (c *PairedConn) Close() error {
 	if c.closing.Swap(true) {
 		return ErrClosed

@@ -243,9 +243,10 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 	return f
 }
 
-// sendPinned is sendMode for a CLIENT REPLY command (never a large one): the mode the
-// connection follows changes with it, so once in the ring it is written whatever its
-// Future's ctx does (ring.Pin).
+// sendPinned is sendMode for a CLIENT REPLY command, or the command a SKIP applies to:
+// the mode the connection follows changes with it, so once in the ring it is written
+// whatever its Future's ctx does (ring.Pin). Its arguments are copied into the slot,
+// large ones too (neither attached nor lent).
 func (c *PairedConn) sendPinned(ctx context.Context, forget, noReply bool, args []any) Future {
 	err := ErrClosed
 	if !c.closing.Load() {

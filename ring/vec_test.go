@@ -506,3 +506,11 @@ func TestRescueUnsent(t *testing.T) {
 		}
 	}
 }
+
+// A slot fills whole cache lines (256 bytes on amd64): a field added in the wrong place
+// adds padding, and each slot then spills into the next one's first line.
+func TestSlotCacheLines(t *testing.T) {
+	if n := unsafe.Sizeof(slot{}); n%64 != 0 || (unsafe.Sizeof(uintptr(0)) == 8 && n > 256) {
+		t.Fatalf("a slot is %d bytes: not whole 64-byte lines, or past 256", n)
+	}
+}

@@ -85,6 +85,7 @@ type Client struct {
 	// holds those being closed (under mu).
 	forgotten atomic.Uint64
 	retired   map[*driver.PairedConn]struct{}
+	retiring  sync.WaitGroup // the closes of retired connections (Add under mu, not once closed)
 	stop      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -418,8 +419,9 @@ func (c *Client) closeUnused() {
 			continue // alive: a seed, or a node that may come back in the map
 		}
 		delete(c.nodes, k)
-		if conn := n.conn.Load(); conn != nil {
+		if conn := n.conn.Load(); conn != nil && !c.closed {
 			drop = append(drop, conn)
+			c.retiring.Add(1)
 			if c.retired == nil {
 				c.retired = map[*driver.PairedConn]struct{}{}
 			}
@@ -429,6 +431,7 @@ func (c *Client) closeUnused() {
 	c.mu.Unlock()
 	for _, conn := range drop {
 		go func() {
+			defer c.retiring.Done()
 			conn.Close()
 			// Its count moves to forgotten, in one step for ForgottenErrors.
 			c.mu.Lock()
@@ -529,9 +532,11 @@ func (c *Client) Send(args ...any) driver.Future {
 // SendAndForget queues one command whose reply nobody reads, on the node of its
 // slot. Its redirects are followed as a Send's are, in the background (see
 // driver.PairedConn.SendRoutedAndForget), without an order among forgotten commands
-// redirected together; so is one never written to a node that left the map. Its failure is counted in ForgottenErrors: an error reply
-// (the last one, after the redirects), a lost connection, a command refused before
-// it was sent (ErrCrossSlot, no node for its slot).
+// redirected together; so is one never written to a node that left the map. Its
+// failure is counted in ForgottenErrors: an error reply (the last one, after the
+// redirects), a lost connection, a command refused before it was sent (ErrCrossSlot,
+// no node for its slot). A large []byte argument is copied (a redirect may send it
+// again), where PairedConn.SendAndForget lends it.
 func (c *Client) SendAndForget(args ...any) {
 	slot, ro, err := c.cmds.slotOf(args)
 	if err != nil {
@@ -605,6 +610,7 @@ func (c *Client) Close() error {
 	}
 	close(c.stop)
 	c.wg.Wait()
+	c.retiring.Wait() // connections that left the map, and their redirects being followed
 	var wg sync.WaitGroup
 	for _, conn := range conns {
 		wg.Add(1)

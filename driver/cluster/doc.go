@@ -60,8 +60,8 @@
 // node (a failed master, once its replica took over), those never written go where
 // their slot is served now (Stats.Resent), since the server never saw them: when
 // their Future is read, as redirects are followed; one sent with SendAndForget in the
-// background (one whose Future nobody reads is not sent again). Those written before the node
-// went down fail with driver.ErrConnLost.
+// background (one whose Future nobody reads is not sent again). Those written before
+// the node went down fail with driver.ErrConnLost.
 //
 // # Pub/sub
 //
