@@ -495,7 +495,7 @@ func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
 	// refusal for good (the ACL, a renamed CLIENT) is kept; another error reply
 	// (-BUSY while a script runs, -LOADING) says nothing about later.
 	ask, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
-	err := c.sendMode(ask, false, false, []any{"CLIENT", "REPLY", "ON"}).Err(ask)
+	err := c.sendMode(ask, false, false, false, []any{"CLIENT", "REPLY", "ON"}).Err(ask)
 	cancel()
 	var re *RedisError
 	switch {

@@ -137,11 +137,13 @@ func (c *PairedConn) sendSpecial(ctx context.Context, forget bool, args []any) F
 
 // sendPlain queues one command that needs no special handling.
 func (c *PairedConn) sendPlain(ctx context.Context, forget bool, args []any) Future {
-	return c.sendMode(ctx, forget, false, args)
+	return c.sendMode(ctx, forget, false, false, args)
 }
 
-// sendMode is sendPlain; noReply says the server will not answer it (CLIENT REPLY).
-func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []any) Future {
+// sendMode is sendPlain; noReply says the server will not answer it (CLIENT REPLY);
+// pin, that once in the ring it is written whatever its Future's ctx does (ring.Pin:
+// a CLIENT REPLY command, or the command a SKIP applies to).
+func (c *PairedConn) sendMode(ctx context.Context, forget, noReply, pin bool, args []any) Future {
 	err := ErrClosed
 	if !c.closing.Load() {
 		var seq uint64
@@ -154,6 +156,9 @@ func (c *PairedConn) sendMode(ctx context.Context, forget, noReply bool, args []
 				*cmd, err = writer.AppendArgs((*cmd)[:0], args...)
 			}
 			if err == nil {
+				if pin {
+					c.ring.Pin(seq)
+				}
 				var wake bool
 				if noReply {
 					wake = c.ring.PublishNoReply(seq)

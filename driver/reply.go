@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/respring/respring/ring"
-	"github.com/respring/respring/writer"
 )
 
 // CLIENT REPLY on a DedicatedConn. The server answers nothing while CLIENT REPLY is
@@ -119,7 +118,7 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		// ring, pinned, as for the CLIENT REPLY commands (see sendReplyMode).
 		prevOff := d.off.Load()
 		d.setReply(replyOn)
-		send := func() Future { return c.sendPinned(ctx, forget, true, args) }
+		send := func() Future { return c.sendMode(ctx, forget, true, true, args) }
 		var f Future
 		if blocking {
 			f = d.sendingBlocking(c.ring, send)
@@ -133,9 +132,9 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		return f
 	}
 	if blocking {
-		return d.sendingBlocking(c.ring, func() Future { return c.sendMode(ctx, forget, noReply, args) })
+		return d.sendingBlocking(c.ring, func() Future { return c.sendMode(ctx, forget, noReply, false, args) })
 	}
-	return c.sendMode(ctx, forget, noReply, args)
+	return c.sendMode(ctx, forget, noReply, false, args)
 }
 
 // sendingBlocking runs send, which sends a blocking command (or a batch with one) on
@@ -220,16 +219,16 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 	switch mode {
 	case "ON":
 		d.setReply(replyOn)
-		f = c.sendPinned(ctx, forget, false, args) // answered OK whatever came before
+		f = c.sendMode(ctx, forget, false, true, args) // answered OK whatever came before
 	case "OFF":
 		d.setReply(replyOff)
-		f = c.sendPinned(ctx, forget, true, args)
+		f = c.sendMode(ctx, forget, true, true, args)
 		d.offAt(f)
 	case "SKIP":
 		if d.reply != replyOff {
 			d.setReply(replySkip)
 		}
-		f = c.sendPinned(ctx, forget, true, args)
+		f = c.sendMode(ctx, forget, true, true, args)
 		d.offAt(f)
 	default:
 		// Anything else is a syntax error the server answers, or not, as any
@@ -241,36 +240,4 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 		d.off.Store(prevOff)
 	}
 	return f
-}
-
-// sendPinned is sendMode for a CLIENT REPLY command, or the command a SKIP applies to:
-// the mode the connection follows changes with it, so once in the ring it is written
-// whatever its Future's ctx does (ring.Pin). Its arguments are copied into the slot,
-// large ones too (neither attached nor lent).
-func (c *PairedConn) sendPinned(ctx context.Context, forget, noReply bool, args []any) Future {
-	err := ErrClosed
-	if !c.closing.Load() {
-		var seq uint64
-		var cmd *[]byte
-		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
-			if *cmd, err = writer.AppendArgs((*cmd)[:0], args...); err == nil {
-				c.ring.Pin(seq)
-				// As in sendMode (kept inline there: the hot path).
-				var wake bool
-				if noReply {
-					wake = c.ring.PublishNoReply(seq)
-				} else {
-					wake = c.ring.Publish(seq, forget)
-				}
-				if wake {
-					c.b.wake()
-				}
-				return Future{r: c.ring, seq: seq}
-			}
-			if c.ring.Fail(seq, err) {
-				c.b.wake()
-			}
-		}
-	}
-	return c.failed(forget, err)
 }
