@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -460,6 +461,22 @@ func TestClientReplySkipUnknown(t *testing.T) {
 		}
 		if v, err := d.Do(ctx, "GET", "su:k"); err != nil || v.Text() != "1" {
 			return fmt.Errorf("GET: %v, %v", v, err)
+		}
+		return nil
+	})
+}
+
+// The command a SKIP applies to may be large: its value goes out by reference, as any
+// large SET's, and is skipped whole.
+func TestClientReplySkipLarge(t *testing.T) {
+	onDedicated(t, Config{HealthCheck: -1, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
+		big := bytes.Repeat([]byte("s"), 4<<20)
+		d.SendAndForget("CLIENT", "REPLY", "SKIP")
+		if v, err := d.Do(ctx, "SET", "sl:k", big); err != nil || !v.IsNull() {
+			return fmt.Errorf("the large SET the server skips: %v, %v; want no reply (null)", v, err)
+		}
+		if n, err := d.Send("STRLEN", "sl:k").Int(ctx); err != nil || n != int64(len(big)) {
+			return fmt.Errorf("STRLEN after the skip: %d, %v", n, err)
 		}
 		return nil
 	})
