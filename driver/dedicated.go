@@ -149,6 +149,10 @@ type dedState struct {
 	// turned them off, or offUnknown while it is being sent. Commands before it are
 	// due their replies, those from it on take none (see dueBeforeOff).
 	off atomic.Uint64
+	// offFrom is 1 + the sequence number of the CLIENT REPLY OFF that last turned
+	// replies off, until the loop checked the first reply after it, which only ON's
+	// OK may be (see checkOff); 0 otherwise.
+	offFrom atomic.Uint64
 	// blocks tracks the blocking commands sent on the connection, by the
 	// DedicatedConn (Send, Do, SendBatch) or for a PairedConn.Send (blocking.go):
 	// the health check does not probe behind one, nor take its silence for death.

@@ -481,3 +481,39 @@ func TestClientReplySkipLarge(t *testing.T) {
 		return nil
 	})
 }
+
+// A CLIENT REPLY OFF the server refuses after the connection was made (an ACL
+// changed meanwhile, as here, or -BUSY while another client's script runs) leaves
+// replies on: its error reply comes where CLIENT REPLY ON's OK is due, and every
+// reply after it would go to the command before. The connection is dropped there:
+// ON and the commands after it fail with ErrConnLost (the cause says why), none gets
+// another command's reply.
+func TestClientReplyOffRefusedLater(t *testing.T) {
+	s := startServer(t)
+	s.MustDo("ACL", "SETUSER", "later", "on", ">pw", "~*", "+@all")
+	c := pairedTo(t, s, Config{Username: "later", Password: "pw", HealthCheck: -1, DedicatedPoolSize: 1})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		s.MustDo("ACL", "SETUSER", "later", "-client|reply")
+		off := d.Send("CLIENT", "REPLY", "OFF")
+		set := d.Send("SET", "rl:k", "v")
+		on := d.Send("CLIENT", "REPLY", "ON")
+		get := d.Send("GET", "rl:k")
+		for name, f := range map[string]Future{"OFF": off, "SET": set} {
+			if v, err := f.Wait(ctx); err != nil || !v.IsNull() {
+				return fmt.Errorf("%s while replies are off: %v, %v; want no reply (null)", name, v, err)
+			}
+		}
+		if err := on.Err(ctx); !errors.Is(err, ErrConnLost) || !errors.Is(err, ErrProtocol) {
+			return fmt.Errorf("CLIENT REPLY ON after the refused OFF: %v; want ErrConnLost caused by ErrProtocol", err)
+		}
+		if v, err := get.String(ctx); !errors.Is(err, ErrConnLost) {
+			return fmt.Errorf("GET after the refused OFF: %q, %v; want ErrConnLost (not another command's reply)", v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

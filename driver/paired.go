@@ -304,6 +304,11 @@ func (c *PairedConn) deliver(v parser.Value) error {
 		c.pushes.Add(1)
 		return nil
 	}
+	if c.ded != nil {
+		if err := c.ded.checkOff(c.ring, v); err != nil {
+			return err
+		}
+	}
 	return c.completed(c.ring.Complete(v))
 }
 
@@ -495,6 +500,11 @@ func (f Future) AppendBytes(ctx context.Context, dst []byte) ([]byte, error) {
 func (c *PairedConn) deliverOwned(v parser.Value, buf []byte) (kept bool, err error) {
 	if v.IsAggregate() || v.Attrs() != nil || len(v.Bytes()) < ownedMin || v.Kind() == parser.Push {
 		return false, c.deliver(v)
+	}
+	if c.ded != nil {
+		if err := c.ded.checkOff(c.ring, v); err != nil {
+			return false, err
+		}
 	}
 	kept, err = c.ring.CompleteOwned(v, buf)
 	return kept, c.completed(err)

@@ -3,10 +3,12 @@ package driver
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/respring/respring/parser"
 	"github.com/respring/respring/ring"
 )
 
@@ -22,11 +24,36 @@ import (
 // go into the ring changes nothing. Each dedicated connection asks CLIENT REPLY ON
 // once as it is made; if the server refuses it for good (an ACL without client|reply,
 // which then logs one ACL failure per dedicated connection; a renamed CLIENT), OFF and
-// SKIP are refused with its error. What the driver cannot tell: an OFF or SKIP the
-// server refuses later with an error reply (-BUSY while another client's script runs
-// past busy-reply-threshold, an ACL changed meanwhile) is taken as done, and the
-// replies after it are matched wrongly until the connection breaks on the reply left
-// over.
+// SKIP are refused with its error. An OFF the server refuses later with an error reply
+// (-BUSY while another client's script runs past busy-reply-threshold, an ACL changed
+// meanwhile) is found out at the reply that comes where the next ON's OK is due, and
+// the connection is dropped there (checkOff): the commands sent meanwhile were done
+// with no reply, as under OFF; none gets another's reply. What the driver cannot tell:
+// a SKIP the server refuses later. Its error reply goes to the command after the one
+// skipped, and the replies after it are matched wrongly until the connection breaks
+// on the reply left over.
+
+// checkOff runs on the loop before the reply v is given to its command. While
+// replies are off, the server answers nothing until CLIENT REPLY ON, which answers
+// OK: the first reply after an OFF goes to the ON. Anything else there is the error
+// with which the server refused the OFF (replies stayed on), and every reply after it
+// would go to the command before its own: the connection is dropped instead (the
+// ON and the commands written after it fail with ErrConnLost, this as the cause).
+func (d *dedState) checkOff(r *ring.Ring, v parser.Value) error {
+	from := d.offFrom.Load()
+	if from == 0 || r.NextReply() < from {
+		return nil
+	}
+	d.offFrom.CompareAndSwap(from, 0)
+	if v.Kind() == parser.SimpleString && string(v.Bytes()) == "OK" {
+		return nil
+	}
+	what := v.Kind().String()
+	if v.IsError() {
+		what = strconv.Quote(v.Text())
+	}
+	return &protocolError{reason: "a reply (" + what + ") came where CLIENT REPLY ON's OK was due: the server did not turn replies off (it refused CLIENT REPLY OFF), so the replies after it belong to other commands"}
+}
 
 // replyMode is the server's CLIENT REPLY state for the next command.
 type replyMode uint8
@@ -224,6 +251,9 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 		d.setReply(replyOff)
 		f = c.sendMode(ctx, forget, true, true, args)
 		d.offAt(f)
+		if f.x == nil && f.r != nil && prevMode != replyOff {
+			d.offFrom.Store(f.seq + 1)
+		}
 	case "SKIP":
 		if d.reply != replyOff {
 			d.setReply(replySkip)

@@ -286,6 +286,16 @@ func (r *Ring) complete(v parser.Value, owned bool, buf []byte) (kept bool, _ er
 	return kept, nil
 }
 
+// NextReply returns the seq of the command the next reply read goes to: the oldest
+// written command awaiting one (past those that take none), or, if none awaits, the
+// seq of the next command written. Loop only, as Complete.
+func (r *Ring) NextReply() uint64 {
+	if r.skipNoReply() {
+		r.free()
+	}
+	return r.replyCur
+}
+
 // InFlight returns how many commands are reserved and not yet freed (their reply, or
 // failure, has not been passed by the reply cursor). Unlike Pending and Unwritten it
 // may be called from any goroutine.

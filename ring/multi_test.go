@@ -216,8 +216,8 @@ func TestSettled(t *testing.T) {
 	}
 }
 
-// A command published with PublishNoReply is done once written and takes no reply:
-// the replies go to the commands around it.
+// A command published with PublishNoReply is done once written and takes no reply
+// (NextReply passes over it): the replies go to the commands around it.
 func TestPublishNoReply(t *testing.T) {
 	r := New(8)
 	a := reservePlain(t, r, "a;")
@@ -231,8 +231,17 @@ func TestPublishNoReply(t *testing.T) {
 	if !r.Done(seq) || r.Done(a) {
 		t.Fatalf("no-reply done %v, a done %v", r.Done(seq), r.Done(a))
 	}
+	if n := r.NextReply(); n != a {
+		t.Fatalf("NextReply before a's reply: %d, want a (%d)", n, a)
+	}
 	r.Complete(parser.NewBulkString("A"))
+	if n := r.NextReply(); n != c {
+		t.Fatalf("NextReply after a's reply: %d, want c (%d), past the command that takes none", n, c)
+	}
 	r.Complete(parser.NewBulkString("C"))
+	if n := r.NextReply(); n != c+1 {
+		t.Fatalf("NextReply with none due: %d, want %d", n, c+1)
+	}
 	if !r.Done(a) || !r.Done(c) {
 		t.Fatal("the replies did not reach a and c")
 	}
