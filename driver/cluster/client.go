@@ -634,8 +634,11 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 	if r.Err != nil {
 		return c.resend(r)
 	}
-	if ask, slot, addr, ok := parseRedirect(r.Reply); ok {
+	if ask, slot, addr, ok := parseRedirect(r.Reply); ok && (addr != "" || ask) {
 		if r.Attempt > c.cfg.MaxRedirects || addr == "" {
+			// Given up, or an ASK to a node whose host it does not say: the map
+			// may be out of date (a refresh is rate-limited).
+			c.requestRefresh()
 			return driver.Future{}, driver.ErrNoReroute
 		}
 		if !ask {
@@ -658,6 +661,8 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		}
 		return conn.Resend(c, r.Cmd, ask), nil
 	}
+	// A retry; or a MOVED that does not say the host (unknown-endpoint) or cannot be
+	// read: the slot's master in the refreshed map.
 	if r.Attempt > c.cfg.MaxRetries {
 		return driver.Future{}, driver.ErrNoReroute
 	}

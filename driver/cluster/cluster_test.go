@@ -417,3 +417,39 @@ func waitKeys(t *testing.T, ctx context.Context, s *redistest.Server, slot strin
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// With cluster-preferred-endpoint-type unknown-endpoint, MOVED says the port and not
+// the host ("MOVED 3999 :7001"): the client cannot follow it as it is, so it asks for
+// a refresh of the map (whose "?" hosts are those of the node asked) and sends the
+// command again to the slot's master there, as a retry. MOVED proves it did not run.
+func TestMovedUnknownEndpoint(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0, "--cluster-preferred-endpoint-type", "unknown-endpoint")
+	c := connect(t, cl, Config{RefreshInterval: -1})
+	ctx := testCtx(t, 20*time.Second)
+	key := "{ue}k"
+	slot := KeySlotString(key)
+	src, dst := srcDst(t, cl, slot)
+	if err := c.Send("SET", key, "1").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src.MustDo("DEL", key) // a node gives no slot away while it holds keys of it
+	for _, m := range cl.Masters() {
+		m.MustDo("CLUSTER", "SETSLOT", strconv.Itoa(slot), "NODE", dst.NodeID())
+	}
+	if v := src.MustDo("SET", key, "x"); !v.IsError() || !strings.HasPrefix(v.Text(), "MOVED ") || !strings.Contains(v.Text(), " :") {
+		t.Fatalf("the old owner answers %q, want a MOVED with no host", v.Text())
+	}
+	before := c.Stats()
+	if err := c.Send("SET", key, "2").Err(ctx); err != nil {
+		t.Fatalf("SET after the slot moved: %v", err)
+	}
+	if got := dst.MustDo("GET", key).Text(); got != "2" {
+		t.Fatalf("the new owner holds %q, want 2", got)
+	}
+	if after := c.Stats(); after.Retried == before.Retried || after.Refreshes == before.Refreshes {
+		t.Fatalf("stats before %+v, after %+v: want a retry and a refresh", before, after)
+	}
+	if a := c.topo.Load().slots[slot].Load().master.addr; a != dst.Addr {
+		t.Fatalf("the slot maps to %s, want %s", a, dst.Addr)
+	}
+}

@@ -39,3 +39,34 @@ func TestKeySlotAllocs(t *testing.T) {
 		t.Fatalf("%v allocations", a)
 	}
 }
+
+// Redirects give the address as the slot map keeps it: IPv6 hosts, which redis writes
+// bare ("::1:7001"), in brackets; an unknown endpoint (":7001") as no address; a
+// reply that cannot be read is not taken for a redirect.
+func TestParseRedirect(t *testing.T) {
+	for _, c := range []struct {
+		msg  string
+		ask  bool
+		slot int
+		addr string
+		ok   bool
+	}{
+		{"MOVED 3999 127.0.0.1:6381", false, 3999, "127.0.0.1:6381", true},
+		{"ASK 0 node-1.example:7000", true, 0, "node-1.example:7000", true},
+		{"MOVED 12182 ::1:27001", false, 12182, "[::1]:27001", true},
+		{"ASK 5 fe80::1:2:7000", true, 5, "[fe80::1:2]:7000", true},
+		{"MOVED 7 [::1]:7001", false, 7, "[::1]:7001", true},
+		{"MOVED 16383 :7001", false, 16383, "", true},
+		{"MOVED 16384 127.0.0.1:7001", false, 0, "", false},
+		{"MOVED 1 127.0.0.1", false, 0, "", false},
+		{"MOVED 1 127.0.0.1:0", false, 0, "", false},
+		{"MOVED 1 127.0.0.1:x", false, 0, "", false},
+		{"MOVED 1", false, 0, "", false},
+		{"TRYAGAIN 1 127.0.0.1:7001", false, 0, "", false},
+	} {
+		ask, slot, addr, ok := parseRedirect(c.msg)
+		if ok != c.ok || (ok && (ask != c.ask || slot != c.slot || addr != c.addr)) {
+			t.Errorf("parseRedirect(%q) = %v, %d, %q, %v; want %v, %d, %q, %v", c.msg, ask, slot, addr, ok, c.ask, c.slot, c.addr, c.ok)
+		}
+	}
+}

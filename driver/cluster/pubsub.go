@@ -65,8 +65,13 @@ func (c *Client) SSubscribe(ctx context.Context, channels ...string) (*driver.Su
 		if !ok || ask {
 			return nil, err
 		}
-		// The map was stale: follow the MOVED and subscribe there.
-		c.movedTo(slot, addr)
+		// The map was stale: follow the MOVED and subscribe there (with no host in
+		// it, where the refreshed map says).
+		if addr != "" {
+			c.movedTo(slot, addr)
+		} else {
+			c.requestRefresh()
+		}
 		p.Reconnect()
 	}
 }

@@ -143,7 +143,12 @@ func hasWord(msg []byte, w string) bool {
 	return len(msg) >= len(w) && string(msg[:len(w)]) == w && (len(msg) == len(w) || msg[len(w)] == ' ')
 }
 
-// parseRedirect reads "MOVED 3999 127.0.0.1:6381" or "ASK ...".
+// parseRedirect reads "MOVED 3999 127.0.0.1:6381" or "ASK ...". The address comes
+// back as host:port with an IPv6 host in brackets, as the slot map keeps it: redis
+// writes an IPv6 address bare ("MOVED 3999 ::1:6381"), so the port is what follows
+// the last colon. An empty host (cluster-preferred-endpoint-type unknown-endpoint,
+// "MOVED 3999 :6381": the replying node's own host, which Reroute does not know)
+// gives an empty addr.
 func parseRedirect(msg string) (ask bool, slot int, addr string, ok bool) {
 	f := strings.Fields(msg)
 	if len(f) != 3 || (f[0] != "MOVED" && f[0] != "ASK") {
@@ -153,12 +158,19 @@ func parseRedirect(msg string) (ask bool, slot int, addr string, ok bool) {
 	if err != nil || slot < 0 || slot >= Slots {
 		return false, 0, "", false
 	}
-	addr = f[2]
-	if strings.HasPrefix(addr, ":") {
-		// An unknown endpoint (cluster-preferred-endpoint-type unknown-endpoint):
-		// the host is the replying node's, which Reroute does not know; such a
-		// redirect is given to the caller as it is.
-		addr = ""
+	i := strings.LastIndexByte(f[2], ':')
+	if i < 0 {
+		return false, 0, "", false
+	}
+	host, port := f[2][:i], f[2][i+1:]
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return false, 0, "", false
+	}
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	if host != "" {
+		addr = net.JoinHostPort(host, port)
 	}
 	return f[0] == "ASK", slot, addr, true
 }
