@@ -69,7 +69,8 @@ func (b *Batch) has(cls cmdClass) bool { return b.special[cls] != 0 }
 // nameOf returns the upper-case name of the first command of class cls (errors only).
 func (b *Batch) nameOf(cls cmdClass) string { return b.commandAt(b.special[cls] - 1) }
 
-// check returns why the batch cannot be sent on c, or nil. tx says it is for SendTx:
+// check returns why the batch cannot be sent on c (nil: a shared connection), or nil.
+// tx says it is for SendTx:
 // blocking commands do not block inside MULTI, and WATCH is refused by the server
 // there (EXECABORT), so only session commands matter.
 func (b *Batch) check(c *PairedConn, tx bool) error {
@@ -89,13 +90,24 @@ func (b *Batch) check(c *PairedConn, tx bool) error {
 		return &NotOnSharedConnError{Command: b.nameOf(clsSession), Use: b.first[clsSession], Where: where}
 	case tx:
 		return nil
-	case c.ded == nil && b.has(clsBlocking):
+	}
+	shared := c == nil || c.ded == nil
+	switch {
+	case shared && b.has(clsBlocking):
 		return &NotOnSharedConnError{Command: b.nameOf(clsBlocking), Use: "Dedicated (a blocking command in a batch would hold up every other caller)", Where: "a batch on a shared connection"}
-	case c.ded == nil && b.has(clsWatch):
+	case shared && b.has(clsWatch):
 		return &NotOnSharedConnError{Command: b.nameOf(clsWatch), Use: "Dedicated", Where: "a shared connection"}
 	}
 	return nil
 }
+
+// CheckShared returns the error with which SendBatch on a shared PairedConn refuses b
+// whole, sending none of it (an argument that could not be encoded, an empty command,
+// a command that needs a connection of its own, such as a blocking one, WATCH or
+// SUBSCRIBE: a *NotOnSharedConnError), or nil. A layer that splits a batch over
+// several connections (driver/cluster) checks it first, so that it is refused whole
+// as on one connection.
+func (b *Batch) CheckShared() error { return b.check(nil, false) }
 
 // commandAt returns the upper-case name of command i of the batch (for errors only).
 func (b *Batch) commandAt(i int) string {

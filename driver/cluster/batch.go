@@ -15,8 +15,9 @@ type group struct {
 // SendBatch splits b by node: each node's commands go out in order and contiguously
 // (driver.PairedConn.SendBatch), and the Futures are appended to dst in b's order.
 // Each command follows its own redirects. A command whose keys are in different
-// slots fails with ErrCrossSlot, alone; a batch with an argument that cannot be
-// encoded fails whole, as on one node.
+// slots fails with ErrCrossSlot, alone; a batch that one node's connection would
+// refuse whole (an argument that cannot be encoded, a blocking command, WATCH: see
+// driver.Batch.CheckShared) fails whole, none of it sent, as on one node.
 func (c *Client) SendBatch(dst []driver.Future, b *driver.Batch) []driver.Future {
 	n := b.Len()
 	if n == 0 {
@@ -26,7 +27,7 @@ func (c *Client) SendBatch(dst []driver.Future, b *driver.Batch) []driver.Future
 	for i := 0; i < n; i++ {
 		dst = append(dst, driver.Future{})
 	}
-	if err := b.Err(); err != nil {
+	if err := b.CheckShared(); err != nil {
 		for i := range n {
 			dst[base+i] = driver.Failed(err)
 		}

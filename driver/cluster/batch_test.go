@@ -164,3 +164,29 @@ func TestTryAgainRetried(t *testing.T) {
 		t.Fatalf("no retry: %+v", st)
 	}
 }
+
+// A batch that one node's connection would refuse whole (here for its BLPOP) is
+// refused whole across the cluster too: no node's part of it runs.
+func TestBatchRefusedWhole(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{RefreshInterval: -1})
+	ctx := testCtx(t, 20*time.Second)
+	var b driver.Batch
+	keys := []string{"rw:a", "rw:b", "rw:c", "rw:d", "rw:e", "rw:f"} // over several nodes
+	for _, k := range keys {
+		b.Queue("SET", k, "1")
+	}
+	b.Queue("BLPOP", "rw:list", 0)
+	fs := c.SendBatch(nil, &b)
+	for i, f := range fs {
+		var ns *driver.NotOnSharedConnError
+		if err := f.Err(ctx); !errors.As(err, &ns) {
+			t.Fatalf("command %d of a batch with BLPOP: %v, want a *NotOnSharedConnError", i, err)
+		}
+	}
+	for _, k := range keys {
+		if v, err := c.Do(ctx, "EXISTS", k); err != nil || v.Int() != 0 {
+			t.Fatalf("EXISTS %s after the refused batch: %v, %v; want 0", k, v, err)
+		}
+	}
+}
