@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/respring/respring/parser"
 	"github.com/respring/respring/ring"
@@ -67,6 +68,11 @@ const modeRouted uint8 = 0x80
 
 // askingCmd is ASKING, as Resend puts it ahead of the command it applies to.
 const askingCmd = "*1\r\n$6\r\nASKING\r\n"
+
+// isAsking reports whether c, one encoded command, is ASKING.
+func isAsking(c []byte) bool {
+	return len(c) == len(askingCmd) && strings.EqualFold(string(c), askingCmd)
+}
 
 // SendRouted is Send for a command whose error replies r may handle (see Rerouter).
 // It allocates nothing more than Send. A string argument of 64 KiB or more is written
@@ -286,6 +292,12 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 					orig, rs = e, keepReroutes(memo, mode, cmd)
 					if mode == modeBatch {
 						before = batchAhead(cmd, part, func(_ int, c []byte) (Redirect, bool) {
+							if isAsking(c) {
+								// Resend's ASKING ahead of the command: it applies to
+								// the next command on its connection only, so alone
+								// elsewhere it would apply to someone else's.
+								return Redirect{}, false
+							}
 							return Redirect{Cmd: append([]byte(nil), c...), Attempt: attempt, Err: e}, true
 						})
 					}

@@ -167,7 +167,14 @@ func TestSendRoutedUnsentOnClose(t *testing.T) {
 	tx.Queue("INCR", "unsent:n")
 	bf := ca.SendBatchRouted(nil, &batch, rr)
 	tf := ca.SendTxRouted(nil, &tx, rr)
+	// As after an ASK: ASKING goes ahead of it, and is not a command of its own to send
+	// elsewhere alone (it would make the next command of whatever connection it went
+	// to run as if asked).
+	fa := ca.Resend(rr, []byte("*2\r\n$4\r\nINCR\r\n$8\r\nunsent:a\r\n"), true)
 	ca.Close()
+	if n, err := fa.Int(ctx); err != nil || n != 1 {
+		t.Fatalf("INCR sent after ASKING: %d, %v; want 1", n, err)
+	}
 	if err := f.Err(ctx); err != nil {
 		t.Fatalf("SET: %v, want it sent elsewhere", err)
 	}
@@ -189,8 +196,8 @@ func TestSendRoutedUnsentOnClose(t *testing.T) {
 	if red := rr.last.Load(); red == nil || red.Reply != "" || !errors.Is(red.Err, ErrClosed) {
 		t.Fatalf("redirect %+v, want Err ErrClosed and no Reply", red)
 	}
-	if n := rr.reroutes.Load(); n != 5 {
-		t.Fatalf("%d reroutes, want 5 (two commands, two of a batch, one transaction)", n)
+	if n := rr.reroutes.Load(); n != 6 {
+		t.Fatalf("%d reroutes, want 6 (three commands, two of a batch, one transaction)", n)
 	}
 	for k, want := range map[string]string{"unsent:plain": "x", "unsent:c": "1", "unsent:n": "2"} {
 		if v := b.MustDo("GET", k); v.Text() != want {
