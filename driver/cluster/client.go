@@ -195,7 +195,20 @@ func (c *Client) connect(ctx context.Context, n *node) (*driver.PairedConn, erro
 	}
 	c.mu.Lock()
 	closed := c.closed
-	won := !closed && n.conn.CompareAndSwap(nil, conn)
+	won := false
+	if !closed {
+		// A refresh may have dropped n from the nodes meanwhile (closeUnused drops
+		// the nodes no map names that have no connection, such as an ASK target not
+		// in the map yet): n is tracked again, so that Close closes the connection.
+		k := nodeKey{n.addr, n.replica}
+		switch cur := c.nodes[k]; {
+		case cur == nil:
+			c.nodes[k] = n
+		case cur != n:
+			n = cur // a newer entry for the same node takes the connection
+		}
+		won = n.conn.CompareAndSwap(nil, conn)
+	}
 	c.mu.Unlock()
 	if !won {
 		conn.Close()
