@@ -190,9 +190,23 @@ func (c Config) withDefaults() (Config, error) {
 // rediss://... (TLS, verifying the server's certificate for the host) and
 // unix://[[user]:password@]/path/to.sock[?db=N].
 func ParseURL(rawURL string) (Config, error) {
+	// A '/', '?', '#' or '@' left unescaped in a password splits the URL in the
+	// wrong place, and the pieces of the password turn up as a port, a host, a
+	// database, an option or a fragment. So, when the URL has an '@' at all, no
+	// error quotes any part of it: it only says what was wrong.
+	secret := strings.Contains(rawURL, "@")
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		if secret {
+			return Config{}, &ConfigError{"URL", "cannot parse: " + urlErrorKind(err) + userinfoRedacted}
+		}
 		return Config{}, &ConfigError{"URL", "cannot parse: " + redactURLError(err)}
+	}
+	if secret && u.User == nil && u.Host != "" {
+		// The '@' is past the authority (url.Parse takes userinfo from the authority
+		// alone), so what was read as the host may well be the start of a password:
+		// redis://pw#rest@host parses, and would dial "pw:6379".
+		return Config{}, &ConfigError{"URL", "'@' after the host" + userinfoRedacted}
 	}
 	var c Config
 	if u.User != nil {
@@ -220,6 +234,9 @@ func ParseURL(rawURL string) (Config, error) {
 		if p := strings.Trim(u.Path, "/"); p != "" {
 			db, err := strconv.Atoi(p)
 			if err != nil {
+				if secret {
+					return Config{}, &ConfigError{"URL", "database is not a number" + userinfoRedacted}
+				}
 				return Config{}, &ConfigError{"URL", fmt.Sprintf("database %q is not a number", p)}
 			}
 			c.DB = db
@@ -233,6 +250,8 @@ func ParseURL(rawURL string) (Config, error) {
 		}
 		c.Addr = u.Path
 	default:
+		// The scheme ends at the first ':', so it holds at most a user name (of
+		// "user:pw@host" with no "redis://"), never a password.
 		return Config{}, &ConfigError{"URL", fmt.Sprintf("scheme %q is not redis, rediss or unix", u.Scheme)}
 	}
 	for k, vs := range q {
@@ -248,19 +267,65 @@ func ParseURL(rawURL string) (Config, error) {
 		case "dial_timeout":
 			c.DialTimeout, err = time.ParseDuration(v)
 		default:
+			if secret {
+				return Config{}, &ConfigError{"URL", "unknown option" + userinfoRedacted}
+			}
 			return Config{}, &ConfigError{"URL", fmt.Sprintf("unknown option %q", k)}
 		}
 		if err != nil {
+			if secret {
+				// k is one of the names above; the value may be a piece of a password.
+				return Config{}, &ConfigError{"URL", "option " + k + ": invalid value" + userinfoRedacted}
+			}
 			return Config{}, &ConfigError{"URL", fmt.Sprintf("option %s: %v", k, err)}
 		}
 	}
 	if _, err := c.withDefaults(); err != nil {
+		var ce *ConfigError
+		if secret && errors.As(err, &ce) && ce.Field == "Addr" {
+			// withDefaults quotes the address, made of the URL's host and port.
+			return Config{}, &ConfigError{"Addr", "bad port" + userinfoRedacted}
+		}
 		return Config{}, err
 	}
 	return c, nil
 }
 
-// redactURLError drops the URL (and so any password) from a url.Parse error.
+// userinfoRedacted ends the ParseURL errors that quote nothing of a URL with an
+// '@', and says the likely cause.
+const userinfoRedacted = " (userinfo redacted; percent-encode any '/', '?', '#' or '@' in a password)"
+
+// urlErrorKind names what url.Parse found wrong, from a fixed list: its messages
+// quote pieces of the URL (invalid port ":s3cr" after host), and for one whose
+// quoting is not known here it says nothing more than "malformed URL".
+func urlErrorKind(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ee url.EscapeError
+	var he url.InvalidHostError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &ee):
+		return "invalid %-escape"
+	case errors.As(err, &he):
+		return "invalid character in host name"
+	case strings.HasPrefix(msg, "invalid port "):
+		return "invalid port"
+	case msg == "net/url: invalid userinfo":
+		return "invalid character in userinfo"
+	case msg == "net/url: invalid control character in URL":
+		return "control character in URL"
+	case msg == "missing protocol scheme", msg == "missing ']' in host", msg == "invalid IP-literal",
+		msg == "first path segment in URL cannot contain colon":
+		return msg
+	}
+	return "malformed URL"
+}
+
+// redactURLError drops the URL from a url.Parse error, for a URL without an '@':
+// what the error still quotes (a port, an escape) cannot be a password then.
 func redactURLError(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -76,6 +76,9 @@ type syncConn struct {
 	p   parser.Parser
 	buf []byte
 	out []byte
+	// password is Config.Password, kept out of the error replies of step: a server
+	// may quote the arguments it was sent.
+	password string
 }
 
 func (s *syncConn) do(args ...string) (parser.Value, error) {
@@ -114,13 +117,13 @@ func (s *syncConn) step(name string, args ...string) (parser.Value, error) {
 		return v, &HandshakeError{Step: name, Err: err}
 	}
 	if v.IsError() {
-		return v, &HandshakeError{Step: name, Err: newRedisError(v)}
+		return v, &HandshakeError{Step: name, Err: redactedRedisError(v, s.password)}
 	}
 	return v, nil
 }
 
 func handshake(nc net.Conn, cfg *Config) (int, error) {
-	s := &syncConn{nc: nc}
+	s := &syncConn{nc: nc, password: cfg.Password}
 	s.p.Limits = cfg.Limits
 	proto := 2
 	if cfg.Protocol == 3 {

@@ -104,7 +104,10 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return "respring: config " + e.Field + ": " + e.Reason }
 
 // HandshakeError reports a failed connection setup (HELLO, AUTH, SELECT, CLIENT
-// SETNAME). It wraps the server's *RedisError or the transport error.
+// SETNAME). It wraps the server's *RedisError or the transport error. The server's
+// text has the password replaced with <redacted>: a server that does not know the
+// command quotes its arguments ("ERR unknown command 'AUTH', with args beginning
+// with: 'hunter2'").
 type HandshakeError struct {
 	Step string // "HELLO", "AUTH", "SELECT", ...
 	Err  error
@@ -114,3 +117,30 @@ func (e *HandshakeError) Error() string {
 	return "respring: handshake " + e.Step + ": " + e.Err.Error()
 }
 func (e *HandshakeError) Unwrap() error { return e.Err }
+
+// redactedRedisError is newRedisError for a reply to a handshake command that may
+// have carried the password (AUTH, HELLO ... AUTH, an Init command): the server's text
+// has every occurrence of it replaced with <redacted>. Redis quotes at most 128
+// bytes of arguments, cutting the last one short, and turns CR and LF into spaces
+// (its error replies are one line), so the password is also looked for in that
+// form, and as a quoted prefix that ends the text.
+func redactedRedisError(v parser.Value, password string) *RedisError {
+	e := newRedisError(v)
+	if password == "" {
+		return e
+	}
+	const mark = "<redacted>"
+	oneLine := strings.NewReplacer("\r", " ", "\n", " ").Replace(password)
+	for _, pw := range []string{password, oneLine} {
+		e.msg = strings.ReplaceAll(e.msg, pw, mark)
+		// The argument cut short: "... with args beginning with: 'user' 'hunt' ".
+		body := strings.TrimRight(e.msg, " ")
+		for n := len(pw) - 1; n > 0; n-- {
+			if q := "'" + pw[:n] + "'"; strings.HasSuffix(body, q) {
+				e.msg = body[:len(body)-len(q)] + "'" + mark + "'" + e.msg[len(body):]
+				break
+			}
+		}
+	}
+	return e
+}
