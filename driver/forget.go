@@ -21,7 +21,7 @@ import (
 // for). Commands that do not go out on the shared connection as they are, and all
 // commands when r is nil, go as SendAndForget sends them, without rerouting.
 func (c *PairedConn) SendRoutedAndForget(r Rerouter, args ...any) {
-	c.sendRouted(r, true, args)
+	c.sendRouted(context.Background(), r, true, args)
 }
 
 // forgetFollowers bounds the goroutines of one connection that follow the redirects

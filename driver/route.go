@@ -82,19 +82,29 @@ func isAsking(c []byte) bool {
 // refused there) and commands on a DedicatedConn are sent as Send sends them, without
 // rerouting.
 func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
-	return c.sendRouted(r, false, args)
+	return c.sendRouted(context.Background(), r, false, args)
 }
 
-// sendRouted is SendRouted, and with forget SendRoutedAndForget.
-func (c *PairedConn) sendRouted(r Rerouter, forget bool, args []any) Future {
+// SendRoutedContext is SendRouted whose wait for room in a full ring ends with ctx, as
+// Do's does: the Future then fails with ctx's error, and nothing was sent. (The
+// Future's methods take their own ctx, for the reply and the redirects.)
+func (c *PairedConn) SendRoutedContext(ctx context.Context, r Rerouter, args ...any) Future {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return c.sendRouted(ctx, r, false, args)
+}
+
+// sendRouted is SendRouted, SendRoutedContext, and with forget SendRoutedAndForget.
+func (c *PairedConn) sendRouted(ctx context.Context, r Rerouter, forget bool, args []any) Future {
 	if r == nil || c.ded != nil || (mayBeSpecial(args) && !isPlain(args)) {
-		return c.send(context.Background(), forget, args)
+		return c.send(ctx, forget, args)
 	}
 	err := ErrClosed
 	if !c.closing.Load() {
 		var seq uint64
 		var cmd *[]byte
-		if seq, cmd, err = c.ring.Reserve(context.Background()); err == nil {
+		if seq, cmd, err = c.ring.Reserve(ctx); err == nil {
 			if argsSize(args) > bigMin {
 				// Large strings are attached, not copied (the ring keeps them with the
 				// command for a redirect); a []byte is copied: it is the caller's

@@ -496,14 +496,19 @@ func (c *Client) pickReplica(slot int, sh *shard) *driver.PairedConn {
 // route returns the connection for a command of slot, fetching the slot map again
 // (bounded by the node dial timeout) and connecting when needed.
 func (c *Client) route(slot int, readonly bool) (*driver.PairedConn, error) {
+	return c.routeCtx(context.Background(), slot, readonly)
+}
+
+// routeCtx is route whose slow path (a refresh, a dial) also ends with ctx.
+func (c *Client) routeCtx(ctx context.Context, slot int, readonly bool) (*driver.PairedConn, error) {
 	if conn := c.pick(slot, readonly && c.cfg.ReadFromReplicas); conn != nil {
 		return conn, nil
 	}
-	return c.routeSlow(slot)
+	return c.routeSlow(ctx, slot)
 }
 
-func (c *Client) routeSlow(slot int) (*driver.PairedConn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.nodeDialTimeout())
+func (c *Client) routeSlow(parent context.Context, slot int) (*driver.PairedConn, error) {
+	ctx, cancel := context.WithTimeout(parent, c.nodeDialTimeout())
 	defer cancel()
 	for attempt := 0; attempt < 2; attempt++ {
 		t := c.topo.Load()
@@ -564,9 +569,23 @@ func (c *Client) SendAndForget(args ...any) {
 	conn.SendRoutedAndForget(c, args...)
 }
 
-// Do sends one command and waits for its reply, redirects included; ctx bounds it all.
+// Do sends one command and waits for its reply, redirects included; ctx bounds it
+// all: finding the node (a refresh, a dial), the wait for room in its connection's
+// ring, and the reply. (A redirect's Resend to another node still waits for room in
+// that node's ring without ctx, as Send does.)
 func (c *Client) Do(ctx context.Context, args ...any) (parser.Value, error) {
-	return c.Send(args...).Wait(ctx)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	slot, ro, err := c.cmds.slotOf(args)
+	if err != nil {
+		return parser.Value{}, err
+	}
+	conn, err := c.routeCtx(ctx, slot, ro)
+	if err != nil {
+		return parser.Value{}, err
+	}
+	return conn.SendRoutedContext(ctx, c, args...).Wait(ctx)
 }
 
 // ForgottenErrors returns how many SendAndForget commands failed: those refused

@@ -453,3 +453,42 @@ func TestMovedUnknownEndpoint(t *testing.T) {
 		t.Fatalf("the slot maps to %s, want %s", a, dst.Addr)
 	}
 }
+
+// Do's ctx bounds the wait for room in a full ring too: with the node's ring full of
+// commands it does not answer yet (CLIENT PAUSE), a Do whose ctx ended fails with
+// ctx's error at once, while they are still unanswered, and sends nothing, as
+// PairedConn.Do does.
+func TestDoCtxRingFull(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{RefreshInterval: -1, Node: driver.Config{RingSize: 4, HealthCheck: -1}})
+	ctx := testCtx(t, 20*time.Second)
+	key := "{full}k"
+	slot := KeySlotString(key)
+	src, _ := srcDst(t, cl, slot)
+	if err := c.Send("SET", key, "0").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src.MustDo("CLIENT", "PAUSE", "5000", "ALL")
+	var held []driver.Future
+	for range 4 {
+		held = append(held, c.Send("INCR", key))
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Do(gone, "INCR", "{full}do"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Do with its ctx done and the ring full: %v, want context.Canceled", err)
+	}
+	// Still paused: Do did not wait for the room their replies make. (Read with
+	// gone, held[0] gives its reply up: not sent if it was not written yet.)
+	if err := held[0].Err(gone); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the first held INCR when Do returned: %v, want it unanswered yet", err)
+	}
+	for _, f := range held[1:] {
+		if err := f.Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := c.Send("EXISTS", "{full}do").Int(ctx); err != nil || n != 0 {
+		t.Fatalf("EXISTS of the Do's key after the pause: %d, %v; want 0 (not sent)", n, err)
+	}
+}
