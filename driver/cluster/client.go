@@ -534,7 +534,11 @@ func (c *Client) routeSlow(parent context.Context, slot int) (*driver.PairedConn
 // Future (see driver.PairedConn.Send). Redirects (MOVED, ASK) and retryable replies
 // (TRYAGAIN, CLUSTERDOWN, ...) are followed inside the Future's methods, within the
 // caller's context; the happy path allocates nothing. A command whose keys are in
-// different slots fails with ErrCrossSlot and is not sent.
+// different slots fails with ErrCrossSlot and is not sent. Blocking commands (BLPOP,
+// XREAD BLOCK, WAIT, ...) run on the node's dedicated pool and do not follow
+// redirects: a MOVED or ASK comes back as a *driver.RedisError (the command did not
+// run, and may be sent again once the map is refreshed: Do asks for a refresh then,
+// RefreshInterval makes one in any case).
 func (c *Client) Send(args ...any) driver.Future {
 	slot, ro, err := c.cmds.slotOf(args)
 	if err != nil {
@@ -585,7 +589,14 @@ func (c *Client) Do(ctx context.Context, args ...any) (parser.Value, error) {
 	if err != nil {
 		return parser.Value{}, err
 	}
-	return conn.SendRoutedContext(ctx, c, args...).Wait(ctx)
+	v, err := conn.SendRoutedContext(ctx, c, args...).Wait(ctx)
+	var re *driver.RedisError
+	if err != nil && errors.As(err, &re) && c.Reroutes([]byte(re.Error())) {
+		// A redirect left to the caller (a blocking command's, or one past
+		// MaxRedirects): the map is likely out of date.
+		c.requestRefresh()
+	}
+	return v, err
 }
 
 // ForgottenErrors returns how many SendAndForget commands failed: those refused

@@ -492,3 +492,36 @@ func TestDoCtxRingFull(t *testing.T) {
 		t.Fatalf("EXISTS of the Do's key after the pause: %d, %v; want 0 (not sent)", n, err)
 	}
 }
+
+// A blocking command does not follow redirects (it runs on the dedicated pool): its
+// MOVED comes back to the caller, and Do asks for a refresh of the map, after which
+// the command goes to the new owner.
+func TestBlockingMovedRefreshes(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{RefreshInterval: -1})
+	ctx := testCtx(t, 20*time.Second)
+	key := "{bm}list"
+	slot := KeySlotString(key)
+	_, dst := srcDst(t, cl, slot)
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range cl.Masters() {
+		m.MustDo("CLUSTER", "SETSLOT", strconv.Itoa(slot), "NODE", dst.NodeID())
+	}
+	before := c.Stats()
+	var re *driver.RedisError
+	if _, err := c.Do(ctx, "BLPOP", key, "1"); !errors.As(err, &re) || re.Code() != "MOVED" {
+		t.Fatalf("BLPOP on a slot that moved: %v, want its MOVED", err)
+	}
+	for i := 0; c.topo.Load().slots[slot].Load().master.addr != dst.Addr; i++ {
+		if i == 500 {
+			t.Fatalf("no refresh after the MOVED: stats before %+v, now %+v", before, c.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dst.MustDo("RPUSH", key, "x")
+	if v, err := c.Do(ctx, "BLPOP", key, "1"); err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "x" {
+		t.Fatalf("BLPOP after the refresh: %v, %v", v, err)
+	}
+}
