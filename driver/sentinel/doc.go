@@ -12,7 +12,9 @@
 // answered first), for SENTINEL GET-MASTER-ADDR-BY-NAME; the sentinels the answering
 // one knows (SENTINEL SENTINELS) join the list. The node named is used only if its
 // ROLE says master: otherwise the attempt fails with ErrNotMaster and the driver's
-// reconnect loop asks again. The sentinels have their own ACL user and password and
+// reconnect loop (or PairedConnect, at most once per sentinel) asks again, the
+// sentinel that named that node coming last: a stale sentinel first in the list does
+// not keep the master out of reach. The sentinels have their own ACL user and password and
 // TLS configuration (Config.SentinelUsername, SentinelPassword, SentinelTLS), apart
 // from the data nodes' (Config.Node).
 //
@@ -24,7 +26,8 @@
 //     connection is dropped at once, and the reconnect waits until the sentinels name
 //     the new master. No write lands on the old master while the replica is being
 //     detached from it, so a SENTINEL FAILOVER loses no acknowledged write;
-//   - +switch-master: the connection moves to the new master;
+//   - +switch-master: the connection moves to the new master (unless its own last
+//     dial found it already: a dial of the dedicated pool that did is not counted);
 //   - every Config.CheckInterval (1s) a sentinel is asked again, in case an event was
 //     missed (a sentinel connection down during the failover).
 //

@@ -39,10 +39,28 @@ type Config struct {
 	ReplicaSelector func(replicas []string) int
 }
 
+// String describes the config without the passwords: SentinelPassword is redacted,
+// and Node prints as driver.Config does, without its own.
+func (c Config) String() string {
+	pw := ""
+	if c.SentinelPassword != "" {
+		pw = " sentinel-password=<redacted>"
+	}
+	return fmt.Sprintf("sentinel.Config{master=%q sentinels=%v sentinel-user=%q%s sentinel-tls=%t check=%v node=%s}",
+		c.MasterName, c.Sentinels, c.SentinelUsername, pw, c.SentinelTLS != nil, c.CheckInterval, c.Node.String())
+}
+
+// GoString is String, so that %#v does not print the passwords either.
+func (c Config) GoString() string { return c.String() }
+
+// Format makes every fmt verb use String, so the passwords are never printed.
+func (c Config) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+
 // Errors of this package.
 var (
 	// ErrNoSentinel is wrapped by the error of a connection attempt when no
-	// sentinel answered.
+	// sentinel answered, with each sentinel's own error (a *driver.HandshakeError
+	// for a wrong SentinelPassword).
 	ErrNoSentinel = errors.New("sentinel: no sentinel answered")
 	// ErrUnknownMaster is returned when the sentinels that answered do not know
 	// MasterName.
@@ -66,8 +84,22 @@ type watcher struct {
 	mu        sync.Mutex
 	sentinels []string                      // in order of preference: last answering first
 	conns     map[string]*driver.PairedConn // sentinel connections, by address
-	master    string                        // the address last resolved
-	follow    func()                        // reconnects the served connection
+	// served is the address the served connection was last dialled to, which events
+	// and checks are compared with. The dedicated pool dials through the same Resolve,
+	// and the hooks do not say which connection a dial is for; but the served
+	// connection resolves only while it is down (at the first connect, and in its
+	// reconnect loop), so a resolve made while it is up is a pool's and is not
+	// recorded: otherwise a pool dial that already found the new master would make
+	// +switch-master and the checks look like no move, and the served connection
+	// would stay on the old master for good.
+	served string
+	up     func() bool // whether the served connection is up; nil: every dial is its own
+	follow func()      // reconnects the served connection
+	// named is the sentinel whose answer the last resolve returned, and rejected the
+	// one whose answer Verify then refused (ROLE not master): the next resolve asks
+	// it last, so that a stale sentinel first in the list does not name the same
+	// replica at every attempt.
+	named, rejected string
 	// holding is set while a sentinel fails the master over (from the moment it is
 	// about to promote a replica until +switch-master or the failover's end):
 	// resolve then waits for the new master instead of returning the old one.
@@ -81,6 +113,20 @@ func newWatcher(cfg Config) (*watcher, error) {
 	}
 	if len(cfg.Sentinels) == 0 {
 		return nil, &driver.ConfigError{Field: "Sentinels", Reason: "no sentinel"}
+	}
+	for _, s := range cfg.Sentinels {
+		// host:port, or a unix socket path as the driver takes it.
+		if strings.HasPrefix(s, "/") || strings.HasPrefix(s, "@") {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return nil, &driver.ConfigError{Field: "Sentinels", Reason: fmt.Sprintf("%q is not host:port", s)}
+		}
+	}
+	// Checked here, not at the first dial to a sentinel, whose error would only be
+	// one of "no sentinel answered".
+	if cfg.SentinelUsername != "" && cfg.SentinelPassword == "" {
+		return nil, &driver.ConfigError{Field: "SentinelPassword", Reason: "a SentinelUsername needs a SentinelPassword"}
 	}
 	if cfg.CheckInterval == 0 {
 		cfg.CheckInterval = time.Second
@@ -97,30 +143,35 @@ func (w *watcher) sentinelConfig(addr string) driver.Config {
 	}
 }
 
-// sentinelConn returns the connection to the sentinel at addr, dialling it if needed;
-// nil if it is down.
-func (w *watcher) sentinelConn(ctx context.Context, addr string) *driver.PairedConn {
+// errReconnecting is the reason a sentinel whose connection is being re-established
+// is passed over.
+var errReconnecting = errors.New("connection being re-established")
+
+// sentinelConn returns the connection to the sentinel at addr, dialling it if needed,
+// or why there is none: the dial's error is kept (a *driver.HandshakeError for a
+// wrong SentinelPassword), so that "no sentinel answered" says why.
+func (w *watcher) sentinelConn(ctx context.Context, addr string) (*driver.PairedConn, error) {
 	w.mu.Lock()
 	c := w.conns[addr]
 	w.mu.Unlock()
 	if c != nil {
 		if !c.Connected() {
-			return nil // reconnecting by itself: do not wait for it
+			return nil, errReconnecting // reconnecting by itself: do not wait for it
 		}
-		return c
+		return c, nil
 	}
 	c, err := driver.PairedConnect(ctx, w.sentinelConfig(addr))
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if old := w.conns[addr]; old != nil {
 		c.Close()
-		return old
+		return old, nil
 	}
 	w.conns[addr] = c
-	return c
+	return c, nil
 }
 
 // askTimeout bounds one question to one sentinel.
@@ -132,12 +183,14 @@ func (w *watcher) resolve(ctx context.Context) (string, error) {
 	for {
 		addr, err := w.resolveOnce(ctx)
 		w.mu.Lock()
-		hold := w.holding && time.Now().Before(w.holdUntil) && addr == w.master
+		hold := w.holding && time.Now().Before(w.holdUntil) && addr == w.served
 		w.mu.Unlock()
 		if err != nil || !hold {
 			if err == nil {
 				w.mu.Lock()
-				w.master = addr
+				if w.up == nil || !w.up() { // the served connection's own dial (see served)
+					w.served = addr
+				}
 				w.mu.Unlock()
 			}
 			return addr, err
@@ -164,6 +217,10 @@ const (
 // resolveOnce asks the sentinels once (see resolve).
 func (w *watcher) resolveOnce(ctx context.Context) (string, error) {
 	w.mu.Lock()
+	if s := w.rejected; s != "" {
+		w.rejected = ""
+		w.demoteLocked(s)
+	}
 	list := append([]string(nil), w.sentinels...)
 	w.mu.Unlock()
 	unknown := false
@@ -182,6 +239,9 @@ func (w *watcher) resolveOnce(ctx context.Context) (string, error) {
 		}
 		w.prefer(s)
 		w.learn(ctx, s)
+		w.mu.Lock()
+		w.named = s
+		w.mu.Unlock()
 		return addr, nil
 	}
 	if unknown {
@@ -192,9 +252,9 @@ func (w *watcher) resolveOnce(ctx context.Context) (string, error) {
 
 // ask asks the sentinel at s for the master's address.
 func (w *watcher) ask(ctx context.Context, s string) (string, error) {
-	c := w.sentinelConn(ctx, s)
-	if c == nil {
-		return "", errors.New("not reachable")
+	c, err := w.sentinelConn(ctx, s)
+	if err != nil {
+		return "", err
 	}
 	v, err := c.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", w.cfg.MasterName)
 	if err != nil {
@@ -223,10 +283,21 @@ func (w *watcher) prefer(s string) {
 	}
 }
 
+// demoteLocked moves s to the back of the list.
+func (w *watcher) demoteLocked(s string) {
+	for i, x := range w.sentinels {
+		if x == s {
+			copy(w.sentinels[i:], w.sentinels[i+1:])
+			w.sentinels[len(w.sentinels)-1] = s
+			return
+		}
+	}
+}
+
 // learn adds the sentinels that sentinel s knows (SENTINEL SENTINELS) to the list.
 func (w *watcher) learn(ctx context.Context, s string) {
-	c := w.sentinelConn(ctx, s)
-	if c == nil {
+	c, err := w.sentinelConn(ctx, s)
+	if err != nil {
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, askTimeout)
@@ -279,12 +350,26 @@ func verify(do func(args ...string) (parser.Value, error)) error {
 	return nil
 }
 
+// verify is verify for a dial through resolve: a node that is not the master marks
+// the sentinel that named it, for the next resolve to ask it last. Dials may run at
+// once (the dedicated pool's), so the mark may fall on another sentinel that answered
+// meanwhile: it is only an order of asking, which the next answer sets again.
+func (w *watcher) verify(do func(args ...string) (parser.Value, error)) error {
+	err := verify(do)
+	if errors.Is(err, ErrNotMaster) {
+		w.mu.Lock()
+		w.rejected = w.named
+		w.mu.Unlock()
+	}
+	return err
+}
+
 // nodeConfig is the master connection's configuration.
 func (w *watcher) nodeConfig() driver.Config {
 	nc := w.cfg.Node
 	nc.Addr = w.cfg.Sentinels[0] // only a default; Resolve gives the address
 	nc.Resolve = w.resolve
-	nc.Verify = verify
+	nc.Verify = w.verify
 	return nc
 }
 
@@ -444,10 +529,10 @@ func (w *watcher) check() {
 	}
 }
 
-// moved follows the master to addr if that is not where the connection is.
+// moved follows the master to addr if that is not where the served connection is.
 func (w *watcher) moved(addr string) {
 	w.mu.Lock()
-	same := addr == w.master
+	same := addr == w.served
 	w.mu.Unlock()
 	if !same && w.follow != nil {
 		w.follow()
@@ -468,18 +553,47 @@ func (w *watcher) closeAll() {
 // sentinels and confirmed with ROLE, and returns a driver.PairedConn that follows it
 // through failovers (see the package doc). ctx bounds the first connection only.
 func PairedConnect(ctx context.Context, cfg Config) (*driver.PairedConn, error) {
-	w, err := newWatcher(cfg)
+	w, c, err := pairedConnect(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	c, err := driver.PairedConnect(ctx, w.nodeConfig())
-	if err != nil {
-		w.closeAll()
-		return nil, err
-	}
-	w.follow = c.Reconnect
 	go w.run(c.Done())
 	return c, nil
+}
+
+// pairedConnect is PairedConnect without the goroutine that follows the master
+// (tests drive the watcher's event and check themselves).
+func pairedConnect(ctx context.Context, cfg Config) (*watcher, *driver.PairedConn, error) {
+	w, err := newWatcher(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := dialMaster(ctx, w, driver.PairedConnect)
+	if err != nil {
+		w.closeAll()
+		return nil, nil, err
+	}
+	w.mu.Lock()
+	w.up, w.follow = c.Connected, c.Reconnect
+	w.mu.Unlock()
+	return w, c, nil
+}
+
+// dialMaster makes the first connection with dial, again while the node named was
+// not a master and a sentinel remains that was not asked first: each attempt asks the
+// sentinel that named a non-master last (see watcher.rejected), so a stale sentinel
+// first in the list does not fail the connect. A failover under way, when every
+// sentinel names the old master, still ends in ErrNotMaster.
+func dialMaster[C any](ctx context.Context, w *watcher, dial func(context.Context, driver.Config) (C, error)) (C, error) {
+	for tries := 1; ; tries++ {
+		c, err := dial(ctx, w.nodeConfig())
+		w.mu.Lock()
+		n := len(w.sentinels)
+		w.mu.Unlock()
+		if !errors.Is(err, ErrNotMaster) || tries >= n || ctx.Err() != nil {
+			return c, err
+		}
+	}
 }
 
 // PubsubConnect is PairedConnect for a driver.PubsubConn: its subscriptions move to
@@ -489,12 +603,15 @@ func PubsubConnect(ctx context.Context, cfg Config) (*driver.PubsubConn, error) 
 	if err != nil {
 		return nil, err
 	}
-	p, err := driver.PubsubConnect(ctx, w.nodeConfig())
+	p, err := dialMaster(ctx, w, driver.PubsubConnect)
 	if err != nil {
 		w.closeAll()
 		return nil, err
 	}
+	// w.up stays nil: a PubsubConn has no pool, every dial through resolve is its own.
+	w.mu.Lock()
 	w.follow = p.Reconnect
+	w.mu.Unlock()
 	go w.run(p.Done())
 	return p, nil
 }
@@ -505,15 +622,18 @@ func (w *watcher) replicas(ctx context.Context) ([]string, error) {
 	w.mu.Lock()
 	list := append([]string(nil), w.sentinels...)
 	w.mu.Unlock()
+	var errs []error
 	for _, s := range list {
-		c := w.sentinelConn(ctx, s)
-		if c == nil {
+		c, err := w.sentinelConn(ctx, s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s, err))
 			continue
 		}
 		actx, cancel := context.WithTimeout(ctx, askTimeout)
 		v, err := c.Do(actx, "SENTINEL", "REPLICAS", w.cfg.MasterName)
 		cancel()
 		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s, err))
 			continue
 		}
 		var out []string
@@ -531,7 +651,7 @@ func (w *watcher) replicas(ctx context.Context) ([]string, error) {
 		}
 		return out, nil
 	}
-	return nil, ErrNoSentinel
+	return nil, fmt.Errorf("%w: %w", ErrNoSentinel, errors.Join(errs...))
 }
 
 // ReplicaConnect connects to a replica of the master named cfg.MasterName, chosen
