@@ -61,7 +61,12 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 // Send queues one command (see writer.AppendArgs for the arguments). It never waits
 // for a reply, nor for the socket: an unsupported argument is an error, and so is a
 // full send buffer (ErrSendBufferFull, see Config.SendBuffer); nothing is queued then.
+// So is a command with no arguments at all: the server never answers one, and every
+// later reply would be taken for the one before it.
 func (c *Conn) Send(args ...any) error {
+	if len(args) == 0 {
+		return errEmptyCommand
+	}
 	c.mu.Lock()
 	if err := c.sendErr(); err != nil {
 		c.mu.Unlock()
@@ -82,8 +87,13 @@ func (c *Conn) Send(args ...any) error {
 	return nil
 }
 
-// SendValue queues any RESP value as it is (see writer.AppendValue), as Send does.
+// SendValue queues any RESP value as it is (see writer.AppendValue), as Send does. An
+// empty or null array is refused as Send refuses no arguments: the server takes it for
+// a command with none and never answers it.
 func (c *Conn) SendValue(v parser.Value) error {
+	if v.IsNullArray() || (v.Kind() == parser.Array && len(v.Elems()) == 0) {
+		return errEmptyCommand
+	}
 	c.mu.Lock()
 	if err := c.sendErr(); err != nil {
 		c.mu.Unlock()
@@ -226,6 +236,17 @@ func (c *Conn) push(it recvItem) bool {
 		c.wakeFlush()
 		c.mu.Unlock()
 		return false
+	}
+	if len(c.q) == cap(c.q) && c.qhead > 0 && c.qhead >= len(c.q)/2 {
+		// Full, and at least half of it read: move the unread part down instead of
+		// growing. Recv resets the queue only when it is drained, so a reader that
+		// always stays a value or two behind would otherwise keep every value ever
+		// received in the backing array (the read prefix zeroed, never dropped).
+		// Compacting only when append would grow copies at most half the array
+		// after at least as many pushes: constant work per value, no allocation.
+		n := copy(c.q, c.q[c.qhead:])
+		clear(c.q[n:]) // old copies of the moved values: once received, nothing here may keep them
+		c.q, c.qhead = c.q[:n], 0
 	}
 	c.q = append(c.q, it)
 	c.qmu.Unlock()

@@ -52,7 +52,13 @@ type topic struct {
 type sentCmd struct {
 	kind  string // "subscribe", "psubscribe", "ssubscribe" and their "un" forms
 	names []string
-	left  int
+	// topics are, for a subscription, the topics it was sent for (names[i] is
+	// topics[i].name): a confirmation releases a topic's subscribers only if the
+	// map still holds that topic. A topic unsubscribed while its SUBSCRIBE was on
+	// the way and subscribed again is a new topic, waiting for a later SUBSCRIBE;
+	// the earlier one's confirmation is followed by the UNSUBSCRIBE's.
+	topics []*topic
+	left   int
 }
 
 // Subscription is one subscriber's stream of messages.
@@ -85,7 +91,8 @@ func PubsubConnect(ctx context.Context, cfg Config) (*PubsubConn, error) {
 }
 
 // Subscribe subscribes to channels and returns once the server confirmed every one
-// of them, or ctx ended (then nothing stays subscribed for this call).
+// of them, or ctx ended (then nothing stays subscribed for this call). A nil ctx is
+// context.Background().
 func (p *PubsubConn) Subscribe(ctx context.Context, channels ...string) (*Subscription, error) {
 	return p.subscribe(ctx, topicChan, channels)
 }
@@ -114,6 +121,11 @@ const (
 )
 
 func (p *PubsubConn) subscribe(ctx context.Context, kind int, names []string) (*Subscription, error) {
+	if ctx == nil {
+		// As Conn.Recv takes it; set before anything is registered, as the wait
+		// below comes only after the command was queued.
+		ctx = context.Background()
+	}
 	pattern := kind == topicPattern
 	if len(names) == 0 {
 		return nil, &ConfigError{"Subscribe", "no channel given"}
@@ -129,12 +141,14 @@ func (p *PubsubConn) subscribe(ctx context.Context, kind int, names []string) (*
 	}
 	m := p.topics(kind)
 	var fresh []string
+	var freshTopics []*topic
 	for _, n := range names {
 		t := m[n]
 		if t == nil {
 			t = &topic{name: n, pattern: pattern, shard: kind == topicShard}
 			m[n] = t
 			fresh = append(fresh, n)
+			freshTopics = append(freshTopics, t)
 		}
 		if t.confirmed {
 			t.subs = append(t.subs, s)
@@ -146,7 +160,7 @@ func (p *PubsubConn) subscribe(ctx context.Context, kind int, names []string) (*
 	if s.left == 0 {
 		s.markReady()
 	}
-	wake := p.queue(subKinds[kind], fresh)
+	wake := p.queue(subKinds[kind], fresh, freshTopics)
 	p.mu.Unlock()
 	if wake {
 		p.b.wake()
@@ -224,8 +238,9 @@ func kindNamed(kind string) int {
 }
 
 // queue appends a command for names to pend (under mu) and reports whether the loop
-// must be woken.
-func (p *PubsubConn) queue(kind string, names []string) bool {
+// must be woken. topics are those of names, for a subscription (nil for an
+// unsubscription).
+func (p *PubsubConn) queue(kind string, names []string, topics []*topic) bool {
 	if len(names) == 0 {
 		return false
 	}
@@ -234,7 +249,7 @@ func (p *PubsubConn) queue(kind string, names []string) bool {
 	args = append(args, kind)
 	args = append(args, names...)
 	p.pend = writer.AppendCommand(p.pend, args...)
-	p.sent = append(p.sent, sentCmd{kind: kind, names: names, left: len(names)})
+	p.sent = append(p.sent, sentCmd{kind: kind, names: names, topics: topics, left: len(names)})
 	return first
 }
 
@@ -291,7 +306,7 @@ func (p *PubsubConn) end(s *Subscription, err error) bool {
 	if p.closed {
 		return false
 	}
-	return p.queue(unsubKinds[s.kindOf()], gone)
+	return p.queue(unsubKinds[s.kindOf()], gone, nil)
 }
 
 // Close ends every subscription (Err returns ErrClosed) and closes the connection.
@@ -302,12 +317,19 @@ func (p *PubsubConn) Close() error {
 		return ErrClosed
 	}
 	p.closed = true
+	// Collect first, into a slice of its own: end removes each subscriber from its
+	// topics' slices (and the topics from the maps), which must not shift what is
+	// being ranged over (appending t.waiting to t.subs could write into t.subs's
+	// spare capacity, and end would then move entries under the range).
+	var all []*Subscription
 	for _, m := range []map[string]*topic{p.chans, p.pats, p.shards} {
 		for _, t := range m {
-			for _, s := range append(t.subs, t.waiting...) {
-				p.end(s, ErrClosed)
-			}
+			all = append(all, t.subs...)
+			all = append(all, t.waiting...)
 		}
+	}
+	for _, s := range all {
+		p.end(s, ErrClosed) // once per subscriber: end ignores one already ended
 	}
 	p.mu.Unlock()
 	p.b.close()
@@ -338,7 +360,8 @@ func (p *PubsubConn) resubscribe() {
 	p.sent = p.sent[:0]
 	for kind := range topicKinds {
 		var names []string
-		for n, t := range p.topics(kind) {
+		m := p.topics(kind)
+		for n, t := range m {
 			t.confirmed = false
 			t.waiting = append(t.waiting, t.subs...)
 			for _, s := range t.subs {
@@ -348,7 +371,11 @@ func (p *PubsubConn) resubscribe() {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		p.queue(subKinds[kind], names)
+		topics := make([]*topic, len(names))
+		for i, n := range names {
+			topics[i] = m[n]
+		}
+		p.queue(subKinds[kind], names, topics)
 	}
 }
 
@@ -439,10 +466,14 @@ func (p *PubsubConn) dispatch(t *topic, channel, pattern, payload []byte) bool {
 
 // confirm marks a topic confirmed and releases the subscriptions waiting for it.
 func (p *PubsubConn) confirm(kind, name string) {
+	sentFor := p.sentTopic(kind, name)
 	p.ack(kind)
 	t := p.topics(kindNamed(kind))[name]
-	if t == nil {
-		return // unsubscribed meanwhile; the UNSUBSCRIBE follows on the wire
+	if t == nil || t != sentFor {
+		// Unsubscribed meanwhile; the UNSUBSCRIBE follows on the wire. If the name
+		// was subscribed again, that is another topic, with a SUBSCRIBE of its own
+		// behind the UNSUBSCRIBE: the server is not subscribed for it yet.
+		return
 	}
 	t.confirmed = true
 	for _, s := range t.waiting {
@@ -452,6 +483,20 @@ func (p *PubsubConn) confirm(kind, name string) {
 		}
 	}
 	t.waiting = nil
+}
+
+// sentTopic returns the topic the oldest command of that kind was sent for name, nil
+// if there is no such command or name (under mu).
+func (p *PubsubConn) sentTopic(kind, name string) *topic {
+	for i := range p.sent {
+		if c := &p.sent[i]; c.kind == kind {
+			if j := slices.Index(c.names, name); j >= 0 && j < len(c.topics) {
+				return c.topics[j]
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 // ack counts one confirmation against the oldest command of that kind; it reports
