@@ -149,10 +149,11 @@ type dedState struct {
 	// turned them off, or offUnknown while it is being sent. Commands before it are
 	// due their replies, those from it on take none (see dueBeforeOff).
 	off atomic.Uint64
-	// offFrom is 1 + the sequence number of the CLIENT REPLY OFF that last turned
-	// replies off, until the loop checked the first reply after it, which only ON's
-	// OK may be (see checkOff); 0 otherwise.
-	offFrom atomic.Uint64
+	// offs lists, oldest first, the CLIENT REPLY OFF commands that turned replies
+	// off and whose first reply after them, which only ON's OK may be, the loop has
+	// not checked yet (see checkOff): several when OFF/ON rounds are sent without
+	// waiting.
+	offs offChecks
 	// blocks tracks the blocking commands sent on the connection, by the
 	// DedicatedConn (Send, Do, SendBatch) or for a PairedConn.Send (blocking.go):
 	// the health check does not probe behind one, nor take its silence for death.

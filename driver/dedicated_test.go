@@ -517,3 +517,33 @@ func TestClientReplyOffRefusedLater(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The same with OFF/ON rounds sent without waiting: each OFF's check waits its turn,
+// so a later OFF does not hide the first one's refusal.
+func TestClientReplyOffRefusedRounds(t *testing.T) {
+	s := startServer(t)
+	s.MustDo("ACL", "SETUSER", "rounds", "on", ">pw", "~*", "+@all")
+	c := pairedTo(t, s, Config{Username: "rounds", Password: "pw", HealthCheck: -1, DedicatedPoolSize: 1})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		s.MustDo("ACL", "SETUSER", "rounds", "-client|reply")
+		var fs []Future
+		for range 2 {
+			fs = append(fs, d.Send("CLIENT", "REPLY", "OFF"), d.Send("SET", "rr:k", "v"),
+				d.Send("CLIENT", "REPLY", "ON"), d.Send("GET", "rr:k"))
+		}
+		if err := fs[2].Err(ctx); !errors.Is(err, ErrConnLost) || !errors.Is(err, ErrProtocol) {
+			return fmt.Errorf("the first CLIENT REPLY ON: %v; want ErrConnLost caused by ErrProtocol", err)
+		}
+		for i := 3; i < len(fs); i++ {
+			if v, err := fs[i].Wait(ctx); err == nil && !v.IsNull() {
+				return fmt.Errorf("command %d after the refused OFF: %v; want it failed (or no reply), not another's", i, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

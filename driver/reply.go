@@ -33,6 +33,37 @@ import (
 // skipped, and the replies after it are matched wrongly until the connection breaks
 // on the reply left over.
 
+// offChecks is a FIFO of sequence numbers of CLIENT REPLY OFF commands (see
+// dedState.offs): senders add under dedState.mu, the loop takes. Its own lock, not
+// dedState.mu, which a sender holds while it waits for room in a full ring.
+type offChecks struct {
+	n    atomic.Int32 // len(seqs), for the loop's look without the lock
+	mu   sync.Mutex
+	seqs []uint64
+}
+
+// add records the OFF command seq (under dedState.mu).
+func (o *offChecks) add(seq uint64) {
+	o.mu.Lock()
+	o.seqs = append(o.seqs, seq)
+	o.n.Store(int32(len(o.seqs)))
+	o.mu.Unlock()
+}
+
+// due returns the oldest OFF whose check is due at a reply to next (a command after
+// it), and takes it off the list; ok is false if there is none.
+func (o *offChecks) due(next uint64) (seq uint64, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.seqs) == 0 || next <= o.seqs[0] {
+		return 0, false
+	}
+	seq = o.seqs[0]
+	o.seqs = o.seqs[:copy(o.seqs, o.seqs[1:])]
+	o.n.Store(int32(len(o.seqs)))
+	return seq, true
+}
+
 // checkOff runs on the loop before the reply v is given to its command. While
 // replies are off, the server answers nothing until CLIENT REPLY ON, which answers
 // OK: the first reply after an OFF goes to the ON. Anything else there is the error
@@ -40,11 +71,12 @@ import (
 // would go to the command before its own: the connection is dropped instead (the
 // ON and the commands written after it fail with ErrConnLost, this as the cause).
 func (d *dedState) checkOff(r *ring.Ring, v parser.Value) error {
-	from := d.offFrom.Load()
-	if from == 0 || r.NextReply() < from {
+	if d.offs.n.Load() == 0 {
 		return nil
 	}
-	d.offFrom.CompareAndSwap(from, 0)
+	if _, ok := d.offs.due(r.NextReply()); !ok {
+		return nil
+	}
 	if v.Kind() == parser.SimpleString && string(v.Bytes()) == "OK" {
 		return nil
 	}
@@ -252,7 +284,7 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 		f = c.sendMode(ctx, forget, true, true, args)
 		d.offAt(f)
 		if f.x == nil && f.r != nil && prevMode != replyOff {
-			d.offFrom.Store(f.seq + 1)
+			d.offs.add(f.seq)
 		}
 	case "SKIP":
 		if d.reply != replyOff {
