@@ -202,10 +202,12 @@ func ParseURL(rawURL string) (Config, error) {
 		}
 		return Config{}, &ConfigError{"URL", "cannot parse: " + redactURLError(err)}
 	}
-	if secret && u.User == nil && u.Host != "" {
+	if before, _, _ := strings.Cut(rawURL, "?"); strings.Contains(before, "@") && u.User == nil && u.Host != "" {
 		// The '@' is past the authority (url.Parse takes userinfo from the authority
 		// alone), so what was read as the host may well be the start of a password:
-		// redis://pw#rest@host parses, and would dial "pw:6379".
+		// redis://pw#rest@host parses, and would dial "pw:6379". (An '@' in the query,
+		// as in client_name=svc@prod, is an option's; one there that ends a password
+		// cut at a '?' makes an unknown option, refused below.)
 		return Config{}, &ConfigError{"URL", "'@' after the host" + userinfoRedacted}
 	}
 	var c Config

@@ -119,11 +119,14 @@ func (e *HandshakeError) Error() string {
 func (e *HandshakeError) Unwrap() error { return e.Err }
 
 // redactedRedisError is newRedisError for a reply to a handshake command that may
-// have carried the password (AUTH, HELLO ... AUTH, an Init command): the server's text
-// has every occurrence of it replaced with <redacted>. Redis quotes at most 128
-// bytes of arguments, cutting the last one short, and turns CR and LF into spaces
-// (its error replies are one line), so the password is also looked for in that
-// form, and as a quoted prefix that ends the text.
+// have carried the password (AUTH, HELLO ... AUTH, an Init command): a server quotes
+// the arguments of a command it does not know, and each quoted argument that is the
+// password is replaced with <redacted>. Only quoted arguments are looked at, so that a
+// short password does not garble the rest of the text (the code, "unknown command",
+// which the RESP2 fallback reads). Redis quotes an argument as 'x' (6.2 on) or `x`
+// (before), at most 128 bytes of arguments in all, cutting the last one short, and
+// turns CR and LF into spaces; so a quoted argument that is the password in that form,
+// or a start of it (4 bytes or more) that ends the quoted text, is redacted too.
 func redactedRedisError(v parser.Value, password string) *RedisError {
 	e := newRedisError(v)
 	if password == "" {
@@ -132,13 +135,15 @@ func redactedRedisError(v parser.Value, password string) *RedisError {
 	const mark = "<redacted>"
 	oneLine := strings.NewReplacer("\r", " ", "\n", " ").Replace(password)
 	for _, pw := range []string{password, oneLine} {
-		e.msg = strings.ReplaceAll(e.msg, pw, mark)
-		// The argument cut short: "... with args beginning with: 'user' 'hunt' ".
-		body := strings.TrimRight(e.msg, " ")
-		for n := len(pw) - 1; n > 0; n-- {
-			if q := "'" + pw[:n] + "'"; strings.HasSuffix(body, q) {
-				e.msg = body[:len(body)-len(q)] + "'" + mark + "'" + e.msg[len(body):]
-				break
+		for _, q := range []string{"'", "`"} {
+			e.msg = strings.ReplaceAll(e.msg, q+pw+q, q+mark+q)
+			// The argument cut short: "... with args beginning with: 'user' 'hunt' ".
+			body := strings.TrimRight(e.msg, " ,")
+			for n := len(pw) - 1; n >= 4; n-- {
+				if t := q + pw[:n] + q; strings.HasSuffix(body, t) {
+					e.msg = body[:len(body)-len(t)] + q + mark + q + e.msg[len(body):]
+					break
+				}
 			}
 		}
 	}

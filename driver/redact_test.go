@@ -25,7 +25,7 @@ func TestParseURLRedactsUserinfo(t *testing.T) {
 		{"redis://user:1234/tail@host", "tail", "'@' after the host"},
 		{"redis://user:1234#tail@host", "1234", "'@' after the host"},
 		{"redis://pw#rest@host", "pw", "'@' after the host"},
-		{"redis://pa55?w0rd@host", "w0rd", "'@' after the host"},
+		{"redis://pa55?w0rd@host", "w0rd", "unknown option"},
 		{"unix://:12/ab@/tmp/redis.sock", "ab", "'@' after the host"},
 		{"redis://:pw@host/tail@x", "tail", "database is not a number"},
 		{"redis://:pw@host?secret@x=1", "secret", "unknown option"},
@@ -47,16 +47,17 @@ func TestParseURLRedactsUserinfo(t *testing.T) {
 
 	// Without an '@' nothing can be a password, and the errors quote what they found.
 	for u, want := range map[string]string{
-		"redis://h:port":          `invalid port ":port" after host`,
-		"redis://h%zz":            `invalid URL escape "%zz"`,
-		"redis://h/x":             `database "x" is not a number`,
-		"redis://h?nope=1":        `unknown option "nope"`,
-		"redis://h?db=x":          `option db: strconv.Atoi: parsing "x"`,
-		"redis://h:99999":         `bad port in "h:99999"`,
-		"http://h":                `scheme "http"`,
-		"unix:///tmp/a@b.sock":    "", // an '@' in a unix socket path, no host: fine
-		"redis://:pw@h?db=2":      "",
-		"redis://u:p%2Fw%23@h:1/": "",
+		"redis://h:port":                        `invalid port ":port" after host`,
+		"redis://h%zz":                          `invalid URL escape "%zz"`,
+		"redis://h/x":                           `database "x" is not a number`,
+		"redis://h?nope=1":                      `unknown option "nope"`,
+		"redis://h?db=x":                        `option db: strconv.Atoi: parsing "x"`,
+		"redis://h:99999":                       `bad port in "h:99999"`,
+		"http://h":                              `scheme "http"`,
+		"unix:///tmp/a@b.sock":                  "", // an '@' in a unix socket path, no host: fine
+		"redis://:pw@h?db=2":                    "",
+		"redis://h:6379/0?client_name=svc@prod": "", // an option's at sign
+		"redis://u:p%2Fw%23@h:1/":               "",
 	} {
 		_, err := ParseURL(u)
 		if want == "" {
@@ -111,5 +112,20 @@ func TestHandshakeRedactsPassword(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Only the quoted arguments that are the password are redacted: a short password that
+// also occurs in the server's own words ("own" in "unknown command") leaves them be,
+// so the RESP2 fallback still reads a HELLO the server does not know as such.
+func TestHandshakeRedactsOnlyArguments(t *testing.T) {
+	s := startServer(t, "--rename-command", "HELLO", "", "--requirepass", "own")
+	c, err := PairedConnect(testCtx(t, 5*time.Second), Config{Addr: s.Addr, Protocol: 3, Password: "own"})
+	if err != nil {
+		t.Fatalf("RESP3 asked of a server without HELLO, password %q: %v; want the RESP2 fallback", "own", err)
+	}
+	defer c.Close()
+	if got, err := c.Send("PING").String(testCtx(t, 5*time.Second)); err != nil || got != "PONG" {
+		t.Fatalf("PING: %q, %v", got, err)
 	}
 }
