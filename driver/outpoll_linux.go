@@ -142,11 +142,17 @@ func (p *outPoller) dispatch(evs []syscall.EpollEvent) {
 // Go's network poller, or nil. A duplicate, so that epfd stays open whatever becomes of
 // the os.File (which closes its descriptor when collected).
 func parkable(epfd int) syscall.RawConn {
+	// Under ForkLock, as package syscall makes descriptors: a fork between the dup
+	// and the close-on-exec flag would hand the copy to the child.
+	syscall.ForkLock.RLock()
 	fd, err := syscall.Dup(epfd)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil
 	}
-	syscall.CloseOnExec(fd)
 	if syscall.SetNonblock(fd, true) != nil {
 		syscall.Close(fd)
 		return nil

@@ -490,7 +490,13 @@ func (p *PubsubConn) confirm(kind, name string) {
 func (p *PubsubConn) sentTopic(kind, name string) *topic {
 	for i := range p.sent {
 		if c := &p.sent[i]; c.kind == kind {
-			if j := slices.Index(c.names, name); j >= 0 && j < len(c.topics) {
+			// The server confirms in the order of the arguments: the next one is
+			// name, unless it answered out of order (then look it up).
+			j := len(c.names) - c.left
+			if j < 0 || j >= len(c.names) || c.names[j] != name {
+				j = slices.Index(c.names, name)
+			}
+			if j >= 0 && j < len(c.topics) {
 				return c.topics[j]
 			}
 			return nil

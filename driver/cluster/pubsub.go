@@ -69,8 +69,8 @@ func (c *Client) SSubscribe(ctx context.Context, channels ...string) (*driver.Su
 		// it, where the refreshed map says).
 		if addr != "" {
 			c.movedTo(slot, addr)
-		} else {
-			c.requestRefresh()
+		} else if err := c.waitRefresh(ctx); err != nil {
+			return nil, err
 		}
 		p.Reconnect()
 	}
