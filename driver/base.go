@@ -32,6 +32,10 @@ type base struct {
 	done         sync.WaitGroup
 	proto        atomic.Int32 // protocol of the current connection
 	reconnects   atomic.Uint64
+	// gen counts the reconnects asked for (requestReconnect): a reconnect's dial that
+	// began before one (it may have resolved the old server) is dropped and made
+	// again.
+	gen atomic.Uint64
 
 	// up, if set, runs after a reconnect's handshake, before the new link is enrolled
 	// (pubsub queues its SUBSCRIBE commands there).
@@ -127,6 +131,7 @@ func (b *base) reconnect() {
 			}
 			delay = min(2*delay, b.cfg.ReconnectMax)
 		}
+		gen := b.gen.Load()
 		nc, ts, proto, err := dial(ctx, &b.cfg)
 		if err != nil {
 			continue
@@ -137,6 +142,13 @@ func (b *base) reconnect() {
 			b.mu.Unlock()
 			nc.Close()
 			return
+		}
+		if b.gen.Load() != gen {
+			// A reconnect was asked for while this dial was under way (a failover
+			// followed: the dial may have reached the old server). Dial again.
+			b.mu.Unlock()
+			nc.Close()
+			continue
 		}
 		b.cur.Store(l)
 		b.mu.Unlock()
@@ -164,6 +176,18 @@ func (b *base) reconnect() {
 		b.mu.Unlock()
 		l.wake()
 		return
+	}
+}
+
+// requestReconnect closes the current link, if any, so that a new one is dialled;
+// one being dialled already is dropped and dialled again (see gen).
+func (b *base) requestReconnect() {
+	b.mu.Lock()
+	b.gen.Add(1)
+	b.mu.Unlock()
+	if l := b.cur.Load(); l != nil {
+		l.failed.CompareAndSwap(nil, &errReconnect)
+		l.close()
 	}
 }
 

@@ -181,9 +181,12 @@ type pool struct {
 	opening int // dials under way
 	waiters []*poolWaiter
 	closed  bool
-	ctx     context.Context // cancelled by close: ends the dials
-	cancel  context.CancelFunc
-	dials   sync.WaitGroup
+	// gen counts the retires: a dial that began before one (it may have resolved the
+	// old server) is closed and made again.
+	gen    uint64
+	ctx    context.Context // cancelled by close: ends the dials
+	cancel context.CancelFunc
+	dials  sync.WaitGroup
 }
 
 // poolWaiter waits for a connection: a Dedicated caller (ch) or a blocking call (bc).
@@ -281,8 +284,18 @@ func (p *pool) dial() {
 	defer p.dials.Done()
 	delay := p.cfg.ReconnectMin
 	for {
+		p.mu.Lock()
+		gen := p.gen
+		p.mu.Unlock()
 		dc, err := newDedicated(p.ctx, p)
 		p.mu.Lock()
+		if err == nil && p.gen != gen && !p.closed {
+			// Retired while it was dialled (Reconnect: the server changed, a
+			// failover): it may be on the old one. Dialled again.
+			p.mu.Unlock()
+			p.closeConn(dc)
+			continue
+		}
 		if err == nil {
 			p.opening--
 			if p.closed {
@@ -391,6 +404,7 @@ func (p *pool) discard(dc *PairedConn) {
 // changed, so must the pool's connections).
 func (p *pool) retire() {
 	p.mu.Lock()
+	p.gen++
 	idle := append([]*PairedConn(nil), p.idle...)
 	for dc := range p.all {
 		dc.ded.dead.Store(true)

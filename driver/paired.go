@@ -243,15 +243,14 @@ func (c *PairedConn) Connected() bool { return c.b.connected() }
 // Config.Resolve, if set), as after a loss: written, unanswered commands fail with
 // ErrConnLost, unwritten ones wait for the new connection. The dedicated pool's
 // connections are retired too: the idle ones closed now, those in use when they come
-// back. driver/sentinel calls it when the master moved. It returns at once.
+// back. A connection being dialled meanwhile (a reconnect under way, a dial of the
+// pool) is dropped once made and dialled again: it may have resolved the old server.
+// driver/sentinel calls it when the master moved. It returns at once.
 func (c *PairedConn) Reconnect() {
 	if c.pool != nil {
 		c.pool.retire()
 	}
-	if l := c.b.cur.Load(); l != nil {
-		l.failed.CompareAndSwap(nil, &errReconnect)
-		l.close()
-	}
+	c.b.requestReconnect()
 }
 
 // Done returns a channel closed once Close was called (for layers above the driver
