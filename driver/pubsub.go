@@ -107,7 +107,9 @@ func (p *PubsubConn) PSubscribe(ctx context.Context, patterns ...string) (*Subsc
 // slot's master (driver/cluster does both). When the server ends a shard
 // subscription by itself (its slot moved, SUNSUBSCRIBE with no request), the
 // connection is re-established, through Config.Resolve, and subscribes again: the
-// subscription goes on.
+// subscription goes on. Without Resolve the connection goes to Addr again, and a
+// MOVED (or ASK) refusal there ends the subscription with that *RedisError: the
+// same address would refuse it again.
 func (p *PubsubConn) SSubscribe(ctx context.Context, channels ...string) (*Subscription, error) {
 	return p.subscribe(ctx, topicShard, channels)
 }
@@ -415,9 +417,9 @@ func (p *PubsubConn) deliver(v parser.Value) error {
 	case bytes.EqualFold(kind, []byte("subscribe")), bytes.EqualFold(kind, []byte("psubscribe")), bytes.EqualFold(kind, []byte("ssubscribe")):
 		p.confirm(string(bytes.ToLower(kind)), string(e[1].Bytes()))
 	case bytes.EqualFold(kind, []byte("unsubscribe")), bytes.EqualFold(kind, []byte("punsubscribe")):
-		p.ack(string(bytes.ToLower(kind)))
+		p.ackUnsub(string(bytes.ToLower(kind)), string(e[1].Bytes()))
 	case bytes.EqualFold(kind, []byte("sunsubscribe")):
-		if !p.ack("sunsubscribe") {
+		if !p.ackUnsub("sunsubscribe", string(e[1].Bytes())) {
 			// Not asked for: the server dropped the shard channel (its slot moved
 			// away). If it still has subscribers, reconnect (through Resolve, to
 			// the slot's new owner) and subscribe again there.
@@ -505,8 +507,8 @@ func (p *PubsubConn) sentTopic(kind, name string) *topic {
 	return nil
 }
 
-// ack counts one confirmation against the oldest command of that kind; it reports
-// whether there was one (an unsubscription the server made by itself has none).
+// ack counts one subscription's confirmation against the oldest command of that kind
+// (unsubscriptions use ackUnsub).
 func (p *PubsubConn) ack(kind string) bool {
 	for i := range p.sent {
 		if p.sent[i].kind == kind {
@@ -515,6 +517,40 @@ func (p *PubsubConn) ack(kind string) bool {
 			}
 			return true
 		}
+	}
+	return false
+}
+
+// ackUnsub counts an unsubscription's confirmation for name against the oldest
+// command of that kind, if name is one of those it still waits for, and reports
+// whether it did. The server also unsubscribes by itself (a shard channel whose slot
+// moved), and that push may come while our own SUNSUBSCRIBE is on the way: counted by
+// kind alone it would take our command's confirmation, and its channel, which still
+// has subscribers, would never be subscribed again.
+func (p *PubsubConn) ackUnsub(kind, name string) bool {
+	for i := range p.sent {
+		c := &p.sent[i]
+		if c.kind != kind {
+			continue
+		}
+		// names[j:] are still unconfirmed. The server confirms in the order of the
+		// arguments: the next one is name, unless it answered out of order (then
+		// look it up, and move it to j, so that the confirmed ones stay in front).
+		j := len(c.names) - c.left
+		if j < 0 || j >= len(c.names) {
+			return false
+		}
+		if c.names[j] != name {
+			k := slices.Index(c.names[j:], name)
+			if k < 0 {
+				return false // not ours: the server's own
+			}
+			c.names[j], c.names[j+k] = c.names[j+k], c.names[j]
+		}
+		if c.left--; c.left <= 0 {
+			p.sent = slices.Delete(p.sent, i, i+1)
+		}
+		return true
 	}
 	return false
 }
@@ -533,8 +569,9 @@ func (p *PubsubConn) Done() <-chan struct{} { return p.b.stop }
 
 // Reconnect drops the current connection and establishes a new one (through
 // Config.Resolve, if set), subscribed again to every live topic. Messages published
-// meanwhile are not received. It returns at once.
-func (p *PubsubConn) Reconnect() { p.reconnectSoon() }
+// meanwhile are not received. A connection being dialled meanwhile is dropped once
+// made and dialled again (it may have resolved the old server). It returns at once.
+func (p *PubsubConn) Reconnect() { p.b.requestReconnect() }
 
 // failHead ends the subscriptions waiting on the oldest command, which the server
 // refused (NOPERM, for example).
@@ -554,8 +591,11 @@ func (p *PubsubConn) failHead(v parser.Value) error {
 		// map Resolve used was older than the move). The subscriptions that were
 		// receiving stay, and the connection goes again, through Resolve; only those
 		// still waiting for their first confirmation end (driver/cluster follows the
-		// redirect for them).
-		moved := cmd.kind == "ssubscribe" && isRedirect(v.Bytes())
+		// redirect for them). Without Resolve the connection would go to the same
+		// address, which refuses again at once (and each dial succeeds, so the
+		// reconnect backoff never applies): there every subscription refused ends,
+		// with the redirect.
+		moved := cmd.kind == "ssubscribe" && isRedirect(v.Bytes()) && p.b.cfg.Resolve != nil
 		m := p.topics(kindNamed(cmd.kind))
 		for _, n := range cmd.names {
 			if t := m[n]; t != nil {
