@@ -90,7 +90,7 @@ func TestFollowAfterPoolDial(t *testing.T) {
 				t.Fatalf("the shared connection was re-established by itself (%d times), or the old master is %s", n, st.Node(a).Role())
 			}
 			if via == "check" {
-				w.check()
+				w.check(ctx)
 			} else {
 				w.event(switchMaster(a, b))
 			}

@@ -105,6 +105,25 @@ type watcher struct {
 	// resolve then waits for the new master instead of returning the old one.
 	holding   bool
 	holdUntil time.Time
+	// epoch counts the events acted on and the changes of served, for a check to
+	// know that its answer was overtaken.
+	epoch uint64
+	// failed holds the sentinels whose last check failed: they are asked last until
+	// the backoff ends, so that one that never answers does not delay every check.
+	failed map[string]*failure
+	// learned is signalled when learn adds sentinels, for run to subscribe to them.
+	learned chan struct{}
+	// probeTimeout bounds a background attempt to one sentinel (a subscription, a
+	// check): askTimeout; tests make it longer than themselves.
+	probeTimeout time.Duration
+	// probed, if set, is told of the end of every background attempt (tests).
+	probed func(addr, what string, err error)
+}
+
+// failure is a sentinel's backoff after failed checks.
+type failure struct {
+	wait  time.Duration
+	until time.Time
 }
 
 func newWatcher(cfg Config) (*watcher, error) {
@@ -131,7 +150,8 @@ func newWatcher(cfg Config) (*watcher, error) {
 	if cfg.CheckInterval == 0 {
 		cfg.CheckInterval = time.Second
 	}
-	return &watcher{cfg: cfg, sentinels: append([]string(nil), cfg.Sentinels...), conns: map[string]*driver.PairedConn{}}, nil
+	return &watcher{cfg: cfg, sentinels: append([]string(nil), cfg.Sentinels...), conns: map[string]*driver.PairedConn{},
+		failed: map[string]*failure{}, learned: make(chan struct{}, 1), probeTimeout: askTimeout}, nil
 }
 
 // sentinelConfig is the driver configuration of a connection to a sentinel.
@@ -188,8 +208,9 @@ func (w *watcher) resolve(ctx context.Context) (string, error) {
 		if err != nil || !hold {
 			if err == nil {
 				w.mu.Lock()
-				if w.up == nil || !w.up() { // the served connection's own dial (see served)
+				if (w.up == nil || !w.up()) && w.served != addr { // the served connection's own dial (see served)
 					w.served = addr
+					w.epoch++
 				}
 				w.mu.Unlock()
 			}
@@ -319,6 +340,10 @@ func (w *watcher) learn(ctx context.Context, s string) {
 		}
 		if !known {
 			w.sentinels = append(w.sentinels, addr)
+			select { // run subscribes to it; a signal already pending covers this one
+			case w.learned <- struct{}{}:
+			default:
+			}
 		}
 		w.mu.Unlock()
 	}
@@ -371,172 +396,6 @@ func (w *watcher) nodeConfig() driver.Config {
 	nc.Resolve = w.resolve
 	nc.Verify = w.verify
 	return nc
-}
-
-// The sentinel events the watcher follows. Only the sentinel leading a failover
-// publishes the failover-state events, so the watcher listens to every sentinel.
-var events = []string{
-	"+switch-master",
-	"+failover-state-send-slaveof-noone",
-	"+failover-end", "+failover-end-for-timeout",
-	"-failover-abort-not-elected", "-failover-abort-no-good-slave", "-failover-abort-slave-timeout",
-}
-
-// resubscribe is the channel of the watcher's own note that a sentinel subscription
-// ended (Pattern holds the sentinel's address).
-const resubscribe = "-respring-resubscribe"
-
-// run follows the master for the connection whose Done channel is done: when a
-// sentinel is about to promote a replica (+failover-state-send-slaveof-noone), the
-// connection is dropped at once and held until the new master is known, so that no
-// write lands on a master being replaced; on +switch-master, and when a periodic
-// check finds another address, the connection moves. It ends, closing the sentinel
-// connections, with done.
-func (w *watcher) run(done <-chan struct{}) {
-	defer w.closeAll()
-	msgs := make(chan driver.Message, 64)
-	subs := map[string]*driver.PubsubConn{}
-	defer func() {
-		for _, p := range subs {
-			p.Close()
-		}
-	}()
-	w.listen(subs, msgs, done)
-	var tick <-chan time.Time
-	if w.cfg.CheckInterval > 0 {
-		t := time.NewTicker(w.cfg.CheckInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-done:
-			return
-		case m := <-msgs:
-			if m.Channel == resubscribe {
-				if p := subs[m.Pattern]; p != nil {
-					p.Close()
-					delete(subs, m.Pattern)
-				}
-				continue
-			}
-			w.event(m)
-		case <-tick:
-			w.listen(subs, msgs, done)
-			w.check()
-		}
-	}
-}
-
-// listen subscribes to the events on every known sentinel not listened to yet,
-// forwarding them to msgs until done.
-func (w *watcher) listen(subs map[string]*driver.PubsubConn, msgs chan<- driver.Message, done <-chan struct{}) {
-	w.mu.Lock()
-	list := append([]string(nil), w.sentinels...)
-	w.mu.Unlock()
-	for _, addr := range list {
-		if subs[addr] != nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
-		p, err := driver.PubsubConnect(ctx, w.sentinelConfig(addr))
-		if err != nil {
-			cancel()
-			continue
-		}
-		sub, err := p.Subscribe(ctx, events...)
-		cancel()
-		if err != nil {
-			p.Close()
-			continue
-		}
-		subs[addr] = p
-		go func() {
-			for m := range sub.Messages() {
-				select {
-				case msgs <- m:
-				case <-done:
-					return
-				}
-			}
-			select { // ended (Close, a slow consumer): listen again at the next tick
-			case msgs <- driver.Message{Channel: resubscribe, Pattern: addr}:
-			case <-done:
-			}
-		}()
-	}
-}
-
-// event handles one sentinel event.
-func (w *watcher) event(m driver.Message) {
-	f := strings.Fields(string(m.Payload))
-	switch m.Channel {
-	case "+switch-master":
-		// "<name> <old ip> <old port> <new ip> <new port>"
-		if len(f) == 5 && f[0] == w.cfg.MasterName {
-			w.mu.Lock()
-			w.holding = false
-			w.mu.Unlock()
-			w.moved(net.JoinHostPort(f[3], f[4]))
-		}
-	case "+failover-state-send-slaveof-noone":
-		// "slave <ip:port> <ip> <port> @ <name> <master ip> <master port>"
-		if eventMaster(f) == w.cfg.MasterName {
-			w.mu.Lock()
-			w.holding, w.holdUntil = true, time.Now().Add(holdMax)
-			w.mu.Unlock()
-			if w.follow != nil {
-				w.follow()
-			}
-		}
-	default: // the failover ended or was aborted
-		if eventMaster(f) == w.cfg.MasterName {
-			w.mu.Lock()
-			w.holding = false
-			w.mu.Unlock()
-		}
-	}
-}
-
-// eventMaster returns the master name an event's instance fields name: "master
-// <name> <ip> <port>", or "<type> <name> <ip> <port> @ <master name> <ip> <port>"
-// for a replica or a sentinel.
-func eventMaster(f []string) string {
-	for i, x := range f {
-		if x == "@" && i+1 < len(f) {
-			return f[i+1]
-		}
-	}
-	if len(f) >= 2 && f[0] == "master" {
-		return f[1]
-	}
-	return ""
-}
-
-// check asks a sentinel where the master is and follows it if it moved.
-func (w *watcher) check() {
-	w.mu.Lock()
-	list := append([]string(nil), w.sentinels...)
-	w.mu.Unlock()
-	for _, s := range list {
-		ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
-		addr, err := w.ask(ctx, s)
-		cancel()
-		if err == nil {
-			w.moved(addr)
-			return
-		}
-	}
-}
-
-// moved follows the master to addr if that is not where the served connection is.
-func (w *watcher) moved(addr string) {
-	w.mu.Lock()
-	same := addr == w.served
-	w.mu.Unlock()
-	if !same && w.follow != nil {
-		w.follow()
-	}
 }
 
 func (w *watcher) closeAll() {
