@@ -2,11 +2,11 @@ package driver
 
 import (
 	"context"
-	"io"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/respring/respring/internal/faultproxy"
 )
 
 // Reconnect asked for while a reconnect's dial is under way (a failover followed
@@ -15,7 +15,8 @@ import (
 // that the connection ends up where Resolve says now.
 func TestReconnectDuringReconnect(t *testing.T) {
 	a, b := startServer(t), startServer(t)
-	gate, accepted, release := gateTo(t, a.Addr)
+	g := faultproxy.StartGate(t, a.Addr)
+	gate := g.Addr
 	var addr atomic.Pointer[string]
 	addr.Store(&a.Addr)
 	c := pairedTo(t, a, Config{Resolve: func(context.Context) (string, error) { return *addr.Load(), nil },
@@ -27,10 +28,10 @@ func TestReconnectDuringReconnect(t *testing.T) {
 	}
 	addr.Store(&gate)
 	c.Reconnect() // the reconnect's dial waits at the gate, on its way to a
-	<-accepted
+	<-g.Accepted
 	addr.Store(&b.Addr)
 	c.Reconnect() // the server moved to b meanwhile
-	close(release)
+	g.Release()
 	if err := c.Send("SET", "rr:k", "b").Err(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,8 @@ func TestReconnectDuringReconnect(t *testing.T) {
 // it is dialled again, and the Dedicated call runs where Resolve says now.
 func TestReconnectDuringPoolDial(t *testing.T) {
 	a, b := startServer(t), startServer(t)
-	gate, accepted, release := gateTo(t, a.Addr)
+	g := faultproxy.StartGate(t, a.Addr)
+	gate := g.Addr
 	var addr atomic.Pointer[string]
 	addr.Store(&a.Addr)
 	c := pairedTo(t, a, Config{Resolve: func(context.Context) (string, error) { return *addr.Load(), nil },
@@ -61,10 +63,10 @@ func TestReconnectDuringPoolDial(t *testing.T) {
 			return err
 		})
 	}()
-	<-accepted // the pool's dial waits at the gate, on its way to a
+	<-g.Accepted // the pool's dial waits at the gate, on its way to a
 	addr.Store(&b.Addr)
 	c.Reconnect()
-	close(release)
+	g.Release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -74,39 +76,4 @@ func TestReconnectDuringPoolDial(t *testing.T) {
 	if n := a.MustDo("EXISTS", "rp:k").Int(); n != 0 {
 		t.Fatal("the Dedicated call ran on the server of the dial under way")
 	}
-}
-
-// gateTo listens on loopback and forwards each connection to addr once release is
-// closed; accepted gets a value (if free) at each connection accepted.
-func gateTo(t *testing.T, addr string) (gate string, accepted chan struct{}, release chan struct{}) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	accepted, release = make(chan struct{}, 1), make(chan struct{})
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			select {
-			case accepted <- struct{}{}:
-			default:
-			}
-			go func() {
-				<-release
-				out, err := net.Dial("tcp", addr)
-				if err != nil {
-					in.Close()
-					return
-				}
-				go func() { io.Copy(out, in); out.Close() }()
-				io.Copy(in, out)
-				in.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String(), accepted, release
 }

@@ -2,12 +2,11 @@ package cluster
 
 import (
 	"errors"
-	"io"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/respring/respring/driver"
+	"github.com/respring/respring/internal/faultproxy"
 	"github.com/respring/respring/internal/redistest"
 )
 
@@ -20,32 +19,8 @@ func TestDialDuringCloseUnused(t *testing.T) {
 	c := connect(t, cl, Config{RefreshInterval: -1})
 	ctx := testCtx(t, 20*time.Second)
 	extra := redistest.Start(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	release := make(chan struct{})
-	go func() { // forwards to extra once released: the dial waits in its handshake
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				<-release
-				out, err := net.Dial("tcp", extra.Addr)
-				if err != nil {
-					in.Close()
-					return
-				}
-				go func() { io.Copy(out, in); out.Close() }()
-				io.Copy(in, out)
-				in.Close()
-			}()
-		}
-	}()
-	n, err := c.nodeFor(ln.Addr().String(), false)
+	g := faultproxy.StartGate(t, extra.Addr) // the dial waits in its handshake until released
+	n, err := c.nodeFor(g.Addr, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +34,7 @@ func TestDialDuringCloseUnused(t *testing.T) {
 		got <- result{conn, err}
 	}()
 	c.closeUnused() // the node is in no map and not connected: dropped
-	close(release)
+	g.Release()
 	r := <-got
 	if r.err != nil {
 		t.Fatal(r.err)

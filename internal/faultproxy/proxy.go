@@ -5,7 +5,8 @@
 // connection with RST at a byte offset of the server-to-client stream, narrows what it
 // takes from its clients (a small receive buffer, so that a client's socket fills),
 // or refuses new connections. Faults other than Refuse apply to the connections open when they are
-// set; new connections are forwarded normally.
+// set; new connections are forwarded normally. A Gate holds new connections back from
+// its target until released (a dial under way).
 package faultproxy
 
 import (
