@@ -161,16 +161,16 @@ func (c *PairedConn) SendBatch(dst []Future, b *Batch) []Future {
 // sendEncoded puts pre, the encoded commands cmds and post into one slot taking
 // replies replies, and returns the Future of its first part.
 func (c *PairedConn) sendEncoded(cmds []byte, pre, post string, replies, parts int, mode uint8) Future {
-	return c.sendSlot(cmds, pre, post, replies, parts, mode, false)
+	return c.sendSlot(context.Background(), cmds, pre, post, replies, parts, mode, false)
 }
 
-// sendSlot is sendEncoded; keep marks the slot kept (ring.Keep: its encoded form
-// stays viewable for redirects).
-func (c *PairedConn) sendSlot(cmds []byte, pre, post string, replies, parts int, mode uint8, keep bool) Future {
+// sendSlot is sendEncoded waiting for room within ctx; keep marks the slot kept
+// (ring.Keep: its encoded form stays viewable for redirects).
+func (c *PairedConn) sendSlot(ctx context.Context, cmds []byte, pre, post string, replies, parts int, mode uint8, keep bool) Future {
 	if c.closing.Load() {
 		return Future{x: ErrClosed}
 	}
-	seq, cmd, err := c.ring.Reserve(context.Background())
+	seq, cmd, err := c.ring.Reserve(ctx)
 	if err != nil {
 		return Future{x: err}
 	}

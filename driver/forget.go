@@ -16,9 +16,9 @@ import (
 // an error (an error reply, a redirect not followed, a lost connection, Close), is
 // counted in ForgottenErrors, as are SendAndForget's. Close waits for the redirects
 // being followed up to Config.CloseTimeout, then stops them: a command whose redirect
-// was sent and not yet answered then counts as failed, though it may run (and a
-// Resend waiting for room in the full ring of the connection it goes to is waited
-// for). Commands that do not go out on the shared connection as they are, and all
+// was sent and not yet answered then counts as failed, though it may run (one whose
+// Reroute was still waiting for room in a full ring was not sent, and counts as
+// failed too). Commands that do not go out on the shared connection as they are, and all
 // commands when r is nil, go as SendAndForget sends them, without rerouting.
 func (c *PairedConn) SendRoutedAndForget(r Rerouter, args ...any) {
 	c.sendRouted(context.Background(), r, true, args)

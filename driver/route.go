@@ -31,12 +31,12 @@ type Rerouter interface {
 	// "MOVED 3999 127.0.0.1:7001") is one Reroute handles. It runs while the driver
 	// holds the reply: it must be quick, must not keep msg and must not send.
 	Reroutes(msg []byte) bool
-	// Reroute sends the command again (typically with Resend) and returns the
-	// Future to wait on in its place. ErrNoReroute gives the caller the reply as it
-	// is (a *RedisError, for example once the redirects are used up); another error
-	// ends the command with that error (ctx.Err(), a failed dial). It returns ctx's
-	// error only if it sent nothing: the next reader of the Future then calls it
-	// again.
+	// Reroute sends the command again (typically with ResendContext, within ctx)
+	// and returns the Future to wait on in its place. ErrNoReroute gives the caller
+	// the reply as it is (a *RedisError, for example once the redirects are used
+	// up); another error ends the command with that error (ctx.Err(), a failed
+	// dial). It returns ctx's error only if it sent nothing: the next reader of the
+	// Future then calls it again.
 	Reroute(ctx context.Context, r Redirect) (Future, error)
 }
 
@@ -142,8 +142,35 @@ var ErrBadCommand = errors.New("respring: not one encoded command")
 // Resend sends cmd, one command already encoded (a Redirect's Cmd), routed by r (nil:
 // not routed). With asking it is preceded by ASKING, contiguously, as a cluster's ASK
 // redirect requires; the Future is the command's. Commands the shared connection
-// refuses are refused here too.
+// refuses are refused here too. A full ring makes it wait, as Send does.
 func (c *PairedConn) Resend(r Rerouter, cmd []byte, asking bool) Future {
+	f, _ := c.ResendContext(context.Background(), r, cmd, asking)
+	return f
+}
+
+// ResendContext is Resend whose wait for room in a full ring ends with ctx (a
+// Rerouter's Reroute passes its own). It returns ctx's error, and no Future, only when
+// that wait ended so: nothing was sent, and Reroute may say so (the next reader of
+// the Future follows the redirect again). Other failures come through the Future, as
+// Resend's.
+func (c *PairedConn) ResendContext(ctx context.Context, r Rerouter, cmd []byte, asking bool) (Future, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return notSent(ctx, c.resend(ctx, r, cmd, asking))
+}
+
+// notSent turns the Future of a send whose wait for room ended with ctx into ctx's
+// error (see ResendContext).
+func notSent(ctx context.Context, f Future) (Future, error) {
+	if err, ok := f.x.(error); ok && f.r == nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return Future{}, err
+	}
+	return f, nil
+}
+
+// resend is ResendContext's send.
+func (c *PairedConn) resend(ctx context.Context, r Rerouter, cmd []byte, asking bool) Future {
 	v, n, err := parser.Parse(cmd)
 	if err != nil || n != len(cmd) || v.Kind() != parser.Array || len(v.Elems()) == 0 {
 		return Future{x: ErrBadCommand}
@@ -168,7 +195,7 @@ func (c *PairedConn) Resend(r Rerouter, cmd []byte, asking bool) Future {
 	if asking {
 		pre, replies, mode, part = askingCmd, 2, modeBatch, 1
 	}
-	f := c.sendKept(cmd, pre, replies, mode)
+	f := c.sendKept(ctx, cmd, pre, replies, mode)
 	if f.x == nil {
 		f.part = part
 		if r != nil {
@@ -193,7 +220,7 @@ func (c *PairedConn) SendBatchRouted(dst []Future, b *Batch, r Rerouter) []Futur
 	if err := b.check(c, false); err != nil {
 		return appendFailed(dst, b.n, err)
 	}
-	f := c.sendKeptParts(b.buf, "", "", b.n, b.n, modeBatch)
+	f := c.sendKeptParts(context.Background(), b.buf, "", "", b.n, b.n, modeBatch)
 	return appendRouted(dst, f, b.n, r)
 }
 
@@ -208,7 +235,7 @@ func (c *PairedConn) SendTxRouted(dst []Future, b *Batch, r Rerouter) []Future {
 	if err := b.check(c, true); err != nil {
 		return appendFailed(dst, b.n, err)
 	}
-	f := c.sendKeptParts(b.buf, multiCmd, execCmd, b.n+2, b.n, modeTx)
+	f := c.sendKeptParts(context.Background(), b.buf, multiCmd, execCmd, b.n+2, b.n, modeTx)
 	return appendRouted(dst, f, b.n, r)
 }
 
@@ -229,8 +256,24 @@ func appendRouted(dst []Future, f Future, n int, r Rerouter) []Future {
 // ResendTx sends tx, a whole encoded transaction (a Redirect's Cmd with Tx set:
 // MULTI, the commands, EXEC), routed by r, preceded by ASKING with asking. It returns
 // the Future of its first command; a Future of command i is that Future's part i,
-// which the driver's redirect handling takes care of.
+// which the driver's redirect handling takes care of. A full ring makes it wait, as
+// Send does.
 func (c *PairedConn) ResendTx(r Rerouter, tx []byte, asking bool) Future {
+	f, _ := c.ResendTxContext(context.Background(), r, tx, asking)
+	return f
+}
+
+// ResendTxContext is ResendTx whose wait for room in a full ring ends with ctx, as
+// ResendContext's.
+func (c *PairedConn) ResendTxContext(ctx context.Context, r Rerouter, tx []byte, asking bool) (Future, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return notSent(ctx, c.resendTx(ctx, r, tx, asking))
+}
+
+// resendTx is ResendTxContext's send.
+func (c *PairedConn) resendTx(ctx context.Context, r Rerouter, tx []byte, asking bool) Future {
 	n, ok := countTx(tx)
 	if !ok {
 		return Future{x: ErrBadCommand}
@@ -239,7 +282,7 @@ func (c *PairedConn) ResendTx(r Rerouter, tx []byte, asking bool) Future {
 	if asking {
 		pre, replies, mode = askingCmd, n+3, modeTxAsk
 	}
-	f := c.sendKeptParts(tx, pre, "", replies, n, mode)
+	f := c.sendKeptParts(ctx, tx, pre, "", replies, n, mode)
 	if f.x == nil && r != nil {
 		f.mode |= modeRouted
 		f.x = r
@@ -267,13 +310,13 @@ func countTx(tx []byte) (int, bool) {
 
 // sendKept puts pre and cmd into one kept slot (see ring.Keep) taking replies replies,
 // viewed by one Future.
-func (c *PairedConn) sendKept(cmd []byte, pre string, replies int, mode uint8) Future {
-	return c.sendKeptParts(cmd, pre, "", replies, 1, mode)
+func (c *PairedConn) sendKept(ctx context.Context, cmd []byte, pre string, replies int, mode uint8) Future {
+	return c.sendKeptParts(ctx, cmd, pre, "", replies, 1, mode)
 }
 
-// sendKeptParts is sendEncoded for a kept slot.
-func (c *PairedConn) sendKeptParts(cmd []byte, pre, post string, replies, parts int, mode uint8) Future {
-	return c.sendSlot(cmd, pre, post, replies, parts, mode, true)
+// sendKeptParts is sendEncoded for a kept slot, waiting for room within ctx.
+func (c *PairedConn) sendKeptParts(ctx context.Context, cmd []byte, pre, post string, replies, parts int, mode uint8) Future {
+	return c.sendSlot(ctx, cmd, pre, post, replies, parts, mode, true)
 }
 
 // viewRouted is view for a routed Future: it follows the redirects its Rerouter takes.

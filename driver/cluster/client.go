@@ -575,8 +575,8 @@ func (c *Client) SendAndForget(args ...any) {
 
 // Do sends one command and waits for its reply, redirects included; ctx bounds it
 // all: finding the node (a refresh, a dial), the wait for room in its connection's
-// ring, and the reply. (A redirect's Resend to another node still waits for room in
-// that node's ring without ctx, as Send does.)
+// ring, the redirects (each one's wait for room in the ring it goes to), and the
+// reply.
 func (c *Client) Do(ctx context.Context, args ...any) (parser.Value, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -675,7 +675,7 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		ctx = context.Background() // a Future read with a nil ctx waits without bound
 	}
 	if r.Err != nil {
-		return c.resend(r)
+		return c.resend(ctx, r)
 	}
 	if ask, slot, addr, ok := parseRedirect(r.Reply); ok && (addr != "" || ask) {
 		if r.Attempt > c.cfg.MaxRedirects || addr == "" {
@@ -691,6 +691,17 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		if err != nil {
 			return driver.Future{}, err // not followed: not counted
 		}
+		// Sent within ctx: a wait for room in a full ring that ends with it sent
+		// nothing, and says so.
+		var f driver.Future
+		if r.Tx > 0 {
+			f, err = conn.ResendTxContext(ctx, c, r.Cmd, ask)
+		} else {
+			f, err = conn.ResendContext(ctx, c, r.Cmd, ask)
+		}
+		if err != nil {
+			return driver.Future{}, err // not followed: not counted
+		}
 		// Counted once followed, so that a Reroute given up on its ctx (which the
 		// Future's next reader tries again) is counted once. (The map was updated
 		// above either way: the MOVED reply says where the slot is.)
@@ -699,10 +710,7 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		} else {
 			c.moved.Add(1)
 		}
-		if r.Tx > 0 {
-			return conn.ResendTx(c, r.Cmd, ask), nil
-		}
-		return conn.Resend(c, r.Cmd, ask), nil
+		return f, nil
 	}
 	// A retry; or a MOVED that does not say the host (unknown-endpoint) or cannot be
 	// read: the slot's master in the refreshed map.
@@ -718,37 +726,42 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 		t.Stop()
 		return driver.Future{}, ctx.Err()
 	}
-	return c.sendToSlot(r, &c.retried)
+	return c.sendToSlot(ctx, r, &c.retried)
 }
 
 // sendToSlot sends r's command again to the master of its slot, counting it in n.
-func (c *Client) sendToSlot(r driver.Redirect, n *atomic.Uint64) (driver.Future, error) {
+func (c *Client) sendToSlot(ctx context.Context, r driver.Redirect, n *atomic.Uint64) (driver.Future, error) {
 	slot, err := c.slotOfEncoded(r.Cmd)
 	if err != nil {
 		return driver.Future{}, driver.ErrNoReroute
 	}
-	conn, err := c.route(slot, false)
+	conn, err := c.routeCtx(ctx, slot, false)
 	if err != nil {
 		return driver.Future{}, err
 	}
-	n.Add(1)
+	var f driver.Future
 	if r.Tx > 0 {
-		return conn.ResendTx(c, r.Cmd, false), nil
+		f, err = conn.ResendTxContext(ctx, c, r.Cmd, false)
+	} else {
+		f, err = conn.ResendContext(ctx, c, r.Cmd, false)
 	}
-	return conn.Resend(c, r.Cmd, false), nil
+	if err == nil {
+		n.Add(1) // sent: a wait for room that ended with ctx sent nothing
+	}
+	return f, err
 }
 
 // resend sends a command that was never written (r.Err) where its slot is served now:
 // the connection it waited on was closed because its node left the map (see
 // closeUnused), or the client is closing (then it fails with r.Err).
-func (c *Client) resend(r driver.Redirect) (driver.Future, error) {
+func (c *Client) resend(ctx context.Context, r driver.Redirect) (driver.Future, error) {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
 	if closed || r.Attempt > c.cfg.MaxRetries {
 		return driver.Future{}, driver.ErrNoReroute
 	}
-	return c.sendToSlot(r, &c.resent)
+	return c.sendToSlot(ctx, r, &c.resent)
 }
 
 // movedTo records that slot is now served by the master at addr (a MOVED reply), in

@@ -525,3 +525,50 @@ func TestBlockingMovedRefreshes(t *testing.T) {
 		t.Fatalf("BLPOP after the refresh: %v, %v", v, err)
 	}
 }
+
+// A redirect followed into a full ring waits for room within the reader's ctx: the
+// read ends with ctx's error, nothing sent, and the next read follows the redirect
+// again, once: the command runs once.
+func TestRedirectCtxRingFull(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{RefreshInterval: -1, Node: driver.Config{RingSize: 4, HealthCheck: -1}})
+	ctx := testCtx(t, 30*time.Second)
+	key := "{rf}k"
+	slot := KeySlotString(key)
+	_, dst := srcDst(t, cl, slot)
+	var other string // a key dst serves already
+	for i := 0; other == ""; i++ {
+		if k := "d" + strconv.Itoa(i); owner(t, dst, KeySlotString(k)) == dst.NodeID() {
+			other = k
+		}
+	}
+	if err := c.Send("GET", other).Err(ctx); err != nil && !errors.Is(err, driver.ErrNil) {
+		t.Fatal(err) // dst's connection is up
+	}
+	for _, m := range cl.Masters() {
+		m.MustDo("CLUSTER", "SETSLOT", strconv.Itoa(slot), "NODE", dst.NodeID())
+	}
+	dst.MustDo("CLIENT", "PAUSE", "4000", "ALL")
+	for range 4 { // dst's ring full, unanswered
+		c.SendAndForget("INCR", other)
+	}
+	before := c.Stats()
+	f := c.Send("INCR", key) // to src, which answers MOVED to dst
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := f.Err(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("INCR redirected into a full ring, read within a short ctx: %v, want DeadlineExceeded", err)
+	}
+	if m := c.Stats().Moved; m != before.Moved {
+		t.Fatalf("Moved %d → %d: the redirect was sent (or counted) though the ring had no room", before.Moved, m)
+	}
+	if n, err := f.Int(ctx); err != nil || n != 1 {
+		t.Fatalf("INCR read again: %d, %v; want 1 (run once)", n, err)
+	}
+	if m := c.Stats().Moved; m != before.Moved+1 {
+		t.Fatalf("Moved %d → %d, want one redirect followed", before.Moved, m)
+	}
+	if got := dst.MustDo("GET", key).Text(); got != "1" {
+		t.Fatalf("the key on its new owner is %q, want 1", got)
+	}
+}
