@@ -1,0 +1,156 @@
+package cluster
+
+// Following redirects (driver.Rerouter): MOVED, ASK, the replies that prove a command
+// did not run, and the commands a closed node connection never wrote.
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/respring/respring/driver"
+	"github.com/respring/respring/parser"
+)
+
+// Reroutes is the client's driver.Rerouter test: MOVED, ASK and the replies that
+// prove a command did not run.
+func (c *Client) Reroutes(msg []byte) bool {
+	return hasWord(msg, "MOVED") || hasWord(msg, "ASK") || isRetryable(msg)
+}
+
+// Reroute follows one redirect or retry of a command (driver.Rerouter).
+func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future, error) {
+	if ctx == nil {
+		ctx = context.Background() // a Future read with a nil ctx waits without bound
+	}
+	if r.Err != nil {
+		return c.resend(ctx, r)
+	}
+	if ask, slot, addr, ok := parseRedirect(r.Reply); ok && (addr != "" || ask) {
+		if r.Attempt > c.cfg.MaxRedirects || addr == "" {
+			// Given up, or an ASK to a node whose host it does not say: the map
+			// may be out of date (a refresh is rate-limited).
+			c.requestRefresh()
+			return driver.Future{}, driver.ErrNoReroute
+		}
+		if !ask {
+			c.movedTo(slot, addr)
+		}
+		conn, err := c.connFor(ctx, addr, false)
+		if err != nil {
+			return driver.Future{}, err // not followed: not counted
+		}
+		// Sent within ctx: a wait for room in a full ring that ends with it sent
+		// nothing, and says so.
+		var f driver.Future
+		if r.Tx > 0 {
+			f, err = conn.ResendTxContext(ctx, c, r.Cmd, ask)
+		} else {
+			f, err = conn.ResendContext(ctx, c, r.Cmd, ask)
+		}
+		if err != nil {
+			return driver.Future{}, err // not followed: not counted
+		}
+		// Counted once followed, so that a Reroute given up on its ctx (which the
+		// Future's next reader tries again) is counted once. (The map was updated
+		// above either way: the MOVED reply says where the slot is.)
+		if ask {
+			c.asked.Add(1)
+		} else {
+			c.moved.Add(1)
+		}
+		return f, nil
+	}
+	// A retry; or a MOVED that does not say the host (unknown-endpoint) or cannot be
+	// read: the slot's master in the refreshed map.
+	if r.Attempt > c.cfg.MaxRetries {
+		return driver.Future{}, driver.ErrNoReroute
+	}
+	c.requestRefresh()
+	d := min(10*time.Millisecond<<min(r.Attempt-1, 6), 500*time.Millisecond)
+	t := time.NewTimer(jitter(d / 2))
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return driver.Future{}, ctx.Err()
+	}
+	return c.sendToSlot(ctx, r, &c.retried)
+}
+
+// sendToSlot sends r's command again to the master of its slot, counting it in n.
+func (c *Client) sendToSlot(ctx context.Context, r driver.Redirect, n *atomic.Uint64) (driver.Future, error) {
+	slot, err := c.slotOfEncoded(r.Cmd)
+	if err != nil {
+		return driver.Future{}, driver.ErrNoReroute
+	}
+	conn, err := c.routeCtx(ctx, slot, false)
+	if err != nil {
+		return driver.Future{}, err
+	}
+	var f driver.Future
+	if r.Tx > 0 {
+		f, err = conn.ResendTxContext(ctx, c, r.Cmd, false)
+	} else {
+		f, err = conn.ResendContext(ctx, c, r.Cmd, false)
+	}
+	if err == nil {
+		n.Add(1) // sent: a wait for room that ended with ctx sent nothing
+	}
+	return f, err
+}
+
+// resend sends a command that was never written (r.Err) where its slot is served now:
+// the connection it waited on was closed because its node left the map (see
+// closeUnused), or the client is closing (then it fails with r.Err).
+func (c *Client) resend(ctx context.Context, r driver.Redirect) (driver.Future, error) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed || r.Attempt > c.cfg.MaxRetries {
+		return driver.Future{}, driver.ErrNoReroute
+	}
+	return c.sendToSlot(ctx, r, &c.resent)
+}
+
+// movedTo records that slot is now served by the master at addr (a MOVED reply), in
+// the current map, and asks for a refresh: the rest of the map may have changed too.
+func (c *Client) movedTo(slot int, addr string) {
+	t := c.topo.Load()
+	if sh := t.slots[slot].Load(); sh == nil || sh.master.addr != addr {
+		target := t.byAddr[addr]
+		if target == nil {
+			if n, err := c.nodeFor(addr, false); err == nil {
+				target = &shard{master: n}
+			}
+		}
+		if target != nil {
+			t.slots[slot].Store(target)
+		}
+	}
+	c.requestRefresh()
+}
+
+// slotOfEncoded returns the slot of the keys of the encoded commands buf (one
+// command, or a whole transaction).
+func (c *Client) slotOfEncoded(buf []byte) (int, error) {
+	slot := noKey
+	for len(buf) > 0 {
+		v, n, err := parser.Parse(buf)
+		if err != nil {
+			return noKey, err
+		}
+		buf = buf[n:]
+		s, _, err := c.cmds.slotOf(values(v.Elems()))
+		switch {
+		case err != nil:
+			return noKey, err
+		case s == noKey:
+		case slot == noKey:
+			slot = s
+		case s != slot:
+			return noKey, ErrCrossSlot
+		}
+	}
+	return slot, nil
+}
