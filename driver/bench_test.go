@@ -3,16 +3,9 @@ package driver
 import (
 	"context"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkParallelGet: GET of a 16-byte value from many goroutines on one PairedConn,
 // with the client's CPU per operation. ctx=none waits with context.Background();

@@ -172,8 +172,8 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 	}
 	if w := l.waker; w != nil {
 		big := vecMin
-		if l.tls != nil {
-			big = 0 // encrypted whole: nothing to reference
+		if l.tls != nil || !directIO {
+			big = 0 // encrypted whole, or gnet writes: nothing to reference
 		}
 		w.out, w.vec = l.sess.collect(w.out[:0], w.vec[:0], big)
 		var act gnet.Action
@@ -364,7 +364,7 @@ func writeDirect(fd int, b []byte) (int, error) {
 	}
 	done := 0
 	for done < len(b) {
-		n, err := syscall.Write(fd, b[done:done+part])
+		n, err := rawWrite(fd, b[done:done+part])
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -396,7 +396,7 @@ func writeOut(c gnet.Conn, b []byte) error {
 		_, err := c.Write(b)
 		return err
 	}
-	if c.OutboundBuffered() == 0 {
+	if directIO && c.OutboundBuffered() == 0 {
 		n, err := writeDirect(c.Fd(), b)
 		if err != nil {
 			return err
@@ -570,13 +570,13 @@ const directMin = 64 << 10
 // woken again for the rest as usual. Plain sockets only (TLS input must go through
 // TLS).
 func (l *link) readDirect(c gnet.Conn) gnet.Action {
-	if l.tls != nil || l.need-len(l.acc) < directMin {
+	if l.tls != nil || !directIO || l.need-len(l.acc) < directMin {
 		return gnet.None // small rests (a pipelined reply cut by a read) wait for the loop
 	}
 	fd := c.Fd()
 	for len(l.acc) < l.need && len(l.acc) < cap(l.acc) {
 		room := l.acc[len(l.acc):min(cap(l.acc), l.need)]
-		n, err := syscall.Read(fd, room)
+		n, err := rawRead(fd, room)
 		switch {
 		case n > 0:
 			l.acc = l.acc[:len(l.acc)+n]

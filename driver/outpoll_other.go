@@ -2,10 +2,7 @@
 
 package driver
 
-import (
-	"errors"
-	"syscall"
-)
+import "errors"
 
 // outPoller does not exist here.
 type outPoller struct{}
@@ -23,7 +20,7 @@ func forgetOut(*link, int) {}
 // writeVec writes the buffers of vec straight to the socket fd, in order, until it
 // takes no more, and returns how many bytes it took: one write per buffer here (see
 // writev_linux.go).
-func writeVec(fd int, vec [][]byte, _ *[]syscall.Iovec, _ bool) (int, error) {
+func writeVec(fd int, vec [][]byte, _ *[]iovec, _ bool) (int, error) {
 	done := 0
 	for _, b := range vec {
 		n, err := writeDirect(fd, b)

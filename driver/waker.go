@@ -1,11 +1,8 @@
 package driver
 
 import (
-	"net"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -33,7 +30,7 @@ type waker struct {
 	// copying them (see link.write); cleared after each write. Loop-owned.
 	vec [][]byte
 	// iov is writeVec's scratch space for the loop's direct writes. Loop-owned.
-	iov []syscall.Iovec
+	iov []iovec
 	// small counts the writes in a row that used under a quarter of a large out.
 	small int
 }
@@ -49,28 +46,16 @@ const (
 
 var wakeByte = []byte{1}
 
-// newWaker makes a socketpair and enrolls its read end.
+// newWaker makes a socketpair (wakePair) and enrolls its read end.
 func newWaker(cli *gnet.Client) (*waker, error) {
-	fds, err := socketpair()
+	nc, wfd, err := wakePair()
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.SetNonblock(fds[1], true); err != nil {
-		syscall.Close(fds[0])
-		syscall.Close(fds[1])
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fds[0]), "respring-waker")
-	nc, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		syscall.Close(fds[1])
-		return nil, err
-	}
-	w := &waker{wfd: fds[1]}
+	w := &waker{wfd: wfd}
 	gc, err := cli.EnrollContext(nc, w) // gnet dups the fd and closes nc
 	if err != nil {
-		syscall.Close(fds[1])
+		closeFD(wfd)
 		return nil, err
 	}
 	w.loop = gc.EventLoop()
@@ -93,7 +78,7 @@ func (w *waker) schedule(l *link) {
 		// EAGAIN means the pair is full of wake bytes: the loop wakes anyway.
 		w.mu.RLock()
 		if !w.closed {
-			_, _ = syscall.Write(w.wfd, wakeByte)
+			_, _ = rawWrite(w.wfd, wakeByte)
 		}
 		w.mu.RUnlock()
 	}
@@ -120,7 +105,7 @@ func (w *waker) close() {
 	defer w.mu.Unlock()
 	if !w.closed {
 		w.closed = true
-		syscall.Close(w.wfd)
+		closeFD(w.wfd)
 	}
 }
 

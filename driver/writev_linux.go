@@ -27,7 +27,7 @@ const iovMax = 1024
 // way, with 14% less server CPU, and unchanged at eight (bench/RESULTS.md). Putting
 // the CRLF of a value with its rest when another command follows (or merging the rest
 // with what follows) cost 13-19% at eight goroutines.
-func writeVec(fd int, vec [][]byte, iov *[]syscall.Iovec, tail bool) (int, error) {
+func writeVec(fd int, vec [][]byte, iov *[]iovec, tail bool) (int, error) {
 	done, i, off := 0, 0, 0 // written; the next byte is vec[i][off]
 	defer func() { clear((*iov)[:cap(*iov)]) }()
 	for i < len(vec) {
