@@ -120,9 +120,7 @@ func (b *base) reconnect() {
 	delay := b.cfg.ReconnectMin
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			// Full jitter in [delay/2, delay].
-			d := delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
-			t := time.NewTimer(d)
+			t := time.NewTimer(jittered(delay))
 			select {
 			case <-b.stop:
 				t.Stop()
@@ -224,4 +222,9 @@ func (b *base) halt() {
 	b.mu.Lock()
 	b.halted = true
 	b.mu.Unlock()
+}
+
+// jittered is a reconnect pause of about d: uniform in [d/2, d].
+func jittered(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }

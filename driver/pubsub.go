@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/respring/respring/parser"
 	"github.com/respring/respring/writer"
@@ -36,6 +37,12 @@ type PubsubConn struct {
 	sent   []sentCmd         // commands written or queued, oldest first, awaiting confirmations
 	closed bool
 	limit  int
+
+	// movedReconnects counts the reconnects in a row that MOVED refusals of shard
+	// channels caused, since a shard channel was last confirmed (see failHead).
+	movedReconnects int
+	movedLink       *link       // the connection movedTimer drops, nil if none
+	movedTimer      *time.Timer // pending MOVED-caused reconnect (see movedReconnect)
 }
 
 // topic is one channel or pattern with its subscribers.
@@ -107,9 +114,17 @@ func (p *PubsubConn) PSubscribe(ctx context.Context, patterns ...string) (*Subsc
 // slot's master (driver/cluster does both). When the server ends a shard
 // subscription by itself (its slot moved, SUNSUBSCRIBE with no request), the
 // connection is re-established, through Config.Resolve, and subscribes again: the
-// subscription goes on. Without Resolve the connection goes to Addr again, and a
-// MOVED (or ASK) refusal there ends the subscription with that *RedisError: the
-// same address would refuse it again.
+// subscription goes on. A MOVED (or ASK) refusal of a subscription that was
+// receiving (the node Resolve named does not own the slot yet, or any more) makes the
+// connection go again, through Resolve, after a pause that grows as the reconnect
+// backoff does (Config.ReconnectMin doubling up to ReconnectMax); after 10 such
+// reconnects in a row with no shard channel confirmed in between, the next refusal
+// ends the subscription with that *RedisError (with the default backoff, after about
+// 3 to 7 s). A subscription still waiting for its first confirmation is not kept:
+// SSubscribe returns the refusal (driver/cluster follows the redirect). Without
+// Resolve the connection goes to Addr again, and a MOVED (or ASK) refusal there
+// ends the subscription with that *RedisError at once: the same address would
+// refuse it again.
 func (p *PubsubConn) SSubscribe(ctx context.Context, channels ...string) (*Subscription, error) {
 	return p.subscribe(ctx, topicShard, channels)
 }
@@ -319,6 +334,10 @@ func (p *PubsubConn) Close() error {
 		return ErrClosed
 	}
 	p.closed = true
+	if p.movedTimer != nil {
+		p.movedTimer.Stop()
+		p.movedLink, p.movedTimer = nil, nil
+	}
 	// Collect first, into a slice of its own: end removes each subscriber from its
 	// topics' slices (and the topics from the maps), which must not shift what is
 	// being ranged over (appending t.waiting to t.subs could write into t.subs's
@@ -478,6 +497,9 @@ func (p *PubsubConn) confirm(kind, name string) {
 		return
 	}
 	t.confirmed = true
+	if t.shard {
+		p.movedReconnects = 0 // a node took a shard channel: Resolve found the owner
+	}
 	for _, s := range t.waiting {
 		t.subs = append(t.subs, s)
 		if s.left--; s.left == 0 {
@@ -574,7 +596,11 @@ func (p *PubsubConn) Done() <-chan struct{} { return p.b.stop }
 func (p *PubsubConn) Reconnect() { p.b.requestReconnect() }
 
 // failHead ends the subscriptions waiting on the oldest command, which the server
-// refused (NOPERM, for example).
+// refused (NOPERM, for example). It acts only on the topics that command was sent
+// for, and on each only while it is still the current topic of its name: a topic
+// unsubscribed while its SUBSCRIBE was on the way (its subscriber's ctx ended, or it
+// unsubscribed) and subscribed again is a new topic of the same name, with a
+// SUBSCRIBE of its own behind the refused one, which may well succeed.
 func (p *PubsubConn) failHead(v parser.Value) error {
 	p.mu.Lock()
 	if len(p.sent) == 0 {
@@ -583,42 +609,103 @@ func (p *PubsubConn) failHead(v parser.Value) error {
 	}
 	cmd := p.sent[0]
 	p.sent = p.sent[1:]
-	wake, again := false, false
-	if cmd.kind == "subscribe" || cmd.kind == "psubscribe" || cmd.kind == "ssubscribe" {
+	wake := false
+	if kind := kindNamed(cmd.kind); cmd.kind == subKinds[kind] {
 		err := newRedisError(v)
 		// A shard channel subscribed again after a reconnect, refused with a
 		// redirect: the connection went to a node that no longer owns the slot (the
 		// map Resolve used was older than the move). The subscriptions that were
-		// receiving stay, and the connection goes again, through Resolve; only those
-		// still waiting for their first confirmation end (driver/cluster follows the
-		// redirect for them). Without Resolve the connection would go to the same
-		// address, which refuses again at once (and each dial succeeds, so the
-		// reconnect backoff never applies): there every subscription refused ends,
-		// with the redirect.
-		moved := cmd.kind == "ssubscribe" && isRedirect(v.Bytes()) && p.b.cfg.Resolve != nil
-		m := p.topics(kindNamed(cmd.kind))
-		for _, n := range cmd.names {
-			if t := m[n]; t != nil {
-				for _, s := range append(slices.Clone(t.waiting), t.subs...) {
-					if moved && s.isReady() {
-						again = true
-						continue
-					}
-					if p.end(s, err) {
-						wake = true
-					}
+		// receiving stay, and the connection goes again, through Resolve, after a
+		// backoff (see movedReconnect); only those still waiting for their first
+		// confirmation end (driver/cluster follows the redirect for them). Once
+		// maxMovedReconnects such reconnects in a row brought no confirmation, the
+		// next refusal ends them all: Resolve keeps naming a node that refuses.
+		// Without Resolve the connection would go to the same address, which refuses
+		// again at once (and each dial succeeds, so the reconnect backoff never
+		// applies): there every subscription refused ends, with the redirect.
+		redirect := kind == topicShard && isRedirect(v.Bytes()) && p.b.cfg.Resolve != nil
+		moved := redirect && p.movedReconnects < maxMovedReconnects
+		if redirect && !moved {
+			p.movedReconnects = 0 // given up: a later subscription starts afresh
+		}
+		m := p.topics(kind)
+		again := false
+		for i, n := range cmd.names {
+			if i >= len(cmd.topics) || m[n] != cmd.topics[i] {
+				continue // unsubscribed since, perhaps subscribed again: not this command's
+			}
+			t := cmd.topics[i]
+			for _, s := range append(slices.Clone(t.waiting), t.subs...) {
+				if moved && s.isReady() {
+					again = true
+					continue
+				}
+				if p.end(s, err) {
+					wake = true
 				}
 			}
+		}
+		if again {
+			p.movedReconnect()
 		}
 	}
 	p.mu.Unlock()
 	if wake {
 		p.b.wake()
 	}
-	if again {
-		p.reconnectSoon()
-	}
 	return nil
+}
+
+// maxMovedReconnects bounds the reconnects in a row that MOVED (or ASK) refusals of
+// shard channels cause with Config.Resolve set (see failHead): with the default
+// backoff (10 ms doubling to 2 s, see movedBackoff) they span about 3 to 7 s, time
+// enough for a cluster's map to catch up with a slot's move.
+const maxMovedReconnects = 10
+
+// movedReconnect counts one MOVED-caused reconnect and drops the current connection
+// after movedBackoff (under mu). Resolve may name the same stale node again at once,
+// and each dial succeeds, so base's backoff (which paces failed dials) never applies:
+// without a pause of its own this would reconnect as fast as the network allows. A
+// connection already scheduled to go is left so (and not counted again); one lost
+// meanwhile is counted but not waited for (its reconnect is under way). The timer
+// drops only the connection it was set for, if it is still the current one.
+func (p *PubsubConn) movedReconnect() {
+	l := p.b.cur.Load()
+	if l != nil && l == p.movedLink {
+		return
+	}
+	p.movedReconnects++
+	if l == nil {
+		return
+	}
+	if p.movedTimer != nil {
+		p.movedTimer.Stop()
+	}
+	p.movedLink = l
+	p.movedTimer = time.AfterFunc(movedBackoff(&p.b.cfg, p.movedReconnects), func() {
+		p.mu.Lock()
+		if p.movedLink != l || p.closed {
+			p.mu.Unlock()
+			return
+		}
+		p.movedLink, p.movedTimer = nil, nil
+		p.mu.Unlock()
+		if p.b.cur.Load() == l {
+			l.failed.CompareAndSwap(nil, &errReconnect)
+			l.close()
+		}
+	})
+}
+
+// movedBackoff is the pause before the nth MOVED-caused reconnect in a row (n >= 1):
+// base's reconnect backoff, ReconnectMin doubling up to ReconnectMax, with the same
+// jitter, in [d/2, d].
+func movedBackoff(cfg *Config, n int) time.Duration {
+	d := cfg.ReconnectMin
+	for i := 1; i < n && d <= cfg.ReconnectMax/2; i++ {
+		d *= 2
+	}
+	return jittered(min(d, cfg.ReconnectMax))
 }
 
 // isRedirect reports whether an error reply is a cluster redirect (MOVED or ASK).
