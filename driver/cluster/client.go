@@ -535,10 +535,11 @@ func (c *Client) routeSlow(parent context.Context, slot int) (*driver.PairedConn
 // (TRYAGAIN, CLUSTERDOWN, ...) are followed inside the Future's methods, within the
 // caller's context; the happy path allocates nothing. A command whose keys are in
 // different slots fails with ErrCrossSlot and is not sent. Blocking commands (BLPOP,
-// XREAD BLOCK, WAIT, ...) run on the node's dedicated pool and do not follow
-// redirects: a MOVED or ASK comes back as a *driver.RedisError (the command did not
-// run, and may be sent again once the map is refreshed: Do asks for a refresh then,
-// RefreshInterval makes one in any case).
+// XREAD BLOCK, WAIT, ...) run on the node's dedicated pool, whose Futures do not
+// follow redirects (the driver gives them no rerouting): through Send a MOVED or ASK
+// comes back as a *driver.RedisError (the command did not run, and may be sent again
+// once the map is refreshed; RefreshInterval makes a refresh in any case). Do follows
+// their redirects as every other command's: send blocking commands with Do.
 func (c *Client) Send(args ...any) driver.Future {
 	slot, ro, err := c.cmds.slotOf(args)
 	if err != nil {
@@ -576,7 +577,12 @@ func (c *Client) SendAndForget(args ...any) {
 // Do sends one command and waits for its reply, redirects included; ctx bounds it
 // all: finding the node (a refresh, a dial), the wait for room in its connection's
 // ring, the redirects (each one's wait for room in the ring it goes to), and the
-// reply.
+// reply. A blocking command (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK, ...) runs on the
+// dedicated pool of its node, and follows its redirects there, within the same bounds:
+// after MOVED on the new master's pool, after ASK on one connection of the named
+// node's pool, ASKING first. When ctx ends while it waits on the server, its
+// connection is closed: it takes nothing the server gets afterwards (an RPUSH) that
+// nobody would read.
 func (c *Client) Do(ctx context.Context, args ...any) (parser.Value, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -589,11 +595,14 @@ func (c *Client) Do(ctx context.Context, args ...any) (parser.Value, error) {
 	if err != nil {
 		return parser.Value{}, err
 	}
+	if c.cmds.blocking(args) {
+		return c.doBlocking(ctx, conn, slot, args)
+	}
 	v, err := conn.SendRoutedContext(ctx, c, args...).Wait(ctx)
 	var re *driver.RedisError
 	if err != nil && errors.As(err, &re) && c.Reroutes([]byte(re.Error())) {
-		// A redirect left to the caller (a blocking command's, or one past
-		// MaxRedirects): the map is likely out of date.
+		// A redirect left to the caller (one past MaxRedirects, or a blocking
+		// command's the table does not flag): the map is likely out of date.
 		c.requestRefresh()
 	}
 	return v, err
@@ -665,8 +674,9 @@ func (c *Client) Close() error {
 
 // Dedicated runs fn with a connection of its own (see driver.PairedConn.Dedicated) on
 // the master that serves key's slot: WATCH, MULTI/EXEC and blocking commands on keys
-// of that slot. Blocking commands sent with Send go to their slot's node and run on
-// its dedicated pool by themselves.
+// of that slot. Commands sent on it do not follow redirects. Blocking commands sent
+// with Send or Do go to their slot's node and run on its dedicated pool by themselves
+// (Do following their redirects).
 func (c *Client) Dedicated(ctx context.Context, key string, fn func(d *driver.DedicatedConn) error) error {
 	conn, err := c.route(KeySlotString(key), false)
 	if err != nil {

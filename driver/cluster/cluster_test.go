@@ -72,6 +72,8 @@ func TestKeySlotsAndPositionsMatchServer(t *testing.T) {
 		{"MEMORY", "USAGE", "k"},
 		{"XINFO", "STREAM", "s1"},
 		{"SORT", "k", "LIMIT", "0", "1"},
+		{"SORT", "k", "BY", "w_*", "LIMIT", "0", "1", "STORE", "d"},
+		{"SORT_RO", "k", "GET", "#"},
 		{"GEOSEARCHSTORE", "dst", "src", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"},
 		{"BITOP", "AND", "dst", "a", "b"},
 		{"RENAME", "a", "b"},
@@ -146,6 +148,19 @@ func TestRouting(t *testing.T) {
 	}
 	if err := c.Send("MSET", "{u}a", 1, "{u}b", 2).Err(ctx); err != nil {
 		t.Fatalf("MSET with one tag: %v", err)
+	}
+	// SORT's STORE destination is a key of the command too.
+	if err := c.Send("RPUSH", "{u}list", 3, 1, 2).Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send("SORT", "{u}list", "STORE", "sorted").Err(ctx); !errors.Is(err, ErrCrossSlot) {
+		t.Fatalf("SORT {u}list STORE sorted = %v, want ErrCrossSlot", err)
+	}
+	if n, err := c.Send("SORT", "{u}list", "LIMIT", 0, 2, "STORE", "{u}sorted").Int(ctx); err != nil || n != 2 {
+		t.Fatalf("SORT STORE with one tag = %d, %v", n, err)
+	}
+	if v, err := c.Do(ctx, "LRANGE", "{u}sorted", 0, -1); err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "2" {
+		t.Fatalf("the SORT's destination holds %v, %v", v, err)
 	}
 	if got, err := c.Send("PING").String(ctx); err != nil || got != "PONG" {
 		t.Fatalf("PING = %q, %v", got, err)
@@ -490,39 +505,6 @@ func TestDoCtxRingFull(t *testing.T) {
 	}
 	if n, err := c.Send("EXISTS", "{full}do").Int(ctx); err != nil || n != 0 {
 		t.Fatalf("EXISTS of the Do's key after the pause: %d, %v; want 0 (not sent)", n, err)
-	}
-}
-
-// A blocking command does not follow redirects (it runs on the dedicated pool): its
-// MOVED comes back to the caller, and Do asks for a refresh of the map, after which
-// the command goes to the new owner.
-func TestBlockingMovedRefreshes(t *testing.T) {
-	cl := redistest.StartCluster(t, 3, 0)
-	c := connect(t, cl, Config{RefreshInterval: -1})
-	ctx := testCtx(t, 20*time.Second)
-	key := "{bm}list"
-	slot := KeySlotString(key)
-	_, dst := srcDst(t, cl, slot)
-	if err := c.Send("PING").Err(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range cl.Masters() {
-		m.MustDo("CLUSTER", "SETSLOT", strconv.Itoa(slot), "NODE", dst.NodeID())
-	}
-	before := c.Stats()
-	var re *driver.RedisError
-	if _, err := c.Do(ctx, "BLPOP", key, "1"); !errors.As(err, &re) || re.Code() != "MOVED" {
-		t.Fatalf("BLPOP on a slot that moved: %v, want its MOVED", err)
-	}
-	for i := 0; c.topo.Load().slots[slot].Load().master.addr != dst.Addr; i++ {
-		if i == 500 {
-			t.Fatalf("no refresh after the MOVED: stats before %+v, now %+v", before, c.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	dst.MustDo("RPUSH", key, "x")
-	if v, err := c.Do(ctx, "BLPOP", key, "1"); err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "x" {
-		t.Fatalf("BLPOP after the refresh: %v, %v", v, err)
 	}
 }
 

@@ -34,7 +34,10 @@
 // driver.ErrConnLost, as on one node. After Config.MaxRedirects redirects the caller
 // gets the last reply as a *driver.RedisError. A SendAndForget command's redirects
 // are followed too, in the background, and its final failure counted in
-// ForgottenErrors.
+// ForgottenErrors. A blocking command (BLPOP, BLMOVE, XREAD BLOCK, ...) runs on its
+// node's dedicated pool: Do follows its redirects there, as the others' (after ASK,
+// ASKING and the command on one dedicated connection); Send's Future of one gives
+// its redirect to the caller (see Client.Send).
 // A transaction (SendTx) whose slot moved is sent again whole, once for all its
 // Futures; a batch (SendBatch) is split by node, and each command follows its own
 // redirects.

@@ -14,11 +14,12 @@ import (
 // specifications (a begin search by index or by keyword, then a range or a key count),
 // which cover the commands with keys in odd places (EVAL's numkeys, XREAD's STREAMS,
 // ZUNIONSTORE's destination and numkeys, subcommands such as OBJECT ENCODING and
-// MEMORY USAGE). A server without key specifications (before 7) gives first/last/step
-// only; then those are used. A command the table does not know (the table could not be
-// fetched, or a module added the command later) is routed by its second argument, as
-// most commands have their key there; commands the table says take no key go to any
-// node.
+// MEMORY USAGE). The one key they leave "unknown" is SORT's STORE destination: it is
+// found as the server finds it (sortStoreAt). A server without key specifications
+// (before 7) gives first/last/step only; then those are used. A command the table does
+// not know (the table could not be fetched, or a module added the command later) is
+// routed by its second argument, as most commands have their key there; commands the
+// table says take no key go to any node.
 
 // Kinds of key spec searches.
 const (
@@ -46,11 +47,19 @@ type keySpec struct {
 // cmdInfo is what the client knows of one command.
 type cmdInfo struct {
 	readonly bool
-	specs    []keySpec
-	subs     map[string]*cmdInfo // a container command's subcommands ("encoding" of OBJECT)
+	// blocking: the server flags the command "blocking" (BLPOP, BRPOP, BLMOVE,
+	// BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD, XREADGROUP; servers
+	// before 7.0 flag none); blockArg, that it blocks only with a BLOCK argument
+	// (XREAD, XREADGROUP). See commandTable.blocking.
+	blocking, blockArg bool
+	specs              []keySpec
+	subs               map[string]*cmdInfo // a container command's subcommands ("encoding" of OBJECT)
 	// skipEmpty ignores empty key arguments: MIGRATE's key is "" when it moves the
 	// keys listed after KEYS.
 	skipEmpty bool
+	// sortStore adds SORT's STORE destination to the keys (see sortStoreAt): the
+	// server's key spec for it is of type "unknown", which no key spec search finds.
+	sortStore bool
 }
 
 // commandTable maps lower-case command names (and "container|sub") to their info.
@@ -76,10 +85,17 @@ func parseCommand(e parser.Value) (string, *cmdInfo) {
 		return "", nil
 	}
 	name := strings.ToLower(f[0].Text())
-	info := &cmdInfo{skipEmpty: name == "migrate"}
+	info := &cmdInfo{
+		skipEmpty: name == "migrate",
+		sortStore: name == "sort", // not SORT_RO, which has no STORE
+		blockArg:  name == "xread" || name == "xreadgroup",
+	}
 	for _, fl := range f[2].Elems() {
-		if strings.EqualFold(fl.Text(), "readonly") {
+		switch {
+		case strings.EqualFold(fl.Text(), "readonly"):
 			info.readonly = true
+		case strings.EqualFold(fl.Text(), "blocking"):
+			info.blocking = true
 		}
 	}
 	if len(f) > 8 && len(f[8].Elems()) > 0 {
@@ -237,7 +253,65 @@ func (t commandTable) slotOf(args []any) (slot int, readonly bool, err error) {
 			}
 		}
 	}
+	if info.sortStore {
+		if j := sortStoreAt(args); j > 0 {
+			s := KeySlot(argBytes(args[j], scratch[:]))
+			if slot == noKey {
+				slot = s
+			} else if s != slot {
+				return slot, info.readonly, ErrCrossSlot
+			}
+		}
+	}
 	return slot, info.readonly, nil
+}
+
+// sortStoreAt returns the index of SORT's STORE destination in args, or -1 if there
+// is none. The server's table cannot say where it is (its key spec is "unknown": the
+// keyword may come anywhere), so the server finds it with code of its own
+// (sortGetKeys, src/db.c, as COMMAND GETKEYS shows), which this follows: after the
+// sorted key, LIMIT skips two arguments, BY and GET one, and the last STORE that has
+// an argument after it names the destination.
+func sortStoreAt(args []any) int {
+	at := -1
+	var scratch [24]byte
+	for i := 2; i < len(args); i++ {
+		a := argBytes(args[i], scratch[:])
+		switch {
+		case eqFold(a, "limit"):
+			i += 2
+		case eqFold(a, "by"), eqFold(a, "get"):
+			i++
+		case eqFold(a, "store") && i+1 < len(args):
+			at = i + 1
+		}
+	}
+	return at
+}
+
+// blocking reports whether the command may block the connection it runs on, so that
+// the driver runs it on a node's dedicated pool: one the server's table flags
+// "blocking", and for XREAD and XREADGROUP only with BLOCK before STREAMS (the
+// driver's own rule, driver/commands.go). The driver's Futures of such commands do
+// not follow redirects; Do follows them itself (blocking.go).
+func (t commandTable) blocking(args []any) bool {
+	info := t.lookup(args)
+	if info == nil || !info.blocking {
+		return false
+	}
+	if !info.blockArg {
+		return true
+	}
+	var scratch [24]byte
+	for _, a := range args[1:] {
+		switch b := argBytes(a, scratch[:]); {
+		case eqFold(b, "streams"):
+			return false
+		case eqFold(b, "block"):
+			return true
+		}
+	}
+	return false
 }
 
 // keysOf returns the key arguments of a command (for tests and errors).
@@ -259,6 +333,11 @@ func (t commandTable) keysOf(args []any) [][]byte {
 			if k := argBytes(args[j], nil); len(k) > 0 || !info.skipEmpty {
 				keys = append(keys, k)
 			}
+		}
+	}
+	if info.sortStore {
+		if j := sortStoreAt(args); j > 0 {
+			keys = append(keys, argBytes(args[j], nil))
 		}
 	}
 	return keys

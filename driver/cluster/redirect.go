@@ -1,7 +1,9 @@
 package cluster
 
 // Following redirects (driver.Rerouter): MOVED, ASK, the replies that prove a command
-// did not run, and the commands a closed node connection never wrote.
+// did not run, and the commands a closed node connection never wrote. The reaction to
+// each reply is nextHop's, for Reroute and for the blocking commands Do follows
+// itself (blocking.go).
 
 import (
 	"context"
@@ -26,56 +28,91 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 	if r.Err != nil {
 		return c.resend(ctx, r)
 	}
-	if ask, slot, addr, ok := parseRedirect(r.Reply); ok && (addr != "" || ask) {
-		if r.Attempt > c.cfg.MaxRedirects || addr == "" {
+	h, err := c.nextHop(ctx, r.Reply, r.Attempt, func() (int, error) { return c.slotOfEncoded(r.Cmd) })
+	if err != nil {
+		return driver.Future{}, err // not followed: not counted
+	}
+	// Sent within ctx: a wait for room in a full ring that ends with it sent nothing,
+	// and says so.
+	var f driver.Future
+	if r.Tx > 0 {
+		f, err = h.conn.ResendTxContext(ctx, c, r.Cmd, h.ask)
+	} else {
+		f, err = h.conn.ResendContext(ctx, c, r.Cmd, h.ask)
+	}
+	if err != nil {
+		return driver.Future{}, err // not followed: not counted
+	}
+	// Counted once followed, so that a Reroute given up on its ctx (which the
+	// Future's next reader tries again) is counted once. (After a MOVED the map was
+	// updated either way: the reply says where the slot is.)
+	h.n.Add(1)
+	return f, nil
+}
+
+// hop is where a redirected or retried command goes next: to conn, preceded there by
+// ASKING with ask; n counts it once it was sent (Stats).
+type hop struct {
+	conn *driver.PairedConn
+	ask  bool
+	n    *atomic.Uint64
+}
+
+// nextHop is the client's reaction to msg, the error reply that is a command's
+// attempt-th redirect or retry (see Reroutes), for Reroute and for the blocking
+// commands Do follows itself (blocking.go): one place for all of them.
+//   - MOVED: the map is updated for the slot (and refreshed), the command goes to the
+//     named master; ASK: to the named node, after ASKING, the map unchanged; both at
+//     most MaxRedirects times.
+//   - A retried reply (TRYAGAIN, CLUSTERDOWN, ...), or a MOVED that does not name the
+//     host: after a refresh is asked for and a backoff within ctx, to the master of
+//     the command's slot (given by slot) in the map then, at most MaxRetries times.
+//
+// ErrNoReroute says the command is not sent again: the caller gets msg as it is.
+// Another error (ctx's, a failed dial) ends the command with it; nothing was sent.
+func (c *Client) nextHop(ctx context.Context, msg string, attempt int, slot func() (int, error)) (hop, error) {
+	if ask, s, addr, ok := parseRedirect(msg); ok && (addr != "" || ask) {
+		if attempt > c.cfg.MaxRedirects || addr == "" {
 			// Given up, or an ASK to a node whose host it does not say: the map
 			// may be out of date (a refresh is rate-limited).
 			c.requestRefresh()
-			return driver.Future{}, driver.ErrNoReroute
+			return hop{}, driver.ErrNoReroute
 		}
 		if !ask {
-			c.movedTo(slot, addr)
+			c.movedTo(s, addr)
 		}
 		conn, err := c.connFor(ctx, addr, false)
 		if err != nil {
-			return driver.Future{}, err // not followed: not counted
+			return hop{}, err
 		}
-		// Sent within ctx: a wait for room in a full ring that ends with it sent
-		// nothing, and says so.
-		var f driver.Future
-		if r.Tx > 0 {
-			f, err = conn.ResendTxContext(ctx, c, r.Cmd, ask)
-		} else {
-			f, err = conn.ResendContext(ctx, c, r.Cmd, ask)
-		}
-		if err != nil {
-			return driver.Future{}, err // not followed: not counted
-		}
-		// Counted once followed, so that a Reroute given up on its ctx (which the
-		// Future's next reader tries again) is counted once. (The map was updated
-		// above either way: the MOVED reply says where the slot is.)
 		if ask {
-			c.asked.Add(1)
-		} else {
-			c.moved.Add(1)
+			return hop{conn: conn, ask: true, n: &c.asked}, nil
 		}
-		return f, nil
+		return hop{conn: conn, n: &c.moved}, nil
 	}
 	// A retry; or a MOVED that does not say the host (unknown-endpoint) or cannot be
 	// read: the slot's master in the refreshed map.
-	if r.Attempt > c.cfg.MaxRetries {
-		return driver.Future{}, driver.ErrNoReroute
+	if attempt > c.cfg.MaxRetries {
+		return hop{}, driver.ErrNoReroute
 	}
 	c.requestRefresh()
-	d := min(10*time.Millisecond<<min(r.Attempt-1, 6), 500*time.Millisecond)
+	d := min(10*time.Millisecond<<min(attempt-1, 6), 500*time.Millisecond)
 	t := time.NewTimer(jitter(d / 2))
 	select {
 	case <-t.C:
 	case <-ctx.Done():
 		t.Stop()
-		return driver.Future{}, ctx.Err()
+		return hop{}, ctx.Err()
 	}
-	return c.sendToSlot(ctx, r, &c.retried)
+	s, err := slot()
+	if err != nil {
+		return hop{}, driver.ErrNoReroute
+	}
+	conn, err := c.routeCtx(ctx, s, false)
+	if err != nil {
+		return hop{}, err
+	}
+	return hop{conn: conn, n: &c.retried}, nil
 }
 
 // sendToSlot sends r's command again to the master of its slot, counting it in n.
