@@ -9,8 +9,16 @@
 // # Discovery
 //
 // At every (re)connect the sentinels are asked, in order (the last one that
-// answered first), for SENTINEL GET-MASTER-ADDR-BY-NAME; the sentinels the answering
-// one knows (SENTINEL SENTINELS) join the list. The node named is used only if its
+// answered first), for SENTINEL GET-MASTER-ADDR-BY-NAME, hedged: the next sentinel
+// is asked as soon as the ones asked have failed, or 50 ms after the last one was
+// asked without an answer, and the first answer is taken (the others' questions are
+// cancelled), so a sentinel that accepts connections and never answers does not
+// hold up a reconnect by its timeout. The sentinels the answering one knows
+// (SENTINEL SENTINELS) join the list; those learnt before that it no longer names
+// leave it (and their subscription ends), once it names the master a connection
+// confirmed: a sentinel removed from the group (SENTINEL RESET on the others) is not
+// retried for good. The sentinels of Config.Sentinels always stay. The list is also
+// refreshed every 10 s by the periodic check. The node named is used only if its
 // ROLE says master: otherwise the attempt fails with ErrNotMaster and the driver's
 // reconnect loop (or PairedConnect, at most once per sentinel) asks again, the
 // sentinel that named that node coming last: a stale sentinel first in the list does
@@ -39,7 +47,10 @@
 // returned as such: READONLY proves it did not run.
 //
 // ReplicaConnect connects to a replica instead (SENTINEL REPLICAS, healthy ones only,
-// chosen by Config.ReplicaSelector, ROLE confirmed), for reads that may lag.
+// chosen by Config.ReplicaSelector, ROLE confirmed), for reads that may lag. The
+// sentinels are asked as for the master; one that lists no healthy replica does not
+// end the search, and one that listed a node whose ROLE is not slave comes last at
+// the next attempt (ReplicaConnect tries again at most once per sentinel).
 //
 // Measured on this machine (TestFailoverUnderLoad, 16 goroutines of INCR, SET and GET,
 // down-after-milliseconds 1000, one of three sentinels down during the first

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -84,6 +85,9 @@ type watcher struct {
 	mu        sync.Mutex
 	sentinels []string                      // in order of preference: last answering first
 	conns     map[string]*driver.PairedConn // sentinel connections, by address
+	// configured holds Config.Sentinels: learn never drops them, only the sentinels
+	// it learnt.
+	configured map[string]bool
 	// served is the address the served connection was last dialled to, which events
 	// and checks are compared with. The dedicated pool dials through the same Resolve,
 	// and the hooks do not say which connection a dial is for; but the served
@@ -95,11 +99,16 @@ type watcher struct {
 	served string
 	up     func() bool // whether the served connection is up; nil: every dial is its own
 	follow func()      // reconnects the served connection
-	// named is the sentinel whose answer the last resolve returned, and rejected the
-	// one whose answer Verify then refused (ROLE not master): the next resolve asks
-	// it last, so that a stale sentinel first in the list does not name the same
-	// replica at every attempt.
-	named, rejected string
+	// named is the sentinel whose answer the last resolve returned (answer, the
+	// address it named), and rejected the one whose answer Verify then refused (ROLE
+	// not master; for ReplicaConnect, not a replica): the next resolve asks it last,
+	// so that a stale sentinel first in the list does not name the same node at
+	// every attempt.
+	named, answer, rejected string
+	// confirmed is the last address a dial through resolve found to be the master
+	// (ROLE): a sentinel's list of the others drops sentinels (see learn) only when
+	// that sentinel names it, so that a stale sentinel's list drops none.
+	confirmed string
 	// holding is set while a sentinel fails the master over (from the moment it is
 	// about to promote a replica until +switch-master or the failover's end):
 	// resolve then waits for the new master instead of returning the old one.
@@ -111,13 +120,23 @@ type watcher struct {
 	// failed holds the sentinels whose last check failed: they are asked last until
 	// the backoff ends, so that one that never answers does not delay every check.
 	failed map[string]*failure
-	// learned is signalled when learn adds sentinels, for run to subscribe to them.
-	learned chan struct{}
-	// probeTimeout bounds a background attempt to one sentinel (a subscription, a
-	// check): askTimeout; tests make it longer than themselves.
-	probeTimeout time.Duration
-	// probed, if set, is told of the end of every background attempt (tests).
-	probed func(addr, what string, err error)
+	// changed is signalled when learn adds or drops sentinels, for run to subscribe
+	// to the new ones and stop the subscriptions to those dropped.
+	changed chan struct{}
+	// refreshed is when learn last had an answer; check asks again for the
+	// sentinels (SENTINEL SENTINELS) once refreshEvery has passed since.
+	refreshed    time.Time
+	refreshEvery time.Duration
+	// askTimeout bounds a question to one sentinel at a (re)connect, and
+	// probeTimeout a background attempt (a subscription, a check): both askTimeout;
+	// tests make them longer than themselves.
+	askTimeout, probeTimeout time.Duration
+	// Test hooks, if set: probed is told of the end of every background attempt,
+	// asked of the end of every question of resolve and replicas, and stopped of
+	// the end of every subscription goroutine (see run).
+	probed  func(addr, what string, err error)
+	asked   func(addr string, err error)
+	stopped func(addr string)
 }
 
 // failure is a sentinel's backoff after failed checks.
@@ -150,9 +169,19 @@ func newWatcher(cfg Config) (*watcher, error) {
 	if cfg.CheckInterval == 0 {
 		cfg.CheckInterval = time.Second
 	}
+	configured := map[string]bool{}
+	for _, s := range cfg.Sentinels {
+		configured[s] = true
+	}
 	return &watcher{cfg: cfg, sentinels: append([]string(nil), cfg.Sentinels...), conns: map[string]*driver.PairedConn{},
-		failed: map[string]*failure{}, learned: make(chan struct{}, 1), probeTimeout: askTimeout}, nil
+		configured: configured, failed: map[string]*failure{}, changed: make(chan struct{}, 1),
+		refreshEvery: refreshEvery, askTimeout: askTimeout, probeTimeout: askTimeout}, nil
 }
+
+// refreshEvery is how often check asks a sentinel for the others (SENTINEL
+// SENTINELS), besides the (re)connects: sentinels added to the group are
+// subscribed to, and those removed from it are dropped, without a reconnect.
+const refreshEvery = 10 * time.Second
 
 // sentinelConfig is the driver configuration of a connection to a sentinel.
 func (w *watcher) sentinelConfig(addr string) driver.Config {
@@ -160,6 +189,11 @@ func (w *watcher) sentinelConfig(addr string) driver.Config {
 		Addr: addr, Username: w.cfg.SentinelUsername, Password: w.cfg.SentinelPassword,
 		TLS: w.cfg.SentinelTLS, DialTimeout: w.cfg.Node.DialTimeout, HealthCheck: w.cfg.Node.HealthCheck,
 		Protocol: 2, // sentinels speak RESP3 too, but their replies are plain arrays
+		// A question still out when the connection is closed (one that resolve
+		// cancelled, to a hung sentinel) is not waited for: nobody waits for its
+		// answer, and learn closes the connection of a sentinel it drops in the
+		// middle of a dial.
+		CloseTimeout: time.Millisecond,
 	}
 }
 
@@ -197,8 +231,9 @@ func (w *watcher) sentinelConn(ctx context.Context, addr string) (*driver.Paired
 // askTimeout bounds one question to one sentinel.
 const askTimeout = time.Second
 
-// resolve asks the sentinels, in order, for the master's address; the first that
-// answers moves to the front, and the sentinels it knows are added to the list.
+// resolve asks the sentinels, in order of preference and hedged (see hedged), for
+// the master's address; the one whose answer is taken moves to the front, and the
+// list is refreshed with the sentinels it knows (see learn).
 func (w *watcher) resolve(ctx context.Context) (string, error) {
 	for {
 		addr, err := w.resolveOnce(ctx)
@@ -235,40 +270,59 @@ const (
 	holdMax  = 10 * time.Second
 )
 
-// resolveOnce asks the sentinels once (see resolve).
+// resolveOnce asks the sentinels once (see resolve), hedged (see hedged): a sentinel
+// that hangs does not hold up the answer of the next.
 func (w *watcher) resolveOnce(ctx context.Context) (string, error) {
+	list := w.order()
+	i, addr, errs := hedged(ctx, list, w.askTimeout, w.ask, w.asked)
+	if i < 0 {
+		return "", noAnswer(list, errs, ErrUnknownMaster)
+	}
+	s := list[i]
+	w.prefer(s)
+	lctx, cancel := context.WithTimeout(ctx, w.askTimeout)
+	w.learn(lctx, s, addr)
+	cancel()
 	w.mu.Lock()
+	w.named, w.answer = s, addr
+	w.mu.Unlock()
+	return addr, nil
+}
+
+// order returns the sentinels in the order to ask them, the one whose answer Verify
+// refused last moved to the back.
+func (w *watcher) order() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if s := w.rejected; s != "" {
 		w.rejected = ""
 		w.demoteLocked(s)
 	}
-	list := append([]string(nil), w.sentinels...)
-	w.mu.Unlock()
-	unknown := false
-	var errs []error
-	for _, s := range list {
-		actx, cancel := context.WithTimeout(ctx, askTimeout)
-		addr, err := w.ask(actx, s)
-		cancel()
-		if errors.Is(err, ErrUnknownMaster) {
-			unknown = true
-			continue
+	return append([]string(nil), w.sentinels...)
+}
+
+// noAnswer is the error of a question of hedged that no sentinel answered: unknown
+// (ErrUnknownMaster, ErrNoReplica) if a sentinel said so, else ErrNoSentinel with
+// each sentinel's error.
+func noAnswer(list []string, errs []error, unknown error) error {
+	var all []error
+	said := false
+	for i, err := range errs {
+		switch {
+		case err == nil: // not asked
+		case errors.Is(err, unknown):
+			said = true
+		default:
+			all = append(all, fmt.Errorf("%s: %w", list[i], err))
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s, err))
-			continue
-		}
-		w.prefer(s)
-		w.learn(ctx, s)
-		w.mu.Lock()
-		w.named = s
-		w.mu.Unlock()
-		return addr, nil
 	}
-	if unknown {
-		return "", ErrUnknownMaster
+	if said {
+		return unknown
 	}
-	return "", fmt.Errorf("%w: %w", ErrNoSentinel, errors.Join(errs...))
+	if len(all) == 0 {
+		return ErrNoSentinel
+	}
+	return fmt.Errorf("%w: %w", ErrNoSentinel, errors.Join(all...))
 }
 
 // ask asks the sentinel at s for the master's address.
@@ -315,37 +369,73 @@ func (w *watcher) demoteLocked(s string) {
 	}
 }
 
-// learn adds the sentinels that sentinel s knows (SENTINEL SENTINELS) to the list.
-func (w *watcher) learn(ctx context.Context, s string) {
+// learn refreshes the list with the sentinels that sentinel s knows (SENTINEL
+// SENTINELS), s having named addr as the master: those it names join the list (run
+// subscribes to them). If addr is the master a dial confirmed last (confirmed), those
+// learnt before that it no longer names leave the list, with their connection (run
+// ends their subscription): a sentinel removed from the group is not tried for
+// good. The sentinels of Config.Sentinels, and s, always stay; a stale sentinel (it
+// names another master) drops none, nor does a reply with an entry without an
+// address.
+func (w *watcher) learn(ctx context.Context, s, addr string) {
 	c, err := w.sentinelConn(ctx, s)
 	if err != nil {
 		return
 	}
-	actx, cancel := context.WithTimeout(ctx, askTimeout)
-	defer cancel()
-	v, err := c.Do(actx, "SENTINEL", "SENTINELS", w.cfg.MasterName)
-	if err != nil {
+	v, err := c.Do(ctx, "SENTINEL", "SENTINELS", w.cfg.MasterName)
+	if err != nil || v.Kind() != parser.Array {
 		return
 	}
+	named := map[string]bool{s: true}
+	var found []string
+	whole := true
 	for _, e := range v.Elems() {
 		ip, port := field(e, "ip"), field(e, "port")
 		if ip == "" || port == "" {
+			whole = false
 			continue
 		}
-		addr := net.JoinHostPort(ip, port)
-		w.mu.Lock()
-		known := false
+		a := net.JoinHostPort(ip, port)
+		if !named[a] {
+			named[a] = true
+			found = append(found, a)
+		}
+	}
+	w.mu.Lock()
+	w.refreshed = time.Now()
+	changed := false
+	for _, a := range found {
+		if !slices.Contains(w.sentinels, a) {
+			w.sentinels = append(w.sentinels, a)
+			changed = true
+		}
+	}
+	var drop []*driver.PairedConn
+	if whole && addr != "" && addr == w.confirmed {
+		kept := make([]string, 0, len(w.sentinels))
 		for _, x := range w.sentinels {
-			known = known || x == addr
-		}
-		if !known {
-			w.sentinels = append(w.sentinels, addr)
-			select { // run subscribes to it; a signal already pending covers this one
-			case w.learned <- struct{}{}:
-			default:
+			if named[x] || w.configured[x] {
+				kept = append(kept, x)
+				continue
 			}
+			changed = true
+			if c := w.conns[x]; c != nil {
+				drop = append(drop, c)
+				delete(w.conns, x)
+			}
+			delete(w.failed, x)
 		}
-		w.mu.Unlock()
+		w.sentinels = kept
+	}
+	if changed {
+		select { // run acts on it; a signal already pending covers this one
+		case w.changed <- struct{}{}:
+		default:
+		}
+	}
+	w.mu.Unlock()
+	for _, c := range drop {
+		c.Close()
 	}
 }
 
@@ -362,6 +452,16 @@ func field(v parser.Value, key string) string {
 
 // verify is the master connection's Config.Verify: ROLE must say master.
 func verify(do func(args ...string) (parser.Value, error)) error {
+	return verifyRole(do, "master", ErrNotMaster)
+}
+
+// verifyReplica is verify for ReplicaConnect: ROLE must say slave.
+func verifyReplica(do func(args ...string) (parser.Value, error)) error {
+	return verifyRole(do, "slave", ErrNotReplica)
+}
+
+// verifyRole checks that ROLE says role, else returns wrong.
+func verifyRole(do func(args ...string) (parser.Value, error), role string, wrong error) error {
 	v, err := do("ROLE")
 	if err != nil {
 		return err
@@ -369,19 +469,38 @@ func verify(do func(args ...string) (parser.Value, error)) error {
 	if v.IsError() {
 		return errors.New("ROLE: " + v.Text())
 	}
-	if e := v.Elems(); len(e) == 0 || !strings.EqualFold(e[0].Text(), "master") {
-		return ErrNotMaster
+	if e := v.Elems(); len(e) == 0 || !strings.EqualFold(e[0].Text(), role) {
+		return wrong
 	}
 	return nil
 }
 
 // verify is verify for a dial through resolve: a node that is not the master marks
-// the sentinel that named it, for the next resolve to ask it last. Dials may run at
-// once (the dedicated pool's), so the mark may fall on another sentinel that answered
-// meanwhile: it is only an order of asking, which the next answer sets again.
+// the sentinel that named it, for the next resolve to ask it last, and the master
+// found is confirmed (see learn). Dials may run at once (the dedicated pool's), so
+// the mark may fall on another sentinel that answered meanwhile: it is only an order
+// of asking, which the next answer sets again; a confirmed address that was not
+// the master lets a sentinel's list drop others until the next dial confirms the
+// master, and the next refresh adds those back.
 func (w *watcher) verify(do func(args ...string) (parser.Value, error)) error {
 	err := verify(do)
-	if errors.Is(err, ErrNotMaster) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case err == nil:
+		w.confirmed = w.answer
+	case errors.Is(err, ErrNotMaster):
+		w.rejected = w.named
+	}
+	return err
+}
+
+// verifyReplica is ReplicaConnect's Config.Verify: the function verifyReplica, and a
+// node that is not a replica marks the sentinel that listed it, for the next resolve
+// to ask it last (as verify does for the master).
+func (w *watcher) verifyReplica(do func(args ...string) (parser.Value, error)) error {
+	err := verifyReplica(do)
+	if errors.Is(err, ErrNotReplica) {
 		w.mu.Lock()
 		w.rejected = w.named
 		w.mu.Unlock()
@@ -444,12 +563,18 @@ func pairedConnect(ctx context.Context, cfg Config) (*watcher, *driver.PairedCon
 // first in the list does not fail the connect. A failover under way, when every
 // sentinel names the old master, still ends in ErrNotMaster.
 func dialMaster[C any](ctx context.Context, w *watcher, dial func(context.Context, driver.Config) (C, error)) (C, error) {
+	return dialNode(ctx, w, w.nodeConfig(), ErrNotMaster, dial)
+}
+
+// dialNode is dialMaster with the configuration nc, dialled again while Verify
+// refuses the node with wrong (ErrNotMaster, ErrNotReplica).
+func dialNode[C any](ctx context.Context, w *watcher, nc driver.Config, wrong error, dial func(context.Context, driver.Config) (C, error)) (C, error) {
 	for tries := 1; ; tries++ {
-		c, err := dial(ctx, w.nodeConfig())
+		c, err := dial(ctx, nc)
 		w.mu.Lock()
 		n := len(w.sentinels)
 		w.mu.Unlock()
-		if !errors.Is(err, ErrNotMaster) || tries >= n || ctx.Err() != nil {
+		if !errors.Is(err, wrong) || tries >= n || ctx.Err() != nil {
 			return c, err
 		}
 	}
@@ -475,81 +600,89 @@ func PubsubConnect(ctx context.Context, cfg Config) (*driver.PubsubConn, error) 
 	return p, nil
 }
 
-// replicas asks the sentinels for the healthy replicas of the master (SENTINEL
-// REPLICAS: neither down nor disconnected).
+// replicas asks the sentinels, hedged (see hedged), for the healthy replicas of the
+// master (SENTINEL REPLICAS: neither down nor disconnected). A sentinel that lists
+// none does not end the search; the first that lists some moves to the front, and
+// the one whose list Verify refused last (see verifyReplica) is asked last.
 func (w *watcher) replicas(ctx context.Context) ([]string, error) {
-	w.mu.Lock()
-	list := append([]string(nil), w.sentinels...)
-	w.mu.Unlock()
-	var errs []error
-	for _, s := range list {
-		c, err := w.sentinelConn(ctx, s)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s, err))
-			continue
-		}
-		actx, cancel := context.WithTimeout(ctx, askTimeout)
-		v, err := c.Do(actx, "SENTINEL", "REPLICAS", w.cfg.MasterName)
-		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s, err))
-			continue
-		}
-		var out []string
-		for _, e := range v.Elems() {
-			flags := field(e, "flags")
-			if strings.Contains(flags, "down") || strings.Contains(flags, "disconnected") {
-				continue
-			}
-			if ip, port := field(e, "ip"), field(e, "port"); ip != "" && port != "" {
-				out = append(out, net.JoinHostPort(ip, port))
-			}
-		}
-		if len(out) == 0 {
-			return nil, ErrNoReplica
-		}
-		return out, nil
+	list := w.order()
+	i, rs, errs := hedged(ctx, list, w.askTimeout, w.askReplicas, w.asked)
+	if i < 0 {
+		return nil, noAnswer(list, errs, ErrNoReplica)
 	}
-	return nil, fmt.Errorf("%w: %w", ErrNoSentinel, errors.Join(errs...))
+	w.prefer(list[i])
+	w.mu.Lock()
+	w.named = list[i]
+	w.mu.Unlock()
+	return rs, nil
+}
+
+// askReplicas asks the sentinel at s for the healthy replicas: ErrNoReplica if it
+// lists none.
+func (w *watcher) askReplicas(ctx context.Context, s string) ([]string, error) {
+	c, err := w.sentinelConn(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	v, err := c.Do(ctx, "SENTINEL", "REPLICAS", w.cfg.MasterName)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range v.Elems() {
+		flags := field(e, "flags")
+		if strings.Contains(flags, "down") || strings.Contains(flags, "disconnected") {
+			continue
+		}
+		if ip, port := field(e, "ip"), field(e, "port"); ip != "" && port != "" {
+			out = append(out, net.JoinHostPort(ip, port))
+		}
+	}
+	if len(out) == 0 {
+		return nil, ErrNoReplica
+	}
+	return out, nil
+}
+
+// resolveReplica is ReplicaConnect's Config.Resolve: a replica the sentinels list,
+// chosen by Config.ReplicaSelector.
+func (w *watcher) resolveReplica(ctx context.Context) (string, error) {
+	rs, err := w.replicas(ctx)
+	if err != nil {
+		return "", err
+	}
+	i := -1
+	if sel := w.cfg.ReplicaSelector; sel != nil {
+		i = sel(rs)
+	}
+	if i < 0 || i >= len(rs) {
+		i = rand.IntN(len(rs))
+	}
+	return rs[i], nil
 }
 
 // ReplicaConnect connects to a replica of the master named cfg.MasterName, chosen
 // among the healthy ones the sentinels list (SENTINEL REPLICAS) by
 // cfg.ReplicaSelector, and confirmed with ROLE; for reads that may lag the master. When
 // the connection is lost, or the replica is promoted (ROLE no longer says slave at
-// the next connect), it moves to another replica. Writes get READONLY.
+// the next connect), it moves to another replica. A sentinel that listed a node whose
+// ROLE is not slave is asked last at the next attempt (PairedConnect tries again, at
+// most once per sentinel, as for the master). Writes get READONLY.
 func ReplicaConnect(ctx context.Context, cfg Config) (*driver.PairedConn, error) {
 	w, err := newWatcher(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return replicaConnect(ctx, w)
+}
+
+// replicaConnect is ReplicaConnect with the watcher w (tests set its fields).
+func replicaConnect(ctx context.Context, w *watcher) (*driver.PairedConn, error) {
 	nc := w.cfg.Node
-	nc.Addr = w.cfg.Sentinels[0]
-	nc.Resolve = func(ctx context.Context) (string, error) {
-		rs, err := w.replicas(ctx)
-		if err != nil {
-			return "", err
-		}
-		i := -1
-		if sel := w.cfg.ReplicaSelector; sel != nil {
-			i = sel(rs)
-		}
-		if i < 0 || i >= len(rs) {
-			i = rand.IntN(len(rs))
-		}
-		return rs[i], nil
-	}
-	nc.Verify = func(do func(args ...string) (parser.Value, error)) error {
-		v, err := do("ROLE")
-		if err != nil {
-			return err
-		}
-		if e := v.Elems(); len(e) == 0 || !strings.EqualFold(e[0].Text(), "slave") {
-			return ErrNotReplica
-		}
-		return nil
-	}
-	c, err := driver.PairedConnect(ctx, nc)
+	nc.Addr = w.cfg.Sentinels[0] // only a default; Resolve gives the address
+	nc.Resolve = w.resolveReplica
+	nc.Verify = w.verifyReplica
+	c, err := dialNode(ctx, w, nc, ErrNotReplica, driver.PairedConnect)
 	if err != nil {
 		w.closeAll()
 		return nil, err

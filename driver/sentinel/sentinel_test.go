@@ -78,6 +78,12 @@ func TestVerifyRole(t *testing.T) {
 	if err := verify(st.Master.Do); err != nil {
 		t.Fatalf("verify on the master: %v", err)
 	}
+	if err := verifyReplica(st.Master.Do); !errors.Is(err, ErrNotReplica) {
+		t.Fatalf("verifyReplica on the master: %v", err)
+	}
+	if err := verifyReplica(st.Replicas[0].Do); err != nil {
+		t.Fatalf("verifyReplica on a replica: %v", err)
+	}
 }
 
 // Under a 16-goroutine INCR/SET/GET load: SENTINEL FAILOVER, kill -9 of the master,

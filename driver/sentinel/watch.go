@@ -41,23 +41,36 @@ func (w *watcher) run(done <-chan struct{}) {
 	defer wg.Wait()
 	defer cancel()
 	msgs := make(chan driver.Message, 64)
-	// One goroutine per address, for good: the list only grows, so they are bounded
-	// by the sentinels the group has had, however often one fails.
-	listening := map[string]bool{}
+	// One goroutine per sentinel in the list, however often it fails: started when
+	// the sentinel joins the list, stopped when learn drops it (a sentinel removed
+	// from the group), so they are bounded by the sentinels the group has now.
+	listening := map[string]context.CancelFunc{}
 	listen := func() {
 		w.mu.Lock()
 		list := append([]string(nil), w.sentinels...)
 		w.mu.Unlock()
+		in := make(map[string]bool, len(list))
 		for _, addr := range list {
-			if listening[addr] {
+			in[addr] = true
+			if listening[addr] != nil {
 				continue
 			}
-			listening[addr] = true
+			sctx, stop := context.WithCancel(ctx)
+			listening[addr] = stop
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				w.subscribe(ctx, addr, msgs)
+				w.subscribe(sctx, addr, msgs)
+				if w.stopped != nil {
+					w.stopped(addr)
+				}
 			}()
+		}
+		for addr, stop := range listening {
+			if !in[addr] {
+				stop()
+				delete(listening, addr)
+			}
 		}
 	}
 	listen()
@@ -74,7 +87,7 @@ func (w *watcher) run(done <-chan struct{}) {
 			return
 		case m := <-msgs:
 			w.event(m)
-		case <-w.learned:
+		case <-w.changed:
 			listen()
 		}
 	}
@@ -233,7 +246,8 @@ func eventMaster(f []string) string {
 // check asks the sentinels, in order of preference but those that failed a check
 // lately last, where the master is, and follows it if it moved. An answer overtaken
 // by an event or by a dial of the served connection (epoch) is dropped: it may be
-// from before the move, and following it would move the connection back.
+// from before the move, and following it would move the connection back. Every
+// refreshEvery, the sentinel that answered is also asked for the others (see learn).
 func (w *watcher) check(ctx context.Context) {
 	w.mu.Lock()
 	epoch := w.epoch
@@ -269,9 +283,15 @@ func (w *watcher) check(ctx context.Context) {
 		}
 		delete(w.failed, s)
 		move := w.epoch == epoch && addr != w.served
+		refresh := time.Since(w.refreshed) >= w.refreshEvery
 		w.mu.Unlock()
 		if move && w.follow != nil {
 			w.follow()
+		}
+		if refresh {
+			lctx, cancel := context.WithTimeout(ctx, w.probeTimeout)
+			w.learn(lctx, s, addr)
+			cancel()
 		}
 		return
 	}
