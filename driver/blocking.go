@@ -20,28 +20,83 @@ import (
 // is then never handed to anybody, and nothing the server gets afterwards (an RPUSH)
 // is consumed by the abandoned command.
 
+// A blocking command sent with SendRouted (or Resend, or SendRoutedAndForget) runs on
+// the pool as well, and follows its redirects as other routed commands do: its slot on
+// the pool connection keeps the command (ring.Keep), and its Future reads that slot as
+// a routed Future (viewRouted), so that each redirect is followed once for all its
+// readers and the Rerouter's Future is read in its place, redirect after redirect (the
+// attempts counted across them). Resend with asking puts ASKING ahead of the command
+// in the same slot, so on the same pool connection, ASKING first; the Future views
+// the command's reply. Nothing is sent again but on a reply the Rerouter takes, or for
+// a call that was never written: one whose pool connection closed or broke before it
+// wrote the call (an *ring.Unsent, as for any kept command), and one that waited for
+// a connection when the pool closed (Close of the PairedConn: a cluster node that
+// left the map), which has no slot and keeps its one Reroute itself (unsent). A
+// forgotten routed call's redirect is found by the pool connection's rescue
+// (forgetRoutes.call) and followed by a follower of the shared connection, which
+// holds that follower until the call sent again is answered.
+
 // blockingCall is one blocking command on its way to, or running on, a pool
 // connection. Fields other than ready are written before ready is closed and read
 // after.
 type blockingCall struct {
 	pool   *pool
-	cmd    []byte
+	cmd    []byte // with ASKING ahead of the command when asking
 	forget bool
-	ready  chan struct{} // closed once assigned (fut set) or failed (err set)
-	conn   *PairedConn
-	fut    Future
-	err    error
+	asking bool
+	// rr routes the call (nil: not routed); home follows the redirects of a
+	// forgotten routed call (the shared connection's forgetRoutes).
+	rr    Rerouter
+	home  *forgetRoutes
+	ready chan struct{} // closed once assigned (fut set) or failed (err set)
+	conn  *PairedConn
+	fut   Future // on conn's ring; routed by rr if set
+	err   error
+	// unsent, for a routed call that failed before it was written because the
+	// pool closed, is its one Reroute, shared by its readers (see viewRouted).
+	unsent *reroute
 }
 
 // sendBlocking queues a blocking command for the pool.
 func (c *PairedConn) sendBlocking(forget bool, args []any) Future {
+	return c.sendBlockingRouted(nil, forget, args)
+}
+
+// sendBlockingRouted is sendBlocking for a command routed by r (nil: not routed).
+func (c *PairedConn) sendBlockingRouted(r Rerouter, forget bool, args []any) Future {
 	cmd, err := writer.AppendArgs(nil, args...)
 	if err != nil {
 		return c.failed(forget, err)
 	}
-	bc := &blockingCall{pool: c.pool, cmd: cmd, forget: forget, ready: make(chan struct{})}
+	return c.submitBlocking(&blockingCall{cmd: cmd, forget: forget}, r)
+}
+
+// resendBlocking is resend for a blocking command: cmd, one encoded command (copied:
+// it is the Rerouter's), goes to the pool, with ASKING ahead of it on the same
+// connection when asking.
+func (c *PairedConn) resendBlocking(r Rerouter, cmd []byte, asking bool) Future {
+	bc := &blockingCall{asking: asking}
+	if asking {
+		bc.cmd = append(append(make([]byte, 0, len(askingCmd)+len(cmd)), askingCmd...), cmd...)
+	} else {
+		bc.cmd = append([]byte(nil), cmd...)
+	}
+	return c.submitBlocking(bc, r)
+}
+
+// submitBlocking hands bc to the pool, routed by r (nil: not routed), and returns its
+// Future.
+func (c *PairedConn) submitBlocking(bc *blockingCall, r Rerouter) Future {
+	bc.pool, bc.rr, bc.ready = c.pool, r, make(chan struct{})
+	f := Future{x: bc}
+	if r != nil {
+		f.mode = modeRouted
+		if bc.forget {
+			bc.home = c.forgetRoutes()
+		}
+	}
 	c.pool.submit(bc)
-	return Future{x: bc}
+	return f
 }
 
 // assign writes the call on dc, which the pool handed over.
@@ -59,20 +114,46 @@ func (bc *blockingCall) assign(dc *PairedConn) {
 	dc.ded.blocks.add(dc.ring, seq)
 	dc.ded.drain.Store(true)
 	*cmd = append((*cmd)[:0], bc.cmd...)
-	bc.conn, bc.fut = dc, Future{r: dc.ring, seq: seq}
+	fut := Future{r: dc.ring, seq: seq}
+	if bc.asking {
+		// ASKING and the command in one slot, as Resend sends them on the shared
+		// connection: the Future views the command's reply (part 1).
+		fut.mode, fut.part = modeBatch, 1
+	}
+	if bc.rr != nil {
+		dc.ring.Keep(seq)
+		fut.mode |= modeRouted
+		fut.x = bc.rr
+		if bc.forget {
+			dc.forgetRoutes().keepCall(seq, bc)
+		}
+	}
+	bc.conn, bc.fut = dc, fut
 	close(bc.ready)
-	if dc.ring.Publish(seq, bc.forget) {
+	var wake bool
+	if bc.asking {
+		wake = dc.ring.PublishMulti(seq, 2, 1) // never forgotten: only Resend asks
+	} else {
+		wake = dc.ring.Publish(seq, bc.forget)
+	}
+	if wake {
 		dc.b.wake()
 	}
 }
 
-// fail ends a call that was never written.
+// fail ends a call that was never written: err is why (the pool or the connection
+// it was handed closed). A routed one is handed to its Rerouter by the readers of its
+// Future (Redirect.Err set), or for a forgotten one by a follower of its shared
+// connection's; a forgotten one whose redirect is not followed is counted.
 func (bc *blockingCall) fail(err error) {
 	bc.err = err
-	if bc.forget {
-		bc.pool.forgotten.Add(1)
+	if bc.rr != nil {
+		bc.unsent = &reroute{lock: make(chan struct{}, 1)}
 	}
 	close(bc.ready)
+	if bc.forget && (bc.home == nil || !bc.home.follow(Future{x: bc, mode: modeRouted})) {
+		bc.pool.forgotten.Add(1)
+	}
 }
 
 // drained runs on the loop after a reply: a connection running a blocking call goes
@@ -83,8 +164,20 @@ func (c *PairedConn) drained() {
 	}
 }
 
-// view is Future.view for a blocking call.
+// view is Future.view for a blocking call that is not routed.
 func (bc *blockingCall) view(ctx context.Context, fn func(v parser.Value, err error)) error {
+	if err := bc.await(ctx); err != nil {
+		return err
+	}
+	err := bc.fut.view(ctx, fn)
+	bc.viewed(ctx, err)
+	return err
+}
+
+// await waits, bounded by ctx, until the call was handed a connection (nil) or failed
+// (its error). A ctx that ends first cancels the call if it still waits for a
+// connection: it is never written, and fails with ctx's error.
+func (bc *blockingCall) await(ctx context.Context) error {
 	select {
 	case <-bc.ready:
 	default:
@@ -101,14 +194,25 @@ func (bc *blockingCall) view(ctx context.Context, fn func(v parser.Value, err er
 			<-bc.ready // being assigned right now
 		}
 	}
-	if bc.err != nil {
-		return bc.err
-	}
-	err := bc.fut.view(ctx, fn)
+	return bc.err
+}
+
+// viewed follows a view of the call's reply on its connection that returned err: one
+// whose ctx ended before the reply came closes the connection (see above).
+func (bc *blockingCall) viewed(ctx context.Context, err error) {
 	if err != nil && ctx != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		bc.pool.abandon(bc.conn)
 	}
-	return err
+}
+
+// command returns a copy of the call's command, without the ASKING ahead of it (a
+// Redirect's Cmd).
+func (bc *blockingCall) command() []byte {
+	cmd := bc.cmd
+	if bc.asking {
+		cmd = cmd[len(askingCmd):]
+	}
+	return append([]byte(nil), cmd...)
 }
 
 // cancelCall removes a call that still waits for a connection: it is never written.

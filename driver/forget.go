@@ -18,8 +18,12 @@ import (
 // being followed up to Config.CloseTimeout, then stops them: a command whose redirect
 // was sent and not yet answered then counts as failed, though it may run (one whose
 // Reroute was still waiting for room in a full ring was not sent, and counts as
-// failed too). Commands that do not go out on the shared connection as they are, and all
-// commands when r is nil, go as SendAndForget sends them, without rerouting.
+// failed too). A blocking command runs on the dedicated pool, as SendAndForget runs
+// it, and its redirects are followed in the same way, by the same followers: one
+// that follows a blocking command's redirect stays with it until the command sent
+// again is answered (Close stops it as any other: that command is then never
+// written, or the pool connection it waits on is closed). Commands refused on the shared connection, and all commands
+// when r is nil, go as SendAndForget sends them, without rerouting.
 func (c *PairedConn) SendRoutedAndForget(r Rerouter, args ...any) {
 	c.sendRouted(context.Background(), r, true, args)
 }
@@ -34,6 +38,13 @@ type forgetRoutes struct {
 	// set by the sender between Reserve and Publish, read and cleared by the loop
 	// when its error reply comes (rescue), before the slot can be reserved again.
 	by []Rerouter
+	// call is, on a connection of the dedicated pool (which runs one blocking call
+	// of its PairedConn's at a time, see blocking.go), the forgotten routed call it
+	// runs, in its slot callSeq: set by assign before Publish, read and cleared by
+	// the loop's rescue, which hands a redirect to the shared connection's
+	// followers (the call's home).
+	call    *blockingCall
+	callSeq uint64
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
@@ -57,7 +68,10 @@ func (c *PairedConn) forgetRoutes() *forgetRoutes {
 	if fr := c.froutes.Load(); fr != nil {
 		return fr
 	}
-	fr := &forgetRoutes{by: make([]Rerouter, c.ring.Size())}
+	fr := &forgetRoutes{}
+	if c.ded == nil { // a dedicated connection's has only call
+		fr.by = make([]Rerouter, c.ring.Size())
+	}
 	fr.ctx, fr.cancel = context.WithCancel(context.Background())
 	c.froutes.Store(fr)
 	if c.closing.Load() {
@@ -76,6 +90,12 @@ func (fr *forgetRoutes) set(seq uint64, r Rerouter) {
 	fr.by[seq%uint64(len(fr.by))] = r
 }
 
+// keepCall records bc, the forgotten routed blocking call published next in slot seq
+// of the dedicated connection fr belongs to.
+func (fr *forgetRoutes) keepCall(seq uint64, bc *blockingCall) {
+	fr.call, fr.callSeq = bc, seq
+}
+
 // rescue is the ring's rescue (ring.SetRescue): an error reply msg to the forgotten
 // routed command seq that its Rerouter takes, or (msg nil) the command's failure by
 // Close before it was written, is followed by a follower, which reads it as the
@@ -84,6 +104,19 @@ func (c *PairedConn) rescue(seq uint64, msg []byte) bool {
 	fr := c.froutes.Load()
 	if fr == nil {
 		return false
+	}
+	if c.ded != nil {
+		// A connection of the dedicated pool: its forgotten routed blocking call,
+		// whose redirects its shared connection's followers follow.
+		bc := fr.call
+		if bc == nil || fr.callSeq != seq {
+			return false
+		}
+		fr.call = nil
+		if msg != nil && !bc.rr.Reroutes(msg) {
+			return false
+		}
+		return bc.home.follow(Future{x: bc, mode: modeRouted})
 	}
 	i := seq % uint64(len(fr.by))
 	r := fr.by[i]

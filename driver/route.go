@@ -23,9 +23,13 @@ import (
 // slot (RingSize commands later on the connection it went to). A command that never
 // went out, because Close closed its connection while it waited for it (a cluster
 // node that left the map while it was down), is handed to Reroute too, with
-// Redirect.Err set: the server never saw it. Nothing else is re-sent: a command cut
-// by a lost connection fails with ErrConnLost as always, and one written before Close
-// gave up waiting for its reply fails with ErrClosed.
+// Redirect.Err set: the server never saw it. So is a blocking command (which runs on
+// the dedicated pool, see Send) that waited for a connection of the pool when Close
+// closed it, or whose pool connection closed or broke before writing it. Blocking
+// commands follow their redirects as others do, from the pool connection they ran
+// on. Nothing else is re-sent: a command cut by a lost connection fails with
+// ErrConnLost as always, and one written before Close gave up waiting for its reply
+// fails with ErrClosed.
 type Rerouter interface {
 	// Reroutes reports whether the error reply msg (its text, such as
 	// "MOVED 3999 127.0.0.1:7001") is one Reroute handles. It runs while the driver
@@ -58,8 +62,10 @@ type Redirect struct {
 	// commands, and it is sent again with ResendTx. 0 for a single command.
 	Tx int
 	// Err is set, and Reply empty, when the command was never written: Close
-	// closed its connection while it waited to go out (ErrClosed). Reroute may send
-	// it elsewhere; ErrNoReroute gives the caller Err.
+	// closed its connection while it waited to go out (ErrClosed); for a blocking
+	// command also while it waited for a connection of the dedicated pool, or the
+	// pool connection it was handed was lost before writing it (ErrConnLost).
+	// Reroute may send it elsewhere; ErrNoReroute gives the caller Err.
 	Err error
 }
 
@@ -77,10 +83,12 @@ func isAsking(c []byte) bool {
 // SendRouted is Send for a command whose error replies r may handle (see Rerouter).
 // It allocates nothing more than Send. A string argument of 64 KiB or more is written
 // from where it is, as by Send, and kept with the command for a redirect; a []byte
-// is copied (Send returns before the write, and a redirect sends it again). Commands
-// that do not go out on the shared connection as they are (blocking commands, those
-// refused there) and commands on a DedicatedConn are sent as Send sends them, without
-// rerouting.
+// is copied (Send returns before the write, and a redirect sends it again). A
+// blocking command runs on the dedicated pool, as Send runs it, and follows its
+// redirects there (each redirect once for all the readers of its Future, as for
+// other commands; a reader whose ctx ends while it waits on the server closes that
+// pool connection, as for Send's). Commands refused on the shared connection, and
+// commands on a DedicatedConn, are sent as Send sends them, without rerouting.
 func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
 	return c.sendRouted(context.Background(), r, false, args)
 }
@@ -97,8 +105,17 @@ func (c *PairedConn) SendRoutedContext(ctx context.Context, r Rerouter, args ...
 
 // sendRouted is SendRouted, SendRoutedContext, and with forget SendRoutedAndForget.
 func (c *PairedConn) sendRouted(ctx context.Context, r Rerouter, forget bool, args []any) Future {
-	if r == nil || c.ded != nil || (mayBeSpecial(args) && !isPlain(args)) {
+	if r == nil || c.ded != nil {
 		return c.send(ctx, forget, args)
+	}
+	if mayBeSpecial(args) {
+		switch cls, _ := classify(args); cls {
+		case clsPlain:
+		case clsBlocking:
+			return c.sendBlockingRouted(r, forget, args)
+		default:
+			return c.send(ctx, forget, args)
+		}
 	}
 	err := ErrClosed
 	if !c.closing.Load() {
@@ -141,8 +158,10 @@ var ErrBadCommand = errors.New("respring: not one encoded command")
 
 // Resend sends cmd, one command already encoded (a Redirect's Cmd), routed by r (nil:
 // not routed). With asking it is preceded by ASKING, contiguously, as a cluster's ASK
-// redirect requires; the Future is the command's. Commands the shared connection
-// refuses are refused here too. A full ring makes it wait, as Send does.
+// redirect requires; the Future is the command's. A blocking command goes to the
+// dedicated pool, as SendRouted sends it (cmd copied), with ASKING ahead of it on the
+// same pool connection. Commands the shared connection refuses are refused here too.
+// A full ring makes it wait, as Send does.
 func (c *PairedConn) Resend(r Rerouter, cmd []byte, asking bool) Future {
 	f, _ := c.ResendContext(context.Background(), r, cmd, asking)
 	return f
@@ -186,7 +205,7 @@ func (c *PairedConn) resend(ctx context.Context, r Rerouter, cmd []byte, asking 
 		switch cls, use := classify(args); cls {
 		case clsPlain:
 		case clsBlocking:
-			return c.sendBlocking(false, args)
+			return c.resendBlocking(r, cmd, asking)
 		default:
 			return Future{x: refusal(args, use, "a shared connection")}
 		}
@@ -326,6 +345,31 @@ func (c *PairedConn) sendKeptParts(ctx context.Context, cmd []byte, pre, post st
 // again once for all its Futures, each reading its own element of the new one.
 func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err error)) error {
 	for attempt := 1; ; attempt++ {
+		bc, blocking := f.x.(*blockingCall)
+		if blocking {
+			// A blocking command: its reply is read from the slot of the pool
+			// connection it went to, itself a routed Future (see assign).
+			if err := bc.await(ctx); err != nil {
+				if bc.unsent == nil {
+					return err
+				}
+				// Never written (the pool closed): handed to the Rerouter once, as
+				// a kept command the connection never wrote.
+				red := Redirect{Cmd: bc.command(), Attempt: attempt, Err: err}
+				next, rerr := bc.unsent.do(ctx, bc.rr, red)
+				switch {
+				case rerr == ErrNoReroute:
+					return err
+				case rerr != nil:
+					return rerr
+				case next.mode&modeRouted == 0:
+					return next.view(ctx, fn)
+				}
+				f = next
+				continue
+			}
+			f = bc.fut
+		}
 		rr := f.x.(Rerouter)
 		mode := f.mode &^ modeRouted
 		part := -1
@@ -393,6 +437,9 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 			}
 			fn(v, e)
 		})
+		if blocking {
+			bc.viewed(ctx, err) // its ctx ended before the reply: the connection goes
+		}
 		if errors.Is(err, ring.ErrExpired) {
 			return ErrExpired
 		}

@@ -535,11 +535,11 @@ func (c *Client) routeSlow(parent context.Context, slot int) (*driver.PairedConn
 // (TRYAGAIN, CLUSTERDOWN, ...) are followed inside the Future's methods, within the
 // caller's context; the happy path allocates nothing. A command whose keys are in
 // different slots fails with ErrCrossSlot and is not sent. Blocking commands (BLPOP,
-// XREAD BLOCK, WAIT, ...) run on the node's dedicated pool, whose Futures do not
-// follow redirects (the driver gives them no rerouting): through Send a MOVED or ASK
-// comes back as a *driver.RedisError (the command did not run, and may be sent again
-// once the map is refreshed; RefreshInterval makes a refresh in any case). Do follows
-// their redirects as every other command's: send blocking commands with Do.
+// XREAD BLOCK, WAIT, ...) run on the node's dedicated pool, and their Futures follow
+// redirects as the others' do: after MOVED on the new master's pool, after ASK on one
+// connection of the named node's pool, ASKING first. A reader whose ctx ends while
+// the command waits on a server closes that pool connection, as for a blocking
+// command sent with driver.PairedConn.Send.
 func (c *Client) Send(args ...any) driver.Future {
 	slot, ro, err := c.cmds.slotOf(args)
 	if err != nil {
@@ -578,11 +578,9 @@ func (c *Client) SendAndForget(args ...any) {
 // all: finding the node (a refresh, a dial), the wait for room in its connection's
 // ring, the redirects (each one's wait for room in the ring it goes to), and the
 // reply. A blocking command (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK, ...) runs on the
-// dedicated pool of its node, and follows its redirects there, within the same bounds:
-// after MOVED on the new master's pool, after ASK on one connection of the named
-// node's pool, ASKING first. When ctx ends while it waits on the server, its
-// connection is closed: it takes nothing the server gets afterwards (an RPUSH) that
-// nobody would read.
+// dedicated pool of its node and follows its redirects there, within the same bounds
+// (see Send). When ctx ends while it waits on the server, its connection is closed:
+// it takes nothing the server gets afterwards (an RPUSH) that nobody would read.
 func (c *Client) Do(ctx context.Context, args ...any) (parser.Value, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -595,14 +593,11 @@ func (c *Client) Do(ctx context.Context, args ...any) (parser.Value, error) {
 	if err != nil {
 		return parser.Value{}, err
 	}
-	if c.cmds.blocking(args) {
-		return c.doBlocking(ctx, conn, slot, args)
-	}
 	v, err := conn.SendRoutedContext(ctx, c, args...).Wait(ctx)
 	var re *driver.RedisError
 	if err != nil && errors.As(err, &re) && c.Reroutes([]byte(re.Error())) {
-		// A redirect left to the caller (one past MaxRedirects, or a blocking
-		// command's the table does not flag): the map is likely out of date.
+		// A redirect left to the caller (one past MaxRedirects): the map is likely
+		// out of date.
 		c.requestRefresh()
 	}
 	return v, err

@@ -35,9 +35,9 @@
 // gets the last reply as a *driver.RedisError. A SendAndForget command's redirects
 // are followed too, in the background, and its final failure counted in
 // ForgottenErrors. A blocking command (BLPOP, BLMOVE, XREAD BLOCK, ...) runs on its
-// node's dedicated pool: Do follows its redirects there, as the others' (after ASK,
-// ASKING and the command on one dedicated connection); Send's Future of one gives
-// its redirect to the caller (see Client.Send).
+// node's dedicated pool and follows its redirects there, as the others' (after ASK,
+// ASKING and the command on one dedicated connection), through Do, Send's Future and
+// SendAndForget alike.
 // A transaction (SendTx) whose slot moved is sent again whole, once for all its
 // Futures; a batch (SendBatch) is split by node, and each command follows its own
 // redirects.

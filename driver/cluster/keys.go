@@ -47,13 +47,8 @@ type keySpec struct {
 // cmdInfo is what the client knows of one command.
 type cmdInfo struct {
 	readonly bool
-	// blocking: the server flags the command "blocking" (BLPOP, BRPOP, BLMOVE,
-	// BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD, XREADGROUP; servers
-	// before 7.0 flag none); blockArg, that it blocks only with a BLOCK argument
-	// (XREAD, XREADGROUP). See commandTable.blocking.
-	blocking, blockArg bool
-	specs              []keySpec
-	subs               map[string]*cmdInfo // a container command's subcommands ("encoding" of OBJECT)
+	specs    []keySpec
+	subs     map[string]*cmdInfo // a container command's subcommands ("encoding" of OBJECT)
 	// skipEmpty ignores empty key arguments: MIGRATE's key is "" when it moves the
 	// keys listed after KEYS.
 	skipEmpty bool
@@ -88,14 +83,10 @@ func parseCommand(e parser.Value) (string, *cmdInfo) {
 	info := &cmdInfo{
 		skipEmpty: name == "migrate",
 		sortStore: name == "sort", // not SORT_RO, which has no STORE
-		blockArg:  name == "xread" || name == "xreadgroup",
 	}
 	for _, fl := range f[2].Elems() {
-		switch {
-		case strings.EqualFold(fl.Text(), "readonly"):
+		if strings.EqualFold(fl.Text(), "readonly") {
 			info.readonly = true
-		case strings.EqualFold(fl.Text(), "blocking"):
-			info.blocking = true
 		}
 	}
 	if len(f) > 8 && len(f[8].Elems()) > 0 {
@@ -287,31 +278,6 @@ func sortStoreAt(args []any) int {
 		}
 	}
 	return at
-}
-
-// blocking reports whether the command may block the connection it runs on, so that
-// the driver runs it on a node's dedicated pool: one the server's table flags
-// "blocking", and for XREAD and XREADGROUP only with BLOCK before STREAMS (the
-// driver's own rule, driver/commands.go). The driver's Futures of such commands do
-// not follow redirects; Do follows them itself (blocking.go).
-func (t commandTable) blocking(args []any) bool {
-	info := t.lookup(args)
-	if info == nil || !info.blocking {
-		return false
-	}
-	if !info.blockArg {
-		return true
-	}
-	var scratch [24]byte
-	for _, a := range args[1:] {
-		switch b := argBytes(a, scratch[:]); {
-		case eqFold(b, "streams"):
-			return false
-		case eqFold(b, "block"):
-			return true
-		}
-	}
-	return false
 }
 
 // keysOf returns the key arguments of a command (for tests and errors).

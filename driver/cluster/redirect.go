@@ -2,8 +2,7 @@ package cluster
 
 // Following redirects (driver.Rerouter): MOVED, ASK, the replies that prove a command
 // did not run, and the commands a closed node connection never wrote. The reaction to
-// each reply is nextHop's, for Reroute and for the blocking commands Do follows
-// itself (blocking.go).
+// each reply is nextHop's.
 
 import (
 	"context"
@@ -59,8 +58,7 @@ type hop struct {
 }
 
 // nextHop is the client's reaction to msg, the error reply that is a command's
-// attempt-th redirect or retry (see Reroutes), for Reroute and for the blocking
-// commands Do follows itself (blocking.go): one place for all of them.
+// attempt-th redirect or retry (see Reroutes), for Reroute.
 //   - MOVED: the map is updated for the slot (and refreshed), the command goes to the
 //     named master; ASK: to the named node, after ASKING, the map unchanged; both at
 //     most MaxRedirects times.
