@@ -153,14 +153,6 @@ func mayBeSpecial(args []any) bool {
 	return true // []byte or another type: classify decides
 }
 
-// isPlain reports whether args is a command without special handling (classify),
-// for a caller that already saw mayBeSpecial say it might have some: RPUSH shares
-// its first letter and length with RESET.
-func isPlain(args []any) bool {
-	cls, _ := classify(args)
-	return cls == clsPlain
-}
-
 // classify returns the class of the command args and, for a refused one, what to use
 // instead. It allocates nothing.
 func classify(args []any) (cmdClass, string) {

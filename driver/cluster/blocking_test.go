@@ -29,6 +29,26 @@ func goDo(ctx context.Context, c *Client, args ...any) <-chan reply {
 	return ch
 }
 
+// goWait reads f with Wait on a goroutine of its own.
+func goWait(ctx context.Context, f driver.Future) <-chan reply {
+	ch := make(chan reply, 1)
+	go func() {
+		v, err := f.Wait(ctx)
+		ch <- reply{v, err}
+	}()
+	return ch
+}
+
+// vias are the two ways a test sends a blocking command: Do, and Send's Future read
+// with Wait (the redirects are followed in the Future).
+var vias = []struct {
+	name string
+	run  func(ctx context.Context, c *Client, args ...any) <-chan reply
+}{
+	{"Do", goDo},
+	{"Send", func(ctx context.Context, c *Client, args ...any) <-chan reply { return goWait(ctx, c.Send(args...)) }},
+}
+
 // blockedClients returns how many clients s has blocked on a command.
 func blockedClients(t *testing.T, s *redistest.Server) int {
 	t.Helper()
@@ -88,8 +108,14 @@ func popped(t *testing.T, what string, r reply, key, elem string) {
 func TestBlockingFollowsAskAndMoved(t *testing.T) {
 	cl := redistest.StartCluster(t, 3, 0)
 	c := connect(t, cl, Config{RefreshInterval: -1})
+	for _, via := range vias {
+		t.Run(via.name, func(t *testing.T) { blockingFollows(t, cl, c, via.run, "{bl"+via.name+"}list") })
+	}
+}
+
+// blockingFollows is TestBlockingFollowsAskAndMoved for BLPOPs on key sent by run.
+func blockingFollows(t *testing.T, cl *redistest.Cluster, c *Client, run func(context.Context, *Client, ...any) <-chan reply, key string) {
 	ctx := testCtx(t, 30*time.Second)
-	key := "{bl}list"
 	slot := KeySlotString(key)
 	s := strconv.Itoa(slot)
 	src, dst := srcDst(t, cl, slot)
@@ -98,7 +124,7 @@ func TestBlockingFollowsAskAndMoved(t *testing.T) {
 
 	// ASK: the list is new, so it is made on the importing node.
 	before := c.Stats()
-	done := goDo(ctx, c, "BLPOP", key, 0)
+	done := run(ctx, c, "BLPOP", key, 0)
 	waitBlocked(t, ctx, dst, 1, done)
 	if n := blockedClients(t, src); n != 0 {
 		t.Fatalf("%d clients blocked on the source", n)
@@ -114,8 +140,8 @@ func TestBlockingFollowsAskAndMoved(t *testing.T) {
 	if err := c.Send("RPUSH", key, "b").Err(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := c.Do(ctx, "BLPOP", key, 0); err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "b" {
-		t.Fatalf("BLPOP of a list on the importing node = %v, %v", v, err)
+	if r := await(t, ctx, run(ctx, c, "BLPOP", key, 0)); r.err != nil || len(r.v.Elems()) != 2 || r.v.Elems()[1].Text() != "b" {
+		t.Fatalf("BLPOP of a list on the importing node = %v, %v", r.v, r.err)
 	}
 	if a := c.topo.Load().slots[slot].Load().master.addr; a != src.Addr {
 		t.Fatalf("ASK changed the map: the slot maps to %s", a)
@@ -127,7 +153,7 @@ func TestBlockingFollowsAskAndMoved(t *testing.T) {
 		m.MustDo("CLUSTER", "SETSLOT", s, "NODE", dst.NodeID())
 	}
 	before = c.Stats()
-	done = goDo(ctx, c, "BLPOP", key, 0)
+	done = run(ctx, c, "BLPOP", key, 0)
 	waitBlocked(t, ctx, dst, 1, done)
 	dst.MustDo("RPUSH", key, "c")
 	popped(t, "BLPOP after the slot moved", await(t, ctx, done), key, "c")
@@ -142,7 +168,8 @@ func TestBlockingFollowsAskAndMoved(t *testing.T) {
 // A blocking command follows as many redirects as any other before the caller gets
 // the last one: with the source migrating the slot to a node that does not import it,
 // the source answers ASK and the target MOVED back, for ever; BLPOP and GET each
-// follow MaxRedirects of them, then return the next as a *driver.RedisError.
+// follow MaxRedirects of them, then return the next as a *driver.RedisError, through
+// Do and through Send's Future alike.
 func TestBlockingRedirectBound(t *testing.T) {
 	cl := redistest.StartCluster(t, 3, 0)
 	const maxRedirects = 3
@@ -152,9 +179,14 @@ func TestBlockingRedirectBound(t *testing.T) {
 	slot := KeySlotString(key)
 	src, dst := srcDst(t, cl, slot)
 	src.MustDo("CLUSTER", "SETSLOT", strconv.Itoa(slot), "MIGRATING", dst.NodeID())
-	for _, cmd := range [][]any{{"GET", key}, {"BLPOP", key, 0}} {
+	for i, cmd := range [][]any{{"GET", key}, {"BLPOP", key, 0}, {"BLPOP", key, 0}} {
 		before := c.Stats()
-		_, err := c.Do(ctx, cmd...)
+		var err error
+		if i < 2 {
+			_, err = c.Do(ctx, cmd...)
+		} else {
+			err = c.Send(cmd...).Err(ctx) // the redirects followed in the Future
+		}
 		var re *driver.RedisError
 		if !errors.As(err, &re) || (re.Code() != "MOVED" && re.Code() != "ASK") {
 			t.Fatalf("%v in a redirect loop: %v, want the last redirect", cmd, err)
@@ -192,5 +224,50 @@ func TestBlockingAskCtx(t *testing.T) {
 	}
 	if n, err := c.Send("LLEN", key).Int(ctx); err != nil || n != 1 {
 		t.Fatalf("LLEN after the push = %d, %v; want 1 (not taken by the abandoned BLPOP)", n, err)
+	}
+}
+
+// SendAndForget of a blocking command follows its redirect in the background: BLMOVE
+// sent after its slot moved behind the client's back gets MOVED, and waits on the new
+// owner, where it moves the element pushed there; nothing is counted as failed. One
+// whose redirects run out is counted in ForgottenErrors.
+func TestSendAndForgetBlockingMoved(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	const maxRedirects = 3
+	c := connect(t, cl, Config{RefreshInterval: -1, MaxRedirects: maxRedirects})
+	ctx := testCtx(t, 30*time.Second)
+	from, to := "{sf}from", "{sf}to"
+	slot := KeySlotString(from)
+	s := strconv.Itoa(slot)
+	src, dst := srcDst(t, cl, slot)
+	for _, m := range cl.Masters() {
+		m.MustDo("CLUSTER", "SETSLOT", s, "NODE", dst.NodeID())
+	}
+	before := c.Stats()
+	c.SendAndForget("BLMOVE", from, to, "LEFT", "RIGHT", 0)
+	waitBlocked(t, ctx, dst, 1, nil)
+	dst.MustDo("RPUSH", from, "job")
+	for dst.MustDo("LLEN", to).Int() != 1 {
+		if ctx.Err() != nil {
+			t.Fatalf("%s on the new owner: %v, want the element BLMOVE moved", to, dst.MustDo("LRANGE", to, "0", "-1"))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if st := c.Stats(); st.Moved != before.Moved+1 {
+		t.Fatalf("stats before %+v, after %+v: want one MOVED followed", before, st)
+	}
+	if n := c.ForgottenErrors(); n != 0 {
+		t.Fatalf("ForgottenErrors %d after a redirect that landed", n)
+	}
+
+	// A redirect loop (ASK to a node that does not import the slot, MOVED back):
+	// counted once the redirects ran out.
+	dst.MustDo("CLUSTER", "SETSLOT", s, "MIGRATING", src.NodeID())
+	c.SendAndForget("BLMOVE", from, to, "LEFT", "RIGHT", 0)
+	for c.ForgottenErrors() != 1 {
+		if ctx.Err() != nil {
+			t.Fatalf("ForgottenErrors %d, want 1", c.ForgottenErrors())
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
