@@ -112,7 +112,7 @@ func (bc *blockingCall) assign(dc *PairedConn) {
 	// tells the health check where the call is among the commands in flight (one
 	// ahead of it, such as UNWATCH or a PING, is due its answer).
 	dc.ded.blocks.add(dc.ring, seq)
-	dc.ded.drain.Store(true)
+	dc.ded.drain.Store(bc)
 	*cmd = append((*cmd)[:0], bc.cmd...)
 	fut := Future{r: dc.ring, seq: seq}
 	if bc.asking {
@@ -159,7 +159,7 @@ func (bc *blockingCall) fail(err error) {
 // drained runs on the loop after a reply: a connection running a blocking call goes
 // back to the pool once nothing is in flight on it.
 func (c *PairedConn) drained() {
-	if c.ring.InFlight() == 0 && c.ded.drain.CompareAndSwap(true, false) {
+	if c.ring.InFlight() == 0 && c.ded.drain.Load() != nil && c.ded.drain.Swap(nil) != nil {
 		c.ded.pool.put(c)
 	}
 }
@@ -201,7 +201,7 @@ func (bc *blockingCall) await(ctx context.Context) error {
 // whose ctx ended before the reply came closes the connection (see above).
 func (bc *blockingCall) viewed(ctx context.Context, err error) {
 	if err != nil && ctx != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		bc.pool.abandon(bc.conn)
+		bc.pool.abandon(bc)
 	}
 }
 
@@ -230,10 +230,11 @@ func (p *pool) cancelCall(bc *blockingCall, err error) bool {
 	return false
 }
 
-// abandon closes the connection of a blocking call whose caller stopped waiting, unless
-// its reply already came and the connection went back to the pool.
-func (p *pool) abandon(dc *PairedConn) {
-	if dc.ded.drain.CompareAndSwap(true, false) {
+// abandon closes the connection of bc, a blocking call whose caller stopped waiting,
+// unless its reply already came and the connection went back to the pool (and may
+// run another call by now, which keeps it).
+func (p *pool) abandon(bc *blockingCall) {
+	if dc := bc.conn; dc.ded.drain.CompareAndSwap(bc, nil) {
 		p.discard(dc)
 	}
 }

@@ -162,9 +162,12 @@ type dedState struct {
 	pool    *pool
 	dead    atomic.Bool // its connection was lost: never reused
 	watched atomic.Bool // WATCH was sent since it was last reset
-	// drain is set while the connection runs a blocking call for a PairedConn.Send:
-	// the loop gives it back to the pool when its last reply came (see deliver).
-	drain atomic.Bool
+	// drain is the blocking call (for a PairedConn.Send) the connection runs, nil
+	// when none: the loop gives it back to the pool when its last reply came (see
+	// deliver), or the call's reader closes it (abandon), whichever takes drain
+	// first. A call, not a flag, so that a reader late to abandon its call cannot
+	// take the connection from the next call it was handed to.
+	drain atomic.Pointer[blockingCall]
 	timer *time.Timer // closes it after DedicatedIdleTimeout in the idle list (under pool.mu)
 }
 
@@ -424,7 +427,7 @@ func (p *pool) lostConn(dc *PairedConn) {
 		idle = idle || x == dc
 	}
 	p.mu.Unlock()
-	if idle || dc.ded.drain.Load() {
+	if idle || dc.ded.drain.Load() != nil {
 		// Nobody will hand it back: an idle one, or one running a blocking call
 		// (whose Future already has ErrConnLost).
 		p.discard(dc)

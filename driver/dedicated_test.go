@@ -550,3 +550,37 @@ func TestClientReplyOffRefusedRounds(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A reader that gives up on a blocking call late (its ctx ended as the reply came,
+// and the connection went back to the pool meanwhile, to the next blocking call)
+// leaves the connection to that next call: abandon closed the connection of whatever
+// call ran on it then, and the next BLPOP failed, its popped element lost.
+func TestAbandonLateKeepsNextCall(t *testing.T) {
+	c, ctx := freshConn(t, Config{DedicatedPoolSize: 1}, 10*time.Second)
+	first := c.Send("BLPOP", "abandon:a", 0)
+	if err := c.Send("RPUSH", "abandon:a", "x").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := first.x.(*blockingCall)
+	// The pool of one hands the same connection to the next blocking call, once the
+	// loop gave it back after the first one's reply.
+	next := c.Send("BLPOP", "abandon:b", 0)
+	b := next.x.(*blockingCall)
+	if err := b.await(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a.conn != b.conn {
+		t.Fatal("the pool of one gave the next call another connection")
+	}
+	c.pool.abandon(a) // the first reader, late
+	if err := c.Send("RPUSH", "abandon:b", "y").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := next.Wait(ctx)
+	if err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "y" {
+		t.Fatalf("the next BLPOP = %v, %v; want [abandon:b y]", v, err)
+	}
+}
