@@ -33,14 +33,17 @@ import (
 // a connection when the pool closed (Close of the PairedConn: a cluster node that
 // left the map), which has no slot and keeps its one Reroute itself (unsent). A
 // forgotten routed call's redirect is found by the pool connection's rescue
-// (forgetRoutes.call) and followed by a follower of the shared connection, which
-// holds that follower until the call sent again is answered.
+// (forgetRoutes.call) and followed for the shared connection by a goroutine of its
+// own until the call sent again is answered (forgetRoutes.followBlocking).
 
 // blockingCall is one blocking command on its way to, or running on, a pool
 // connection. Fields other than ready are written before ready is closed and read
 // after.
 type blockingCall struct {
-	pool   *pool
+	pool *pool
+	// ctx is the sender's (nil: none): a call whose ctx ended before a connection
+	// took it is never written (see assign).
+	ctx    context.Context
 	cmd    []byte // with ASKING ahead of the command when asking
 	forget bool
 	asking bool
@@ -57,25 +60,32 @@ type blockingCall struct {
 	unsent *reroute
 }
 
-// sendBlocking queues a blocking command for the pool.
-func (c *PairedConn) sendBlocking(forget bool, args []any) Future {
-	return c.sendBlockingRouted(nil, forget, args)
+// sendBlocking queues a blocking command for the pool; a ctx that ended (before or
+// while it waits for a connection) keeps it from being written.
+func (c *PairedConn) sendBlocking(ctx context.Context, forget bool, args []any) Future {
+	return c.sendBlockingRouted(ctx, nil, forget, args)
 }
 
 // sendBlockingRouted is sendBlocking for a command routed by r (nil: not routed).
-func (c *PairedConn) sendBlockingRouted(r Rerouter, forget bool, args []any) Future {
+func (c *PairedConn) sendBlockingRouted(ctx context.Context, r Rerouter, forget bool, args []any) Future {
+	if ctx != nil && ctx.Err() != nil {
+		return c.failed(forget, ctx.Err()) // not sent
+	}
 	cmd, err := writer.AppendArgs(nil, args...)
 	if err != nil {
 		return c.failed(forget, err)
 	}
-	return c.submitBlocking(&blockingCall{cmd: cmd, forget: forget}, r)
+	return c.submitBlocking(&blockingCall{ctx: ctx, cmd: cmd, forget: forget}, r)
 }
 
 // resendBlocking is resend for a blocking command: cmd, one encoded command (copied:
 // it is the Rerouter's), goes to the pool, with ASKING ahead of it on the same
 // connection when asking.
-func (c *PairedConn) resendBlocking(r Rerouter, cmd []byte, asking bool) Future {
-	bc := &blockingCall{asking: asking}
+func (c *PairedConn) resendBlocking(ctx context.Context, r Rerouter, cmd []byte, asking bool) Future {
+	if ctx != nil && ctx.Err() != nil {
+		return Future{x: ctx.Err()} // not sent
+	}
+	bc := &blockingCall{ctx: ctx, asking: asking}
 	if asking {
 		bc.cmd = append(append(make([]byte, 0, len(askingCmd)+len(cmd)), askingCmd...), cmd...)
 	} else {
@@ -101,6 +111,18 @@ func (c *PairedConn) submitBlocking(bc *blockingCall, r Rerouter) Future {
 
 // assign writes the call on dc, which the pool handed over.
 func (bc *blockingCall) assign(dc *PairedConn) {
+	if bc.ctx != nil && bc.ctx.Err() != nil {
+		// The sender's ctx ended before a connection took the call: it is never
+		// written (a BLPOP written now could pop an element that nobody reads), and
+		// fails with ctx's error, not rerouted. The connection goes to the next.
+		bc.err = bc.ctx.Err()
+		close(bc.ready)
+		if bc.forget {
+			bc.pool.forgotten.Add(1)
+		}
+		bc.pool.put(dc)
+		return
+	}
 	seq, cmd, err := dc.ring.Reserve(context.Background()) // an idle connection: never waits
 	if err != nil {
 		bc.fail(err)
@@ -151,7 +173,7 @@ func (bc *blockingCall) fail(err error) {
 		bc.unsent = &reroute{lock: make(chan struct{}, 1)}
 	}
 	close(bc.ready)
-	if bc.forget && (bc.home == nil || !bc.home.follow(Future{x: bc, mode: modeRouted})) {
+	if bc.forget && (bc.home == nil || !bc.home.followBlocking(Future{x: bc, mode: modeRouted})) {
 		bc.pool.forgotten.Add(1)
 	}
 }
@@ -160,6 +182,9 @@ func (bc *blockingCall) fail(err error) {
 // back to the pool once nothing is in flight on it.
 func (c *PairedConn) drained() {
 	if c.ring.InFlight() == 0 && c.ded.drain.Load() != nil && c.ded.drain.Swap(nil) != nil {
+		if fr := c.froutes.Load(); fr != nil {
+			fr.call = nil // answered: rescue will not look for it (and keeps nothing alive)
+		}
 		c.ded.pool.put(c)
 	}
 }

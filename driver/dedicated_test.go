@@ -584,3 +584,38 @@ func TestAbandonLateKeepsNextCall(t *testing.T) {
 		t.Fatalf("the next BLPOP = %v, %v; want [abandon:b y]", v, err)
 	}
 }
+
+// A blocking command whose ctx ended before a pool connection took it is never
+// written: neither one sent with an ended ctx (Do, SendRoutedContext) nor one whose
+// ctx ended while it waited for the pool's one connection. Written, each BLPOP would
+// have popped an element that nobody reads.
+func TestBlockingCtxEndedBeforeConnection(t *testing.T) {
+	c, ctx := freshConn(t, Config{DedicatedPoolSize: 1}, 10*time.Second)
+	dead, cancelDead := context.WithCancel(ctx)
+	cancelDead()
+	c.Send("RPUSH", "bctx:a", "x").Err(ctx)
+	if _, err := c.Do(dead, "BLPOP", "bctx:a", 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Do with an ended ctx: %v, want context.Canceled", err)
+	}
+
+	first := c.Send("BLPOP", "bctx:b", 0) // holds the pool's one connection
+	if err := first.x.(*blockingCall).await(ctx); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithCancel(ctx)
+	second := c.SendRoutedContext(short, nil, "BLPOP", "bctx:a", 0) // waits for it
+	cancel()
+	c.Send("RPUSH", "bctx:b", "y").Err(ctx) // the first returns, its connection with it
+	if err := first.Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Err(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a call whose ctx ended while it waited: %v, want context.Canceled", err)
+	}
+	if n, err := c.Send("LLEN", "bctx:a").Int(ctx); err != nil || n != 1 {
+		t.Fatalf("LLEN = %d, %v; want 1: a BLPOP whose ctx had ended popped it", n, err)
+	}
+	if err := c.Send("PING").Err(ctx); err != nil { // the pool's connection is back and usable
+		t.Fatal(err)
+	}
+}

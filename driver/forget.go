@@ -19,10 +19,10 @@ import (
 // was sent and not yet answered then counts as failed, though it may run (one whose
 // Reroute was still waiting for room in a full ring was not sent, and counts as
 // failed too). A blocking command runs on the dedicated pool, as SendAndForget runs
-// it, and its redirects are followed in the same way, by the same followers: one
-// that follows a blocking command's redirect stays with it until the command sent
-// again is answered (Close stops it as any other: that command is then never
-// written, or the pool connection it waits on is closed). Commands refused on the shared connection, and all commands
+// it, and its redirects are followed in the same way, each by a goroutine of its own
+// until the command sent again is answered (not by the followers the others share,
+// which a BLPOP ... 0 would hold; Close stops it as any follower: that command is
+// then never written, or the pool connection it waits on is closed). Commands refused on the shared connection, and all commands
 // when r is nil, go as SendAndForget sends them, without rerouting.
 func (c *PairedConn) SendRoutedAndForget(r Rerouter, args ...any) {
 	c.sendRouted(context.Background(), r, true, args)
@@ -116,7 +116,7 @@ func (c *PairedConn) rescue(seq uint64, msg []byte) bool {
 		if msg != nil && !bc.rr.Reroutes(msg) {
 			return false
 		}
-		return bc.home.follow(Future{x: bc, mode: modeRouted})
+		return bc.home.followBlocking(Future{x: bc, mode: modeRouted})
 	}
 	i := seq % uint64(len(fr.by))
 	r := fr.by[i]
@@ -147,6 +147,29 @@ func (fr *forgetRoutes) follow(f Future) bool {
 	fr.running++
 	fr.wg.Add(1)
 	go fr.run(f)
+	return true
+}
+
+// followBlocking has f, the redirect of a forgotten blocking call, read by a goroutine
+// of its own, not by one of the forgetFollowers: the command sent again may wait on
+// its server for as long as it blocks (BLPOP ... 0), and 64 of them would hold every
+// follower, leaving the other forgotten redirects unfollowed. There is one such
+// goroutine per forgotten blocking call being followed, as there is one pool
+// connection, or one place in a pool's queue, per call; Close stops them as the
+// followers (stop). It reports false once Close began.
+func (fr *forgetRoutes) followBlocking(f Future) bool {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	if fr.stopped {
+		return false
+	}
+	fr.wg.Add(1)
+	go func() {
+		defer fr.wg.Done()
+		if err := f.Err(fr.ctx); err != nil {
+			fr.errs.Add(1)
+		}
+	}()
 	return true
 }
 

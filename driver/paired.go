@@ -126,7 +126,7 @@ func (c *PairedConn) sendSpecial(ctx context.Context, forget bool, args []any) F
 	switch cls, use := classify(args); cls {
 	case clsPlain:
 	case clsBlocking:
-		return c.sendBlocking(forget, args)
+		return c.sendBlocking(ctx, forget, args)
 	case clsEmpty:
 		return c.failed(forget, errEmptyCommand)
 	default:

@@ -112,7 +112,7 @@ func (c *PairedConn) sendRouted(ctx context.Context, r Rerouter, forget bool, ar
 		switch cls, _ := classify(args); cls {
 		case clsPlain:
 		case clsBlocking:
-			return c.sendBlockingRouted(r, forget, args)
+			return c.sendBlockingRouted(ctx, r, forget, args)
 		default:
 			return c.send(ctx, forget, args)
 		}
@@ -205,7 +205,7 @@ func (c *PairedConn) resend(ctx context.Context, r Rerouter, cmd []byte, asking 
 		switch cls, use := classify(args); cls {
 		case clsPlain:
 		case clsBlocking:
-			return c.resendBlocking(r, cmd, asking)
+			return c.resendBlocking(ctx, r, cmd, asking)
 		default:
 			return Future{x: refusal(args, use, "a shared connection")}
 		}
@@ -426,7 +426,10 @@ func (f Future) viewRouted(ctx context.Context, fn func(v parser.Value, err erro
 					if mode == modeBatch {
 						before = batchAhead(cmd, part, func(j int, c []byte) (Redirect, bool) {
 							v, e := batchElem(all, int32(j))
-							if e != nil || !v.IsError() || !rr.Reroutes(v.Bytes()) {
+							if e != nil || !v.IsError() || !rr.Reroutes(v.Bytes()) || isAsking(c) {
+								// Not redirected; or the ASKING of an ASK resend, refused
+								// (LOADING, say) with the command behind it: alone
+								// elsewhere it would apply to someone else's command.
 								return Redirect{}, false
 							}
 							return Redirect{Reply: string(v.Bytes()), Cmd: append([]byte(nil), c...), Attempt: attempt}, true

@@ -250,3 +250,27 @@ func TestRoutedBlockingUnsentOnClose(t *testing.T) {
 		t.Fatalf("%d reroutes, last %+v; want one, with Err ErrClosed", rr.reroutes.Load(), red)
 	}
 }
+
+// Forgotten blocking commands whose redirects are followed do not hold the followers
+// that the other forgotten redirects share: with forgetFollowers BLPOPs ... 0
+// redirected to another server and blocked there, a forgotten LPUSH redirected after
+// them still lands. (Before, each blocked BLPOP held a follower, and the LPUSH waited
+// in the queue until they were answered.)
+func TestRoutedBlockingForgetKeepsFollowers(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	ca := pairedTo(t, a, Config{CloseTimeout: 100 * time.Millisecond}) // the BLPOPs never return
+	cb := pairedTo(t, b, Config{DedicatedPoolSize: forgetFollowers + 8, CloseTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { ca.Close(); cb.Close() })
+	a.MustDo("SET", "q", "string") // BLPOP q on a: WRONGTYPE
+	a.MustDo("SET", "l", "string") // LPUSH l on a: WRONGTYPE
+	rr := &wrongTypeRouter{to: cb, max: 3}
+	for range forgetFollowers {
+		ca.SendRoutedAndForget(rr, "BLPOP", "q", 0)
+	}
+	blockedOn(t, b, forgetFollowers)
+	ca.SendRoutedAndForget(rr, "LPUSH", "l", "v")
+	waitFor(t, func() bool { return b.MustDo("LLEN", "l").Int() == 1 })
+	if n := ca.ForgottenErrors(); n != 0 {
+		t.Fatalf("ForgottenErrors = %d", n)
+	}
+}

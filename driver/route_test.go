@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -591,5 +592,54 @@ func TestSendRoutedAndForgetClose(t *testing.T) {
 		if landed != n-5 {
 			t.Fatalf("%d of %d followed redirects landed", landed, n-5)
 		}
+	}
+}
+
+// askingRefusedRouter takes WRONGTYPE and a refused ASKING (a non-cluster server's
+// answer to it), records the commands it is asked to reroute, and sends the first
+// one again to another server after ASKING.
+type askingRefusedRouter struct {
+	to   *PairedConn
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (r *askingRefusedRouter) Reroutes(msg []byte) bool {
+	return strings.HasPrefix(string(msg), "WRONGTYPE") || strings.HasPrefix(string(msg), "ERR This instance has cluster support disabled")
+}
+
+func (r *askingRefusedRouter) Reroute(ctx context.Context, red Redirect) (Future, error) {
+	r.mu.Lock()
+	r.cmds = append(r.cmds, string(red.Cmd))
+	r.mu.Unlock()
+	if red.Attempt > 1 {
+		return Future{}, ErrNoReroute
+	}
+	return r.to.ResendContext(ctx, r, red.Cmd, true)
+}
+
+// The ASKING of an ASK resend is never sent again alone: when the server refuses it
+// with an error the Rerouter takes and the command behind it is redirected too, only
+// the command goes again (ASKING alone elsewhere applies to someone else's next
+// command).
+func TestResendAskingRefusedNotAlone(t *testing.T) {
+	a, b, ca, cb := twoServers(t)
+	ctx := testCtx(t, 10*time.Second)
+	a.MustDo("RPUSH", "k", "list") // GET k: WRONGTYPE on both
+	b.MustDo("RPUSH", "k", "list")
+	rr := &askingRefusedRouter{to: cb}
+	err := ca.SendRouted(rr, "GET", "k").Err(ctx)
+	if err == nil || !strings.HasPrefix(err.Error(), "WRONGTYPE") {
+		t.Fatalf("GET = %v, want its WRONGTYPE", err)
+	}
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	for _, c := range rr.cmds {
+		if isAsking([]byte(c)) {
+			t.Fatalf("ASKING rerouted alone (rerouted: %q)", rr.cmds)
+		}
+	}
+	if len(rr.cmds) != 2 {
+		t.Fatalf("rerouted %q, want GET twice", rr.cmds)
 	}
 }

@@ -627,7 +627,7 @@ type Stats struct {
 	Moved     uint64 // MOVED redirects followed
 	Asked     uint64 // ASK redirects followed
 	Retried   uint64 // commands sent again after TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN or READONLY
-	Resent    uint64 // commands never written to a node that left the map, sent where their slot is served now
+	Resent    uint64 // commands never written (to a node that left the map; a blocking one, by its node's pool), sent where their slot is served now
 }
 
 // Stats returns the client's counters.
@@ -671,7 +671,7 @@ func (c *Client) Close() error {
 // the master that serves key's slot: WATCH, MULTI/EXEC and blocking commands on keys
 // of that slot. Commands sent on it do not follow redirects. Blocking commands sent
 // with Send or Do go to their slot's node and run on its dedicated pool by themselves
-// (Do following their redirects).
+// (following their redirects).
 func (c *Client) Dedicated(ctx context.Context, key string, fn func(d *driver.DedicatedConn) error) error {
 	conn, err := c.route(KeySlotString(key), false)
 	if err != nil {

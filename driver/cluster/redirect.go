@@ -137,7 +137,9 @@ func (c *Client) sendToSlot(ctx context.Context, r driver.Redirect, n *atomic.Ui
 
 // resend sends a command that was never written (r.Err) where its slot is served now:
 // the connection it waited on was closed because its node left the map (see
-// closeUnused), or the client is closing (then it fails with r.Err).
+// closeUnused), or, for a blocking command, the node's dedicated pool closed while
+// it waited for a connection, or the pool connection it was handed was lost before
+// writing it; or the client is closing (then it fails with r.Err).
 func (c *Client) resend(ctx context.Context, r driver.Redirect) (driver.Future, error) {
 	c.mu.Lock()
 	closed := c.closed
