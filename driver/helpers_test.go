@@ -67,6 +67,17 @@ func pairedTo(t *testing.T, s *redistest.Server, cfg Config) *PairedConn {
 	return c
 }
 
+// pubsubConnect connects a PubsubConn with cfg within ctx, closed with the test.
+func pubsubConnect(t *testing.T, ctx context.Context, cfg Config) *PubsubConn {
+	t.Helper()
+	p, err := PubsubConnect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 // clientIDs returns the ids of the server's clients named name.
 func clientIDs(t *testing.T, s *redistest.Server, name string) []string {
 	t.Helper()

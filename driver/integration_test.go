@@ -317,11 +317,7 @@ func TestShutdownRestart(t *testing.T) {
 	c := pairedTo(t, s, fast)
 	defer c.Close()
 	ctx := testCtx(t, 30*time.Second)
-	p, err := PubsubConnect(ctx, fast)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := pubsubConnect(t, ctx, fast)
 	sub, err := p.Subscribe(ctx, "alerts")
 	if err != nil {
 		t.Fatal(err)

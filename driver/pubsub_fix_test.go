@@ -171,11 +171,7 @@ func TestPubsubStaleConfirmation(t *testing.T) {
 	})
 	t.Cleanup(release) // before the server's Close, which waits for the handler
 	ctx := testCtx(t, 10*time.Second)
-	p, err := PubsubConnect(ctx, fakeCfg(srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := pubsubConnect(t, ctx, fakeCfg(srv))
 	y, err := p.Subscribe(ctx, "y")
 	if err != nil {
 		t.Fatal(err)

@@ -43,11 +43,7 @@ func TestSSubscribeMovedWithoutResolve(t *testing.T) {
 		return true
 	})
 	ctx := testCtx(t, 10*time.Second)
-	p, err := PubsubConnect(ctx, fakeCfg(srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := pubsubConnect(t, ctx, fakeCfg(srv))
 	s, err := p.SSubscribe(ctx, "{s}ch")
 	if err != nil {
 		t.Fatal(err)
@@ -111,11 +107,7 @@ func TestSSubscribeUnpromptedDuringSunsubscribe(t *testing.T) {
 		return true
 	})
 	ctx := testCtx(t, 10*time.Second)
-	p, err := PubsubConnect(ctx, fakeCfg(srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := pubsubConnect(t, ctx, fakeCfg(srv))
 	a, err := p.SSubscribe(ctx, "a")
 	if err != nil {
 		t.Fatal(err)

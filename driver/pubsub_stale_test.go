@@ -72,11 +72,7 @@ func TestPubsubRefusalOfStaleSubscribe(t *testing.T) {
 				return true
 			})
 			ctx := testCtx(t, 10*time.Second)
-			p, err := PubsubConnect(ctx, fakeCfg(srv))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			p := pubsubConnect(t, ctx, fakeCfg(srv))
 
 			ctxA, cancelA := context.WithCancel(ctx)
 			aDone := make(chan error, 1)
@@ -166,11 +162,7 @@ func TestSSubscribeMovedBounded(t *testing.T) {
 		return stale.Addr, nil
 	}
 	ctx := testCtx(t, 20*time.Second)
-	p, err := PubsubConnect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := pubsubConnect(t, ctx, cfg)
 	s, err := p.SSubscribe(ctx, "{s}ch")
 	if err != nil {
 		t.Fatal(err)
@@ -246,11 +238,7 @@ func TestSSubscribeMovedPauses(t *testing.T) {
 		return stale.Addr, nil
 	}
 	ctx := testCtx(t, 10*time.Second)
-	p, err := PubsubConnect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := pubsubConnect(t, ctx, cfg)
 	s, err := p.SSubscribe(ctx, "{s}ch")
 	if err != nil {
 		t.Fatal(err)

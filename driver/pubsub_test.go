@@ -31,11 +31,7 @@ func recvMsg(t *testing.T, s *Subscription) Message {
 // both on srv and closed when t ends.
 func pubsubPair(t *testing.T, srv *redistest.Server, proto int) (*PubsubConn, *PairedConn) {
 	t.Helper()
-	p, err := PubsubConnect(testCtx(t, 20*time.Second), Config{Addr: srv.Addr, Protocol: proto})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := pubsubConnect(t, testCtx(t, 20*time.Second), Config{Addr: srv.Addr, Protocol: proto})
 	pub := pairedTo(t, srv, Config{})
 	t.Cleanup(func() { pub.Close() })
 	return p, pub
@@ -108,11 +104,7 @@ func TestPubsubSlowConsumer(t *testing.T) {
 	srv := startServer(t)
 	checkGoroutines(t)
 	ctx := testCtx(t, 20*time.Second)
-	p, err := PubsubConnect(ctx, Config{Addr: srv.Addr, MessageBuffer: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := pubsubConnect(t, ctx, Config{Addr: srv.Addr, MessageBuffer: 8})
 	slow, _ := p.Subscribe(ctx, "c")
 	fast, _ := p.Subscribe(ctx, "c")
 	pub := pairedTo(t, srv, Config{})
@@ -146,12 +138,8 @@ func TestPubsubSubscribeError(t *testing.T) {
 	checkGoroutines(t)
 	ctx := testCtx(t, 20*time.Second)
 	srv.MustDo("ACL", "SETUSER", "limited", "on", ">pw", "resetchannels", "&allowed", "+@all")
-	p, err := PubsubConnect(ctx, Config{Addr: srv.Addr, Username: "limited", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	_, err = p.Subscribe(ctx, "forbidden")
+	p := pubsubConnect(t, ctx, Config{Addr: srv.Addr, Username: "limited", Password: "pw"})
+	_, err := p.Subscribe(ctx, "forbidden")
 	var re *RedisError
 	if !errors.As(err, &re) || re.Code() != "NOPERM" {
 		t.Fatalf("Subscribe forbidden: %v", err)
@@ -268,11 +256,7 @@ func TestSSubscribeMovedOnResubscribe(t *testing.T) {
 		return owner.Addr, nil
 	}
 	ctx := testCtx(t, 10*time.Second)
-	p, err := PubsubConnect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := pubsubConnect(t, ctx, cfg)
 	s, err := p.SSubscribe(ctx, "{s}ch")
 	if err != nil {
 		t.Fatal(err)

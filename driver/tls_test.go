@@ -125,11 +125,7 @@ func TestTLSPairedAndPubsub(t *testing.T) {
 	if c.Protocol() != 2 {
 		t.Fatalf("protocol %d", c.Protocol())
 	}
-	p, err := PubsubConnect(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := pubsubConnect(t, ctx, cfg)
 	sub, err := p.Subscribe(ctx, "news")
 	if err != nil {
 		t.Fatal(err)

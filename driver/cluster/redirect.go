@@ -27,7 +27,7 @@ func (c *Client) Reroute(ctx context.Context, r driver.Redirect) (driver.Future,
 	if r.Err != nil {
 		return c.resend(ctx, r)
 	}
-	h, err := c.nextHop(ctx, r.Reply, r.Attempt, func() (int, error) { return c.slotOfEncoded(r.Cmd) })
+	h, err := c.nextHop(ctx, r)
 	if err != nil {
 		return driver.Future{}, err // not followed: not counted
 	}
@@ -57,18 +57,19 @@ type hop struct {
 	n    *atomic.Uint64
 }
 
-// nextHop is the client's reaction to msg, the error reply that is a command's
-// attempt-th redirect or retry (see Reroutes), for Reroute.
+// nextHop is where Reroute sends r's command, given its reply, the error that is
+// its r.Attempt-th redirect or retry (see Reroutes).
 //   - MOVED: the map is updated for the slot (and refreshed), the command goes to the
 //     named master; ASK: to the named node, after ASKING, the map unchanged; both at
 //     most MaxRedirects times.
 //   - A retried reply (TRYAGAIN, CLUSTERDOWN, ...), or a MOVED that does not name the
 //     host: after a refresh is asked for and a backoff within ctx, to the master of
-//     the command's slot (given by slot) in the map then, at most MaxRetries times.
+//     the command's slot in the map then, at most MaxRetries times.
 //
-// ErrNoReroute says the command is not sent again: the caller gets msg as it is.
+// ErrNoReroute says the command is not sent again: the caller gets the reply as it is.
 // Another error (ctx's, a failed dial) ends the command with it; nothing was sent.
-func (c *Client) nextHop(ctx context.Context, msg string, attempt int, slot func() (int, error)) (hop, error) {
+func (c *Client) nextHop(ctx context.Context, r driver.Redirect) (hop, error) {
+	msg, attempt := r.Reply, r.Attempt
 	if ask, s, addr, ok := parseRedirect(msg); ok && (addr != "" || ask) {
 		if attempt > c.cfg.MaxRedirects || addr == "" {
 			// Given up, or an ASK to a node whose host it does not say: the map
@@ -102,7 +103,7 @@ func (c *Client) nextHop(ctx context.Context, msg string, attempt int, slot func
 		t.Stop()
 		return hop{}, ctx.Err()
 	}
-	s, err := slot()
+	s, err := c.slotOfEncoded(r.Cmd)
 	if err != nil {
 		return hop{}, driver.ErrNoReroute
 	}
