@@ -29,13 +29,19 @@ type base struct {
 	halted       bool // no more reconnects: the session failed for good
 	reconnecting bool
 	stop         chan struct{} // closed by close: ends the reconnect loop
-	done         sync.WaitGroup
-	proto        atomic.Int32 // protocol of the current connection
-	reconnects   atomic.Uint64
+	// kick ends a reconnect's pause (requestReconnect: dial now); capacity 1.
+	kick       chan struct{}
+	done       sync.WaitGroup
+	proto      atomic.Int32 // protocol of the current connection
+	reconnects atomic.Uint64
 	// gen counts the reconnects asked for (requestReconnect): a reconnect's dial that
 	// began before one (it may have resolved the old server) is dropped and made
 	// again.
 	gen atomic.Uint64
+	// upAt is when the current link was enrolled; brief counts the links in a row
+	// lost (not by request) within stableUp of it (see reconnectPause). Under mu.
+	upAt  time.Time
+	brief int
 
 	// up, if set, runs after a reconnect's handshake, before the new link is enrolled
 	// (pubsub queues its SUBSCRIBE commands there).
@@ -48,7 +54,7 @@ type base struct {
 
 // start validates nothing (the caller did), dials and enrolls the first connection.
 func (b *base) start(ctx context.Context, cfg Config, s session) error {
-	b.cfg, b.sess, b.stop = cfg, s, make(chan struct{})
+	b.cfg, b.sess, b.stop, b.kick = cfg, s, make(chan struct{}), make(chan struct{}, 1)
 	cli, wakers, err := sharedEngine.acquire()
 	if err != nil {
 		return err
@@ -69,6 +75,9 @@ func (b *base) start(ctx context.Context, cfg Config, s session) error {
 		sharedEngine.release()
 		return err
 	}
+	b.mu.Lock()
+	b.upAt = time.Now()
+	b.mu.Unlock()
 	l.wake()
 	return nil
 }
@@ -99,14 +108,43 @@ func (b *base) lost(l *link, err error) {
 	if b.closed || b.halted || b.reconnecting {
 		return
 	}
+	if f := l.failed.Load(); f != &errReconnect && time.Since(b.upAt) < b.stableUp() {
+		b.brief++
+	} else {
+		b.brief = 0
+	}
 	b.reconnecting = true
 	b.done.Add(1)
-	go b.reconnect()
+	go b.reconnect(b.reconnectPause())
+}
+
+// stableUp is how long a link must have been up for its loss to count as a first
+// failure: ReconnectMax, the longest pause of the backoff.
+func (b *base) stableUp() time.Duration { return b.cfg.ReconnectMax }
+
+// reconnectPause is the pause before the first dial of a reconnect (under mu): none
+// after a link that was up for stableUp or more, or that was closed on request
+// (Reconnect, a failover, a MOVED); after one lost sooner, the backoff goes on from
+// the links lost before it in a row, as though each were a failed dial
+// (ReconnectMin, doubling up to ReconnectMax). A server that accepts, answers the
+// handshake and then drops every connection (a proxy, a killed client, a pubsub
+// output limit hit at once after each resubscription) is then dialled at the
+// backoff's pace, not as fast as the network allows.
+func (b *base) reconnectPause() time.Duration {
+	if b.brief == 0 {
+		return 0
+	}
+	d := b.cfg.ReconnectMin
+	for i := 1; i < b.brief && d < b.cfg.ReconnectMax; i++ {
+		d *= 2
+	}
+	return min(d, b.cfg.ReconnectMax)
 }
 
 // reconnect dials until a connection is up again or close is called, waiting an
-// exponentially growing, jittered delay between attempts.
-func (b *base) reconnect() {
+// exponentially growing, jittered delay between attempts, and pause (jittered)
+// before the first (see reconnectPause).
+func (b *base) reconnect(pause time.Duration) {
 	defer b.done.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -117,17 +155,24 @@ func (b *base) reconnect() {
 		case <-ctx.Done():
 		}
 	}()
-	delay := b.cfg.ReconnectMin
+	wait, delay := pause, b.cfg.ReconnectMin
+	if pause > 0 {
+		delay = min(2*pause, b.cfg.ReconnectMax)
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			t := time.NewTimer(jittered(delay))
+			wait, delay = delay, min(2*delay, b.cfg.ReconnectMax)
+		}
+		if wait > 0 {
+			t := time.NewTimer(jittered(wait))
 			select {
 			case <-b.stop:
 				t.Stop()
 				return
+			case <-b.kick: // Reconnect: dial now
+				t.Stop()
 			case <-t.C:
 			}
-			delay = min(2*delay, b.cfg.ReconnectMax)
 		}
 		gen := b.gen.Load()
 		nc, ts, proto, err := dial(ctx, &b.cfg)
@@ -170,6 +215,11 @@ func (b *base) reconnect() {
 		}
 		b.proto.Store(int32(proto))
 		b.reconnecting = false
+		select { // a kick for this reconnect is spent
+		case <-b.kick:
+		default:
+		}
+		b.upAt = time.Now()
 		b.reconnects.Add(1)
 		b.mu.Unlock()
 		l.wake()
@@ -182,6 +232,12 @@ func (b *base) reconnect() {
 func (b *base) requestReconnect() {
 	b.mu.Lock()
 	b.gen.Add(1)
+	if b.reconnecting {
+		select { // a reconnect pausing between dials dials now
+		case b.kick <- struct{}{}:
+		default:
+		}
+	}
 	b.mu.Unlock()
 	if l := b.cur.Load(); l != nil {
 		l.failed.CompareAndSwap(nil, &errReconnect)

@@ -245,6 +245,7 @@ func (c *PairedConn) Connected() bool { return c.b.connected() }
 // connections are retired too: the idle ones closed now, those in use when they come
 // back. A connection being dialled meanwhile (a reconnect under way, a dial of the
 // pool) is dropped once made and dialled again: it may have resolved the old server.
+// A reconnect pausing between attempts (see Config.ReconnectMin) dials at once.
 // driver/sentinel calls it when the master moved. It returns at once.
 func (c *PairedConn) Reconnect() {
 	if c.pool != nil {

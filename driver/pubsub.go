@@ -592,7 +592,9 @@ func (p *PubsubConn) Done() <-chan struct{} { return p.b.stop }
 // Reconnect drops the current connection and establishes a new one (through
 // Config.Resolve, if set), subscribed again to every live topic. Messages published
 // meanwhile are not received. A connection being dialled meanwhile is dropped once
-// made and dialled again (it may have resolved the old server). It returns at once.
+// made and dialled again (it may have resolved the old server), and a reconnect
+// pausing between attempts (see Config.ReconnectMin) dials at once. It returns at
+// once.
 func (p *PubsubConn) Reconnect() { p.b.requestReconnect() }
 
 // failHead ends the subscriptions waiting on the oldest command, which the server

@@ -2,11 +2,15 @@ package driver
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/respring/respring/internal/fakeredis"
 	"github.com/respring/respring/internal/faultproxy"
+	"github.com/respring/respring/parser"
 )
 
 // Reconnect asked for while a reconnect's dial is under way (a failover followed
@@ -75,5 +79,115 @@ func TestReconnectDuringPoolDial(t *testing.T) {
 	}
 	if n := a.MustDo("EXISTS", "rp:k").Int(); n != 0 {
 		t.Fatal("the Dedicated call ran on the server of the dial under way")
+	}
+}
+
+// briefServer answers HELLO and GET, and closes the connection after confirming a
+// SUBSCRIBE or on DROP: a server (or a proxy) that drops each connection soon after
+// it was made. subs counts the SUBSCRIBE commands it confirmed.
+func briefServer(t *testing.T, subs *atomic.Int32) *fakeredis.Server {
+	return fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		switch {
+		case fakeredis.Hello(c, cmd):
+		case cmd[0] == "DROP":
+			return false
+		case strings.EqualFold(cmd[0], "SUBSCRIBE"):
+			subs.Add(1)
+			c.Reply(fixPush("subscribe", cmd[1], parser.NewInteger(1)))
+			return false
+		case cmd[0] == "GET":
+			c.Write([]byte("$1\r\nv\r\n"))
+		default:
+			c.Write([]byte("+OK\r\n"))
+		}
+		return true
+	})
+}
+
+// A connection lost soon after it was made (less than ReconnectMax) counts as a
+// failed attempt: with a backoff far longer than the test, nothing is dialled after
+// the server dropped it, and a command sent meanwhile waits (here until its ctx
+// ends). One closed by Reconnect is dialled again at once, and Reconnect also ends
+// the pause of a reconnect under way. Before, every loss was redialled at once, so a
+// server that drops each connection after the handshake was dialled in a loop.
+func TestBriefConnectionPauses(t *testing.T) {
+	checkGoroutines(t)
+	var subs atomic.Int32
+	s := briefServer(t, &subs)
+	cfg := fakeCfg(s)
+	cfg.ReconnectMin, cfg.ReconnectMax, cfg.HealthCheck = time.Hour, time.Hour, -1
+	ctx := testCtx(t, 10*time.Second)
+	c, err := PairedConnect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Reconnect() // on request: at once
+	waitFor(t, func() bool { return c.Reconnects() == 1 })
+	if v, err := c.Send("GET", "k").Wait(ctx); err != nil || v.Text() != "v" {
+		t.Fatalf("GET after Reconnect: %v, %v", v, err)
+	}
+	if n := s.Accepts(); n != 2 {
+		t.Fatalf("%d connections after Reconnect, want 2", n)
+	}
+	if err := c.Send("DROP").Err(ctx); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("DROP: %v, want ErrConnLost", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := c.Send("GET", "k").Err(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GET while the reconnect pauses: %v, want its ctx's end", err)
+	}
+	if n := s.Accepts(); n != 2 {
+		t.Fatalf("%d connections, want 2: the connection lost at once was dialled again at once", n)
+	}
+	c.Reconnect() // ends the pause
+	waitFor(t, func() bool { return c.Reconnects() == 2 })
+	if v, err := c.Send("GET", "k").Wait(ctx); err != nil || v.Text() != "v" {
+		t.Fatalf("GET after Reconnect during the pause: %v, %v", v, err)
+	}
+	if n := s.Accepts(); n != 3 {
+		t.Fatalf("%d connections, want 3", n)
+	}
+}
+
+// The same for a subscriber whose server confirms each subscription and then drops
+// the connection (as a pubsub output limit hit at once would): the subscription is
+// still on after the loss, and subscribed again only when Reconnect ends the pause,
+// once; nothing else is dialled.
+func TestPubsubConfirmThenDrop(t *testing.T) {
+	checkGoroutines(t)
+	var subs atomic.Int32
+	s := briefServer(t, &subs)
+	cfg := fakeCfg(s)
+	cfg.ReconnectMin, cfg.ReconnectMax, cfg.HealthCheck = time.Hour, time.Hour, -1
+	lost := make(chan error, 1)
+	cfg.OnDisconnect = func(err error) {
+		select { // never blocks the loop (before the fix this ran in a loop)
+		case lost <- err:
+		default:
+		}
+	}
+	ctx := testCtx(t, 10*time.Second)
+	p := pubsubConnect(t, ctx, cfg)
+	sub, err := p.Subscribe(ctx, "ch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-lost
+	time.Sleep(100 * time.Millisecond) // time for a reconnect that should not happen
+	if n, m := s.Accepts(), subs.Load(); n != 1 || m != 1 {
+		t.Fatalf("%d connections and %d SUBSCRIBEs after the drop, want 1 and 1", n, m)
+	}
+	p.Reconnect()
+	waitFor(t, func() bool { return subs.Load() == 2 })
+	time.Sleep(100 * time.Millisecond)
+	if n, m := s.Accepts(), subs.Load(); n != 2 || m != 2 {
+		t.Fatalf("%d connections and %d SUBSCRIBEs after Reconnect, want 2 and 2", n, m)
+	}
+	select {
+	case m, ok := <-sub.Messages():
+		t.Fatalf("subscription gave %v, %v; want it still waiting", m, ok)
+	default:
 	}
 }
