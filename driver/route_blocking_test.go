@@ -17,11 +17,19 @@ import (
 // blpopCmd is BLPOP q 0 as SendRouted encodes it (a Redirect's Cmd).
 const blpopCmd = "*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n"
 
-// blockedOn waits until s has n clients blocked (INFO clients).
+// blockedOn waits until s has n clients blocked (INFO clients). The wait is long
+// (a pool connection is dialled first, slow under -race on a loaded CI machine); a
+// failure lists the server's clients, to say where the blocking command went.
 func blockedOn(t *testing.T, s *redistest.Server, n int) {
 	t.Helper()
 	want := fmt.Sprint("blocked_clients:", n, "\r")
-	waitFor(t, func() bool { return strings.Contains(s.MustDo("INFO", "clients").Text(), want) })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.MustDo("INFO", "clients").Text(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not %d blocked clients within 20s; CLIENT LIST:\n%s", n, s.MustDo("CLIENT", "LIST").Text())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // A blocking command sent with SendRouted runs on the dedicated pool and follows its
