@@ -124,18 +124,19 @@ func (b *base) stableUp() time.Duration { return b.cfg.ReconnectMax }
 
 // reconnectPause is the pause before the first dial of a reconnect (under mu): none
 // after a link that was up for stableUp or more, or that was closed on request
-// (Reconnect, a failover, a MOVED); after one lost sooner, the backoff goes on from
-// the links lost before it in a row, as though each were a failed dial
-// (ReconnectMin, doubling up to ReconnectMax). A server that accepts, answers the
-// handshake and then drops every connection (a proxy, a killed client, a pubsub
-// output limit hit at once after each resubscription) is then dialled at the
+// (Reconnect, a failover, the MOVED pause of pubsub), nor after the first one in a
+// row lost sooner; from the second such link in a row on, the backoff goes on as
+// though each were a failed dial (ReconnectMin, doubling up to ReconnectMax). A
+// server that accepts, answers the handshake and then drops every connection (a
+// proxy, a killed client, a pubsub output limit hit at once after each
+// resubscription, a shard channel dropped again at once) is then dialled at the
 // backoff's pace, not as fast as the network allows.
 func (b *base) reconnectPause() time.Duration {
-	if b.brief == 0 {
+	if b.brief < 2 {
 		return 0
 	}
 	d := b.cfg.ReconnectMin
-	for i := 1; i < b.brief && d < b.cfg.ReconnectMax; i++ {
+	for i := 2; i < b.brief && d < b.cfg.ReconnectMax; i++ {
 		d *= 2
 	}
 	return min(d, b.cfg.ReconnectMax)

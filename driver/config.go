@@ -30,12 +30,11 @@ type Config struct {
 	// a power of two). A full ring makes Send wait.
 	RingSize int
 	// ReconnectMin and ReconnectMax bound the exponential backoff (with jitter) between
-	// reconnect attempts; defaults 10ms and 2s. A connection lost less than
-	// ReconnectMax after it was made counts as a failed attempt: the reconnect after
-	// it waits first, as long as the backoff says after the connections lost so in a
-	// row, so that a server that accepts and then drops every connection is not
-	// dialled in a loop. One lost later, or closed by Reconnect, is dialled again at
-	// once.
+	// reconnect attempts; defaults 10ms and 2s. A lost connection is dialled again at
+	// once, but when it was lost less than ReconnectMax after it was made, and so was
+	// the one before it, the reconnect waits first as the backoff says (each such
+	// loss in a row counts as a failed attempt), so that a server that accepts and
+	// then drops every connection is not dialled in a loop. Reconnect dials at once.
 	ReconnectMin, ReconnectMax time.Duration
 	// CloseTimeout is how long Close waits for commands in flight before failing them
 	// with ErrClosed; default 5s.

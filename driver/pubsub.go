@@ -3,6 +3,7 @@ package driver
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -577,11 +578,17 @@ func (p *PubsubConn) ackUnsub(kind, name string) bool {
 	return false
 }
 
+// errShardDropped is why a connection was dropped after the server ended a shard
+// channel unasked. Unlike Reconnect's, such a loss soon after the connection was
+// made counts toward the reconnect backoff (see base.reconnectPause): a node that
+// confirms and drops a shard channel at every connection is not dialled in a loop.
+var errShardDropped error = errors.New("respring: the server ended a shard channel: reconnecting")
+
 // reconnectSoon drops the current connection (from the loop): the reconnect that
 // follows subscribes again to every live topic.
 func (p *PubsubConn) reconnectSoon() {
 	if l := p.b.cur.Load(); l != nil {
-		l.failed.CompareAndSwap(nil, &errReconnect)
+		l.failed.CompareAndSwap(nil, &errShardDropped)
 		l.close()
 	}
 }

@@ -104,12 +104,13 @@ func briefServer(t *testing.T, subs *atomic.Int32) *fakeredis.Server {
 	})
 }
 
-// A connection lost soon after it was made (less than ReconnectMax) counts as a
-// failed attempt: with a backoff far longer than the test, nothing is dialled after
-// the server dropped it, and a command sent meanwhile waits (here until its ctx
+// Two connections in a row lost soon after they were made (less than ReconnectMax)
+// make the reconnect after the second pause as a failed attempt would: with a
+// backoff far longer than the test, the first loss is dialled again at once, the
+// second is not dialled again, and a command sent meanwhile waits (here until its ctx
 // ends). One closed by Reconnect is dialled again at once, and Reconnect also ends
-// the pause of a reconnect under way. Before, every loss was redialled at once, so a
-// server that drops each connection after the handshake was dialled in a loop.
+// the pause of a reconnect under way. Before, every loss was dialled again at once,
+// so a server that drops each connection after the handshake was dialled in a loop.
 func TestBriefConnectionPauses(t *testing.T) {
 	checkGoroutines(t)
 	var subs atomic.Int32
@@ -122,72 +123,102 @@ func TestBriefConnectionPauses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Reconnect() // on request: at once
-	waitFor(t, func() bool { return c.Reconnects() == 1 })
-	if v, err := c.Send("GET", "k").Wait(ctx); err != nil || v.Text() != "v" {
-		t.Fatalf("GET after Reconnect: %v, %v", v, err)
+	get := func(when string, reconnects uint64, accepts int) {
+		t.Helper()
+		waitFor(t, func() bool { return c.Reconnects() == reconnects })
+		if v, err := c.Send("GET", "k").Wait(ctx); err != nil || v.Text() != "v" {
+			t.Fatalf("GET %s: %v, %v", when, v, err)
+		}
+		if n := s.Accepts(); n != accepts {
+			t.Fatalf("%d connections %s, want %d", n, when, accepts)
+		}
 	}
-	if n := s.Accepts(); n != 2 {
-		t.Fatalf("%d connections after Reconnect, want 2", n)
+	c.Reconnect() // on request: at once, and counted as no loss
+	get("after Reconnect", 1, 2)
+	drop := func() {
+		t.Helper()
+		if err := c.Send("DROP").Err(ctx); !errors.Is(err, ErrConnLost) {
+			t.Fatalf("DROP: %v, want ErrConnLost", err)
+		}
 	}
-	if err := c.Send("DROP").Err(ctx); !errors.Is(err, ErrConnLost) {
-		t.Fatalf("DROP: %v, want ErrConnLost", err)
-	}
+	drop() // the first brief connection: dialled again at once
+	get("after the first drop", 2, 3)
+	drop() // the second in a row: the reconnect pauses
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	if err := c.Send("GET", "k").Err(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("GET while the reconnect pauses: %v, want its ctx's end", err)
 	}
-	if n := s.Accepts(); n != 2 {
-		t.Fatalf("%d connections, want 2: the connection lost at once was dialled again at once", n)
+	if n := s.Accepts(); n != 3 {
+		t.Fatalf("%d connections, want 3: the second brief connection was dialled again at once", n)
 	}
 	c.Reconnect() // ends the pause
-	waitFor(t, func() bool { return c.Reconnects() == 2 })
-	if v, err := c.Send("GET", "k").Wait(ctx); err != nil || v.Text() != "v" {
-		t.Fatalf("GET after Reconnect during the pause: %v, %v", v, err)
-	}
-	if n := s.Accepts(); n != 3 {
-		t.Fatalf("%d connections, want 3", n)
-	}
+	get("after Reconnect during the pause", 3, 4)
 }
 
 // The same for a subscriber whose server confirms each subscription and then drops
-// the connection (as a pubsub output limit hit at once would): the subscription is
-// still on after the loss, and subscribed again only when Reconnect ends the pause,
-// once; nothing else is dialled.
+// the connection (as a pubsub output limit hit at once would): subscribed again
+// once at once, then the reconnect pauses, with the subscription still on; Reconnect
+// ends the pause, and the next loss pauses again.
 func TestPubsubConfirmThenDrop(t *testing.T) {
 	checkGoroutines(t)
 	var subs atomic.Int32
 	s := briefServer(t, &subs)
 	cfg := fakeCfg(s)
 	cfg.ReconnectMin, cfg.ReconnectMax, cfg.HealthCheck = time.Hour, time.Hour, -1
-	lost := make(chan error, 1)
-	cfg.OnDisconnect = func(err error) {
-		select { // never blocks the loop (before the fix this ran in a loop)
-		case lost <- err:
-		default:
-		}
-	}
 	ctx := testCtx(t, 10*time.Second)
 	p := pubsubConnect(t, ctx, cfg)
 	sub, err := p.Subscribe(ctx, "ch")
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-lost
-	time.Sleep(100 * time.Millisecond) // time for a reconnect that should not happen
-	if n, m := s.Accepts(), subs.Load(); n != 1 || m != 1 {
-		t.Fatalf("%d connections and %d SUBSCRIBEs after the drop, want 1 and 1", n, m)
+	settled := func(when string, n int32) {
+		t.Helper()
+		waitFor(t, func() bool { return subs.Load() == n })
+		time.Sleep(100 * time.Millisecond) // time for a reconnect that should not happen
+		if a, m := s.Accepts(), subs.Load(); a != int(n) || m != n {
+			t.Fatalf("%d connections and %d SUBSCRIBEs %s, want %d and %d", a, m, when, n, n)
+		}
 	}
+	settled("after the drops", 2)
 	p.Reconnect()
-	waitFor(t, func() bool { return subs.Load() == 2 })
-	time.Sleep(100 * time.Millisecond)
-	if n, m := s.Accepts(), subs.Load(); n != 2 || m != 2 {
-		t.Fatalf("%d connections and %d SUBSCRIBEs after Reconnect, want 2 and 2", n, m)
-	}
+	settled("after Reconnect", 3)
 	select {
 	case m, ok := <-sub.Messages():
 		t.Fatalf("subscription gave %v, %v; want it still waiting", m, ok)
 	default:
+	}
+}
+
+// A node that confirms a shard channel and drops it at once (an unasked
+// SUNSUBSCRIBE, as when its slot moves) at every connection is subscribed again at
+// once the first time, and after a pause the next: Resolve keeps naming it, and
+// before, the connection went again as fast as the network allowed.
+func TestShardDroppedAgainPauses(t *testing.T) {
+	checkGoroutines(t)
+	var subs atomic.Int32
+	s := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		switch {
+		case fakeredis.Hello(c, cmd):
+		case strings.EqualFold(cmd[0], "SSUBSCRIBE"):
+			subs.Add(1)
+			c.Reply(fixPush("ssubscribe", cmd[1], parser.NewInteger(1)), fixPush("sunsubscribe", cmd[1], parser.NewInteger(0)))
+		default:
+			c.Write([]byte("+OK\r\n"))
+		}
+		return true
+	})
+	cfg := fakeCfg(s)
+	cfg.ReconnectMin, cfg.ReconnectMax, cfg.HealthCheck = time.Hour, time.Hour, -1
+	cfg.Resolve = func(context.Context) (string, error) { return s.Addr, nil }
+	ctx := testCtx(t, 10*time.Second)
+	p := pubsubConnect(t, ctx, cfg)
+	if _, err := p.SSubscribe(ctx, "{s}ch"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return subs.Load() == 2 })
+	time.Sleep(100 * time.Millisecond) // time for a reconnect that should not happen
+	if a, m := s.Accepts(), subs.Load(); a != 2 || m != 2 {
+		t.Fatalf("%d connections and %d SSUBSCRIBEs, want 2 and 2", a, m)
 	}
 }
