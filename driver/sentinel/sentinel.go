@@ -88,6 +88,13 @@ type watcher struct {
 	// configured holds Config.Sentinels: learn never drops them, only the sentinels
 	// it learnt.
 	configured map[string]bool
+	// resolved holds, for each entry of Config.Sentinels given by host name, the
+	// "ip:port" its name resolved to when last looked up (see aliasesFor): the
+	// sentinels name each other by IP, and learn must know such an address for the
+	// configured entry it is, else the sentinel is listed, asked and subscribed to
+	// twice. looked is when the names were last looked up.
+	resolved map[string][]string
+	looked   time.Time
 	// served is the address the served connection was last dialled to, which events
 	// and checks are compared with. The dedicated pool dials through the same Resolve,
 	// and the hooks do not say which connection a dial is for; but the served
@@ -174,7 +181,7 @@ func newWatcher(cfg Config) (*watcher, error) {
 		configured[s] = true
 	}
 	return &watcher{cfg: cfg, sentinels: append([]string(nil), cfg.Sentinels...), conns: map[string]*driver.PairedConn{},
-		configured: configured, failed: map[string]*failure{}, changed: make(chan struct{}, 1),
+		configured: configured, resolved: map[string][]string{}, failed: map[string]*failure{}, changed: make(chan struct{}, 1),
 		refreshEvery: refreshEvery, askTimeout: askTimeout, probeTimeout: askTimeout}, nil
 }
 
@@ -376,7 +383,9 @@ func (w *watcher) demoteLocked(s string) {
 // ends their subscription): a sentinel removed from the group is not tried for
 // good. The sentinels of Config.Sentinels, and s, always stay; a stale sentinel (it
 // names another master) drops none, nor does a reply with an entry without an
-// address.
+// address. An address that a host name of Config.Sentinels resolves to (see
+// aliasesFor) is that entry, not a sentinel of its own: it never joins the list,
+// and leaves it if it joined before the name was resolved.
 func (w *watcher) learn(ctx context.Context, s, addr string) {
 	c, err := w.sentinelConn(ctx, s)
 	if err != nil {
@@ -401,32 +410,37 @@ func (w *watcher) learn(ctx context.Context, s, addr string) {
 			found = append(found, a)
 		}
 	}
+	w.aliasesFor(ctx, found)
 	w.mu.Lock()
 	w.refreshed = time.Now()
 	changed := false
 	for _, a := range found {
+		if x := w.aliasLocked(a); x != "" {
+			named[x] = true
+			continue
+		}
 		if !slices.Contains(w.sentinels, a) {
 			w.sentinels = append(w.sentinels, a)
 			changed = true
 		}
 	}
+	prune := whole && addr != "" && addr == w.confirmed
+	kept := make([]string, 0, len(w.sentinels))
 	var drop []*driver.PairedConn
-	if whole && addr != "" && addr == w.confirmed {
-		kept := make([]string, 0, len(w.sentinels))
-		for _, x := range w.sentinels {
-			if named[x] || w.configured[x] {
-				kept = append(kept, x)
-				continue
-			}
-			changed = true
-			if c := w.conns[x]; c != nil {
-				drop = append(drop, c)
-				delete(w.conns, x)
-			}
-			delete(w.failed, x)
+	for _, x := range w.sentinels {
+		alias := !w.configured[x] && w.aliasLocked(x) != ""
+		if !alias && (!prune || named[x] || w.configured[x]) {
+			kept = append(kept, x)
+			continue
 		}
-		w.sentinels = kept
+		changed = true
+		if c := w.conns[x]; c != nil {
+			drop = append(drop, c)
+			delete(w.conns, x)
+		}
+		delete(w.failed, x)
 	}
+	w.sentinels = kept
 	if changed {
 		select { // run acts on it; a signal already pending covers this one
 		case w.changed <- struct{}{}:
