@@ -40,7 +40,8 @@
 //   - +switch-master: the connection moves to the new master (unless its own last
 //     dial found it already: a dial of the dedicated pool that did is not counted);
 //   - every Config.CheckInterval (1s) a sentinel is asked again, in case an event was
-//     missed (a sentinel connection down during the failover).
+//     missed (a sentinel connection down during the failover), hedged as at a
+//     reconnect; one that failed or was overtaken is asked last for a while.
 //
 // When the connection moves, commands written to the old master and not answered fail
 // with driver.ErrConnLost (they may have run); commands not yet written go to the new

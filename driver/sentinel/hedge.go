@@ -32,9 +32,10 @@ type answer[T any] struct {
 // most, none left behind.
 //
 // It returns the index in list of the sentinel whose answer was taken and that
-// answer, or -1 and the error of each sentinel (errs[i] for list[i]; nil for one
-// not asked, when ctx ended first). done, if set, is told of the end of every
-// question, before hedged returns (tests).
+// answer, or -1; and the error of each sentinel that failed (errs[i] for list[i]):
+// with an answer, those that failed before it (nil for one cancelled or not asked);
+// with none, every one asked (nil for one not asked, when ctx ended first). done, if
+// set, is told of the end of every question, before hedged returns.
 func hedged[T any](ctx context.Context, list []string, timeout time.Duration,
 	ask func(ctx context.Context, s string) (T, error), done func(s string, err error)) (int, T, []error) {
 	var zero T
@@ -95,7 +96,7 @@ func hedged[T any](ctx context.Context, list []string, timeout time.Duration,
 				}
 			}
 			if best >= 0 {
-				return best, v, nil
+				return best, v, errs
 			}
 			if out == 0 && asked < len(list) && ctx.Err() == nil {
 				next() // all failed: no reason to wait

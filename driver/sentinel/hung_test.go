@@ -1,10 +1,13 @@
 package sentinel
 
 import (
+	"context"
+	"errors"
 	"net"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,8 +114,8 @@ func TestHungSentinel(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
-		case addr == hung:
-			hungDone++
+		case addr == hung && !errors.Is(err, context.Canceled):
+			hungDone++ // ended by itself (a check's question cancelled by the answer of the next sentinel is not)
 		case addr == st.Sentinels[0].Addr && what == "subscribe" && err == nil:
 			close(subscribed)
 		}
@@ -140,5 +143,65 @@ func TestHungSentinel(t *testing.T) {
 	}
 	if got := st.Node(a).MustDo("GET", "k"); !got.IsNull() {
 		t.Fatalf("the SET reached the old master %s", a)
+	}
+}
+
+// A periodic check asks the sentinels hedged: with a sentinel that accepts
+// connections and never answers first in the list, and probeTimeout longer than the
+// test, the check takes the next sentinel's answer, follows the master it names, and
+// returns; the hung sentinel, overtaken, is put last for the next checks, and the
+// one that answered is not. Before, the check asked one sentinel after another and waited for
+// the hung one's timeout.
+func TestCheckHungSentinelFirst(t *testing.T) {
+	checkGoroutines(t)
+	st := redistest.StartSentinels(t, name, 0)
+	ctx := testCtx(t, 60*time.Second)
+	hung := hungSentinel(t)
+	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: sentinelAddrs(st)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer w.closeAll() // the sentinel connections the check made (run is not started)
+	followed := make(chan struct{}, 1)
+	w.mu.Lock()
+	w.sentinels = append([]string{hung}, w.sentinels...)
+	w.served = "127.0.0.1:1" // where the master is not: the check follows it
+	w.follow = func() {
+		select {
+		case followed <- struct{}{}:
+		default:
+		}
+	}
+	w.mu.Unlock()
+	w.probeTimeout = 10 * time.Minute
+	var hungEnded atomic.Bool // the question to the hung sentinel ended by itself
+	w.probed = func(addr, what string, err error) {
+		if addr == hung && what == "check" && !errors.Is(err, context.Canceled) {
+			hungEnded.Store(true)
+		}
+	}
+	done := make(chan struct{})
+	go func() { w.check(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("the check waited for the hung sentinel")
+	}
+	if hungEnded.Load() {
+		t.Fatal("the check waited until its question to the hung sentinel failed by itself (the dial's timeout)")
+	}
+	select {
+	case <-followed:
+	default:
+		t.Fatal("the check did not follow the master the next sentinel named")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed[hung] == nil {
+		t.Fatal("the hung sentinel, overtaken by the next, is not put last")
+	}
+	if f := w.failed[st.Sentinels[0].Addr]; f != nil {
+		t.Fatalf("the sentinel that answered is marked failed: %+v", f)
 	}
 }

@@ -243,11 +243,15 @@ func eventMaster(f []string) string {
 	return ""
 }
 
-// check asks the sentinels, in order of preference but those that failed a check
-// lately last, where the master is, and follows it if it moved. An answer overtaken
-// by an event or by a dial of the served connection (epoch) is dropped: it may be
-// from before the move, and following it would move the connection back. Every
-// refreshEvery, the sentinel that answered is also asked for the others (see learn).
+// check asks the sentinels, hedged (see hedged), in order of preference but those
+// that failed a check lately last, where the master is, and follows it if it moved:
+// a sentinel that hangs holds up the check by hedgeDelay, not by probeTimeout. One
+// that failed, or was overtaken (asked before the one that answered, and silent
+// still), is put last for a while (a backoff of its own).
+// An answer overtaken by an event or by a dial of the served connection (epoch) is
+// dropped: it may be from before the move, and following it would move the
+// connection back. Every refreshEvery, the sentinel that answered is also asked for
+// the others (see learn).
 func (w *watcher) check(ctx context.Context) {
 	w.mu.Lock()
 	epoch := w.epoch
@@ -261,39 +265,41 @@ func (w *watcher) check(ctx context.Context) {
 		}
 	}
 	w.mu.Unlock()
-	for _, s := range append(list, late...) {
-		actx, cancel := context.WithTimeout(ctx, w.probeTimeout)
-		addr, err := w.ask(actx, s)
-		cancel()
-		w.probe(s, "check", err)
-		w.mu.Lock()
-		if err != nil {
-			f := w.failed[s]
+	list = append(list, late...)
+	i, addr, errs := hedged(ctx, list, w.probeTimeout, w.ask, func(s string, err error) { w.probe(s, "check", err) })
+	w.mu.Lock()
+	if ctx.Err() == nil {
+		for j, err := range errs {
+			if err == nil && (i < 0 || j >= i) {
+				continue // not asked, cancelled after the answer, or the answer
+			}
+			// Failed, or overtaken: asked before the one that answered, and
+			// still silent (hung, or slower than hedgeDelay).
+			f := w.failed[list[j]]
 			if f == nil {
 				f = &failure{wait: retryMin / 2}
-				w.failed[s] = f
+				w.failed[list[j]] = f
 			}
 			f.wait = min(2*f.wait, retryMax)
 			f.until = time.Now().Add(f.wait)
-			w.mu.Unlock()
-			if ctx.Err() != nil {
-				return
-			}
-			continue
 		}
-		delete(w.failed, s)
-		move := w.epoch == epoch && addr != w.served
-		refresh := time.Since(w.refreshed) >= w.refreshEvery
+	}
+	if i < 0 {
 		w.mu.Unlock()
-		if move && w.follow != nil {
-			w.follow()
-		}
-		if refresh {
-			lctx, cancel := context.WithTimeout(ctx, w.probeTimeout)
-			w.learn(lctx, s, addr)
-			cancel()
-		}
 		return
+	}
+	s := list[i]
+	delete(w.failed, s)
+	move := w.epoch == epoch && addr != w.served
+	refresh := time.Since(w.refreshed) >= w.refreshEvery
+	w.mu.Unlock()
+	if move && w.follow != nil {
+		w.follow()
+	}
+	if refresh {
+		lctx, cancel := context.WithTimeout(ctx, w.probeTimeout)
+		w.learn(lctx, s, addr)
+		cancel()
 	}
 }
 
