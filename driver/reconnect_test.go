@@ -82,6 +82,14 @@ func TestReconnectDuringPoolDial(t *testing.T) {
 	}
 }
 
+// briefCfg connects to s with a reconnect backoff far longer than the test and no
+// health check: a reconnect that pauses does not come back within it.
+func briefCfg(s *fakeredis.Server) Config {
+	cfg := fakeCfg(s)
+	cfg.ReconnectMin, cfg.ReconnectMax, cfg.HealthCheck = time.Hour, time.Hour, -1
+	return cfg
+}
+
 // briefServer answers HELLO and GET, and closes the connection after confirming a
 // SUBSCRIBE or on DROP: a server (or a proxy) that drops each connection soon after
 // it was made. subs counts the SUBSCRIBE commands it confirmed.
@@ -115,8 +123,7 @@ func TestBriefConnectionPauses(t *testing.T) {
 	checkGoroutines(t)
 	var subs atomic.Int32
 	s := briefServer(t, &subs)
-	cfg := fakeCfg(s)
-	cfg.ReconnectMin, cfg.ReconnectMax, cfg.HealthCheck = time.Hour, time.Hour, -1
+	cfg := briefCfg(s)
 	ctx := testCtx(t, 10*time.Second)
 	c, err := PairedConnect(ctx, cfg)
 	if err != nil {
@@ -164,8 +171,7 @@ func TestPubsubConfirmThenDrop(t *testing.T) {
 	checkGoroutines(t)
 	var subs atomic.Int32
 	s := briefServer(t, &subs)
-	cfg := fakeCfg(s)
-	cfg.ReconnectMin, cfg.ReconnectMax, cfg.HealthCheck = time.Hour, time.Hour, -1
+	cfg := briefCfg(s)
 	ctx := testCtx(t, 10*time.Second)
 	p := pubsubConnect(t, ctx, cfg)
 	sub, err := p.Subscribe(ctx, "ch")
@@ -208,8 +214,7 @@ func TestShardDroppedAgainPauses(t *testing.T) {
 		}
 		return true
 	})
-	cfg := fakeCfg(s)
-	cfg.ReconnectMin, cfg.ReconnectMax, cfg.HealthCheck = time.Hour, time.Hour, -1
+	cfg := briefCfg(s)
 	cfg.Resolve = func(context.Context) (string, error) { return s.Addr, nil }
 	ctx := testCtx(t, 10*time.Second)
 	p := pubsubConnect(t, ctx, cfg)

@@ -1,6 +1,7 @@
 package sentinel
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -8,8 +9,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/respring/respring/driver"
 	"github.com/respring/respring/internal/redistest"
 )
+
+// sortedSentinels returns the watcher's list of sentinels, sorted.
+func (w *watcher) sortedSentinels() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Sorted(slices.Values(w.sentinels))
+}
+
+// byHostName connects through sentinel s0 of st alone, given as "localhost:port",
+// with no periodic check; it returns the watcher, the connection and that name.
+func byHostName(t *testing.T, ctx context.Context, st *redistest.Sentinels) (*watcher, *driver.PairedConn, string) {
+	t.Helper()
+	host := "localhost:" + strconv.Itoa(st.Sentinels[0].Port)
+	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{host}, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return w, c, host
+}
 
 // eventSubscribers counts the clients of sentinel s subscribed to the watcher's
 // events (CLIENT LIST: as many channels as events, no pattern).
@@ -36,17 +58,8 @@ func TestSentinelByHostName(t *testing.T) {
 	st := redistest.StartSentinels(t, name, 0)
 	ctx := testCtx(t, 60*time.Second)
 	s0, s1, s2 := st.Sentinels[0], st.Sentinels[1], st.Sentinels[2]
-	host := "localhost:" + strconv.Itoa(s0.Port)
-	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{host}, CheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	list := func() []string {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return slices.Sorted(slices.Values(w.sentinels))
-	}
+	w, c, host := byHostName(t, ctx, st)
+	list := w.sortedSentinels
 	conns := func() []string {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -132,13 +145,8 @@ func TestSentinelByHostNameJoinedBefore(t *testing.T) {
 	st := redistest.StartSentinels(t, name, 0)
 	ctx := testCtx(t, 30*time.Second)
 	s0, s1, s2 := st.Sentinels[0], st.Sentinels[1], st.Sentinels[2]
-	host := "localhost:" + strconv.Itoa(s0.Port)
-	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{host}, CheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, _, host := byHostName(t, ctx, st)
 	defer w.closeAll()
-	defer c.Close()
 	if _, err := w.ask(ctx, s0.Addr); err != nil { // a connection to the IP entry
 		t.Fatal(err)
 	}
@@ -147,8 +155,9 @@ func TestSentinelByHostNameJoinedBefore(t *testing.T) {
 	w.mu.Unlock()
 	w.learn(ctx, s1.Addr, "")
 	w.mu.Lock()
-	got, conn := slices.Sorted(slices.Values(w.sentinels)), w.conns[s0.Addr]
+	conn := w.conns[s0.Addr]
 	w.mu.Unlock()
+	got := w.sortedSentinels()
 	if want := slices.Sorted(slices.Values([]string{host, s1.Addr, s2.Addr})); !slices.Equal(got, want) {
 		t.Fatalf("the list after a refresh: %v, want %v", got, want)
 	}

@@ -38,11 +38,7 @@ func TestForgetRemovedSentinel(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			list := func() []string {
-				w.mu.Lock()
-				defer w.mu.Unlock()
-				return slices.Sorted(slices.Values(w.sentinels))
-			}
+			list := w.sortedSentinels
 			want := slices.Sorted(slices.Values([]string{s0.Addr, dead, s1.Addr, s2.Addr}))
 			if got := list(); !slices.Equal(got, want) {
 				t.Fatalf("the list after the connect: %v, want %v", got, want)
