@@ -131,15 +131,20 @@ func (b *base) stableUp() time.Duration { return b.cfg.ReconnectMax }
 // proxy, a killed client, a pubsub output limit hit at once after each
 // resubscription, a shard channel dropped again at once) is then dialled at the
 // backoff's pace, not as fast as the network allows.
-func (b *base) reconnectPause() time.Duration {
-	if b.brief < 2 {
+func (b *base) reconnectPause() time.Duration { return briefPause(&b.cfg, b.brief) }
+
+// briefPause is the pause before dialling again after brief connections lost in a
+// row (see base.reconnectPause; the dedicated pool's dial uses it too): none for 0 or
+// 1, then ReconnectMin doubling up to ReconnectMax.
+func briefPause(cfg *Config, brief int) time.Duration {
+	if brief < 2 {
 		return 0
 	}
-	d := b.cfg.ReconnectMin
-	for i := 2; i < b.brief && d < b.cfg.ReconnectMax; i++ {
+	d := cfg.ReconnectMin
+	for i := 2; i < brief && d < cfg.ReconnectMax; i++ {
 		d *= 2
 	}
-	return min(d, b.cfg.ReconnectMax)
+	return min(d, cfg.ReconnectMax)
 }
 
 // reconnect dials until a connection is up again or close is called, waiting an

@@ -34,7 +34,8 @@ type Config struct {
 	// once, but when it was lost less than ReconnectMax after it was made, and so was
 	// the one before it, the reconnect waits first as the backoff says (each such
 	// loss in a row counts as a failed attempt), so that a server that accepts and
-	// then drops every connection is not dialled in a loop. Reconnect dials at once.
+	// then drops every connection is not dialled in a loop. The dedicated pool paces
+	// its dials after its connections' losses the same way. Reconnect dials at once.
 	ReconnectMin, ReconnectMax time.Duration
 	// CloseTimeout is how long Close waits for commands in flight before failing them
 	// with ErrClosed; default 5s.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,7 +185,12 @@ type pool struct {
 	closed  bool
 	// gen counts the retires: a dial that began before one (it may have resolved the
 	// old server) is closed and made again.
-	gen    uint64
+	gen uint64
+	// brief counts the pool's connections lost in a row less than ReconnectMax
+	// after they were made: from the second, a dial pauses first (see briefPause),
+	// so that a server that drops every connection is not dialled in a loop while
+	// calls wait.
+	brief  int
 	ctx    context.Context // cancelled by close: ends the dials
 	cancel context.CancelFunc
 	dials  sync.WaitGroup
@@ -286,6 +290,17 @@ func (p *pool) growLocked() {
 func (p *pool) dial() {
 	defer p.dials.Done()
 	delay := p.cfg.ReconnectMin
+	p.mu.Lock()
+	pause := briefPause(&p.cfg, p.brief)
+	p.mu.Unlock()
+	if pause > 0 {
+		t := time.NewTimer(jittered(pause))
+		select {
+		case <-p.ctx.Done(): // the dial below fails at once
+			t.Stop()
+		case <-t.C:
+		}
+	}
 	for {
 		p.mu.Lock()
 		gen := p.gen
@@ -317,8 +332,7 @@ func (p *pool) dial() {
 			return
 		}
 		p.mu.Unlock()
-		d := delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
-		t := time.NewTimer(d)
+		t := time.NewTimer(jittered(delay))
 		select {
 		case <-p.ctx.Done():
 			t.Stop()
@@ -375,6 +389,7 @@ func (p *pool) expire(dc *PairedConn) {
 		if x == dc {
 			p.idle = append(p.idle[:i], p.idle[i+1:]...)
 			delete(p.all, dc)
+			p.brief = 0 // it lived long enough
 			p.mu.Unlock()
 			p.closeConn(dc)
 			return
@@ -421,7 +436,13 @@ func (p *pool) retire() {
 // lostConn runs on the loop when dc's connection broke: dc is never reused.
 func (p *pool) lostConn(dc *PairedConn) {
 	dc.ded.dead.Store(true)
+	brief := time.Since(dc.b.upAt) < p.cfg.ReconnectMax // down runs under dc.b.mu
 	p.mu.Lock()
+	if brief {
+		p.brief++
+	} else {
+		p.brief = 0
+	}
 	idle := false
 	for _, x := range p.idle {
 		idle = idle || x == dc

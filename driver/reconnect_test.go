@@ -227,3 +227,43 @@ func TestShardDroppedAgainPauses(t *testing.T) {
 		t.Fatalf("%d connections and %d SSUBSCRIBEs, want 2 and 2", a, m)
 	}
 }
+
+// The dedicated pool paces its dials the same way: a server that drops each pool
+// connection as soon as it runs a blocking command gets the first two dialled at once
+// (each BLPOP fails with ErrConnLost), and then a pause: the third BLPOP waits for a
+// connection until its ctx ends and is never written, and nothing more was dialled.
+// Before, the pool dialled again at once after every loss while calls waited.
+func TestPoolBriefConnectionsPause(t *testing.T) {
+	checkGoroutines(t)
+	var blpops atomic.Int32
+	s := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		switch {
+		case fakeredis.Hello(c, cmd):
+		case strings.EqualFold(cmd[0], "BLPOP"):
+			blpops.Add(1)
+			return false
+		default:
+			c.Write([]byte("+OK\r\n"))
+		}
+		return true
+	})
+	ctx := testCtx(t, 10*time.Second)
+	c, err := PairedConnect(ctx, briefCfg(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 2 {
+		if err := c.Send("BLPOP", "q", 0).Err(ctx); !errors.Is(err, ErrConnLost) {
+			t.Fatalf("BLPOP %d: %v, want ErrConnLost", i+1, err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := c.Send("BLPOP", "q", 0).Err(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("BLPOP while the pool pauses: %v, want its ctx's end", err)
+	}
+	if n, m := s.Accepts(), blpops.Load(); n != 3 || m != 2 {
+		t.Fatalf("%d connections and %d BLPOPs, want 3 (the shared one and two of the pool) and 2", n, m)
+	}
+}
