@@ -38,10 +38,10 @@ type base struct {
 	// began before one (it may have resolved the old server) is dropped and made
 	// again.
 	gen atomic.Uint64
-	// upAt is when the current link was enrolled; brief counts the links in a row
-	// lost (not by request) within stableUp of it (see reconnectPause). Under mu.
+	// upAt is when the current link was enrolled; brief counts the links lost soon
+	// after it in a row (see briefRun). Under mu.
 	upAt  time.Time
-	brief int
+	brief briefRun
 
 	// up, if set, runs after a reconnect's handshake, before the new link is enrolled
 	// (pubsub queues its SUBSCRIBE commands there).
@@ -108,40 +108,40 @@ func (b *base) lost(l *link, err error) {
 	if b.closed || b.halted || b.reconnecting {
 		return
 	}
-	if f := l.failed.Load(); f != &errReconnect && time.Since(b.upAt) < b.stableUp() {
-		b.brief++
-	} else {
-		b.brief = 0
-	}
+	b.brief.lost(&b.cfg, b.upAt, l.failed.Load() == &errReconnect)
 	b.reconnecting = true
 	b.done.Add(1)
-	go b.reconnect(b.reconnectPause())
+	go b.reconnect(b.brief.pause(&b.cfg))
 }
 
-// stableUp is how long a link must have been up for its loss to count as a first
-// failure: ReconnectMax, the longest pause of the backoff.
-func (b *base) stableUp() time.Duration { return b.cfg.ReconnectMax }
-
-// reconnectPause is the pause before the first dial of a reconnect (under mu): none
-// after a link that was up for stableUp or more, or that was closed on request
-// (Reconnect, a failover, the MOVED pause of pubsub), nor after the first one in a
-// row lost sooner; from the second such link in a row on, the backoff goes on as
-// though each were a failed dial (ReconnectMin, doubling up to ReconnectMax). A
+// briefRun counts the connections lost in a row less than ReconnectMax (the longest
+// pause of the backoff) after they were made, of a base or of the dedicated pool. The
+// first such loss is dialled again at once; from the second on, the dial pauses first
+// as though each were a failed dial (ReconnectMin, doubling up to ReconnectMax). A
 // server that accepts, answers the handshake and then drops every connection (a
 // proxy, a killed client, a pubsub output limit hit at once after each
 // resubscription, a shard channel dropped again at once) is then dialled at the
-// backoff's pace, not as fast as the network allows.
-func (b *base) reconnectPause() time.Duration { return briefPause(&b.cfg, b.brief) }
+// backoff's pace, not as fast as the network allows. A connection that lived longer,
+// or that was closed on request (Reconnect, a failover, the MOVED pause of pubsub),
+// ends the run.
+type briefRun int
 
-// briefPause is the pause before dialling again after brief connections lost in a
-// row (see base.reconnectPause; the dedicated pool's dial uses it too): none for 0 or
-// 1, then ReconnectMin doubling up to ReconnectMax.
-func briefPause(cfg *Config, brief int) time.Duration {
-	if brief < 2 {
+// lost counts the loss of a connection made at upAt (requested: closed on request).
+func (r *briefRun) lost(cfg *Config, upAt time.Time, requested bool) {
+	if !requested && time.Since(upAt) < cfg.ReconnectMax {
+		*r++
+	} else {
+		*r = 0
+	}
+}
+
+// pause is how long to wait before the next dial.
+func (r briefRun) pause(cfg *Config) time.Duration {
+	if r < 2 {
 		return 0
 	}
 	d := cfg.ReconnectMin
-	for i := 2; i < brief && d < cfg.ReconnectMax; i++ {
+	for i := briefRun(2); i < r && d < cfg.ReconnectMax; i++ {
 		d *= 2
 	}
 	return min(d, cfg.ReconnectMax)
@@ -149,7 +149,7 @@ func briefPause(cfg *Config, brief int) time.Duration {
 
 // reconnect dials until a connection is up again or close is called, waiting an
 // exponentially growing, jittered delay between attempts, and pause (jittered)
-// before the first (see reconnectPause).
+// before the first (see briefRun).
 func (b *base) reconnect(pause time.Duration) {
 	defer b.done.Done()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -186,11 +186,10 @@ type pool struct {
 	// gen counts the retires: a dial that began before one (it may have resolved the
 	// old server) is closed and made again.
 	gen uint64
-	// brief counts the pool's connections lost in a row less than ReconnectMax
-	// after they were made: from the second, a dial pauses first (see briefPause),
-	// so that a server that drops every connection is not dialled in a loop while
-	// calls wait.
-	brief  int
+	// brief counts the pool's connections lost soon after they were made, in a
+	// row (see briefRun): a server that drops every connection is not dialled in a
+	// loop while calls wait.
+	brief  briefRun
 	ctx    context.Context // cancelled by close: ends the dials
 	cancel context.CancelFunc
 	dials  sync.WaitGroup
@@ -291,7 +290,7 @@ func (p *pool) dial() {
 	defer p.dials.Done()
 	delay := p.cfg.ReconnectMin
 	p.mu.Lock()
-	pause := briefPause(&p.cfg, p.brief)
+	pause := p.brief.pause(&p.cfg)
 	p.mu.Unlock()
 	if pause > 0 {
 		t := time.NewTimer(jittered(pause))
@@ -436,13 +435,9 @@ func (p *pool) retire() {
 // lostConn runs on the loop when dc's connection broke: dc is never reused.
 func (p *pool) lostConn(dc *PairedConn) {
 	dc.ded.dead.Store(true)
-	brief := time.Since(dc.b.upAt) < p.cfg.ReconnectMax // down runs under dc.b.mu
+	upAt := dc.b.upAt // down runs under dc.b.mu
 	p.mu.Lock()
-	if brief {
-		p.brief++
-	} else {
-		p.brief = 0
-	}
+	p.brief.lost(&p.cfg, upAt, false)
 	idle := false
 	for _, x := range p.idle {
 		idle = idle || x == dc

@@ -580,7 +580,7 @@ func (p *PubsubConn) ackUnsub(kind, name string) bool {
 
 // errShardDropped is why a connection was dropped after the server ended a shard
 // channel unasked. Unlike Reconnect's, such a loss soon after the connection was
-// made counts toward the reconnect backoff (see base.reconnectPause): a node that
+// made counts toward the reconnect backoff (see briefRun): a node that
 // confirms and drops a shard channel at every connection is not dialled in a loop.
 var errShardDropped error = errors.New("respring: the server ended a shard channel: reconnecting")
 
