@@ -435,9 +435,7 @@ func (p *pool) retire() {
 // lostConn runs on the loop when dc's connection broke: dc is never reused.
 func (p *pool) lostConn(dc *PairedConn) {
 	dc.ded.dead.Store(true)
-	upAt := dc.b.upAt // down runs under dc.b.mu
 	p.mu.Lock()
-	p.brief.lost(&p.cfg, upAt, false)
 	idle := false
 	for _, x := range p.idle {
 		idle = idle || x == dc
@@ -522,6 +520,11 @@ func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
 	c.ded = &dedState{pool: p}
 	c.b.halted = true // never re-established: its state (WATCH) would be lost
 	c.b.down = func(err error) {
+		// Counted before its calls fail: a caller's next call, dialled at once,
+		// must see it.
+		p.mu.Lock()
+		p.brief.lost(&p.cfg, c.b.upAt, false) // down runs under c.b.mu
+		p.mu.Unlock()
 		c.ring.Close(&connLostError{cause: err})
 		p.lostConn(c)
 	}
