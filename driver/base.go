@@ -246,8 +246,7 @@ func (b *base) requestReconnect() {
 	}
 	b.mu.Unlock()
 	if l := b.cur.Load(); l != nil {
-		l.failed.CompareAndSwap(nil, &errReconnect)
-		l.close()
+		l.drop(&errReconnect)
 	}
 }
 

@@ -81,8 +81,8 @@ func (e *engine) release() {
 type loopHandler struct{ gnet.BuiltinEventEngine }
 
 func (loopHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if l, ok := c.Context().(*link); ok {
-		l.opened(c)
+	if l, ok := c.Context().(*link); ok && !l.opened(c) {
+		return nil, gnet.Close
 	}
 	return nil, gnet.None
 }

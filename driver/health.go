@@ -111,8 +111,7 @@ func (b *base) healthTick() {
 		h.probing = false
 	case h.probing:
 		err := fmt.Errorf("%w within %v", ErrHealthCheck, 2*h.every)
-		l.failed.CompareAndSwap(nil, &err)
-		l.close()
+		l.drop(&err)
 		h.link = nil
 	default:
 		h.probing = h.probe() != probeNone

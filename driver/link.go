@@ -2,6 +2,7 @@ package driver
 
 import (
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -91,6 +92,10 @@ type link struct {
 	// Config.SendBuffer): its output is taken only once gnet holds none (write).
 	bounded bool
 
+	// writing is set while write runs: drop waits for a write under way, so that
+	// nothing is written to a link once drop returned (see drop).
+	writing atomic.Bool
+
 	reads atomic.Uint64 // input events with bytes, for the health check
 	// outBusy says the loop is writing, or gnet still held unsent output at its last
 	// write: a large command is still going out, so silence from the server is no
@@ -112,11 +117,13 @@ func newLink(s session, lim parser.Limits, wakers map[gnet.EventLoop]*waker, ts 
 }
 
 // opened runs on the loop when gnet opened the connection: everything a sender reads
-// (gc, waker) is set before isOpen publishes it.
-func (l *link) opened(c gnet.Conn) {
+// (gc, waker) is set before isOpen publishes it. It reports false if the link was
+// dropped meanwhile (see drop, which found it not open yet): the loop closes it.
+func (l *link) opened(c gnet.Conn) bool {
 	l.gc = c
 	l.waker = l.wakers[c.EventLoop()]
 	l.isOpen.Store(true)
+	return l.failed.Load() == nil
 }
 
 // wake asks the loop to flush this link's pending output.
@@ -156,7 +163,12 @@ func (l *link) flush() {
 // does not take at once stays where it is, held until the socket takes more (see
 // sendVec); the next batch waits for it.
 func (l *link) write(c gnet.Conn) gnet.Action {
-	defer l.noteOut(c)
+	l.writing.Store(true)
+	defer l.wroteOut(c)
+	if l.failed.Load() != nil {
+		// Dropped (see drop) or failed: what waits goes to the next connection.
+		return gnet.None
+	}
 	if l.heldAt < len(l.held) {
 		// The rest of the last batch goes first (see hold); nothing else until then.
 		if act := l.writeHeld(c); act != gnet.None || l.heldAt < len(l.held) {
@@ -413,6 +425,13 @@ func writeOut(c gnet.Conn, b []byte) error {
 	return nil
 }
 
+// wroteOut ends a write: it records whether gnet still holds output for the health
+// check (noteOut) and lets drop go on.
+func (l *link) wroteOut(c gnet.Conn) {
+	l.noteOut(c)
+	l.writing.Store(false)
+}
+
 // noteOut records whether gnet still holds output for the health check (loop side;
 // the store is skipped when nothing changed).
 func (l *link) noteOut(c gnet.Conn) {
@@ -448,6 +467,21 @@ func (l *link) sendRaw(c gnet.Conn, b []byte) gnet.Action {
 		}
 	}
 	return gnet.None
+}
+
+// drop closes the link on request (Reconnect, a failover, the health check's verdict)
+// with why as the cause, unless the loop failed it first. Once drop returns, nothing
+// more is written to the link: a write under way on the loop is waited for (it began
+// before failed was set; one that begins after sees it and writes nothing). A command
+// sent after drop returned therefore waits for the next connection instead of going
+// out on this one and failing as lost, or running on a server the caller moved away
+// from. Called off the link's loop or on it outside write (never from write itself).
+func (l *link) drop(why *error) {
+	l.failed.CompareAndSwap(nil, why)
+	for l.writing.Load() {
+		runtime.Gosched()
+	}
+	l.close()
 }
 
 // close asks the loop to close the connection; lost follows on the loop.

@@ -246,7 +246,9 @@ func (c *PairedConn) Connected() bool { return c.b.connected() }
 // back. A connection being dialled meanwhile (a reconnect under way, a dial of the
 // pool) is dropped once made and dialled again: it may have resolved the old server.
 // A reconnect pausing between attempts (see Config.ReconnectMin) dials at once.
-// driver/sentinel calls it when the master moved. It returns at once.
+// driver/sentinel calls it when the master moved. It returns without waiting for the
+// new connection, and nothing is written to the old one once it returned: a command
+// sent after Reconnect goes out on the new connection.
 func (c *PairedConn) Reconnect() {
 	if c.pool != nil {
 		c.pool.retire()

@@ -588,8 +588,7 @@ var errShardDropped error = errors.New("respring: the server ended a shard chann
 // follows subscribes again to every live topic.
 func (p *PubsubConn) reconnectSoon() {
 	if l := p.b.cur.Load(); l != nil {
-		l.failed.CompareAndSwap(nil, &errShardDropped)
-		l.close()
+		l.drop(&errShardDropped)
 	}
 }
 
@@ -600,8 +599,8 @@ func (p *PubsubConn) Done() <-chan struct{} { return p.b.stop }
 // Config.Resolve, if set), subscribed again to every live topic. Messages published
 // meanwhile are not received. A connection being dialled meanwhile is dropped once
 // made and dialled again (it may have resolved the old server), and a reconnect
-// pausing between attempts (see Config.ReconnectMin) dials at once. It returns at
-// once.
+// pausing between attempts (see Config.ReconnectMin) dials at once. It returns without
+// waiting for the new connection; a Subscribe after it goes out on the new one.
 func (p *PubsubConn) Reconnect() { p.b.requestReconnect() }
 
 // failHead ends the subscriptions waiting on the oldest command, which the server
@@ -700,8 +699,7 @@ func (p *PubsubConn) movedReconnect() {
 		p.movedLink, p.movedTimer = nil, nil
 		p.mu.Unlock()
 		if p.b.cur.Load() == l {
-			l.failed.CompareAndSwap(nil, &errReconnect)
-			l.close()
+			l.drop(&errReconnect)
 		}
 	})
 }

@@ -3,6 +3,8 @@ package driver
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/respring/respring/internal/fakeredis"
 	"github.com/respring/respring/internal/faultproxy"
+	"github.com/respring/respring/internal/redistest"
 	"github.com/respring/respring/parser"
 )
 
@@ -265,5 +268,79 @@ func TestPoolBriefConnectionsPause(t *testing.T) {
 	}
 	if n, m := s.Accepts(), blpops.Load(); n != 3 || m != 2 {
 		t.Fatalf("%d connections and %d BLPOPs, want 3 (the shared one and two of the pool) and 2", n, m)
+	}
+}
+
+// A command sent after Reconnect returned goes out on the new connection, never on the
+// one Reconnect dropped: with Resolve moved to another server first (a failover, as
+// driver/sentinel does it), it runs there, and it does not fail with ErrConnLost for
+// having been written to the old connection while that was closing.
+func TestSendAfterReconnectGoesToNewConn(t *testing.T) {
+	srv := [2]*redistest.Server{startServer(t), startServer(t)}
+	var at atomic.Int32
+	c := pairedTo(t, srv[0], Config{Resolve: func(context.Context) (string, error) { return srv[at.Load()].Addr, nil },
+		ReconnectMin: time.Millisecond, ReconnectMax: 5 * time.Millisecond, HealthCheck: -1})
+	defer c.Close()
+	ctx := testCtx(t, 30*time.Second)
+	var want [2]int64
+	for i := range 100 {
+		to := int32(i+1) % 2
+		at.Store(to)
+		c.Reconnect()
+		n, err := c.Send("INCR", "moves").Int(ctx)
+		if err != nil {
+			t.Fatalf("move %d: INCR sent after Reconnect: %v", i, err)
+		}
+		if want[to]++; n != want[to] {
+			t.Fatalf("move %d: INCR answered %d, want %d (it ran on the old server)", i, n, want[to])
+		}
+	}
+	for i, s := range srv {
+		if got := s.MustDo("GET", "moves").Text(); got != strconv.FormatInt(want[i], 10) {
+			t.Fatalf("server %d counted %s INCRs, want %d", i, got, want[i])
+		}
+	}
+}
+
+// Reconnect called over and over, also while a new connection is being opened: a
+// connection dropped before it opened is closed once it opens (it would otherwise stay
+// up and write nothing), and every command ends, answered or lost with a connection.
+func TestReconnectStorm(t *testing.T) {
+	c, ctx := freshConn(t, Config{ReconnectMin: time.Millisecond, ReconnectMax: 2 * time.Millisecond, HealthCheck: -1}, 60*time.Second)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c.Reconnect()
+			time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
+		}
+	}()
+	var ok, lost int
+	for i := 0; i < 2000; i++ {
+		cmdCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.Send("PING").Err(cmdCtx)
+		cancel()
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrConnLost):
+			lost++
+		default:
+			close(stop)
+			<-done
+			t.Fatalf("PING %d after %d answered, %d lost: %v", i, ok, lost, err)
+		}
+	}
+	close(stop)
+	<-done
+	t.Logf("%d answered, %d lost, %d reconnects", ok, lost, c.Reconnects())
+	if ok == 0 || c.Reconnects() == 0 {
+		t.Fatalf("%d answered, %d reconnects", ok, c.Reconnects())
 	}
 }
