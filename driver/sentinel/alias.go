@@ -3,6 +3,7 @@ package sentinel
 import (
 	"context"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -53,7 +54,7 @@ func (w *watcher) aliasesFor(ctx context.Context, found []string) {
 				return
 			}
 			for _, ip := range ips {
-				addrs[i] = append(addrs[i], net.JoinHostPort(ip.IP.String(), port))
+				addrs[i] = append(addrs[i], addrOf(ip.IP.String(), port))
 			}
 		}()
 	}
@@ -78,4 +79,26 @@ func (w *watcher) aliasLocked(a string) string {
 		}
 	}
 	return ""
+}
+
+// addrOf joins host and port the way the watcher spells every address it compares
+// (the list of sentinels, the master a sentinel names, the aliases of host names):
+// an IP in its canonical form (IPv6 compressed, in lower case; an IPv4-mapped IPv6
+// address as IPv4), a host name as it is. A sentinel configured as "[::ffff:10.0.0.5]:26379"
+// and reported by the others as "10.0.0.5:26379" is then one sentinel, not two.
+func addrOf(host, port string) string {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.Unmap().String()
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// canonAddr is addrOf for a "host:port"; anything else (a unix socket) is returned
+// as it is.
+func canonAddr(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return a
+	}
+	return addrOf(host, port)
 }

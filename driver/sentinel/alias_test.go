@@ -165,3 +165,27 @@ func TestSentinelByHostNameJoinedBefore(t *testing.T) {
 		t.Fatalf("the connection to %s, the IP of %s, is kept", s0.Addr, host)
 	}
 }
+
+// Addresses are compared in one spelling (addrOf): a sentinel configured by an
+// IPv4-mapped IPv6 address, and again by its IPv4 address, which is how the other
+// sentinels name it, is listed once. Before, the list held it two or three times.
+func TestSentinelIPSpellings(t *testing.T) {
+	checkGoroutines(t)
+	st := redistest.StartSentinels(t, name, 0)
+	ctx := testCtx(t, 60*time.Second)
+	s0, s1, s2 := st.Sentinels[0], st.Sentinels[1], st.Sentinels[2]
+	mapped := "[::ffff:127.0.0.1]:" + strconv.Itoa(s0.Port)
+	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{s1.Addr, mapped, s0.Addr}, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer w.closeAll() // the sentinel connections (run is not started)
+	want := slices.Sorted(slices.Values([]string{s0.Addr, s1.Addr, s2.Addr}))
+	if got := w.sortedSentinels(); !slices.Equal(got, want) {
+		t.Fatalf("the list after the connect: %v, want %v", got, want)
+	}
+	if err := c.Send("SET", "spelled", "once").Err(ctx); err != nil {
+		t.Fatalf("SET through the master: %v", err)
+	}
+}

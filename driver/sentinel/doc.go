@@ -20,7 +20,9 @@
 // retried for good. The sentinels of Config.Sentinels always stay; one given by host
 // name is known by the IP addresses the name resolves to (looked up when a sentinel
 // names an address not in the list, at most every 10 s, within 500 ms), so that it is
-// not listed, asked and subscribed to a second time. The list is also
+// not listed, asked and subscribed to a second time. IP addresses are compared in
+// their canonical form (an IPv4-mapped IPv6 address as IPv4, IPv6 compressed), so a
+// sentinel given in another spelling than the others report is listed once too. The list is also
 // refreshed every 10 s by the periodic check. The node named is used only if its
 // ROLE says master: otherwise the attempt fails with ErrNotMaster and the driver's
 // reconnect loop (or PairedConnect, at most once per sentinel) asks again, the

@@ -176,11 +176,18 @@ func newWatcher(cfg Config) (*watcher, error) {
 	if cfg.CheckInterval == 0 {
 		cfg.CheckInterval = time.Second
 	}
+	// Compared with the addresses the sentinels report, spelled as they are (see
+	// addrOf); one given twice is listed once.
 	configured := map[string]bool{}
+	var sentinels []string
 	for _, s := range cfg.Sentinels {
-		configured[s] = true
+		if s = canonAddr(s); !configured[s] {
+			configured[s] = true
+			sentinels = append(sentinels, s)
+		}
 	}
-	return &watcher{cfg: cfg, sentinels: append([]string(nil), cfg.Sentinels...), conns: map[string]*driver.PairedConn{},
+	cfg.Sentinels = sentinels
+	return &watcher{cfg: cfg, sentinels: slices.Clone(sentinels), conns: map[string]*driver.PairedConn{},
 		configured: configured, resolved: map[string][]string{}, failed: map[string]*failure{}, changed: make(chan struct{}, 1),
 		refreshEvery: refreshEvery, askTimeout: askTimeout, probeTimeout: askTimeout}, nil
 }
@@ -349,7 +356,7 @@ func (w *watcher) ask(ctx context.Context, s string) (string, error) {
 	if len(e) != 2 {
 		return "", errors.New("malformed GET-MASTER-ADDR-BY-NAME reply")
 	}
-	return net.JoinHostPort(e[0].Text(), e[1].Text()), nil
+	return addrOf(e[0].Text(), e[1].Text()), nil
 }
 
 // prefer moves s to the front of the list.
@@ -404,7 +411,7 @@ func (w *watcher) learn(ctx context.Context, s, addr string) {
 			whole = false
 			continue
 		}
-		a := net.JoinHostPort(ip, port)
+		a := addrOf(ip, port)
 		if !named[a] {
 			named[a] = true
 			found = append(found, a)
@@ -649,7 +656,7 @@ func (w *watcher) askReplicas(ctx context.Context, s string) ([]string, error) {
 			continue
 		}
 		if ip, port := field(e, "ip"), field(e, "port"); ip != "" && port != "" {
-			out = append(out, net.JoinHostPort(ip, port))
+			out = append(out, addrOf(ip, port))
 		}
 	}
 	if len(out) == 0 {

@@ -5,7 +5,6 @@ package sentinel
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -206,7 +205,7 @@ func (w *watcher) event(m driver.Message) {
 			w.holding = false
 			w.epoch++
 			w.mu.Unlock()
-			w.moved(net.JoinHostPort(f[3], f[4]))
+			w.moved(addrOf(f[3], f[4]))
 		}
 	case "+failover-state-send-slaveof-noone":
 		// "slave <ip:port> <ip> <port> @ <name> <master ip> <master port>"
