@@ -148,10 +148,10 @@ type dedState struct {
 	// turned them off, or offUnknown while it is being sent. Commands before it are
 	// due their replies, those from it on take none (see dueBeforeOff).
 	off atomic.Uint64
-	// offs lists, oldest first, the CLIENT REPLY OFF commands that turned replies
-	// off and whose first reply after them, which only ON's OK may be, the loop has
-	// not checked yet (see checkOff): several when OFF/ON rounds are sent without
-	// waiting.
+	// offs lists, oldest first, the CLIENT REPLY OFF and SKIP commands that turned
+	// replies off and whose first reply after them, which only ON's OK may be, the
+	// loop has not checked yet (see checkOff): several when OFF/ON rounds are sent
+	// without waiting.
 	offs offChecks
 	// blocks tracks the blocking commands sent on the connection, by the
 	// DedicatedConn (Send, Do, SendBatch) or for a PairedConn.Send (blocking.go):

@@ -64,7 +64,11 @@
 //     DedicatedConn the same list is refused but for WATCH, UNWATCH and CLIENT REPLY:
 //     the DedicatedConn follows CLIENT REPLY OFF/SKIP/ON in ring order, so a command
 //     the server will not answer takes no reply (its Future is done with a null value
-//     once written) and the others keep their own (reply.go). A command with no
+//     once written) and the others keep their own (reply.go). After the command a
+//     SKIP applies to, the DedicatedConn sends a CLIENT REPLY ON of its own, whose OK
+//     proves the server took the SKIP; an OFF is proved by the next ON's OK. Where the
+//     server refused one after all, the connection is dropped at that reply, before a
+//     reply can reach the wrong command. A command with no
 //     arguments at all is refused too: the server would not answer it.
 //
 // The table of these commands is in commands.go, with its sources; a test checks it

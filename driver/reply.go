@@ -28,10 +28,12 @@ import (
 // (-BUSY while another client's script runs past busy-reply-threshold, an ACL changed
 // meanwhile) is found out at the reply that comes where the next ON's OK is due, and
 // the connection is dropped there (checkOff): the commands sent meanwhile were done
-// with no reply, as under OFF; none gets another's reply. What the driver cannot tell:
-// a SKIP the server refuses later. Its error reply goes to the command after the one
-// skipped, and the replies after it are matched wrongly until the connection breaks
-// on the reply left over.
+// with no reply, as under OFF; none gets another's reply. A SKIP is checked the same
+// way: right after the command it applies to, the DedicatedConn sends CLIENT REPLY ON
+// of its own (confirmSkip), whose OK is the first reply due since the SKIP. If the
+// server refused the SKIP later (-BUSY, -NOPERM after an ACL change), the SKIP's
+// error comes there instead, and the connection is dropped before the skipped
+// command's reply can go to the command after it.
 
 // offChecks is a FIFO of sequence numbers of CLIENT REPLY OFF commands (see
 // dedState.offs): senders add under dedState.mu, the loop takes. Its own lock, not
@@ -84,7 +86,28 @@ func (d *dedState) checkOff(r *ring.Ring, v parser.Value) error {
 	if v.IsError() {
 		what = strconv.Quote(v.Text())
 	}
-	return &protocolError{reason: "a reply (" + what + ") came where CLIENT REPLY ON's OK was due: the server did not turn replies off (it refused CLIENT REPLY OFF), so the replies after it belong to other commands"}
+	return &protocolError{reason: "a reply (" + what + ") came where CLIENT REPLY ON's OK was due: the server did not turn replies off (it refused CLIENT REPLY OFF or SKIP), so the replies after it belong to other commands"}
+}
+
+// replyOnCmd is CLIENT REPLY ON, encoded.
+const replyOnCmd = "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$2\r\nON\r\n"
+
+// confirmSkip sends CLIENT REPLY ON right after the command a SKIP applied to (under
+// mu): pinned, and its reply read by nobody, as the health check's PING. Replies are
+// on again by then, so the server answers it OK, the first reply due since the SKIP,
+// which checkOff verifies (the SKIP is on offs). If the ring is closed, nothing more
+// is answered anyway.
+func (c *PairedConn) confirmSkip() {
+	seq, cmd, err := c.ring.Reserve(context.Background())
+	if err != nil {
+		return
+	}
+	*cmd = append((*cmd)[:0], replyOnCmd...)
+	c.ring.Pin(seq)
+	c.ring.Unread(seq)
+	if c.ring.Publish(seq, false) { // not forgotten: its failure is no user's error
+		c.b.wake()
+	}
 }
 
 // replyMode is the server's CLIENT REPLY state for the next command.
@@ -187,6 +210,8 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		if f.x != nil {
 			d.reply = replySkip
 			d.off.Store(prevOff)
+		} else {
+			c.confirmSkip()
 		}
 		return f
 	}
@@ -283,7 +308,9 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 		d.setReply(replyOff)
 		f = c.sendMode(ctx, forget, true, true, args)
 		d.offAt(f)
-		if f.x == nil && f.r != nil && prevMode != replyOff {
+		if f.x == nil && f.r != nil && prevMode == replyOn {
+			// Checked at the next ON's reply. After a SKIP, the SKIP's own check
+			// is due there: one check per reply.
 			d.offs.add(f.seq)
 		}
 	case "SKIP":
@@ -292,6 +319,11 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 		}
 		f = c.sendMode(ctx, forget, true, true, args)
 		d.offAt(f)
+		if f.x == nil && f.r != nil && prevMode == replyOn {
+			// Checked at the first reply after it: confirmSkip's ON, or the ON
+			// (or OFF's next ON) sent in the skip's place.
+			d.offs.add(f.seq)
+		}
 	default:
 		// Anything else is a syntax error the server answers, or not, as any
 		// command in the mode (and that changes nothing else).

@@ -1,0 +1,139 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/respring/respring/internal/faultproxy"
+)
+
+// skipRefusedLater runs fn on a DedicatedConn whose user loses client|reply after
+// the connection was made (as an ACL changed meanwhile would, or -BUSY while another
+// client's script runs): the server then refuses CLIENT REPLY SKIP with an error and
+// answers the command after it, where the driver was told to expect no reply.
+func skipRefusedLater(t *testing.T, fn func(d *DedicatedConn, ctx context.Context) error) {
+	t.Helper()
+	s := startServer(t)
+	s.MustDo("ACL", "SETUSER", "skipper", "on", ">pw", "~*", "+@all")
+	s.MustDo("SET", "sk:other", "other")
+	c := pairedTo(t, s, Config{Username: "skipper", Password: "pw", HealthCheck: -1, DedicatedPoolSize: 1})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	if err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+		s.MustDo("ACL", "SETUSER", "skipper", "-client|reply")
+		return fn(d, ctx)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// noReplyOrLost checks a command sent where the driver expects no reply: done with a
+// null value, or lost with the connection dropped at the refusal.
+func noReplyOrLost(name string, f Future, ctx context.Context) error {
+	if v, err := f.Wait(ctx); !errors.Is(err, ErrConnLost) && (err != nil || !v.IsNull()) {
+		return fmt.Errorf("%s: %v, %v; want no reply (null) or ErrConnLost", name, v, err)
+	}
+	return nil
+}
+
+// A CLIENT REPLY SKIP the server refuses after the connection was made: its error
+// reply comes where the driver's own CLIENT REPLY ON, sent right after the skipped
+// command, is due its OK, and the connection is dropped there. Before, the SKIP's
+// error went to the GET after the skipped SET, the SET's OK to the next GET, and so
+// on: every reply to the command after its own.
+func TestClientReplySkipRefusedLater(t *testing.T) {
+	skipRefusedLater(t, func(d *DedicatedConn, ctx context.Context) error {
+		skip := d.Send("CLIENT", "REPLY", "SKIP")
+		set := d.Send("SET", "sk:k", "v")
+		get := d.Send("GET", "sk:k")
+		other := d.Send("GET", "sk:other")
+		for name, f := range map[string]Future{"SKIP": skip, "the skipped SET": set} {
+			if err := noReplyOrLost(name, f, ctx); err != nil {
+				return err
+			}
+		}
+		for name, f := range map[string]Future{"GET sk:k": get, "GET sk:other": other} {
+			if v, err := f.String(ctx); !errors.Is(err, ErrConnLost) {
+				return fmt.Errorf("%s after the refused SKIP: %q, %v; want ErrConnLost (not another command's reply)", name, v, err)
+			}
+		}
+		return nil
+	})
+}
+
+// A refused SKIP followed by CLIENT REPLY ON (which the server answers OK after a
+// SKIP, replies being on again): the SKIP's error comes first, where ON's OK is due,
+// and the connection is dropped. Before, ON got the SKIP's error and the GET after it
+// ON's reply.
+func TestClientReplySkipThenOnRefusedLater(t *testing.T) {
+	skipRefusedLater(t, func(d *DedicatedConn, ctx context.Context) error {
+		skip := d.Send("CLIENT", "REPLY", "SKIP")
+		on := d.Send("CLIENT", "REPLY", "ON")
+		get := d.Send("GET", "sk:other")
+		if err := noReplyOrLost("SKIP", skip, ctx); err != nil {
+			return err
+		}
+		if err := on.Err(ctx); !errors.Is(err, ErrConnLost) {
+			return fmt.Errorf("CLIENT REPLY ON after the refused SKIP: %v; want ErrConnLost", err)
+		}
+		if v, err := get.String(ctx); !errors.Is(err, ErrConnLost) {
+			return fmt.Errorf("GET after the refused SKIP: %q, %v; want ErrConnLost", v, err)
+		}
+		return nil
+	})
+}
+
+// SKIP taken by the server, in every sequence the driver checks, pipelined: SKIP and
+// a plain command, SKIP and ON, SKIP and OFF (then ON), SKIP twice. Every command
+// answered gets its own reply, and the check of the SKIP (confirmSkip's ON, or the
+// first reply after it) never drops the connection: its CLIENT ID stays.
+func TestClientReplySkipSequences(t *testing.T) {
+	onDedicated(t, Config{HealthCheck: -1, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
+		id, err := d.Send("CLIENT", "ID").Int(ctx)
+		if err != nil {
+			return err
+		}
+		var quiet []Future
+		q := func(args ...any) { quiet = append(quiet, d.Send(args...)) }
+		q("CLIENT", "REPLY", "SKIP")
+		q("SET", "ss:k", "1")
+		get1 := d.Send("GET", "ss:k")
+		q("CLIENT", "REPLY", "SKIP")
+		on := d.Send("CLIENT", "REPLY", "ON")
+		incr := d.Send("INCR", "ss:n")
+		q("CLIENT", "REPLY", "SKIP")
+		q("CLIENT", "REPLY", "OFF")
+		q("INCR", "ss:n")
+		on2 := d.Send("CLIENT", "REPLY", "ON")
+		q("CLIENT", "REPLY", "SKIP")
+		q("CLIENT", "REPLY", "SKIP")
+		q("INCR", "ss:n")
+		get2 := d.Send("GET", "ss:n")
+		if v, err := get1.String(ctx); err != nil || v != "1" {
+			return fmt.Errorf("GET after the skipped SET: %q, %v", v, err)
+		}
+		for i, f := range []Future{on, on2} {
+			if v, err := f.String(ctx); err != nil || v != "OK" {
+				return fmt.Errorf("CLIENT REPLY ON %d: %q, %v", i+1, v, err)
+			}
+		}
+		if n, err := incr.Int(ctx); err != nil || n != 1 {
+			return fmt.Errorf("INCR after SKIP, ON: %d, %v", n, err)
+		}
+		if v, err := get2.String(ctx); err != nil || v != "3" {
+			return fmt.Errorf("GET after the skipped INCRs: %q, %v", v, err)
+		}
+		for i, f := range quiet {
+			if v, err := f.Wait(ctx); err != nil || !v.IsNull() {
+				return fmt.Errorf("unanswered command %d: %v, %v (want a null value)", i, v, err)
+			}
+		}
+		if now, err := d.Send("CLIENT", "ID").Int(ctx); err != nil || now != id {
+			return fmt.Errorf("CLIENT ID %d, %v; want %d (the connection was dropped)", now, err, id)
+		}
+		return nil
+	})
+}
