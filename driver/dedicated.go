@@ -153,6 +153,10 @@ type dedState struct {
 	// loop has not checked yet (see checkOff): several when OFF/ON rounds are sent
 	// without waiting.
 	offs offChecks
+	// skipSeq is 1 + the sequence number of the CLIENT REPLY SKIP sent while
+	// replies were ON, whose check (an entry on offs) waits for the command it
+	// applies to; 0 if none. Under mu.
+	skipSeq uint64
 	// blocks tracks the blocking commands sent on the connection, by the
 	// DedicatedConn (Send, Do, SendBatch) or for a PairedConn.Send (blocking.go):
 	// the health check does not probe behind one, nor take its silence for death.

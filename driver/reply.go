@@ -30,10 +30,11 @@ import (
 // the connection is dropped there (checkOff): the commands sent meanwhile were done
 // with no reply, as under OFF; none gets another's reply. A SKIP is checked the same
 // way: right after the command it applies to, the DedicatedConn sends CLIENT REPLY ON
-// of its own (confirmSkip), whose OK is the first reply due since the SKIP. If the
-// server refused the SKIP later (-BUSY, -NOPERM after an ACL change), the SKIP's
-// error comes there instead, and the connection is dropped before the skipped
-// command's reply can go to the command after it.
+// of its own (confirmSkip), whose OK is the first reply due since the SKIP (when that
+// command is ON, its own OK; OFF, the next ON's). If the server refused the SKIP
+// later (-BUSY, -NOPERM after an ACL change), the SKIP's error comes there instead,
+// and the connection is dropped before the skipped command's reply can go to the
+// command after it.
 
 // offChecks is a FIFO of sequence numbers of CLIENT REPLY OFF commands (see
 // dedState.offs): senders add under dedState.mu, the loop takes. Its own lock, not
@@ -49,6 +50,17 @@ func (o *offChecks) add(seq uint64) {
 	o.mu.Lock()
 	o.seqs = append(o.seqs, seq)
 	o.n.Store(int32(len(o.seqs)))
+	o.mu.Unlock()
+}
+
+// undo takes seq off the list again if it was added last (under dedState.mu): the
+// command that was to be checked with it could not be sent.
+func (o *offChecks) undo(seq uint64) {
+	o.mu.Lock()
+	if n := len(o.seqs); n > 0 && o.seqs[n-1] == seq {
+		o.seqs = o.seqs[:n-1]
+		o.n.Store(int32(n - 1))
+	}
 	o.mu.Unlock()
 }
 
@@ -96,7 +108,8 @@ const replyOnCmd = "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$2\r\nON\r\n"
 // mu): pinned, and its reply read by nobody, as the health check's PING. Replies are
 // on again by then, so the server answers it OK, the first reply due since the SKIP,
 // which checkOff verifies (the SKIP is on offs). If the ring is closed, nothing more
-// is answered anyway.
+// is answered anyway. After a blocking command, the ON waits behind it on the server
+// as any command would.
 func (c *PairedConn) confirmSkip() {
 	seq, cmd, err := c.ring.Reserve(context.Background())
 	if err != nil {
@@ -210,9 +223,13 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		if f.x != nil {
 			d.reply = replySkip
 			d.off.Store(prevOff)
-		} else {
+			return f
+		}
+		if d.skipSeq != 0 {
+			d.offs.add(d.skipSeq - 1)
 			c.confirmSkip()
 		}
+		d.skipSeq = 0
 		return f
 	}
 	if blocking {
@@ -298,7 +315,13 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 	// The mode changes as the command goes into the ring: commands after it are
 	// answered, or not, accordingly. The command is pinned (written whatever its
 	// Future's ctx does), and the mode goes back if it could not be sent.
-	prevMode, prevOff := d.reply, d.off.Load()
+	prevMode, prevOff, prevSkip := d.reply, d.off.Load(), d.skipSeq
+	// A SKIP whose command is this one is checked at the first reply after it:
+	// this ON's OK, or for an OFF the next ON's (one check per reply).
+	skipCheck := prevMode == replySkip && d.skipSeq != 0 && (mode == "ON" || mode == "OFF")
+	if skipCheck {
+		d.offs.add(d.skipSeq - 1) // before the ON is published: its reply checks it
+	}
 	var f Future
 	switch mode {
 	case "ON":
@@ -309,9 +332,7 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 		f = c.sendMode(ctx, forget, true, true, args)
 		d.offAt(f)
 		if f.x == nil && f.r != nil && prevMode == replyOn {
-			// Checked at the next ON's reply. After a SKIP, the SKIP's own check
-			// is due there: one check per reply.
-			d.offs.add(f.seq)
+			d.offs.add(f.seq) // checked at the next ON's reply
 		}
 	case "SKIP":
 		if d.reply != replyOff {
@@ -320,18 +341,23 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 		f = c.sendMode(ctx, forget, true, true, args)
 		d.offAt(f)
 		if f.x == nil && f.r != nil && prevMode == replyOn {
-			// Checked at the first reply after it: confirmSkip's ON, or the ON
-			// (or OFF's next ON) sent in the skip's place.
-			d.offs.add(f.seq)
+			d.skipSeq = f.seq + 1 // checked once its command is known
 		}
 	default:
 		// Anything else is a syntax error the server answers, or not, as any
 		// command in the mode (and that changes nothing else).
 		return c.sendInMode(ctx, forget, false, args)
 	}
-	if f.x != nil {
+	switch {
+	case f.x != nil:
 		d.reply = prevMode
 		d.off.Store(prevOff)
+		d.skipSeq = prevSkip
+		if skipCheck {
+			d.offs.undo(d.skipSeq - 1)
+		}
+	case skipCheck:
+		d.skipSeq = 0 // checked
 	}
 	return f
 }

@@ -137,3 +137,32 @@ func TestClientReplySkipSequences(t *testing.T) {
 		return nil
 	})
 }
+
+// A blocking command a SKIP applies to is checked as any other: the driver's CLIENT
+// REPLY ON waits behind it on the server, and its OK comes once the command is over.
+func TestClientReplySkipBlocking(t *testing.T) {
+	onDedicated(t, Config{HealthCheck: -1, DedicatedPoolSize: 1}, func(c *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
+		id, err := d.Send("CLIENT", "ID").Int(ctx)
+		if err != nil {
+			return err
+		}
+		d.SendAndForget("CLIENT", "REPLY", "SKIP")
+		if v, err := d.Do(ctx, "BLMOVE", "sb:src", "sb:dst", "LEFT", "LEFT", "0"); err != nil || !v.IsNull() {
+			return fmt.Errorf("the BLMOVE the server skips: %v, %v; want no reply (null)", v, err)
+		}
+		ping := d.Send("PING") // behind the BLMOVE, and the driver's ON
+		if err := c.Send("RPUSH", "sb:src", "x").Err(ctx); err != nil {
+			return err
+		}
+		if v, err := ping.String(ctx); err != nil || v != "PONG" {
+			return fmt.Errorf("PING after the skipped BLMOVE: %q, %v", v, err)
+		}
+		if v, err := d.Send("LPOP", "sb:dst").String(ctx); err != nil || v != "x" {
+			return fmt.Errorf("LPOP of what the BLMOVE moved: %q, %v", v, err)
+		}
+		if now, err := d.Send("CLIENT", "ID").Int(ctx); err != nil || now != id {
+			return fmt.Errorf("CLIENT ID %d, %v; want %d (the connection was dropped)", now, err, id)
+		}
+		return nil
+	})
+}
