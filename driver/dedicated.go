@@ -358,8 +358,14 @@ func (p *pool) put(dc *PairedConn) {
 		// Pipelined ahead of the next user's commands: nobody inherits the watch.
 		dc.sendPlain(context.Background(), true, []any{"UNWATCH"})
 	}
+	if h := putPause.Swap(nil); h != nil {
+		(*h)()
+	}
 	p.mu.Lock()
-	if p.closed {
+	if p.closed || dc.ded.dead.Load() {
+		// dead again, under mu: retire (Reconnect) sets it under mu, and a caller
+		// that sent a blocking command after Reconnect returned waits here; it
+		// must not be handed a connection to the old server.
 		p.mu.Unlock()
 		p.discard(dc)
 		return
@@ -384,6 +390,10 @@ func (p *pool) put(dc *PairedConn) {
 	}
 	p.mu.Unlock()
 }
+
+// putPause, set by a test, runs once in put between its first look at the connection
+// and taking the pool's lock (where Reconnect may retire it).
+var putPause atomic.Pointer[func()]
 
 // expire closes dc if it is still idle (its idle timer fired).
 func (p *pool) expire(dc *PairedConn) {

@@ -470,9 +470,10 @@ func (l *link) sendRaw(c gnet.Conn, b []byte) gnet.Action {
 }
 
 // drop closes the link on request (Reconnect, a failover, the health check's verdict)
-// with why as the cause, unless the loop failed it first. Once drop returns, nothing
-// more is written to the link: a write under way on the loop is waited for (it began
-// before failed was set; one that begins after sees it and writes nothing). A command
+// with why as the cause, unless the loop failed it first. Once drop returns, the link
+// takes no more commands: a write under way on the loop is waited for (it began
+// before failed was set; one that begins after sees it and collects nothing; gnet may
+// still flush what it buffered of earlier commands, which then fail as lost). A command
 // sent after drop returned therefore waits for the next connection instead of going
 // out on this one and failing as lost, or running on a server the caller moved away
 // from. Called off the link's loop or on it outside write (never from write itself).

@@ -247,8 +247,10 @@ func (c *PairedConn) Connected() bool { return c.b.connected() }
 // pool) is dropped once made and dialled again: it may have resolved the old server.
 // A reconnect pausing between attempts (see Config.ReconnectMin) dials at once.
 // driver/sentinel calls it when the master moved. It returns without waiting for the
-// new connection, and nothing is written to the old one once it returned: a command
-// sent after Reconnect goes out on the new connection.
+// new connection (only for a write to the old one under way on its event loop): a
+// command sent after Reconnect returned is never written to the old connection, but
+// goes out on the new one; a blocking command, on a new connection of the pool. (A
+// DedicatedConn a caller holds keeps its connection until it is given back.)
 func (c *PairedConn) Reconnect() {
 	if c.pool != nil {
 		c.pool.retire()

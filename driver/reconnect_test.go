@@ -344,3 +344,40 @@ func TestReconnectStorm(t *testing.T) {
 		t.Fatalf("%d answered, %d reconnects", ok, c.Reconnects())
 	}
 }
+
+// A blocking command sent after Reconnect returned never runs on a pool connection to
+// the old server: not even on one being handed back (put) as Reconnect retired it,
+// which a caller waiting for the pool would have been given. Here Reconnect and the
+// next BLPOP run in that window (putPause).
+func TestBlockingAfterReconnectNotOnOldPoolConn(t *testing.T) {
+	old, fresh := startServer(t), startServer(t)
+	var at atomic.Pointer[string]
+	at.Store(&old.Addr)
+	c := pairedTo(t, old, Config{Resolve: func(context.Context) (string, error) { return *at.Load(), nil },
+		DedicatedPoolSize: 1, HealthCheck: -1})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	first := c.Send("BLPOP", "ba:first", "0")
+	blockedOn(t, old, 1)
+	late := make(chan Future, 1)
+	pause := func() { // on the loop, in put, once the first BLPOP was answered
+		at.Store(&fresh.Addr)
+		c.Reconnect()
+		late <- c.Send("BLPOP", "ba:after", "0") // waits for the pool's one connection
+	}
+	putPause.Store(&pause)
+	old.MustDo("RPUSH", "ba:first", "x")
+	if err := first.Err(ctx); err != nil {
+		t.Fatalf("first BLPOP: %v", err)
+	}
+	f := <-late
+	old.MustDo("RPUSH", "ba:after", "old")
+	fresh.MustDo("RPUSH", "ba:after", "new")
+	v, err := f.Wait(ctx)
+	if err != nil {
+		t.Fatalf("BLPOP sent after Reconnect: %v", err)
+	}
+	if got := v.Elems()[1].Text(); got != "new" {
+		t.Fatalf("BLPOP sent after Reconnect popped %q: it ran on the old server", got)
+	}
+}
