@@ -56,7 +56,12 @@
 // chosen by Config.ReplicaSelector, ROLE confirmed), for reads that may lag. The
 // sentinels are asked as for the master; one that lists no healthy replica does not
 // end the search, and one that listed a node whose ROLE is not slave comes last at
-// the next attempt (ReplicaConnect tries again at most once per sentinel).
+// the next attempt (ReplicaConnect tries again at most once per sentinel). It follows
+// the sentinels' events and checks as PairedConnect does, for its replica: when a
+// sentinel is about to promote it, has promoted it, or finds it down (+sdown), and
+// when a periodic check no longer finds it among the healthy replicas, the connection
+// moves to another replica. (The sentinels end a promoted node's client connections
+// themselves; a replica down for them only, or removed, they do not.)
 //
 // Measured on this machine (TestFailoverUnderLoad, 16 goroutines of INCR, SET and GET,
 // down-after-milliseconds 1000, one of three sentinels down during the first

@@ -2,7 +2,10 @@ package sentinel
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -87,4 +90,127 @@ func TestReplicaStaleSentinelFirst(t *testing.T) {
 			}
 		})
 	}
+}
+
+// replicaSentinel is a sentinel that answers SENTINEL REPLICAS with the replicas
+// list holds ("host:port", all healthy) and refuses everything else (the watcher's
+// subscription to its events fails, and is retried, as for a sentinel that is down).
+func replicaSentinel(t *testing.T, list *atomic.Pointer[[]string]) *fakeredis.Server {
+	t.Helper()
+	return fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		if len(cmd) < 2 || !strings.EqualFold(cmd[0], "SENTINEL") || !strings.EqualFold(cmd[1], "REPLICAS") {
+			c.Reply(parser.NewSimpleError("ERR unknown command"))
+			return true
+		}
+		var out []parser.Value
+		for _, r := range *list.Load() {
+			host, port, _ := net.SplitHostPort(r)
+			out = append(out, parser.NewArray(
+				parser.NewBulkString("name"), parser.NewBulkString(r),
+				parser.NewBulkString("ip"), parser.NewBulkString(host),
+				parser.NewBulkString("port"), parser.NewBulkString(port),
+				parser.NewBulkString("flags"), parser.NewBulkString("slave")))
+		}
+		c.Reply(parser.NewArray(out...))
+		return true
+	})
+}
+
+// ReplicaConnect through a sentinel that lists replica a, then b as well: the
+// connection is on a, and moves to b (which the selector prefers) only when told to.
+func replicaMoves(t *testing.T) (w *watcher, r *driver.PairedConn, list *atomic.Pointer[[]string], a, b *redistest.Server, port func() int) {
+	t.Helper()
+	st := redistest.StartSentinels(t, name, 2)
+	a, b = st.Replicas[0], st.Replicas[1]
+	list = &atomic.Pointer[[]string]{}
+	list.Store(&[]string{a.Addr})
+	fake := replicaSentinel(t, list)
+	w, err := newWatcher(Config{MasterName: name, Sentinels: []string{fake.Addr}, CheckInterval: -1,
+		ReplicaSelector: func(rs []string) int { return max(0, slices.Index(rs, b.Addr)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 30*time.Second)
+	r, err = replicaConnect(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	port = func() int {
+		v, err := r.Do(ctx, "CONFIG", "GET", "port")
+		if err != nil || len(v.Elems()) != 2 {
+			return 0
+		}
+		n, _ := strconv.Atoi(v.Elems()[1].Text())
+		return n
+	}
+	if got := port(); got != a.Port {
+		t.Fatalf("ReplicaConnect reached port %d, want replica a's %d", got, a.Port)
+	}
+	list.Store(&[]string{a.Addr, b.Addr})
+	return w, r, list, a, b, port
+}
+
+// waitPort waits until port() says p.
+func waitPort(t *testing.T, port func() int, p int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for port() != p {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the connection is on port %d, want %d", what, port(), p)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The events that say a ReplicaConnect's replica is no longer one to read from move
+// its connection to another replica: a sentinel about to promote it, its promotion
+// (+switch-master naming it), a sentinel finding it down. Events about other nodes,
+// or another master, move nothing. Before, the connection stayed where it was until
+// it broke (sentinels kill a promoted node's clients, but not a replica's that is
+// down for them only).
+func TestReplicaFollowsEvents(t *testing.T) {
+	slave := func(ch string, r *redistest.Server, master string) driver.Message {
+		return driver.Message{Channel: ch, Payload: []byte(fmt.Sprintf("slave %s 127.0.0.1 %d @ %s 127.0.0.1 1", r.Addr, r.Port, master))}
+	}
+	for _, tc := range []struct {
+		what  string
+		event func(a, b *redistest.Server) driver.Message
+	}{
+		{"promoting", func(a, _ *redistest.Server) driver.Message {
+			return slave("+failover-state-send-slaveof-noone", a, name)
+		}},
+		{"promoted", func(a, _ *redistest.Server) driver.Message { return switchMaster("127.0.0.1:1", a.Addr) }},
+		{"down", func(a, _ *redistest.Server) driver.Message { return slave("+sdown", a, name) }},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			w, r, _, a, b, port := replicaMoves(t)
+			for _, m := range []driver.Message{
+				slave("+sdown", b, name), slave("+sdown", a, "another-master"), switchMaster(a.Addr, b.Addr),
+			} {
+				w.event(m)
+			}
+			if got := port(); got != a.Port || r.Reconnects() != 0 {
+				t.Fatalf("after events about other nodes: on port %d, %d reconnects; want %d, none", got, r.Reconnects(), a.Port)
+			}
+			w.event(tc.event(a, b))
+			waitPort(t, port, b.Port, tc.what)
+		})
+	}
+}
+
+// The periodic check moves a ReplicaConnect off a replica the sentinels no longer
+// list as healthy, and leaves it where it is while they do, or while they list none.
+func TestReplicaCheckMoves(t *testing.T) {
+	w, r, list, a, b, port := replicaMoves(t)
+	ctx := testCtx(t, 30*time.Second)
+	w.check(ctx)
+	list.Store(&[]string{})
+	w.check(ctx)
+	if got := port(); got != a.Port || r.Reconnects() != 0 {
+		t.Fatalf("after checks that list a, or none: on port %d, %d reconnects; want %d, none", got, r.Reconnects(), a.Port)
+	}
+	list.Store(&[]string{b.Addr})
+	w.check(ctx)
+	waitPort(t, port, b.Port, "after a check that lists b only")
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -106,6 +105,9 @@ type watcher struct {
 	served string
 	up     func() bool // whether the served connection is up; nil: every dial is its own
 	follow func()      // reconnects the served connection
+	// replica says the served connection is ReplicaConnect's: served is its
+	// replica, and run follows the replica events and checks (replica.go).
+	replica bool
 	// named is the sentinel whose answer the last resolve returned (answer, the
 	// address it named), and rejected the one whose answer Verify then refused (ROLE
 	// not master; for ReplicaConnect, not a replica): the next resolve asks it last,
@@ -516,19 +518,6 @@ func (w *watcher) verify(do func(args ...string) (parser.Value, error)) error {
 	return err
 }
 
-// verifyReplica is ReplicaConnect's Config.Verify: the function verifyReplica, and a
-// node that is not a replica marks the sentinel that listed it, for the next resolve
-// to ask it last (as verify does for the master).
-func (w *watcher) verifyReplica(do func(args ...string) (parser.Value, error)) error {
-	err := verifyReplica(do)
-	if errors.Is(err, ErrNotReplica) {
-		w.mu.Lock()
-		w.rejected = w.named
-		w.mu.Unlock()
-	}
-	return err
-}
-
 // nodeConfig is the master connection's configuration.
 func (w *watcher) nodeConfig() driver.Config {
 	nc := w.cfg.Node
@@ -619,95 +608,4 @@ func PubsubConnect(ctx context.Context, cfg Config) (*driver.PubsubConn, error) 
 	w.mu.Unlock()
 	go w.run(p.Done())
 	return p, nil
-}
-
-// replicas asks the sentinels, hedged (see hedged), for the healthy replicas of the
-// master (SENTINEL REPLICAS: neither down nor disconnected). A sentinel that lists
-// none does not end the search; the first that lists some moves to the front, and
-// the one whose list Verify refused last (see verifyReplica) is asked last.
-func (w *watcher) replicas(ctx context.Context) ([]string, error) {
-	list := w.order()
-	i, rs, errs := hedged(ctx, list, w.askTimeout, w.askReplicas, w.asked)
-	if i < 0 {
-		return nil, noAnswer(list, errs, ErrNoReplica)
-	}
-	w.prefer(list[i])
-	w.mu.Lock()
-	w.named = list[i]
-	w.mu.Unlock()
-	return rs, nil
-}
-
-// askReplicas asks the sentinel at s for the healthy replicas: ErrNoReplica if it
-// lists none.
-func (w *watcher) askReplicas(ctx context.Context, s string) ([]string, error) {
-	c, err := w.sentinelConn(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	v, err := c.Do(ctx, "SENTINEL", "REPLICAS", w.cfg.MasterName)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range v.Elems() {
-		flags := field(e, "flags")
-		if strings.Contains(flags, "down") || strings.Contains(flags, "disconnected") {
-			continue
-		}
-		if ip, port := field(e, "ip"), field(e, "port"); ip != "" && port != "" {
-			out = append(out, addrOf(ip, port))
-		}
-	}
-	if len(out) == 0 {
-		return nil, ErrNoReplica
-	}
-	return out, nil
-}
-
-// resolveReplica is ReplicaConnect's Config.Resolve: a replica the sentinels list,
-// chosen by Config.ReplicaSelector.
-func (w *watcher) resolveReplica(ctx context.Context) (string, error) {
-	rs, err := w.replicas(ctx)
-	if err != nil {
-		return "", err
-	}
-	i := -1
-	if sel := w.cfg.ReplicaSelector; sel != nil {
-		i = sel(rs)
-	}
-	if i < 0 || i >= len(rs) {
-		i = rand.IntN(len(rs))
-	}
-	return rs[i], nil
-}
-
-// ReplicaConnect connects to a replica of the master named cfg.MasterName, chosen
-// among the healthy ones the sentinels list (SENTINEL REPLICAS) by
-// cfg.ReplicaSelector, and confirmed with ROLE; for reads that may lag the master. When
-// the connection is lost, or the replica is promoted (ROLE no longer says slave at
-// the next connect), it moves to another replica. A sentinel that listed a node whose
-// ROLE is not slave is asked last at the next attempt (PairedConnect tries again, at
-// most once per sentinel, as for the master). Writes get READONLY.
-func ReplicaConnect(ctx context.Context, cfg Config) (*driver.PairedConn, error) {
-	w, err := newWatcher(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return replicaConnect(ctx, w)
-}
-
-// replicaConnect is ReplicaConnect with the watcher w (tests set its fields).
-func replicaConnect(ctx context.Context, w *watcher) (*driver.PairedConn, error) {
-	nc := w.cfg.Node
-	nc.Addr = w.cfg.Sentinels[0] // only a default; Resolve gives the address
-	nc.Resolve = w.resolveReplica
-	nc.Verify = w.verifyReplica
-	c, err := dialNode(ctx, w, nc, ErrNotReplica, driver.PairedConnect)
-	if err != nil {
-		w.closeAll()
-		return nil, err
-	}
-	go func() { <-c.Done(); w.closeAll() }()
-	return c, nil
 }

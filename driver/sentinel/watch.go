@@ -1,7 +1,8 @@
 package sentinel
 
-// Following the master: the sentinel events, the background subscriptions and
-// checks, and the watcher's reaction to them (run).
+// Following the master (or a ReplicaConnect's replica, replica.go): the sentinel
+// events, the background subscriptions and checks, and the watcher's reaction to
+// them (run).
 
 import (
 	"context"
@@ -132,7 +133,11 @@ func (w *watcher) subscribeOnce(ctx context.Context, addr string) (*driver.Pubsu
 	if err != nil {
 		return nil, nil, err
 	}
-	sub, err := p.Subscribe(ctx, events...)
+	list := events
+	if w.replica {
+		list = replicaEvents
+	}
+	sub, err := p.Subscribe(ctx, list...)
 	if err != nil {
 		p.Close()
 		return nil, nil, err
@@ -196,6 +201,10 @@ func (w *watcher) checkLoop(ctx context.Context) {
 
 // event handles one sentinel event.
 func (w *watcher) event(m driver.Message) {
+	if w.replica {
+		w.replicaEvent(m)
+		return
+	}
 	f := strings.Fields(string(m.Payload))
 	switch m.Channel {
 	case "+switch-master":
@@ -242,18 +251,45 @@ func eventMaster(f []string) string {
 	return ""
 }
 
-// check asks the sentinels, hedged (see hedged), in order of preference but those
-// that failed a check lately last, where the master is, and follows it if it moved:
-// a sentinel that hangs holds up the check by hedgeDelay, not by probeTimeout. One
-// that failed, or was overtaken (asked before the one that answered, and silent
-// still), is put last for a while (a backoff of its own).
-// An answer overtaken by an event or by a dial of the served connection (epoch) is
+// check asks the sentinels (hedgedCheck) where the master is, and follows it if it
+// moved: a sentinel that hangs holds up the check by hedgeDelay, not by
+// probeTimeout. For a ReplicaConnect, checkReplica runs instead. An answer overtaken by an event or by a dial of the served connection (epoch) is
 // dropped: it may be from before the move, and following it would move the
 // connection back. Every refreshEvery, the sentinel that answered is also asked for
 // the others (see learn).
 func (w *watcher) check(ctx context.Context) {
+	if w.replica {
+		w.checkReplica(ctx)
+		return
+	}
 	w.mu.Lock()
 	epoch := w.epoch
+	w.mu.Unlock()
+	s, addr, ok := hedgedCheck(ctx, w, w.ask)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	move := w.epoch == epoch && addr != w.served
+	refresh := time.Since(w.refreshed) >= w.refreshEvery
+	w.mu.Unlock()
+	if move && w.follow != nil {
+		w.follow()
+	}
+	if refresh {
+		lctx, cancel := context.WithTimeout(ctx, w.probeTimeout)
+		w.learn(lctx, s, addr)
+		cancel()
+	}
+}
+
+// hedgedCheck asks the sentinels with ask for a periodic check, hedged (see hedged),
+// in order of preference but those that failed a check lately last. One that failed,
+// or was overtaken (asked before the one that answered, and silent still), is put
+// last for a while (a backoff of its own); the one that answered is not. It returns
+// that sentinel and its answer, ok false if none answered.
+func hedgedCheck[T any](ctx context.Context, w *watcher, ask func(context.Context, string) (T, error)) (s string, v T, ok bool) {
+	w.mu.Lock()
 	now := time.Now()
 	var list, late []string
 	for _, s := range w.sentinels {
@@ -265,8 +301,9 @@ func (w *watcher) check(ctx context.Context) {
 	}
 	w.mu.Unlock()
 	list = append(list, late...)
-	i, addr, errs := hedged(ctx, list, w.probeTimeout, w.ask, func(s string, err error) { w.probe(s, "check", err) })
+	i, v, errs := hedged(ctx, list, w.probeTimeout, ask, func(s string, err error) { w.probe(s, "check", err) })
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if ctx.Err() == nil {
 		for j, err := range errs {
 			if err == nil && (i < 0 || j >= i) {
@@ -284,22 +321,10 @@ func (w *watcher) check(ctx context.Context) {
 		}
 	}
 	if i < 0 {
-		w.mu.Unlock()
-		return
+		return "", v, false
 	}
-	s := list[i]
-	delete(w.failed, s)
-	move := w.epoch == epoch && addr != w.served
-	refresh := time.Since(w.refreshed) >= w.refreshEvery
-	w.mu.Unlock()
-	if move && w.follow != nil {
-		w.follow()
-	}
-	if refresh {
-		lctx, cancel := context.WithTimeout(ctx, w.probeTimeout)
-		w.learn(lctx, s, addr)
-		cancel()
-	}
+	delete(w.failed, list[i])
+	return list[i], v, true
 }
 
 // moved follows the master to addr if that is not where the served connection is.
