@@ -70,7 +70,7 @@ func (d *DedicatedConn) SendBatch(dst []Future, b *Batch) []Future {
 	}
 	if b.has(clsBlocking) && b.n > 0 {
 		n := len(dst)
-		d.c.ded.sendingBlocking(d.c.ring, func() Future {
+		d.c.ded.sendingBlocking(d.c.ring, false, func() Future { // replies are on
 			dst = d.c.SendBatch(dst, b)
 			return dst[n] // the batch's slot
 		})

@@ -28,11 +28,12 @@ import (
 // whose CLIENT REPLY is not ON (it would get no reply). The commands in flight ahead
 // of the oldest blocking command, or sent before CLIENT REPLY OFF, are due their
 // answers all the same, and stand for the PING; so is a PING that went out before
-// either. Two cases are not told apart: a blocking command sent while CLIENT REPLY is
-// OFF or SKIP is not seen (a command behind it whose reply takes longer than two
-// intervals is taken for death), and a SendBatch with a blocking command counts as
-// blocking as a whole (the commands ahead of it in the batch are not checked; on a
-// path that stopped acknowledging, TCP_USER_TIMEOUT still ends the connection).
+// either. A blocking command the server does not answer (sent while CLIENT REPLY is
+// OFF, or the one a SKIP applies to) counts as running until the command answered
+// after it (the ON that ends OFF, or the DedicatedConn's own ON after a SKIP) is. One
+// case is not told apart: a SendBatch with a blocking command counts as blocking as a
+// whole (the commands ahead of it in the batch are not checked; on a path that
+// stopped acknowledging, TCP_USER_TIMEOUT still ends the connection).
 //
 // Conn and PubsubConn have no health check (a PING reply would reach a Conn's reader;
 // a subscriber may be idle for hours); their sockets have TCP keepalive, and

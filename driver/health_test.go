@@ -353,3 +353,36 @@ func onDedicated(t *testing.T, cfg Config, fn func(c *PairedConn, d *DedicatedCo
 		t.Fatal(err)
 	}
 }
+
+// A blocking command the server does not answer (sent under CLIENT REPLY OFF, or the
+// one a SKIP applies to) is seen by the health check as any other: while it may
+// block, what waits behind it (the ON that ends OFF, the driver's own ON after a
+// SKIP) is due no answer, and no PING is sent behind it; the connection is not
+// declared dead. Before, such a command counted as over once written, and a probe
+// or the ON behind it took its silence for death.
+func TestHealthCheckQuietBlocking(t *testing.T) {
+	for _, mode := range []string{"OFF", "SKIP"} {
+		t.Run(mode, func(t *testing.T) {
+			onDedicated(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
+				d.SendAndForget("CLIENT", "REPLY", mode)
+				if v, err := d.Do(ctx, "BLPOP", "hq:none", "0.6"); err != nil || !v.IsNull() {
+					return fmt.Errorf("the BLPOP the server does not answer: %v, %v; want no reply (null)", v, err)
+				}
+				if mode == "OFF" {
+					if v, err := d.Send("CLIENT", "REPLY", "ON").String(ctx); err != nil || v != "OK" {
+						return fmt.Errorf("CLIENT REPLY ON behind the BLPOP: %q, %v", v, err)
+					}
+				} else {
+					time.Sleep(time.Second) // the BLPOP blocks for 0.6 s; the health check looks every 0.1 s
+				}
+				if v, err := d.Do(ctx, "PING"); err != nil || v.Text() != "PONG" {
+					return fmt.Errorf("PING after the BLPOP: %v, %v", v, err)
+				}
+				if d.c.Reconnects() != 0 {
+					return errors.New("the dedicated connection was declared dead")
+				}
+				return nil
+			})
+		})
+	}
+}

@@ -118,7 +118,9 @@ func (c *PairedConn) confirmSkip() {
 	*cmd = append((*cmd)[:0], replyOnCmd...)
 	c.ring.Pin(seq)
 	c.ring.Unread(seq)
-	if c.ring.Publish(seq, false) { // not forgotten: its failure is no user's error
+	wake := c.ring.Publish(seq, false) // not forgotten: its failure is no user's error
+	c.ded.blocks.answeredBy(seq)
+	if wake {
 		c.b.wake()
 	}
 }
@@ -216,7 +218,7 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		send := func() Future { return c.sendMode(ctx, forget, true, true, args) }
 		var f Future
 		if blocking {
-			f = d.sendingBlocking(c.ring, send)
+			f = d.sendingBlocking(c.ring, true, send)
 		} else {
 			f = send()
 		}
@@ -233,18 +235,19 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		return f
 	}
 	if blocking {
-		return d.sendingBlocking(c.ring, func() Future { return c.sendMode(ctx, forget, noReply, false, args) })
+		return d.sendingBlocking(c.ring, noReply, func() Future { return c.sendMode(ctx, forget, noReply, false, args) })
 	}
 	return c.sendMode(ctx, forget, noReply, false, args)
 }
 
 // sendingBlocking runs send, which sends a blocking command (or a batch with one) on
-// the dedicated connection, under mu, and tracks it for the health check (blockTrack).
-func (d *dedState) sendingBlocking(r *ring.Ring, send func() Future) Future {
+// the dedicated connection, under mu, and tracks it for the health check (blockTrack);
+// quiet says the server will not answer it (CLIENT REPLY OFF or SKIP).
+func (d *dedState) sendingBlocking(r *ring.Ring, quiet bool, send func() Future) Future {
 	d.blocks.sending.Store(true)
 	f := send()
 	if f.x == nil && f.r != nil {
-		d.blocks.add(r, f.seq)
+		d.blocks.add(r, f.seq, quiet)
 	}
 	d.blocks.sending.Store(false)
 	return f
@@ -254,27 +257,57 @@ func (d *dedState) sendingBlocking(r *ring.Ring, send func() Future) Future {
 // check: those sent that may still run, in order, and whether one is being sent.
 type blockTrack struct {
 	mu      sync.Mutex
-	seqs    []uint64 // sent, oldest first, until over (prune)
+	cmds    []blockCmd // sent, oldest first, until over (prune)
 	sending atomic.Bool
 }
 
+// blockCmd is a blocking command sent: seq; for one the server does not answer
+// (quiet), until is the first command after it that is answered (a CLIENT REPLY ON,
+// the user's or confirmSkip's; 0 until it is sent), whose reply says it is over.
+type blockCmd struct {
+	seq, until uint64
+	quiet      bool
+}
+
 // add records seq, a blocking command just published on r.
-func (b *blockTrack) add(r *ring.Ring, seq uint64) {
+func (b *blockTrack) add(r *ring.Ring, seq uint64, quiet bool) {
 	b.mu.Lock()
 	b.prune(r)
-	b.seqs = append(b.seqs, seq)
+	b.cmds = append(b.cmds, blockCmd{seq: seq, quiet: quiet})
 	b.mu.Unlock()
 }
 
-// prune drops the commands over (answered, failed, or freed and their slot reused)
-// from the front; under mu. Replies come in order, so those behind wait their turn.
+// answeredBy records seq, a CLIENT REPLY ON just published, as the first command
+// answered after the quiet ones sent before it (under dedState.mu, as they are).
+func (b *blockTrack) answeredBy(seq uint64) {
+	b.mu.Lock()
+	for i := range b.cmds {
+		if c := &b.cmds[i]; c.quiet && c.until == 0 {
+			c.until = seq
+		}
+	}
+	b.mu.Unlock()
+}
+
+// over reports whether c is over: answered, failed, or freed and its slot reused;
+// a quiet one, once the command answered after it is (its slot is done as soon as
+// it is written, while the server may block on it for long). Under mu.
+func (c blockCmd) over(r *ring.Ring) bool {
+	if c.quiet {
+		return r.Err() != nil || (c.until != 0 && (r.Freed(c.until) || r.Done(c.until)))
+	}
+	return r.Freed(c.seq) || r.Done(c.seq)
+}
+
+// prune drops the commands over from the front; under mu. Replies come in order, so
+// those behind wait their turn.
 func (b *blockTrack) prune(r *ring.Ring) {
 	i := 0
-	for i < len(b.seqs) && (r.Freed(b.seqs[i]) || r.Done(b.seqs[i])) {
+	for i < len(b.cmds) && b.cmds[i].over(r) {
 		i++
 	}
 	if i > 0 {
-		b.seqs = b.seqs[:copy(b.seqs, b.seqs[i:])]
+		b.cmds = b.cmds[:copy(b.cmds, b.cmds[i:])]
 	}
 }
 
@@ -287,9 +320,10 @@ func (b *blockTrack) state(r *ring.Ring) (running, ahead bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.prune(r)
-	if len(b.seqs) > 0 {
-		h := b.seqs[0]
-		return true, !r.Freed(h) && (h == 0 || r.Freed(h-1))
+	if len(b.cmds) > 0 {
+		h := b.cmds[0]
+		before := h.seq == 0 || r.Freed(h.seq-1) // nothing ahead of it in flight
+		return true, before && (h.quiet || !r.Freed(h.seq))
 	}
 	return b.sending.Load() && r.InFlight() < r.Size(), false
 }
@@ -327,6 +361,9 @@ func (c *PairedConn) sendReplyMode(ctx context.Context, forget bool, args []any)
 	case "ON":
 		d.setReply(replyOn)
 		f = c.sendMode(ctx, forget, false, true, args) // answered OK whatever came before
+		if f.x == nil && f.r != nil {
+			d.blocks.answeredBy(f.seq)
+		}
 	case "OFF":
 		d.setReply(replyOff)
 		f = c.sendMode(ctx, forget, true, true, args)
