@@ -22,24 +22,9 @@ import (
 // the times it was asked in asked.
 func staleReplicaSentinel(t *testing.T, asked *atomic.Int32, replicas ...string) *fakeredis.Server {
 	t.Helper()
-	return fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
-		if len(cmd) < 2 || !strings.EqualFold(cmd[0], "SENTINEL") || !strings.EqualFold(cmd[1], "REPLICAS") {
-			c.Reply(parser.NewSimpleError("ERR unknown command"))
-			return true
-		}
-		asked.Add(1)
-		var list []parser.Value
-		for _, r := range replicas {
-			host, port, _ := net.SplitHostPort(r)
-			list = append(list, parser.NewArray(
-				parser.NewBulkString("name"), parser.NewBulkString(r),
-				parser.NewBulkString("ip"), parser.NewBulkString(host),
-				parser.NewBulkString("port"), parser.NewBulkString(port),
-				parser.NewBulkString("flags"), parser.NewBulkString("slave")))
-		}
-		c.Reply(parser.NewArray(list...))
-		return true
-	})
+	var list atomic.Pointer[[]string]
+	list.Store(&replicas)
+	return replicaSentinel(t, &list, asked)
 }
 
 // A stale sentinel first in the list does not keep ReplicaConnect from the replicas,
@@ -93,14 +78,18 @@ func TestReplicaStaleSentinelFirst(t *testing.T) {
 }
 
 // replicaSentinel is a sentinel that answers SENTINEL REPLICAS with the replicas
-// list holds ("host:port", all healthy) and refuses everything else (the watcher's
-// subscription to its events fails, and is retried, as for a sentinel that is down).
-func replicaSentinel(t *testing.T, list *atomic.Pointer[[]string]) *fakeredis.Server {
+// list holds ("host:port", all healthy), counting the questions in asked if set, and
+// refuses everything else (the watcher's subscription to its events fails, and is
+// retried, as for a sentinel that is down).
+func replicaSentinel(t *testing.T, list *atomic.Pointer[[]string], asked *atomic.Int32) *fakeredis.Server {
 	t.Helper()
 	return fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
 		if len(cmd) < 2 || !strings.EqualFold(cmd[0], "SENTINEL") || !strings.EqualFold(cmd[1], "REPLICAS") {
 			c.Reply(parser.NewSimpleError("ERR unknown command"))
 			return true
+		}
+		if asked != nil {
+			asked.Add(1)
 		}
 		var out []parser.Value
 		for _, r := range *list.Load() {
@@ -124,7 +113,7 @@ func replicaMoves(t *testing.T) (w *watcher, r *driver.PairedConn, list *atomic.
 	a, b = st.Replicas[0], st.Replicas[1]
 	list = &atomic.Pointer[[]string]{}
 	list.Store(&[]string{a.Addr})
-	fake := replicaSentinel(t, list)
+	fake := replicaSentinel(t, list, nil)
 	w, err := newWatcher(Config{MasterName: name, Sentinels: []string{fake.Addr}, CheckInterval: -1,
 		ReplicaSelector: func(rs []string) int { return max(0, slices.Index(rs, b.Addr)) }})
 	if err != nil {
