@@ -105,7 +105,9 @@ func (d *DedicatedConn) SendTx(dst []Future, b *Batch) []Future {
 // WATCH, so the next user never inherits a watch. A connection returned with commands
 // still in flight (Futures not waited for, SendAndForget commands not yet answered), a
 // broken one, or one whose fn panicked, is closed instead; its commands in flight fail
-// with ErrClosed. Wait for what fn sends before it returns.
+// with ErrClosed. Wait for what fn sends before it returns. (The driver's own commands
+// in flight, whose replies nobody reads, do not count: the health check's PING, and
+// the CLIENT REPLY ON that checks a SKIP, unless a blocking command runs ahead of it.)
 func (c *PairedConn) Dedicated(ctx context.Context, fn func(d *DedicatedConn) error) error {
 	if c.closing.Load() {
 		return ErrClosed
@@ -157,6 +159,8 @@ type dedState struct {
 	// replies were ON, whose check (an entry on offs) waits for the command it
 	// applies to; 0 if none. Under mu.
 	skipSeq uint64
+	// skipOn is 1 + the sequence number of confirmSkip's last ON (see onlyOwn).
+	skipOn atomic.Uint64
 	// blocks tracks the blocking commands sent on the connection, by the
 	// DedicatedConn (Send, Do, SendBatch) or for a PairedConn.Send (blocking.go):
 	// the health check does not probe behind one, nor take its silence for death.
@@ -350,7 +354,7 @@ func (p *pool) dial() {
 // goes to its own slot), is closed instead. It may run on an event loop (a blocking
 // call's reply came): it never blocks there.
 func (p *pool) put(dc *PairedConn) {
-	if dc.ded.dead.Load() || !(dc.ring.Settled() || dc.onlyProbe()) || !dc.ded.replyOn() {
+	if dc.ded.dead.Load() || !(dc.ring.Settled() || dc.onlyOwn()) || !dc.ded.replyOn() {
 		p.discard(dc)
 		return
 	}

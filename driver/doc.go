@@ -64,11 +64,12 @@
 //     DedicatedConn the same list is refused but for WATCH, UNWATCH and CLIENT REPLY:
 //     the DedicatedConn follows CLIENT REPLY OFF/SKIP/ON in ring order, so a command
 //     the server will not answer takes no reply (its Future is done with a null value
-//     once written) and the others keep their own (reply.go). After the command a
-//     SKIP applies to, the DedicatedConn sends a CLIENT REPLY ON of its own, whose OK
-//     proves the server took the SKIP; an OFF is proved by the next ON's OK. Where the
-//     server refused one after all, the connection is dropped at that reply, before a
-//     reply can reach the wrong command. A command with no
+//     once written) and the others keep their own (reply.go). An OFF is proved by the
+//     next ON's OK, and a SKIP by the OK of the first ON after it: the ON or OFF it
+//     applies to (the next ON then), or else a CLIENT REPLY ON the DedicatedConn
+//     sends of its own after the command skipped (if the ring has room for it). Where
+//     the server refused one after all, the connection is dropped at that reply,
+//     before a reply can reach the wrong command. A command with no
 //     arguments at all is refused too: the server would not answer it.
 //
 // The table of these commands is in commands.go, with its sources; a test checks it

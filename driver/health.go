@@ -177,11 +177,22 @@ func (c *PairedConn) probe() probeResult {
 	return probeSent
 }
 
-// onlyProbe reports whether the one command in flight is the health check's PING (a
-// dedicated connection with nothing else in flight may go back to its pool).
-func (c *PairedConn) onlyProbe() bool {
-	ps := c.probeSeq.Load()
-	return ps != 0 && c.ring.InFlight() == 1 && !c.ring.Freed(ps-1) && !c.ring.Done(ps-1)
+// onlyOwn reports whether the commands in flight are only the driver's own, whose
+// replies nobody reads: the health check's PING, and the CLIENT REPLY ON that checks a
+// SKIP (confirmSkip), with no blocking command ahead of them (a dedicated connection
+// may then go back to its pool: their replies go to their own slots).
+func (c *PairedConn) onlyOwn() bool {
+	n := 0
+	for _, s := range [...]uint64{c.probeSeq.Load(), c.ded.skipOn.Load()} {
+		if s != 0 && !c.ring.Freed(s-1) && !c.ring.Done(s-1) {
+			n++
+		}
+	}
+	if n == 0 || c.ring.InFlight() != n {
+		return false
+	}
+	running, _ := c.ded.blocks.state(c.ring)
+	return !running
 }
 
 // excused reports, at a look that found nothing read since the probe, that a

@@ -226,7 +226,7 @@ func TestHealthCheckBeforeReplyOff(t *testing.T) {
 
 // waitProbe waits until the health check's PING is the one command in flight on c.
 func waitProbe(ctx context.Context, c *PairedConn) error {
-	for !c.onlyProbe() {
+	for !c.onlyOwn() {
 		if ctx.Err() != nil {
 			return fmt.Errorf("no health check PING in flight: %w", ctx.Err())
 		}
@@ -246,7 +246,7 @@ func TestHealthCheckProbeKeepsDedicated(t *testing.T) {
 			return err
 		}
 		px.Delay(100 * time.Millisecond) // below the interval: alive, but slow to answer
-		for !d.c.onlyProbe() {           // the connection idles until a PING is in flight
+		for !d.c.onlyOwn() {             // the connection idles until a PING is in flight
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

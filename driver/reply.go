@@ -36,8 +36,9 @@ import (
 // and the connection is dropped before the skipped command's reply can go to the
 // command after it.
 
-// offChecks is a FIFO of sequence numbers of CLIENT REPLY OFF commands (see
-// dedState.offs): senders add under dedState.mu, the loop takes. Its own lock, not
+// offChecks is a FIFO of sequence numbers of CLIENT REPLY OFF and SKIP commands (see
+// dedState.offs), each checked at the first reply after it: senders add under
+// dedState.mu, the loop takes. Its own lock, not
 // dedState.mu, which a sender holds while it waits for room in a full ring.
 type offChecks struct {
 	n    atomic.Int32 // len(seqs), for the loop's look without the lock
@@ -45,7 +46,7 @@ type offChecks struct {
 	seqs []uint64
 }
 
-// add records the OFF command seq (under dedState.mu).
+// add records the OFF or SKIP command seq (under dedState.mu).
 func (o *offChecks) add(seq uint64) {
 	o.mu.Lock()
 	o.seqs = append(o.seqs, seq)
@@ -80,10 +81,13 @@ func (o *offChecks) due(next uint64) (seq uint64, ok bool) {
 
 // checkOff runs on the loop before the reply v is given to its command. While
 // replies are off, the server answers nothing until CLIENT REPLY ON, which answers
-// OK: the first reply after an OFF goes to the ON. Anything else there is the error
-// with which the server refused the OFF (replies stayed on), and every reply after it
-// would go to the command before its own: the connection is dropped instead (the
-// ON and the commands written after it fail with ErrConnLost, this as the cause).
+// OK: the first reply after an OFF, or after a SKIP and the command it applies to,
+// goes to an ON. Anything else there is the error with which the server refused the
+// OFF or SKIP (replies stayed on), and every reply after it would go to the command
+// before its own: the connection is dropped instead (the ON and the commands written
+// after it fail with ErrConnLost, this as the cause). An error reply to the ON itself
+// (the SKIP taken, the ON refused: -BUSY) is taken for the same; dropping the
+// connection then is needless, but no reply goes astray.
 func (d *dedState) checkOff(r *ring.Ring, v parser.Value) error {
 	if d.offs.n.Load() == 0 {
 		return nil
@@ -98,28 +102,33 @@ func (d *dedState) checkOff(r *ring.Ring, v parser.Value) error {
 	if v.IsError() {
 		what = strconv.Quote(v.Text())
 	}
-	return &protocolError{reason: "a reply (" + what + ") came where CLIENT REPLY ON's OK was due: the server did not turn replies off (it refused CLIENT REPLY OFF or SKIP), so the replies after it belong to other commands"}
+	return &protocolError{reason: "a reply (" + what + ") came where CLIENT REPLY ON's OK was due: the server did not turn replies off (it refused CLIENT REPLY OFF or SKIP, or refused that ON), so the replies after it may belong to other commands"}
 }
 
 // replyOnCmd is CLIENT REPLY ON, encoded.
 const replyOnCmd = "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$2\r\nON\r\n"
 
 // confirmSkip sends CLIENT REPLY ON right after the command a SKIP applied to (under
-// mu): pinned, and its reply read by nobody, as the health check's PING. Replies are
-// on again by then, so the server answers it OK, the first reply due since the SKIP,
-// which checkOff verifies (the SKIP is on offs). If the ring is closed, nothing more
-// is answered anyway. After a blocking command, the ON waits behind it on the server
-// as any command would.
-func (c *PairedConn) confirmSkip() {
-	seq, cmd, err := c.ring.Reserve(context.Background())
+// mu), checked as skip, an entry of offs: pinned, and its reply read by nobody, as
+// the health check's PING. Replies are on again by then, so the server answers it OK,
+// the first reply due since the SKIP, which checkOff verifies. After a blocking
+// command, the ON waits behind it on the server as any command would. It never waits
+// for room in the ring: in a full ring (or a closed one) no ON is sent and the check
+// is taken back, so the SKIP goes unchecked (as the caller sent no more than the ring
+// holds, none of its commands waits for the driver's).
+func (c *PairedConn) confirmSkip(skip uint64) {
+	d := c.ded
+	seq, cmd, err := c.ring.Reserve(cancelledCtx)
 	if err != nil {
+		d.offs.undo(skip) // no reply after the SKIP can have come: none was due
 		return
 	}
 	*cmd = append((*cmd)[:0], replyOnCmd...)
 	c.ring.Pin(seq)
 	c.ring.Unread(seq)
+	d.skipOn.Store(seq + 1)
 	wake := c.ring.Publish(seq, false) // not forgotten: its failure is no user's error
-	c.ded.blocks.answeredBy(seq)
+	d.blocks.answeredBy(seq)
 	if wake {
 		c.b.wake()
 	}
@@ -229,7 +238,7 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		}
 		if d.skipSeq != 0 {
 			d.offs.add(d.skipSeq - 1)
-			c.confirmSkip()
+			c.confirmSkip(d.skipSeq - 1)
 		}
 		d.skipSeq = 0
 		return f

@@ -151,3 +151,67 @@ func TestClientReplySkipBlocking(t *testing.T) {
 		return nil
 	})
 }
+
+// A connection given back while the CLIENT REPLY ON that checks a SKIP is still in
+// flight (the skipped command's Future is done once it is written, so fn cannot wait
+// for more) is reused, not closed, as one with the health check's PING in flight.
+// Unless a blocking command the SKIP applied to may still run ahead of that ON: the
+// next user would wait behind it, so the connection is closed.
+func TestClientReplySkipThenReturnReused(t *testing.T) {
+	c, px, ctx := proxied(t, Config{HealthCheck: -1, DedicatedPoolSize: 1})
+	id := func(d *DedicatedConn) int64 {
+		n, err := d.Send("CLIENT", "ID").Int(ctx)
+		if err != nil {
+			t.Fatalf("CLIENT ID: %v", err)
+		}
+		return n
+	}
+	var ids []int64
+	for _, skipped := range [][]any{{"SET", "sr:k", "v"}, {"SET", "sr:k", "w"}, {"BLPOP", "sr:none", "1"}, {"GET", "sr:k"}} {
+		if err := c.Dedicated(ctx, func(d *DedicatedConn) error {
+			px.Delay(30 * time.Millisecond) // the ON is still in flight when fn returns
+			ids = append(ids, id(d))
+			if err := d.Send("CLIENT", "REPLY", "SKIP").Err(ctx); err != nil {
+				return err
+			}
+			_, err := d.Do(ctx, skipped...)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids[0] != ids[1] || ids[1] != ids[2] {
+		t.Fatalf("CLIENT IDs %v: the connection was not reused after a skipped SET", ids)
+	}
+	if ids[3] == ids[2] {
+		t.Fatalf("CLIENT IDs %v: the connection was reused while a skipped BLPOP could still run", ids)
+	}
+}
+
+// A SKIP's check never makes a Send wait for the ring: in a ring the caller filled
+// (the last slot for the skipped command, a BLPOP ahead holding the others), no ON is
+// sent and the SKIP goes unchecked; Do returns as it did before the check, and every
+// reply still reaches its own command.
+func TestClientReplySkipFullRing(t *testing.T) {
+	onDedicated(t, Config{HealthCheck: -1, DedicatedPoolSize: 1, RingSize: 4}, func(c *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
+		blpop := d.Send("BLPOP", "sf:l", "0")
+		ping := d.Send("PING")
+		d.SendAndForget("CLIENT", "REPLY", "SKIP")
+		if v, err := d.Do(ctx, "SET", "sf:k", "v"); err != nil || !v.IsNull() {
+			return fmt.Errorf("the skipped SET in the last slot: %v, %v; want no reply (null)", v, err)
+		}
+		if err := c.Send("RPUSH", "sf:l", "x").Err(ctx); err != nil {
+			return err
+		}
+		if v, err := blpop.Wait(ctx); err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "x" {
+			return fmt.Errorf("BLPOP: %v, %v", v, err)
+		}
+		if v, err := ping.String(ctx); err != nil || v != "PONG" {
+			return fmt.Errorf("PING: %q, %v", v, err)
+		}
+		if v, err := d.Send("GET", "sf:k").String(ctx); err != nil || v != "v" {
+			return fmt.Errorf("GET after the skip: %q, %v", v, err)
+		}
+		return nil
+	})
+}
