@@ -42,6 +42,8 @@ type base struct {
 	// after it in a row (see briefRun). Under mu.
 	upAt  time.Time
 	brief briefRun
+	// addr is the address the current link was dialled to (see dial); under mu.
+	addr string
 
 	// up, if set, runs after a reconnect's handshake, before the new link is enrolled
 	// (pubsub queues its SUBSCRIBE commands there).
@@ -60,7 +62,7 @@ func (b *base) start(ctx context.Context, cfg Config, s session) error {
 		return err
 	}
 	b.cli, b.wakers = cli, wakers
-	nc, ts, proto, err := dial(ctx, &b.cfg)
+	nc, ts, proto, addr, err := dial(ctx, &b.cfg)
 	if err != nil {
 		sharedEngine.release()
 		return err
@@ -77,6 +79,7 @@ func (b *base) start(ctx context.Context, cfg Config, s session) error {
 	}
 	b.mu.Lock()
 	b.upAt = time.Now()
+	b.addr = addr
 	b.mu.Unlock()
 	l.wake()
 	return nil
@@ -181,7 +184,7 @@ func (b *base) reconnect(pause time.Duration) {
 			}
 		}
 		gen := b.gen.Load()
-		nc, ts, proto, err := dial(ctx, &b.cfg)
+		nc, ts, proto, addr, err := dial(ctx, &b.cfg)
 		if err != nil {
 			continue
 		}
@@ -226,6 +229,7 @@ func (b *base) reconnect(pause time.Duration) {
 		default:
 		}
 		b.upAt = time.Now()
+		b.addr = addr
 		b.reconnects.Add(1)
 		b.mu.Unlock()
 		l.wake()
@@ -269,6 +273,17 @@ func (b *base) close() bool {
 	}
 	sharedEngine.release()
 	return true
+}
+
+// address returns the address the current connection was dialled to, "" while none
+// is up.
+func (b *base) address() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.connected() {
+		return ""
+	}
+	return b.addr
 }
 
 // connected reports whether a connection is up (not lost, not being re-established).

@@ -14,19 +14,20 @@ import (
 
 // dial opens a connection and runs the handshake with blocking I/O, before the
 // connection is handed to the event loops: HELLO (with AUTH and SETNAME), or the RESP2
-// fallback of AUTH and CLIENT SETNAME; then SELECT. It returns the protocol spoken.
+// fallback of AUTH and CLIENT SETNAME; then SELECT. It returns the protocol spoken and
+// the address dialled (Config.Resolve's answer, else Config.Addr).
 //
 // With Config.TLS, the TLS handshake runs first on the same socket, and the RESP
 // handshake inside TLS; the returned tlsState is then switched to the event loop's
 // in-memory transport (see tls.go) and the socket is for gnet alone.
-func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, error) {
+func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	d := net.Dialer{KeepAlive: 15 * time.Second}
 	if cfg.Resolve != nil {
 		a, err := cfg.Resolve(ctx)
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, nil, 0, "", err
 		}
 		// The resolved address stands for Addr in all of this dial: the network,
 		// and the TLS ServerName's default (the master's host, not the sentinel's).
@@ -36,7 +37,7 @@ func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, error) {
 	}
 	nc, err := d.DialContext(ctx, cfg.network(), cfg.Addr)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, "", err
 	}
 	if cfg.HealthCheck > 0 {
 		setUserTimeout(nc, max(2*cfg.HealthCheck, 10*time.Second))
@@ -61,13 +62,13 @@ func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, error) {
 		if err == nil {
 			err = ctx.Err()
 		}
-		return nil, nil, 0, err
+		return nil, nil, 0, "", err
 	}
 	_ = nc.SetDeadline(time.Time{})
 	if ts != nil {
 		ts.toLoop()
 	}
-	return nc, ts, proto, nil
+	return nc, ts, proto, cfg.Addr, nil
 }
 
 // syncConn does request/reply over a blocking connection (the handshake only).

@@ -239,6 +239,12 @@ func (c *PairedConn) ForgottenErrors() uint64 {
 // being re-established, and after Close.
 func (c *PairedConn) Connected() bool { return c.b.connected() }
 
+// Addr returns the address the connection is made to at this moment: what
+// Config.Resolve returned for it (driver/sentinel: the master, or a replica), else
+// Config.Addr; "" while it is being re-established, and after Close. The dedicated
+// pool's connections are dialled apart, and may be elsewhere.
+func (c *PairedConn) Addr() string { return c.b.address() }
+
 // Reconnect drops the current connection and establishes a new one (through
 // Config.Resolve, if set), as after a loss: written, unanswered commands fail with
 // ErrConnLost, unwritten ones wait for the new connection. The dedicated pool's

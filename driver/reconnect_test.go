@@ -294,6 +294,9 @@ func TestSendAfterReconnectGoesToNewConn(t *testing.T) {
 		if want[to]++; n != want[to] {
 			t.Fatalf("move %d: INCR answered %d, want %d (it ran on the old server)", i, n, want[to])
 		}
+		if a := c.Addr(); a != srv[to].Addr {
+			t.Fatalf("move %d: Addr() = %q, want %q", i, a, srv[to].Addr)
+		}
 	}
 	for i, s := range srv {
 		if got := s.MustDo("GET", "moves").Text(); got != strconv.FormatInt(want[i], 10) {

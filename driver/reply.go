@@ -121,6 +121,10 @@ func (c *PairedConn) confirmSkip(skip uint64) {
 	seq, cmd, err := c.ring.Reserve(cancelledCtx)
 	if err != nil {
 		d.offs.undo(skip) // no reply after the SKIP can have come: none was due
+		// A blocking command skipped has no ON to end it: the health check counts
+		// it as over once written, as before such commands were followed, rather
+		// than as running for good (no other ON comes: replies are on).
+		d.blocks.answeredBy(0)
 		return
 	}
 	*cmd = append((*cmd)[:0], replyOnCmd...)
@@ -287,12 +291,13 @@ func (b *blockTrack) add(r *ring.Ring, seq uint64, quiet bool) {
 }
 
 // answeredBy records seq, a CLIENT REPLY ON just published, as the first command
-// answered after the quiet ones sent before it (under dedState.mu, as they are).
+// answered after the quiet ones sent before it (under dedState.mu, as they are); with
+// seq 0, that none will come: they count as over once written.
 func (b *blockTrack) answeredBy(seq uint64) {
 	b.mu.Lock()
 	for i := range b.cmds {
 		if c := &b.cmds[i]; c.quiet && c.until == 0 {
-			c.until = seq
+			c.until, c.quiet = seq, seq != 0
 		}
 	}
 	b.mu.Unlock()
