@@ -60,8 +60,9 @@
 // the sentinels' events and checks as PairedConnect does, for its replica: when a
 // sentinel is about to promote it, has promoted it, or finds it down (+sdown), and
 // when a periodic check no longer finds it among the healthy replicas, the connection
-// moves to another replica. (The sentinels end a promoted node's client connections
-// themselves; a replica down for them only, or removed, they do not.)
+// moves to another replica, if one is listed (with none, a working connection stays).
+// (The sentinels end a promoted node's client connections themselves; a replica down
+// for them only, or removed, they do not.)
 //
 // Measured on this machine (TestFailoverUnderLoad, 16 goroutines of INCR, SET and GET,
 // down-after-milliseconds 1000, one of three sentinels down during the first

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/respring/respring/driver"
 	"github.com/respring/respring/parser"
@@ -41,6 +42,9 @@ func (w *watcher) replicas(ctx context.Context) ([]string, error) {
 	w.mu.Lock()
 	w.named = list[i]
 	w.mu.Unlock()
+	lctx, cancel := context.WithTimeout(ctx, w.askTimeout)
+	w.learn(lctx, list[i], "") // the others join the list (none leaves: no master named)
+	cancel()
 	return rs, nil
 }
 
@@ -58,7 +62,7 @@ func (w *watcher) askReplicas(ctx context.Context, s string) ([]string, error) {
 	var out []string
 	for _, e := range v.Elems() {
 		flags := field(e, "flags")
-		if strings.Contains(flags, "down") || strings.Contains(flags, "disconnected") {
+		if strings.Contains(flags, "down") || strings.Contains(flags, "disconnected") || strings.Contains(flags, "promoted") {
 			continue
 		}
 		if ip, port := field(e, "ip"), field(e, "port"); ip != "" && port != "" {
@@ -72,13 +76,13 @@ func (w *watcher) askReplicas(ctx context.Context, s string) ([]string, error) {
 }
 
 // resolveReplica is ReplicaConnect's Config.Resolve: a replica the sentinels list,
-// chosen by Config.ReplicaSelector. A dial of the served connection (made while it is
-// down) records the replica as served, for the events and checks (see served).
+// chosen by Config.ReplicaSelector, among those no event named lately (see usable).
 func (w *watcher) resolveReplica(ctx context.Context) (string, error) {
 	rs, err := w.replicas(ctx)
 	if err != nil {
 		return "", err
 	}
+	rs = w.usable(rs)
 	i := -1
 	if sel := w.cfg.ReplicaSelector; sel != nil {
 		i = sel(rs)
@@ -86,25 +90,50 @@ func (w *watcher) resolveReplica(ctx context.Context) (string, error) {
 	if i < 0 || i >= len(rs) {
 		i = rand.IntN(len(rs))
 	}
-	w.mu.Lock()
-	if w.up == nil || !w.up() {
-		w.served = rs[i]
-	}
-	w.mu.Unlock()
 	return rs[i], nil
 }
 
+// avoidFor is how long a replica that an event named (about to be promoted,
+// promoted, down for a sentinel) is not chosen while others are listed: the sentinel
+// answering a resolve or a check may still list it as healthy meanwhile.
+const avoidFor = 10 * time.Second
+
+// usable returns the replicas of rs that no event named in the last avoidFor, or rs
+// if that leaves none.
+func (w *watcher) usable(rs []string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, r := range rs {
+		if !w.avoidedLocked(r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return rs
+	}
+	return out
+}
+
+// avoidedLocked reports whether an event named r in the last avoidFor (under mu).
+func (w *watcher) avoidedLocked(r string) bool {
+	until, ok := w.avoid[r]
+	return ok && time.Now().Before(until)
+}
+
 // ReplicaConnect connects to a replica of the master named cfg.MasterName, chosen
-// among the healthy ones the sentinels list (SENTINEL REPLICAS) by
-// cfg.ReplicaSelector, and confirmed with ROLE; for reads that may lag the master.
-// It moves to another replica when the connection is lost, and when its replica
-// stops being one the sentinels would give: as a sentinel is about to promote it
-// (+failover-state-send-slaveof-noone), once it was promoted (+switch-master names it),
-// when a sentinel finds it down (+sdown), and when the periodic check (every
-// Config.CheckInterval) finds it no longer among the healthy replicas. The sentinels
-// are subscribed to as for PairedConnect. A sentinel that listed a node whose ROLE is
-// not slave is asked last at the next attempt (ReplicaConnect tries again, at most
-// once per sentinel, as for the master). Writes get READONLY.
+// among the healthy ones the sentinels list (SENTINEL REPLICAS: not down,
+// disconnected or being promoted) by cfg.ReplicaSelector, and confirmed with ROLE;
+// for reads that may lag the master. It moves to another replica when the connection
+// is lost, and when its replica stops being one to read from, if another is listed:
+// when a sentinel is about to promote it (+failover-state-send-slaveof-noone), has
+// promoted it (+switch-master names it), or finds it down (+sdown), and when the
+// periodic check (every Config.CheckInterval) no longer finds it among the healthy
+// replicas. A replica an event named is not chosen for 10 s while others are listed.
+// The sentinels are subscribed to, and those they know learnt, as for PairedConnect
+// (none is dropped). A sentinel that listed a node whose ROLE is not slave is asked
+// last at the next attempt (ReplicaConnect tries again, at most once per sentinel, as
+// for the master). Writes get READONLY.
 func ReplicaConnect(ctx context.Context, cfg Config) (*driver.PairedConn, error) {
 	w, err := newWatcher(cfg)
 	if err != nil {
@@ -126,7 +155,7 @@ func replicaConnect(ctx context.Context, w *watcher) (*driver.PairedConn, error)
 		return nil, err
 	}
 	w.mu.Lock()
-	w.up, w.follow = c.Connected, c.Reconnect
+	w.follow, w.where = c.Reconnect, c.Addr
 	w.mu.Unlock()
 	go w.run(c.Done())
 	return c, nil
@@ -136,43 +165,83 @@ func replicaConnect(ctx context.Context, w *watcher) (*driver.PairedConn, error)
 // promoted, about to be, or down.
 var replicaEvents = []string{"+switch-master", "+failover-state-send-slaveof-noone", "+sdown"}
 
-// replicaEvent handles one sentinel event for a ReplicaConnect: the connection moves
-// off a replica promoted ("+switch-master <name> <old ip> <old port> <new ip> <new
-// port>"), about to be, or down ("slave <ip:port> <ip> <port> @ <name> <master ip>
-// <master port>").
+// replicaEvent handles one sentinel event for a ReplicaConnect: a replica promoted
+// ("+switch-master <name> <old ip> <old port> <new ip> <new port>"), about to be, or
+// down for a sentinel ("slave <ip:port> <ip> <port> @ <name> <master ip> <master
+// port>") is avoided for a while (see usable); if the connection is on it, a check
+// runs at once (see checkReplica, which moves it only if there is another replica
+// to go to). run does no network I/O itself: recheck wakes the goroutine that does.
 func (w *watcher) replicaEvent(m driver.Message) {
 	f := strings.Fields(string(m.Payload))
+	var addr string
 	switch {
 	case m.Channel == "+switch-master" && len(f) == 5 && f[0] == w.cfg.MasterName:
-		w.leave(addrOf(f[3], f[4]))
+		addr = addrOf(f[3], f[4])
 	case len(f) >= 4 && f[0] == "slave" && eventMaster(f) == w.cfg.MasterName:
-		w.leave(addrOf(f[2], f[3]))
+		addr = addrOf(f[2], f[3])
+	default:
+		return
 	}
-}
-
-// leave moves the served connection to another replica if it is on addr.
-func (w *watcher) leave(addr string) {
 	w.mu.Lock()
-	on := addr == w.served && (w.up == nil || w.up())
+	now := time.Now()
+	for a, until := range w.avoid {
+		if now.After(until) {
+			delete(w.avoid, a)
+		}
+	}
+	w.avoid[addr] = now.Add(avoidFor)
+	where := w.where
 	w.mu.Unlock()
-	if on && w.follow != nil {
-		w.follow()
+	if where != nil && where() == addr {
+		select { // a check already due covers this one
+		case w.recheck <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // checkReplica is check for a ReplicaConnect: the sentinels are asked, as check asks
-// them, for the healthy replicas, and the connection moves if its replica is not
-// among them any more (promoted, down, removed). A check that finds none (ErrNoReplica
-// from every sentinel that answered) leaves it where it is: there is nowhere to go.
+// them (hedgedCheck), for the healthy replicas, and the connection moves if its
+// replica is no longer among them (removed, down) or an event named it lately
+// (promoted, about to be, down for a sentinel), and another replica is listed. With
+// no other replica to go to, it stays: a working connection is not dropped for one
+// that cannot be made. Every refreshEvery the sentinel that answered is also asked
+// for the others (see learn; none is dropped, no master being confirmed here).
 func (w *watcher) checkReplica(ctx context.Context) {
-	_, rs, ok := hedgedCheck(ctx, w, w.askReplicas)
+	s, rs, ok := hedgedCheck(ctx, w, w.askReplicas)
 	if !ok {
 		return
 	}
 	w.mu.Lock()
-	served := w.served
+	where := w.where
 	w.mu.Unlock()
-	if served != "" && !slices.Contains(rs, served) {
-		w.leave(served)
+	cur := ""
+	if where != nil {
+		cur = where() // not under mu: it takes the connection's lock
+	}
+	w.mu.Lock()
+	refresh := time.Since(w.refreshed) >= w.refreshEvery
+	move := cur != "" && (!slices.Contains(rs, cur) || w.avoidedLocked(cur)) && slices.ContainsFunc(rs, func(r string) bool { return r != cur })
+	w.mu.Unlock()
+	if move && w.follow != nil {
+		w.follow()
+	}
+	if refresh {
+		lctx, cancel := context.WithTimeout(ctx, w.probeTimeout)
+		w.learn(lctx, s, "")
+		cancel()
+	}
+}
+
+// recheckLoop runs checkReplica whenever an event asks for one (recheck), until ctx
+// ends.
+func (w *watcher) recheckLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.recheck:
+			w.checkReplica(ctx)
+		}
 	}
 }

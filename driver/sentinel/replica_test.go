@@ -63,7 +63,7 @@ func TestReplicaStaleSentinelFirst(t *testing.T) {
 			w.mu.Lock()
 			order := append([]string(nil), w.sentinels...)
 			w.mu.Unlock()
-			if len(order) != 2 || order[0] != good {
+			if len(order) < 2 || order[0] != good { // the others good knows joined too
 				t.Fatalf("the sentinels after the connect: %v, want %s first", order, good)
 			}
 			if got, err := r.Send("GET", "k").String(ctx); err != nil || got != "v" {
@@ -105,51 +105,84 @@ func replicaSentinel(t *testing.T, list *atomic.Pointer[[]string], asked *atomic
 	})
 }
 
-// ReplicaConnect through a sentinel that lists replica a, then b as well: the
-// connection is on a, and moves to b (which the selector prefers) only when told to.
-func replicaMoves(t *testing.T) (w *watcher, r *driver.PairedConn, list *atomic.Pointer[[]string], a, b *redistest.Server, port func() int) {
-	t.Helper()
-	st := redistest.StartSentinels(t, name, 2)
-	a, b = st.Replicas[0], st.Replicas[1]
-	list = &atomic.Pointer[[]string]{}
-	list.Store(&[]string{a.Addr})
-	fake := replicaSentinel(t, list, nil)
-	w, err := newWatcher(Config{MasterName: name, Sentinels: []string{fake.Addr}, CheckInterval: -1,
-		ReplicaSelector: func(rs []string) int { return max(0, slices.Index(rs, b.Addr)) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := testCtx(t, 30*time.Second)
-	r, err = replicaConnect(ctx, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	port = func() int {
-		v, err := r.Do(ctx, "CONFIG", "GET", "port")
-		if err != nil || len(v.Elems()) != 2 {
-			return 0
-		}
-		n, _ := strconv.Atoi(v.Elems()[1].Text())
-		return n
-	}
-	if got := port(); got != a.Port {
-		t.Fatalf("ReplicaConnect reached port %d, want replica a's %d", got, a.Port)
-	}
-	list.Store(&[]string{a.Addr, b.Addr})
-	return w, r, list, a, b, port
+// moving is a ReplicaConnect r (watcher w) through a sentinel that lists the
+// replicas list holds: first a, then a and b. r is on a, and the selector prefers b.
+// checks receives one value per check's question to the sentinel.
+type moving struct {
+	w      *watcher
+	r      *driver.PairedConn
+	list   *atomic.Pointer[[]string]
+	a, b   *redistest.Server
+	checks chan struct{}
 }
 
-// waitPort waits until port() says p.
-func waitPort(t *testing.T, port func() int, p int, what string) {
+func replicaMoves(t *testing.T) *moving {
+	t.Helper()
+	st := redistest.StartSentinels(t, name, 2)
+	m := &moving{a: st.Replicas[0], b: st.Replicas[1], list: &atomic.Pointer[[]string]{}, checks: make(chan struct{}, 16)}
+	m.list.Store(&[]string{m.a.Addr})
+	fake := replicaSentinel(t, m.list, nil)
+	w, err := newWatcher(Config{MasterName: name, Sentinels: []string{fake.Addr}, CheckInterval: -1,
+		ReplicaSelector: func(rs []string) int { return max(0, slices.Index(rs, m.b.Addr)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.probed = func(_, what string, _ error) {
+		if what == "check" {
+			m.checks <- struct{}{}
+		}
+	}
+	m.w = w
+	if m.r, err = replicaConnect(testCtx(t, 30*time.Second), w); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.r.Close() })
+	if got := m.port(t); got != m.a.Port {
+		t.Fatalf("ReplicaConnect reached port %d, want replica a's %d", got, m.a.Port)
+	}
+	m.list.Store(&[]string{m.a.Addr, m.b.Addr})
+	return m
+}
+
+// port is the port of the node r is on (0 if r cannot say).
+func (m *moving) port(t *testing.T) int {
+	v, err := m.r.Do(testCtx(t, 10*time.Second), "CONFIG", "GET", "port")
+	if err != nil || len(v.Elems()) != 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(v.Elems()[1].Text())
+	return n
+}
+
+// waitPort waits until r is on port p.
+func (m *moving) waitPort(t *testing.T, p int, what string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for port() != p {
+	for m.port(t) != p {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: the connection is on port %d, want %d", what, port(), p)
+			t.Fatalf("%s: the connection is on port %d, want %d", what, m.port(t), p)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// stays checks that r is still on a, never re-established, after the check an
+// event asked for (one question to the sentinel).
+func (m *moving) stays(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-m.checks:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: no check ran", what)
+	}
+	if got := m.port(t); got != m.a.Port || m.r.Reconnects() != 0 {
+		t.Fatalf("%s: on port %d, %d reconnects; want %d, none", what, got, m.r.Reconnects(), m.a.Port)
+	}
+}
+
+// slave is a sentinel event about replica r of master.
+func slave(ch string, r *redistest.Server, master string) driver.Message {
+	return driver.Message{Channel: ch, Payload: []byte(fmt.Sprintf("slave %s 127.0.0.1 %d @ %s 127.0.0.1 1", r.Addr, r.Port, master))}
 }
 
 // The events that say a ReplicaConnect's replica is no longer one to read from move
@@ -159,47 +192,51 @@ func waitPort(t *testing.T, port func() int, p int, what string) {
 // it broke (sentinels kill a promoted node's clients, but not a replica's that is
 // down for them only).
 func TestReplicaFollowsEvents(t *testing.T) {
-	slave := func(ch string, r *redistest.Server, master string) driver.Message {
-		return driver.Message{Channel: ch, Payload: []byte(fmt.Sprintf("slave %s 127.0.0.1 %d @ %s 127.0.0.1 1", r.Addr, r.Port, master))}
-	}
 	for _, tc := range []struct {
 		what  string
-		event func(a, b *redistest.Server) driver.Message
+		event func(a *redistest.Server) driver.Message
 	}{
-		{"promoting", func(a, _ *redistest.Server) driver.Message {
-			return slave("+failover-state-send-slaveof-noone", a, name)
-		}},
-		{"promoted", func(a, _ *redistest.Server) driver.Message { return switchMaster("127.0.0.1:1", a.Addr) }},
-		{"down", func(a, _ *redistest.Server) driver.Message { return slave("+sdown", a, name) }},
+		{"promoting", func(a *redistest.Server) driver.Message { return slave("+failover-state-send-slaveof-noone", a, name) }},
+		{"promoted", func(a *redistest.Server) driver.Message { return switchMaster("127.0.0.1:1", a.Addr) }},
+		{"down", func(a *redistest.Server) driver.Message { return slave("+sdown", a, name) }},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
-			w, r, _, a, b, port := replicaMoves(t)
-			for _, m := range []driver.Message{
-				slave("+sdown", b, name), slave("+sdown", a, "another-master"), switchMaster(a.Addr, b.Addr),
+			m := replicaMoves(t)
+			for _, e := range []driver.Message{
+				slave("+sdown", m.b, name), slave("+sdown", m.a, "another-master"), switchMaster(m.a.Addr, m.b.Addr),
 			} {
-				w.event(m)
+				m.w.event(e)
 			}
-			if got := port(); got != a.Port || r.Reconnects() != 0 {
-				t.Fatalf("after events about other nodes: on port %d, %d reconnects; want %d, none", got, r.Reconnects(), a.Port)
+			if got := m.port(t); got != m.a.Port || m.r.Reconnects() != 0 {
+				t.Fatalf("after events about other nodes: on port %d, %d reconnects; want %d, none", got, m.r.Reconnects(), m.a.Port)
 			}
-			w.event(tc.event(a, b))
-			waitPort(t, port, b.Port, tc.what)
+			m.w.event(tc.event(m.a))
+			m.waitPort(t, m.b.Port, tc.what)
 		})
 	}
+}
+
+// An event about the only replica listed moves nothing: there is nowhere to go, and
+// the connection works (a sentinel finding a replica down may be the one cut off).
+func TestReplicaEventOnlyReplica(t *testing.T) {
+	m := replicaMoves(t)
+	m.list.Store(&[]string{m.a.Addr})
+	m.w.event(slave("+sdown", m.a, name))
+	m.stays(t, "+sdown of the only replica")
 }
 
 // The periodic check moves a ReplicaConnect off a replica the sentinels no longer
 // list as healthy, and leaves it where it is while they do, or while they list none.
 func TestReplicaCheckMoves(t *testing.T) {
-	w, r, list, a, b, port := replicaMoves(t)
+	m := replicaMoves(t)
 	ctx := testCtx(t, 30*time.Second)
-	w.check(ctx)
-	list.Store(&[]string{})
-	w.check(ctx)
-	if got := port(); got != a.Port || r.Reconnects() != 0 {
-		t.Fatalf("after checks that list a, or none: on port %d, %d reconnects; want %d, none", got, r.Reconnects(), a.Port)
+	m.w.check(ctx)
+	m.list.Store(&[]string{})
+	m.w.check(ctx)
+	if got := m.port(t); got != m.a.Port || m.r.Reconnects() != 0 {
+		t.Fatalf("after checks that list a, or none: on port %d, %d reconnects; want %d, none", got, m.r.Reconnects(), m.a.Port)
 	}
-	list.Store(&[]string{b.Addr})
-	w.check(ctx)
-	waitPort(t, port, b.Port, "after a check that lists b only")
+	m.list.Store(&[]string{m.b.Addr})
+	m.w.check(ctx)
+	m.waitPort(t, m.b.Port, "after a check that lists b only")
 }

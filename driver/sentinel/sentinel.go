@@ -105,9 +105,14 @@ type watcher struct {
 	served string
 	up     func() bool // whether the served connection is up; nil: every dial is its own
 	follow func()      // reconnects the served connection
-	// replica says the served connection is ReplicaConnect's: served is its
-	// replica, and run follows the replica events and checks (replica.go).
+	// replica says the served connection is ReplicaConnect's: run follows the
+	// replica events and checks (replica.go). where is its Addr, the replica it is
+	// on; avoid holds the replicas an event named, until when they are not chosen
+	// (under mu); recheck asks for a check at once (capacity 1).
 	replica bool
+	where   func() string
+	avoid   map[string]time.Time
+	recheck chan struct{}
 	// named is the sentinel whose answer the last resolve returned (answer, the
 	// address it named), and rejected the one whose answer Verify then refused (ROLE
 	// not master; for ReplicaConnect, not a replica): the next resolve asks it last,
@@ -191,6 +196,7 @@ func newWatcher(cfg Config) (*watcher, error) {
 	cfg.Sentinels = sentinels
 	return &watcher{cfg: cfg, sentinels: slices.Clone(sentinels), conns: map[string]*driver.PairedConn{},
 		configured: configured, resolved: map[string][]string{}, failed: map[string]*failure{}, changed: make(chan struct{}, 1),
+		avoid: map[string]time.Time{}, recheck: make(chan struct{}, 1),
 		refreshEvery: refreshEvery, askTimeout: askTimeout, probeTimeout: askTimeout}, nil
 }
 

@@ -81,6 +81,13 @@ func (w *watcher) run(done <-chan struct{}) {
 			w.checkLoop(ctx)
 		}()
 	}
+	if w.replica {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.recheckLoop(ctx)
+		}()
+	}
 	for {
 		select {
 		case <-done:
