@@ -42,8 +42,6 @@ type base struct {
 	// after it in a row (see briefRun). Under mu.
 	upAt  time.Time
 	brief briefRun
-	// addr is the address the current link was dialled to (see dial); under mu.
-	addr string
 
 	// up, if set, runs after a reconnect's handshake, before the new link is enrolled
 	// (pubsub queues its SUBSCRIBE commands there).
@@ -69,6 +67,7 @@ func (b *base) start(ctx context.Context, cfg Config, s session) error {
 	}
 	b.proto.Store(int32(proto))
 	l := newLink(s, b.cfg.Limits, b.wakers, ts)
+	l.addr = addr
 	b.cur.Store(l)
 	// EnrollContext blocks until the loop has opened the connection: never call it
 	// from a loop callback.
@@ -79,7 +78,6 @@ func (b *base) start(ctx context.Context, cfg Config, s session) error {
 	}
 	b.mu.Lock()
 	b.upAt = time.Now()
-	b.addr = addr
 	b.mu.Unlock()
 	l.wake()
 	return nil
@@ -189,6 +187,7 @@ func (b *base) reconnect(pause time.Duration) {
 			continue
 		}
 		l := newLink(b.sess, b.cfg.Limits, b.wakers, ts)
+		l.addr = addr
 		b.mu.Lock()
 		if b.closed {
 			b.mu.Unlock()
@@ -229,7 +228,6 @@ func (b *base) reconnect(pause time.Duration) {
 		default:
 		}
 		b.upAt = time.Now()
-		b.addr = addr
 		b.reconnects.Add(1)
 		b.mu.Unlock()
 		l.wake()
@@ -276,14 +274,12 @@ func (b *base) close() bool {
 }
 
 // address returns the address the current connection was dialled to, "" while none
-// is up.
+// is up. Lock-free (OnDisconnect may call it, under mu).
 func (b *base) address() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.connected() {
-		return ""
+	if l := b.cur.Load(); l != nil && l.isOpen.Load() {
+		return l.addr
 	}
-	return b.addr
+	return ""
 }
 
 // connected reports whether a connection is up (not lost, not being re-established).

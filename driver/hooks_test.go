@@ -19,13 +19,25 @@ func TestHooksResolveInitReconnect(t *testing.T) {
 	var target atomic.Pointer[redistest.Server]
 	target.Store(a)
 	var lost atomic.Int32
+	var self atomic.Pointer[PairedConn]
+	var lostAt atomic.Pointer[string]
 	c := pairedTo(t, a, Config{
-		Resolve:      func(context.Context) (string, error) { return target.Load().Addr, nil },
-		Init:         [][]string{{"INCR", "inits"}, {"SET", "here", "yes"}},
-		OnDisconnect: func(error) { lost.Add(1) },
-		HealthCheck:  -1,
+		Resolve: func(context.Context) (string, error) { return target.Load().Addr, nil },
+		Init:    [][]string{{"INCR", "inits"}, {"SET", "here", "yes"}},
+		OnDisconnect: func(error) {
+			lost.Add(1)
+			if c := self.Load(); c != nil {
+				at := c.Addr() // no connection now: ""
+				lostAt.Store(&at)
+			}
+		},
+		HealthCheck: -1,
 	})
 	defer c.Close()
+	self.Store(c)
+	if c.Addr() != a.Addr {
+		t.Fatalf("Addr() = %q, want a's %q", c.Addr(), a.Addr)
+	}
 	ctx := testCtx(t, 10*time.Second)
 	if n, err := c.Send("GET", "inits").Int(ctx); err != nil || n != 1 {
 		t.Fatalf("inits on a = %d, %v", n, err)
@@ -41,6 +53,9 @@ func TestHooksResolveInitReconnect(t *testing.T) {
 	}
 	if lost.Load() != 1 {
 		t.Fatalf("OnDisconnect called %d times, want 1", lost.Load())
+	}
+	if at := lostAt.Load(); at == nil || *at != "" || c.Addr() != b.Addr {
+		t.Fatalf("Addr() in OnDisconnect = %v, now %q; want \"\", then b's %q", at, c.Addr(), b.Addr)
 	}
 	// An Init command refused by the server fails the connection attempt.
 	_, err := PairedConnect(ctx, Config{Addr: a.Addr, Init: [][]string{{"NOSUCHCOMMAND"}}})

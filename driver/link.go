@@ -46,6 +46,7 @@ type session interface {
 // else is touched by the loop goroutine only.
 type link struct {
 	sess   session
+	addr   string // the address dialled (see dial); set before the link is published
 	gc     gnet.Conn
 	isOpen atomic.Bool
 	failed atomic.Pointer[error] // why the loop dropped the connection, if it did

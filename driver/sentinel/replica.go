@@ -130,6 +130,8 @@ func (w *watcher) avoidedLocked(r string) bool {
 // promoted it (+switch-master names it), or finds it down (+sdown), and when the
 // periodic check (every Config.CheckInterval) no longer finds it among the healthy
 // replicas. A replica an event named is not chosen for 10 s while others are listed.
+// (The dedicated pool's connections, dialled apart, are not moved: they stay until
+// they are closed, idle or broken, and are made again.)
 // The sentinels are subscribed to, and those they know learnt, as for PairedConnect
 // (none is dropped). A sentinel that listed a node whose ROLE is not slave is asked
 // last at the next attempt (ReplicaConnect tries again, at most once per sentinel, as
@@ -208,6 +210,10 @@ func (w *watcher) replicaEvent(m driver.Message) {
 // that cannot be made. Every refreshEvery the sentinel that answered is also asked
 // for the others (see learn; none is dropped, no master being confirmed here).
 func (w *watcher) checkReplica(ctx context.Context) {
+	// One at a time (recheckLoop's and checkLoop's): a second one must see where the
+	// first moved the connection, not move it again.
+	w.checkMu.Lock()
+	defer w.checkMu.Unlock()
 	s, rs, ok := hedgedCheck(ctx, w, w.askReplicas)
 	if !ok {
 		return
@@ -221,7 +227,12 @@ func (w *watcher) checkReplica(ctx context.Context) {
 	}
 	w.mu.Lock()
 	refresh := time.Since(w.refreshed) >= w.refreshEvery
-	move := cur != "" && (!slices.Contains(rs, cur) || w.avoidedLocked(cur)) && slices.ContainsFunc(rs, func(r string) bool { return r != cur })
+	// Off a replica no longer listed, to any other; off one an event named, only
+	// to one no event named (else each check would move it again, for 10 s).
+	listed := slices.Contains(rs, cur)
+	move := cur != "" && (!listed || w.avoidedLocked(cur)) && slices.ContainsFunc(rs, func(r string) bool {
+		return r != cur && (!listed || !w.avoidedLocked(r))
+	})
 	w.mu.Unlock()
 	if move && w.follow != nil {
 		w.follow()

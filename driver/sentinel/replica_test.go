@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -106,7 +105,8 @@ func replicaSentinel(t *testing.T, list *atomic.Pointer[[]string], asked *atomic
 }
 
 // moving is a ReplicaConnect r (watcher w) through a sentinel that lists the
-// replicas list holds: first a, then a and b. r is on a, and the selector prefers b.
+// replicas list holds: first a, then a and b. r is on a; the selector takes the
+// first replica it is given.
 // checks receives one value per check's question to the sentinel.
 type moving struct {
 	w      *watcher
@@ -123,7 +123,7 @@ func replicaMoves(t *testing.T) *moving {
 	m.list.Store(&[]string{m.a.Addr})
 	fake := replicaSentinel(t, m.list, nil)
 	w, err := newWatcher(Config{MasterName: name, Sentinels: []string{fake.Addr}, CheckInterval: -1,
-		ReplicaSelector: func(rs []string) int { return max(0, slices.Index(rs, m.b.Addr)) }})
+		ReplicaSelector: func([]string) int { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,49 +180,68 @@ func (m *moving) stays(t *testing.T, what string) {
 	}
 }
 
-// slave is a sentinel event about replica r of master.
-func slave(ch string, r *redistest.Server, master string) driver.Message {
-	return driver.Message{Channel: ch, Payload: []byte(fmt.Sprintf("slave %s 127.0.0.1 %d @ %s 127.0.0.1 1", r.Addr, r.Port, master))}
+// slave is a sentinel event about replica addr ("127.0.0.1:port") of master.
+func slave(ch, addr, master string) driver.Message {
+	_, port, _ := net.SplitHostPort(addr)
+	return driver.Message{Channel: ch, Payload: []byte(fmt.Sprintf("slave %s 127.0.0.1 %s @ %s 127.0.0.1 1", addr, port, master))}
 }
 
 // The events that say a ReplicaConnect's replica is no longer one to read from move
 // its connection to another replica: a sentinel about to promote it, its promotion
-// (+switch-master naming it), a sentinel finding it down. Events about other nodes,
-// or another master, move nothing. Before, the connection stayed where it was until
-// it broke (sentinels kill a promoted node's clients, but not a replica's that is
-// down for them only).
+// (+switch-master naming it), a sentinel finding it down. The replica named is then
+// not chosen (the selector takes the first replica given, a). Events about other
+// nodes, or another master, move nothing. Before, the connection stayed where it was
+// until it broke (sentinels kill a promoted node's clients, but not a replica's that
+// is down for them only).
 func TestReplicaFollowsEvents(t *testing.T) {
 	for _, tc := range []struct {
 		what  string
-		event func(a *redistest.Server) driver.Message
+		event func(a string) driver.Message
 	}{
-		{"promoting", func(a *redistest.Server) driver.Message { return slave("+failover-state-send-slaveof-noone", a, name) }},
-		{"promoted", func(a *redistest.Server) driver.Message { return switchMaster("127.0.0.1:1", a.Addr) }},
-		{"down", func(a *redistest.Server) driver.Message { return slave("+sdown", a, name) }},
+		{"promoting", func(a string) driver.Message { return slave("+failover-state-send-slaveof-noone", a, name) }},
+		{"promoted", func(a string) driver.Message { return switchMaster("127.0.0.1:1", a) }},
+		{"down", func(a string) driver.Message { return slave("+sdown", a, name) }},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			m := replicaMoves(t)
+			const other = "127.0.0.1:2" // no node of the group
 			for _, e := range []driver.Message{
-				slave("+sdown", m.b, name), slave("+sdown", m.a, "another-master"), switchMaster(m.a.Addr, m.b.Addr),
+				slave("+sdown", other, name), slave("+sdown", m.a.Addr, "another-master"), switchMaster(m.a.Addr, other),
 			} {
 				m.w.event(e)
 			}
-			if got := m.port(t); got != m.a.Port || m.r.Reconnects() != 0 {
-				t.Fatalf("after events about other nodes: on port %d, %d reconnects; want %d, none", got, m.r.Reconnects(), m.a.Port)
+			m.w.mu.Lock()
+			avoided, queued := m.w.avoidedLocked(m.a.Addr), len(m.w.recheck)
+			m.w.mu.Unlock()
+			if avoided || queued != 0 || m.r.Reconnects() != 0 {
+				t.Fatalf("after events about other nodes: a avoided %v, %d checks asked for, %d reconnects; want none", avoided, queued, m.r.Reconnects())
 			}
-			m.w.event(tc.event(m.a))
+			m.w.event(tc.event(m.a.Addr))
 			m.waitPort(t, m.b.Port, tc.what)
 		})
 	}
 }
 
-// An event about the only replica listed moves nothing: there is nowhere to go, and
-// the connection works (a sentinel finding a replica down may be the one cut off).
-func TestReplicaEventOnlyReplica(t *testing.T) {
-	m := replicaMoves(t)
-	m.list.Store(&[]string{m.a.Addr})
-	m.w.event(slave("+sdown", m.a, name))
-	m.stays(t, "+sdown of the only replica")
+// An event about the replica a ReplicaConnect is on moves nothing when there is
+// nowhere to go: it is the only one listed, or every other one listed was named by an
+// event too (each check would move the connection again, for as long as they are
+// avoided). The connection works (a sentinel finding replicas down may be the one
+// cut off).
+func TestReplicaEventNowhereToGo(t *testing.T) {
+	t.Run("only replica", func(t *testing.T) {
+		m := replicaMoves(t)
+		m.list.Store(&[]string{m.a.Addr})
+		m.w.event(slave("+sdown", m.a.Addr, name))
+		m.stays(t, "+sdown of the only replica")
+	})
+	t.Run("every replica named", func(t *testing.T) {
+		m := replicaMoves(t)
+		m.w.event(slave("+sdown", m.b.Addr, name))
+		m.w.event(slave("+sdown", m.a.Addr, name))
+		m.stays(t, "+sdown of both replicas")
+		m.w.check(testCtx(t, 10*time.Second))
+		m.stays(t, "a periodic check after it")
+	})
 }
 
 // The periodic check moves a ReplicaConnect off a replica the sentinels no longer

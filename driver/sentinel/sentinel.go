@@ -110,6 +110,7 @@ type watcher struct {
 	// on; avoid holds the replicas an event named, until when they are not chosen
 	// (under mu); recheck asks for a check at once (capacity 1).
 	replica bool
+	checkMu sync.Mutex // serializes checkReplica
 	where   func() string
 	avoid   map[string]time.Time
 	recheck chan struct{}
