@@ -182,13 +182,17 @@ func (c *PairedConn) probe() probeResult {
 // SKIP (confirmSkip), with no blocking command ahead of them (a dedicated connection
 // may then go back to its pool: their replies go to their own slots).
 func (c *PairedConn) onlyOwn() bool {
+	var own [2]uint64
 	n := 0
 	for _, s := range [...]uint64{c.probeSeq.Load(), c.ded.skipOn.Load()} {
 		if s != 0 && !c.ring.Freed(s-1) && !c.ring.Done(s-1) {
+			own[n] = s - 1
 			n++
 		}
 	}
-	if n == 0 || c.ring.InFlight() != n {
+	// Every other command is done (those the server does not answer are done once
+	// written, before the loop frees them).
+	if n == 0 || !c.ring.SettledExcept(own[:n]...) {
 		return false
 	}
 	running, _ := c.ded.blocks.state(c.ring)

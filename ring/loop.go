@@ -358,8 +358,15 @@ func (r *Ring) FailWritten(err error) int {
 // Settled reports whether every command reserved so far is done (answered, failed or
 // cancelled), though the loop may not have freed the last ones yet. Any goroutine may
 // call it; with commands being reserved concurrently the answer is only a snapshot.
-func (r *Ring) Settled() bool {
+func (r *Ring) Settled() bool { return r.SettledExcept() }
+
+// SettledExcept is Settled for every command but those of seqs (the driver's own,
+// whose replies nobody waits for).
+func (r *Ring) SettledExcept(seqs ...uint64) bool {
 	for seq, end := r.freed.Load(), r.tail.Load(); seq != end; seq++ {
+		if slices.Contains(seqs, seq) {
+			continue
+		}
 		s := r.lookup(seq)
 		if s == nil {
 			return false // reserved, its page not installed yet

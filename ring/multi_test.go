@@ -214,6 +214,20 @@ func TestSettled(t *testing.T) {
 	if !r.Settled() {
 		t.Fatal("not settled after the reply")
 	}
+	// SettledExcept passes over the commands it is given, and only those.
+	own, buf, _ := r.Reserve(nilCtx)
+	*buf = append(*buf, "own;"...)
+	r.Publish(own, false)
+	quiet, buf, _ := r.Reserve(nilCtx)
+	*buf = append(*buf, "quiet;"...)
+	r.PublishNoReply(quiet)
+	if r.SettledExcept(quiet) || !r.SettledExcept(own, quiet) {
+		t.Fatal("SettledExcept before the write: wrong")
+	}
+	r.Collect(nil) // the quiet command is done once written, before it is freed
+	if !r.SettledExcept(own) || r.Settled() {
+		t.Fatal("SettledExcept after the write: wrong")
+	}
 }
 
 // A command published with PublishNoReply is done once written and takes no reply
