@@ -34,7 +34,8 @@ import (
 // command is ON, its own OK; OFF, the next ON's). If the server refused the SKIP
 // later (-BUSY, -NOPERM after an ACL change), the SKIP's error comes there instead,
 // and the connection is dropped before the skipped command's reply can go to the
-// command after it.
+// command after it. (In a ring the caller filled, no ON is sent, and that SKIP goes
+// unchecked: the driver's check never makes a caller wait.)
 
 // offChecks is a FIFO of sequence numbers of CLIENT REPLY OFF and SKIP commands (see
 // dedState.offs), each checked at the first reply after it: senders add under
