@@ -133,7 +133,7 @@ func (bc *blockingCall) assign(dc *PairedConn) {
 	// reply to an earlier command (UNWATCH) cannot hand dc back too early. blocks
 	// tells the health check where the call is among the commands in flight (one
 	// ahead of it, such as UNWATCH or a PING, is due its answer).
-	dc.ded.blocks.add(dc.ring, seq, false)
+	dc.ded.blocks.add(dc.ring, blockCmd{seq: seq})
 	dc.ded.drain.Store(bc)
 	*cmd = append((*cmd)[:0], bc.cmd...)
 	fut := Future{r: dc.ring, seq: seq}

@@ -70,7 +70,8 @@ func (d *DedicatedConn) SendBatch(dst []Future, b *Batch) []Future {
 	}
 	if b.has(clsBlocking) && b.n > 0 {
 		n := len(dst)
-		d.c.ded.sendingBlocking(d.c.ring, false, func() Future { // replies are on
+		lead := blockCmd{lead: b.special[clsBlocking] > 1, reads: d.c.readCount()} // replies are on
+		d.c.ded.sendingBlocking(d.c.ring, lead, func() Future {
 			dst = d.c.SendBatch(dst, b)
 			return dst[n] // the batch's slot
 		})

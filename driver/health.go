@@ -30,10 +30,11 @@ import (
 // answers all the same, and stand for the PING; so is a PING that went out before
 // either. A blocking command the server does not answer (sent while CLIENT REPLY is
 // OFF, or the one a SKIP applies to) counts as running until the command answered
-// after it (the ON that ends OFF, or the DedicatedConn's own ON after a SKIP) is. One
-// case is not told apart: a SendBatch with a blocking command counts as blocking as a
-// whole (the commands ahead of it in the batch are not checked; on a path that
-// stopped acknowledging, TCP_USER_TIMEOUT still ends the connection).
+// after it (the ON that ends OFF, or the DedicatedConn's own ON after a SKIP) is. A
+// SendBatch with commands ahead of its blocking one counts as blocking once the
+// connection read anything since it was sent: until then, those commands are due
+// their replies. (A reply to a command sent before the batch, read after it was sent,
+// is taken for theirs: the check is then blind to the batch, never wrong about it.)
 //
 // Conn and PubsubConn have no health check (a PING reply would reach a Conn's reader;
 // a subscriber may be idle for hours); their sockets have TCP keepalive, and
@@ -154,7 +155,7 @@ func (c *PairedConn) probe() probeResult {
 			}
 			return probeNone
 		}
-		if running, ahead := d.blocks.state(c.ring); running {
+		if running, ahead := d.blocks.state(c.ring, c.readCount()); running {
 			if ahead {
 				return probeNone // the PING would wait behind it: no answer is due
 			}
@@ -195,7 +196,7 @@ func (c *PairedConn) onlyOwn() bool {
 	if n == 0 || !c.ring.SettledExcept(own[:n]...) {
 		return false
 	}
-	running, _ := c.ded.blocks.state(c.ring)
+	running, _ := c.ded.blocks.state(c.ring, c.readCount())
 	return !running
 }
 
@@ -213,8 +214,16 @@ func (c *PairedConn) excused() bool {
 	if off := d.off.Load(); c.ring.InFlight() == 0 || (off != 0 && !dueBeforeOff(c.ring, off)) {
 		return true
 	}
-	_, ahead := d.blocks.state(c.ring)
+	_, ahead := d.blocks.state(c.ring, c.readCount())
 	return ahead
+}
+
+// readCount is the current link's count of reads with bytes (0 without one).
+func (c *PairedConn) readCount() uint64 {
+	if l := c.b.cur.Load(); l != nil {
+		return l.reads.Load()
+	}
+	return 0
 }
 
 // busy is probeBusy when commands are in flight (and the ring is open), else

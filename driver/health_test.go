@@ -413,3 +413,27 @@ func TestHealthCheckSkipBlockingFullRing(t *testing.T) {
 		return nil
 	})
 }
+
+// A SendBatch on a DedicatedConn whose blocking command has commands ahead of it, on
+// a connection that went silent: those commands are due their replies, so the health
+// check finds the silence, and they fail with ErrHealthCheck. Before, the batch
+// counted as blocking as a whole, and over a blackhole (which still acknowledges
+// every byte, so TCP_USER_TIMEOUT never fires) its commands waited for good.
+func TestHealthCheckBatchBlockingBlackhole(t *testing.T) {
+	onDedicated(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1}, func(_ *PairedConn, d *DedicatedConn, px *faultproxy.Proxy, ctx context.Context) error {
+		if err := d.Send("PING").Err(ctx); err != nil {
+			return err
+		}
+		px.Blackhole()
+		var b Batch
+		b.Queue("SET", "hb:x", "1")
+		b.Queue("BLPOP", "hb:none", "0")
+		fs := d.SendBatch(nil, &b)
+		wait, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := fs[0].Err(wait); !errors.Is(err, ErrHealthCheck) {
+			return fmt.Errorf("SET ahead of the BLPOP in a batch on a blackholed connection: %v, want ErrHealthCheck", err)
+		}
+		return nil
+	})
+}

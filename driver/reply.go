@@ -232,7 +232,7 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		send := func() Future { return c.sendMode(ctx, forget, true, true, args) }
 		var f Future
 		if blocking {
-			f = d.sendingBlocking(c.ring, true, send)
+			f = d.sendingBlocking(c.ring, blockCmd{quiet: true}, send)
 		} else {
 			f = send()
 		}
@@ -249,19 +249,21 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		return f
 	}
 	if blocking {
-		return d.sendingBlocking(c.ring, noReply, func() Future { return c.sendMode(ctx, forget, noReply, false, args) })
+		return d.sendingBlocking(c.ring, blockCmd{quiet: noReply}, func() Future { return c.sendMode(ctx, forget, noReply, false, args) })
 	}
 	return c.sendMode(ctx, forget, noReply, false, args)
 }
 
 // sendingBlocking runs send, which sends a blocking command (or a batch with one) on
 // the dedicated connection, under mu, and tracks it for the health check (blockTrack);
-// quiet says the server will not answer it (CLIENT REPLY OFF or SKIP).
-func (d *dedState) sendingBlocking(r *ring.Ring, quiet bool, send func() Future) Future {
+// c says how (quiet: the server will not answer it, CLIENT REPLY OFF or SKIP; lead: a
+// batch with commands ahead of its blocking one, reads the link's read count before).
+func (d *dedState) sendingBlocking(r *ring.Ring, c blockCmd, send func() Future) Future {
 	d.blocks.sending.Store(true)
 	f := send()
 	if f.x == nil && f.r != nil {
-		d.blocks.add(r, f.seq, quiet)
+		c.seq = f.seq
+		d.blocks.add(r, c)
 	}
 	d.blocks.sending.Store(false)
 	return f
@@ -277,17 +279,22 @@ type blockTrack struct {
 
 // blockCmd is a blocking command sent: seq; for one the server does not answer
 // (quiet), until is the first command after it that is answered (a CLIENT REPLY ON,
-// the user's or confirmSkip's; 0 until it is sent), whose reply says it is over.
+// the user's or confirmSkip's; 0 until it is sent), whose reply says it is over. For
+// a batch whose first command is not its first blocking one (lead), reads is the
+// link's read count when it was sent: until the link read more, the commands ahead of
+// the blocking one in the batch are due their replies.
 type blockCmd struct {
 	seq, until uint64
 	quiet      bool
+	lead       bool
+	reads      uint64
 }
 
-// add records seq, a blocking command just published on r.
-func (b *blockTrack) add(r *ring.Ring, seq uint64, quiet bool) {
+// add records c, a blocking command (or batch) just published on r.
+func (b *blockTrack) add(r *ring.Ring, c blockCmd) {
 	b.mu.Lock()
 	b.prune(r)
-	b.cmds = append(b.cmds, blockCmd{seq: seq, quiet: quiet})
+	b.cmds = append(b.cmds, c)
 	b.mu.Unlock()
 }
 
@@ -330,15 +337,17 @@ func (b *blockTrack) prune(r *ring.Ring) {
 // sent and not over, or one being sent while the ring has room: in a full ring its
 // sender waits, and what is in flight is due an answer), and whether the oldest
 // command in flight is one of them: nothing is then due an answer, since everything
-// else waits behind it on the server. Any goroutine.
-func (b *blockTrack) state(r *ring.Ring) (running, ahead bool) {
+// else waits behind it on the server. For a batch with commands ahead of its blocking
+// one, that is once the link read anything since it was sent (reads, the link's read
+// count now): those commands' replies come first. Any goroutine.
+func (b *blockTrack) state(r *ring.Ring, reads uint64) (running, ahead bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.prune(r)
 	if len(b.cmds) > 0 {
 		h := b.cmds[0]
 		before := h.seq == 0 || r.Freed(h.seq-1) // nothing ahead of it in flight
-		return true, before && (h.quiet || !r.Freed(h.seq))
+		return true, before && (h.quiet || !r.Freed(h.seq)) && (!h.lead || reads != h.reads)
 	}
 	return b.sending.Load() && r.InFlight() < r.Size(), false
 }
