@@ -70,7 +70,8 @@ func (d *DedicatedConn) SendBatch(dst []Future, b *Batch) []Future {
 	}
 	if b.has(clsBlocking) && b.n > 0 {
 		n := len(dst)
-		lead := blockCmd{lead: b.special[clsBlocking] > 1, reads: d.c.readCount()} // replies are on
+		on, reads := d.c.readCount()
+		lead := blockCmd{lead: b.special[clsBlocking] > 1, on: on, reads: reads} // replies are on
 		d.c.ded.sendingBlocking(d.c.ring, lead, func() Future {
 			dst = d.c.SendBatch(dst, b)
 			return dst[n] // the batch's slot

@@ -32,8 +32,8 @@ import (
 // OFF, or the one a SKIP applies to) counts as running until the command answered
 // after it (the ON that ends OFF, or the DedicatedConn's own ON after a SKIP) is. A
 // SendBatch with commands ahead of its blocking one counts as blocking once the
-// connection read anything since it was sent: until then, those commands are due
-// their replies. (A reply to a command sent before the batch, read after it was sent,
+// connection read anything since SendBatch was called: until then, those commands are
+// due their replies. (A reply to a command sent before the batch, read after that,
 // is taken for theirs: the check is then blind to the batch, never wrong about it.)
 //
 // Conn and PubsubConn have no health check (a PING reply would reach a Conn's reader;
@@ -155,7 +155,8 @@ func (c *PairedConn) probe() probeResult {
 			}
 			return probeNone
 		}
-		if running, ahead := d.blocks.state(c.ring, c.readCount()); running {
+		on, reads := c.readCount()
+		if running, ahead := d.blocks.state(c.ring, on, reads); running {
 			if ahead {
 				return probeNone // the PING would wait behind it: no answer is due
 			}
@@ -196,7 +197,8 @@ func (c *PairedConn) onlyOwn() bool {
 	if n == 0 || !c.ring.SettledExcept(own[:n]...) {
 		return false
 	}
-	running, _ := c.ded.blocks.state(c.ring, c.readCount())
+	on, reads := c.readCount()
+	running, _ := c.ded.blocks.state(c.ring, on, reads)
 	return !running
 }
 
@@ -214,16 +216,17 @@ func (c *PairedConn) excused() bool {
 	if off := d.off.Load(); c.ring.InFlight() == 0 || (off != 0 && !dueBeforeOff(c.ring, off)) {
 		return true
 	}
-	_, ahead := d.blocks.state(c.ring, c.readCount())
+	on, reads := c.readCount()
+	_, ahead := d.blocks.state(c.ring, on, reads)
 	return ahead
 }
 
-// readCount is the current link's count of reads with bytes (0 without one).
-func (c *PairedConn) readCount() uint64 {
+// readCount returns the current link (nil: none) and its count of reads with bytes.
+func (c *PairedConn) readCount() (*link, uint64) {
 	if l := c.b.cur.Load(); l != nil {
-		return l.reads.Load()
+		return l, l.reads.Load()
 	}
-	return 0
+	return nil, 0
 }
 
 // busy is probeBusy when commands are in flight (and the ring is open), else

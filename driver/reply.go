@@ -280,13 +280,15 @@ type blockTrack struct {
 // blockCmd is a blocking command sent: seq; for one the server does not answer
 // (quiet), until is the first command after it that is answered (a CLIENT REPLY ON,
 // the user's or confirmSkip's; 0 until it is sent), whose reply says it is over. For
-// a batch whose first command is not its first blocking one (lead), reads is the
-// link's read count when it was sent: until the link read more, the commands ahead of
-// the blocking one in the batch are due their replies.
+// a batch whose first command is not its first blocking one (lead), reads is the read
+// count of the link, on when SendBatch was called: until that link read more (or
+// another link took over), the commands ahead of the blocking one are due their
+// replies.
 type blockCmd struct {
 	seq, until uint64
 	quiet      bool
 	lead       bool
+	on         *link
 	reads      uint64
 }
 
@@ -338,16 +340,17 @@ func (b *blockTrack) prune(r *ring.Ring) {
 // sender waits, and what is in flight is due an answer), and whether the oldest
 // command in flight is one of them: nothing is then due an answer, since everything
 // else waits behind it on the server. For a batch with commands ahead of its blocking
-// one, that is once the link read anything since it was sent (reads, the link's read
-// count now): those commands' replies come first. Any goroutine.
-func (b *blockTrack) state(r *ring.Ring, reads uint64) (running, ahead bool) {
+// one, that is once the link read anything since SendBatch was called (on and reads:
+// the current link and its read count): those commands' replies come first. Any
+// goroutine.
+func (b *blockTrack) state(r *ring.Ring, on *link, reads uint64) (running, ahead bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.prune(r)
 	if len(b.cmds) > 0 {
 		h := b.cmds[0]
 		before := h.seq == 0 || r.Freed(h.seq-1) // nothing ahead of it in flight
-		return true, before && (h.quiet || !r.Freed(h.seq)) && (!h.lead || reads != h.reads)
+		return true, before && (h.quiet || !r.Freed(h.seq)) && (!h.lead || on != h.on || reads != h.reads)
 	}
 	return b.sending.Load() && r.InFlight() < r.Size(), false
 }
