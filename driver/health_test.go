@@ -392,19 +392,8 @@ func TestHealthCheckQuietBlocking(t *testing.T) {
 // as over once written, and a blackhole after it is found.
 func TestHealthCheckSkipBlockingFullRing(t *testing.T) {
 	onDedicated(t, Config{HealthCheck: 100 * time.Millisecond, DedicatedPoolSize: 1, RingSize: 4}, func(c *PairedConn, d *DedicatedConn, px *faultproxy.Proxy, ctx context.Context) error {
-		blpop := d.Send("BLPOP", "hf:l", "0")
-		ping := d.Send("PING")
-		d.SendAndForget("CLIENT", "REPLY", "SKIP")
-		if v, err := d.Do(ctx, "BLPOP", "hf:none", "0.2"); err != nil || !v.IsNull() {
-			return fmt.Errorf("the skipped BLPOP in the last slot: %v, %v", v, err)
-		}
-		if err := c.Send("RPUSH", "hf:l", "x").Err(ctx); err != nil {
+		if err := skipInFullRing(ctx, c, d, "BLPOP", "hf:none", "0.2"); err != nil {
 			return err
-		}
-		for _, f := range []Future{blpop, ping} {
-			if err := f.Err(ctx); err != nil {
-				return err
-			}
 		}
 		px.Blackhole()
 		if err := d.Send("GET", "hf:k").Err(ctx); !errors.Is(err, ErrHealthCheck) {

@@ -194,24 +194,35 @@ func TestClientReplySkipThenReturnReused(t *testing.T) {
 // reply still reaches its own command.
 func TestClientReplySkipFullRing(t *testing.T) {
 	onDedicated(t, Config{HealthCheck: -1, DedicatedPoolSize: 1, RingSize: 4}, func(c *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
-		blpop := d.Send("BLPOP", "sf:l", "0")
-		ping := d.Send("PING")
-		d.SendAndForget("CLIENT", "REPLY", "SKIP")
-		if v, err := d.Do(ctx, "SET", "sf:k", "v"); err != nil || !v.IsNull() {
-			return fmt.Errorf("the skipped SET in the last slot: %v, %v; want no reply (null)", v, err)
-		}
-		if err := c.Send("RPUSH", "sf:l", "x").Err(ctx); err != nil {
+		if err := skipInFullRing(ctx, c, d, "SET", "sf:k", "v"); err != nil {
 			return err
-		}
-		if v, err := blpop.Wait(ctx); err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "x" {
-			return fmt.Errorf("BLPOP: %v, %v", v, err)
-		}
-		if v, err := ping.String(ctx); err != nil || v != "PONG" {
-			return fmt.Errorf("PING: %q, %v", v, err)
 		}
 		if v, err := d.Send("GET", "sf:k").String(ctx); err != nil || v != "v" {
 			return fmt.Errorf("GET after the skip: %q, %v", v, err)
 		}
 		return nil
 	})
+}
+
+// skipInFullRing fills d's ring of 4 (a BLPOP that blocks, a PING, SKIP) and sends
+// the command skipped in its last slot, where no CLIENT REPLY ON of the driver's own
+// fits: skipped must be done with no reply, and, once the BLPOP is answered (c pushes
+// what it waits for), the BLPOP and the PING get their own replies.
+func skipInFullRing(ctx context.Context, c *PairedConn, d *DedicatedConn, skipped ...any) error {
+	blpop := d.Send("BLPOP", "sf:l", "0")
+	ping := d.Send("PING")
+	d.SendAndForget("CLIENT", "REPLY", "SKIP")
+	if v, err := d.Do(ctx, skipped...); err != nil || !v.IsNull() {
+		return fmt.Errorf("the skipped %v in the last slot: %v, %v; want no reply (null)", skipped, v, err)
+	}
+	if err := c.Send("RPUSH", "sf:l", "x").Err(ctx); err != nil {
+		return err
+	}
+	if v, err := blpop.Wait(ctx); err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "x" {
+		return fmt.Errorf("BLPOP: %v, %v", v, err)
+	}
+	if v, err := ping.String(ctx); err != nil || v != "PONG" {
+		return fmt.Errorf("PING: %q, %v", v, err)
+	}
+	return nil
 }

@@ -172,7 +172,7 @@ var replicaEvents = []string{"+switch-master", "+failover-state-send-slaveof-noo
 // down for a sentinel ("slave <ip:port> <ip> <port> @ <name> <master ip> <master
 // port>") is avoided for a while (see usable); if the connection is on it, a check
 // runs at once (see checkReplica, which moves it only if there is another replica
-// to go to). run does no network I/O itself: recheck wakes the goroutine that does.
+// to go to). run does no network I/O itself: recheck wakes checkLoop, which does.
 func (w *watcher) replicaEvent(m driver.Message) {
 	f := strings.Fields(string(m.Payload))
 	var addr string
@@ -210,8 +210,8 @@ func (w *watcher) replicaEvent(m driver.Message) {
 // that cannot be made. Every refreshEvery the sentinel that answered is also asked
 // for the others (see learn; none is dropped, no master being confirmed here).
 func (w *watcher) checkReplica(ctx context.Context) {
-	// One at a time (recheckLoop's and checkLoop's): a second one must see where the
-	// first moved the connection, not move it again.
+	// One at a time (checkLoop's, and a direct call's): a second one must see where
+	// the first moved the connection, not move it again.
 	w.checkMu.Lock()
 	defer w.checkMu.Unlock()
 	s, rs, ok := hedgedCheck(ctx, w, w.askReplicas)
@@ -241,18 +241,5 @@ func (w *watcher) checkReplica(ctx context.Context) {
 		lctx, cancel := context.WithTimeout(ctx, w.probeTimeout)
 		w.learn(lctx, s, "")
 		cancel()
-	}
-}
-
-// recheckLoop runs checkReplica whenever an event asks for one (recheck), until ctx
-// ends.
-func (w *watcher) recheckLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.recheck:
-			w.checkReplica(ctx)
-		}
 	}
 }

@@ -74,18 +74,11 @@ func (w *watcher) run(done <-chan struct{}) {
 		}
 	}
 	listen()
-	if w.cfg.CheckInterval > 0 {
+	if w.cfg.CheckInterval > 0 || w.replica {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			w.checkLoop(ctx)
-		}()
-	}
-	if w.replica {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.recheckLoop(ctx)
 		}()
 	}
 	for {
@@ -190,19 +183,25 @@ func (w *watcher) probe(addr, what string, err error) {
 	}
 }
 
-// checkLoop runs check every CheckInterval until ctx ends. A check that takes longer
-// than the interval (sentinels that time out) delays the next, which is not queued:
-// there is never more than one.
+// checkLoop runs check every CheckInterval (if above 0), and whenever an event asks
+// for one (recheck: a ReplicaConnect's replica named), until ctx ends. A check that
+// takes longer than the interval (sentinels that time out) delays the next, which is
+// not queued: there is never more than one.
 func (w *watcher) checkLoop(ctx context.Context) {
-	t := time.NewTicker(w.cfg.CheckInterval)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if w.cfg.CheckInterval > 0 {
+		t := time.NewTicker(w.cfg.CheckInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			w.check(ctx)
+		case <-tick:
+		case <-w.recheck:
 		}
+		w.check(ctx)
 	}
 }
 
