@@ -29,6 +29,25 @@ import (
 
 var connCounts = []int{1000, 10000}
 
+// The same over TLS (the benchmark server's TLS port, as the TLS benchmarks use it):
+// 1,000 idle clients each, respring, rueidis and go-redis; TLSConns/n1000/client=NAME.
+// heap-B/conn includes each client's crypto/tls state (the goal for respring:
+// at most 48 KiB per connection).
+var tlsConnClients = []string{"respring", "rueidis", "goredis"}
+
+func BenchmarkTLSConns(b *testing.B) {
+	for _, name := range tlsConnClients {
+		b.Run(fmt.Sprintf("n1000/client=%s", name), func(b *testing.B) {
+			ep := tlsEndpoint(b)
+			ctx := benchCtx(b)
+			b.ReportAllocs()
+			for range b.N {
+				measureConns(b, ctx, name, ep, 1000)
+			}
+		})
+	}
+}
+
 const dialers = 32
 
 func BenchmarkConns(b *testing.B) {
@@ -45,14 +64,14 @@ func BenchmarkConns(b *testing.B) {
 				ctx := benchCtx(b)
 				b.ReportAllocs()
 				for range b.N {
-					measureConns(b, ctx, name, addr, n)
+					measureConns(b, ctx, name, endpoint{addr: addr}, n)
 				}
 			})
 		}
 	}
 }
 
-func measureConns(b *testing.B, ctx context.Context, name, addr string, n int) {
+func measureConns(b *testing.B, ctx context.Context, name string, ep endpoint, n int) {
 	b.StopTimer()
 	g0, m0 := settle()
 	b.StartTimer()
@@ -70,7 +89,7 @@ func measureConns(b *testing.B, ctx context.Context, name, addr string, n int) {
 				if i >= int64(n) {
 					return
 				}
-				c, err := openIdle(ctx, name, addr)
+				c, err := openIdle(ctx, name, ep)
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					next.Store(int64(n))
@@ -111,12 +130,13 @@ func settle() (int, runtime.MemStats) {
 	return runtime.NumGoroutine(), m
 }
 
-// openIdle opens one client of kind name with one live connection that did one PING,
-// and returns its close function.
-func openIdle(ctx context.Context, name, addr string) (func(), error) {
+// openIdle opens one client of kind name with one live connection to ep that did one
+// PING, and returns its close function.
+func openIdle(ctx context.Context, name string, ep endpoint) (func(), error) {
+	addr := ep.addr
 	switch name {
 	case "respring":
-		c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr})
+		c, err := driver.PairedConnect(ctx, driver.Config{Addr: addr, TLS: ep.tlsConf()})
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +146,7 @@ func openIdle(ctx context.Context, name, addr string) (func(), error) {
 		}
 		return func() { c.Close() }, nil
 	case "rueidis":
-		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true, TLSConfig: ep.tlsConf()})
 		if err != nil {
 			return nil, err
 		}
@@ -136,14 +156,14 @@ func openIdle(ctx context.Context, name, addr string) (func(), error) {
 		}
 		return c.Close, nil
 	case "goredis":
-		c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 1})
+		c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 1, TLSConfig: ep.tlsConf()})
 		if err := c.Ping(ctx).Err(); err != nil {
 			c.Close()
 			return nil, err
 		}
 		return func() { c.Close() }, nil
 	case "redigo":
-		p := &redis.Pool{MaxIdle: 1, MaxActive: 1, Dial: func() (redis.Conn, error) { return redis.Dial("tcp", addr) }}
+		p := &redis.Pool{MaxIdle: 1, MaxActive: 1, Dial: ep.dialRedigo}
 		conn, err := p.GetContext(ctx)
 		if err != nil {
 			return nil, err

@@ -5,7 +5,7 @@
 #
 # Environment (all optional):
 #   BENCH_COUNT   rounds (samples per benchmark for benchstat); default 6
-#   BENCH_TIME    -benchtime of every benchmark but Conns (always 1x); default 1s
+#   BENCH_TIME    -benchtime of every benchmark but Conns and TLSConns (always 1x); default 1s
 #   BENCH_FILTER  -bench regexp; default . (everything)
 #   BENCH_SKIP_10K=1   skip the 10,000-connection benchmarks
 #   BENCH_RUEIDIS_10K=1  also run rueidis at 10,000 clients (needs ~14 GB)
@@ -178,7 +178,7 @@ for r in $(seq "$count"); do
 	log "round $r of $count"
 	rb c1-P128 1000000 -c 1 -P 128 | tee -a "$rbfile" >&2
 	rb c1-P1 100000 -c 1 -P 1 | tee -a "$rbfile" >&2
-	(cd "$src" && "$out/bench.test" -test.run '^$' -test.bench "$filter" -test.skip '^BenchmarkConns$' \
+	(cd "$src" && "$out/bench.test" -test.run '^$' -test.bench "$filter" -test.skip '^Benchmark(TLS)?Conns$' \
 		-test.benchtime "$btime" -test.count 1 -test.timeout 2h) | tee -a "$results" >&2
 	(cd "$src" && "$out/bench.test" -test.run '^$' -test.bench "$filter" \
 		-test.skip '^Benchmark(Get|Set|TLSGet|TLSSet|LargeGet|LargeSet|Batch|Tx|Pipeline|Latency|Pubsub)$' \

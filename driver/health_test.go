@@ -183,7 +183,11 @@ func TestHealthCheckCommandBeforeBlocking(t *testing.T) {
 }
 
 // A live DedicatedConn streaming commands with CLIENT REPLY OFF, for many intervals,
-// is not declared dead: the commands in flight take no reply, so none is due.
+// is not declared dead: the commands in flight take no reply, so none is due. The
+// stream is paced (100 commands a millisecond at most) so that the server keeps up:
+// the ON at its end is due its reply, and unpaced, a client faster than the server
+// could queue more than two intervals of work ahead of it, which no health check
+// can tell from a dead server (nothing comes back meanwhile).
 func TestHealthCheckReplyOffStream(t *testing.T) {
 	onDedicated(t, Config{HealthCheck: 50 * time.Millisecond, DedicatedPoolSize: 1}, func(c *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
 		if err := d.Send("SET", "hc:before", "1").Err(ctx); err != nil {
@@ -193,6 +197,9 @@ func TestHealthCheckReplyOffStream(t *testing.T) {
 		n := 0
 		for start := time.Now(); time.Since(start) < time.Second; n++ {
 			d.SendAndForget("SET", "hc:off", n)
+			if n%100 == 99 {
+				time.Sleep(time.Millisecond)
+			}
 		}
 		if v, err := d.Do(ctx, "CLIENT", "REPLY", "ON"); err != nil || v.Text() != "OK" {
 			return fmt.Errorf("CLIENT REPLY ON: %v, %v", v, err)

@@ -1,10 +1,14 @@
 package driver
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"net"
+	"reflect"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -29,6 +33,22 @@ import (
 // tickets, key updates, whose answers Read writes to the transport), work as they do
 // on a blocking socket. The non-blocking fork of crypto/tls that other event-loop
 // libraries use is not needed.
+//
+// Input without crypto/tls's allocation (direct input). crypto/tls reads a record
+// from its transport only when its own buffer of raw input (Conn.rawInput) holds less
+// than the record, and each such read costs it an allocation (readFromUntil's
+// &atLeastReader{}): one per reply at one goroutine, where every reply is a record of
+// its own. So on the loop the ciphertext is appended to that buffer itself, found
+// once with reflect (tlsFields: a field rawInput of type bytes.Buffer, and input, the
+// bytes.Reader of decrypted plaintext that aliases rawInput's memory) and reached with
+// unsafe; crypto/tls then finds every whole record already there. It is appended only
+// while no plaintext waits in input (crypto/tls's own rule: rawInput "is not read from
+// or written to until c.input is drained"); ciphertext that comes meanwhile waits in
+// the transport (pending) until it is. Where the fields are not as expected (another
+// Go release), the loop falls back to feeding crypto/tls through the transport, one
+// record at a time, as described above: correct, one allocation per record read from
+// an empty buffer. TestTLSDirectInput fails if this toolchain's crypto/tls is not
+// driven directly; the fallback is tested too (tlsForceTransport).
 
 // errWouldBlock is what the in-memory transport's Read returns when it has no more
 // ciphertext: a temporary net.Error, which crypto/tls does not treat as fatal.
@@ -64,6 +84,9 @@ type tlsTransport struct {
 	// set at the hand-over.
 	vers   uint16
 	maxLen int
+	// direct says crypto/tls's rawInput is fed directly (tlsState.raw): in then holds
+	// only what waits for plaintext to be drained, and Read gives nothing.
+	direct bool
 }
 
 // recordHeaderLen is the size of a TLS record's header: type, version, length.
@@ -75,6 +98,11 @@ func recordLen(h []byte) int { return int(h[3])<<8 | int(h[4]) }
 func (t *tlsTransport) Read(p []byte) (int, error) {
 	if !t.onLoop {
 		return t.readSocket(p)
+	}
+	if t.direct {
+		// crypto/tls reads no record while plaintext is held, and pending input
+		// goes into rawInput once none is (tlsState.whole).
+		return 0, errWouldBlock
 	}
 	avail := t.in[t.inOff:]
 	if t.rec == 0 {
@@ -117,12 +145,17 @@ func (t *tlsTransport) whole() bool {
 	if t.rec > 0 {
 		return avail >= t.rec
 	}
-	if avail < recordHeaderLen {
+	return t.starts(t.in[t.inOff:])
+}
+
+// starts reports whether b, input at a record's start, begins with a whole record
+// or with a header crypto/tls rejects as soon as it sees it.
+func (t *tlsTransport) starts(b []byte) bool {
+	if len(b) < recordHeaderLen {
 		return false
 	}
-	h := t.in[t.inOff:]
-	n := recordLen(h)
-	return avail >= recordHeaderLen+n || n > t.maxLen || uint16(h[1])<<8|uint16(h[2]) != t.vers
+	n := recordLen(b)
+	return len(b) >= recordHeaderLen+n || n > t.maxLen || uint16(b[1])<<8|uint16(b[2]) != t.vers
 }
 
 // The largest record body crypto/tls accepts (maxCiphertext, maxCiphertextTLS13).
@@ -139,10 +172,36 @@ func (t *tlsTransport) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// tlsFields are the offsets in a tls.Conn of its raw input buffer (rawInput) and of
+// its decrypted input (input); ok is false where this Go's crypto/tls has no such
+// fields of those types (direct input is then off).
+var tlsFields = func() (f struct {
+	raw, plain uintptr
+	ok         bool
+}) {
+	t := reflect.TypeFor[tls.Conn]()
+	raw, ok1 := t.FieldByName("rawInput")
+	plain, ok2 := t.FieldByName("input")
+	if ok1 && ok2 && len(raw.Index) == 1 && len(plain.Index) == 1 &&
+		raw.Type == reflect.TypeFor[bytes.Buffer]() && plain.Type == reflect.TypeFor[bytes.Reader]() {
+		f.raw, f.plain, f.ok = raw.Offset, plain.Offset, true
+	}
+	return f
+}()
+
+// tlsForceTransport turns direct input off for the connections dialled while it is
+// set: a test seam, for the tests of the fallback.
+var tlsForceTransport atomic.Bool
+
 // tlsState is a link's TLS session: the *tls.Conn and its transport.
 type tlsState struct {
 	tc *tls.Conn
 	tr *tlsTransport
+	// raw and plain are tc's rawInput and input, for direct input; nil when it is off
+	// (the transport's in is then what crypto/tls reads, and else what waits for
+	// plain to be drained).
+	raw   *bytes.Buffer
+	plain *bytes.Reader
 	// more says the last Read filled its buffer: crypto/tls may hold more of the
 	// record's plaintext. Set at the hand-over too (what the dial did not read).
 	more bool
@@ -186,6 +245,12 @@ func tlsConfig(cfg *Config) *tls.Config {
 // toLoop switches the transport to memory: the caller hands the socket to gnet next.
 func (s *tlsState) toLoop() {
 	s.tr.onLoop, s.more = true, true
+	if tlsFields.ok && !tlsForceTransport.Load() {
+		p := unsafe.Pointer(s.tc)
+		s.raw = (*bytes.Buffer)(unsafe.Add(p, tlsFields.raw))
+		s.plain = (*bytes.Reader)(unsafe.Add(p, tlsFields.plain))
+		s.tr.direct = true
+	}
 	s.tr.vers, s.tr.maxLen = s.tc.ConnectionState().Version, maxRecord
 	if s.tr.vers == tls.VersionTLS13 {
 		s.tr.vers, s.tr.maxLen = tls.VersionTLS12, maxRecord13
@@ -202,9 +267,18 @@ func (s *tlsState) encrypt(plain []byte) ([]byte, error) {
 	return s.tr.out, nil
 }
 
-// feed hands ciphertext to TLS, for read to decrypt.
+// feed hands ciphertext to TLS, for read to decrypt: with direct input into
+// crypto/tls's rawInput, unless plaintext is held (then it waits in the transport).
 func (s *tlsState) feed(cipher []byte) {
 	t := s.tr
+	if s.raw != nil {
+		if len(t.in) == 0 && s.plain.Len() == 0 {
+			s.put(cipher)
+		} else {
+			t.in = append(t.in, cipher...) // pending: plaintext is held
+		}
+		return
+	}
 	if t.inOff > 0 {
 		// What is left is part of a record: to the front, and the rest after it.
 		k := copy(t.in, t.in[t.inOff:])
@@ -219,11 +293,11 @@ func (s *tlsState) feed(cipher []byte) {
 // more ciphertext. Anything TLS has to answer (a key update) is returned in reply, to
 // be sent.
 //
-// read calls Read only when a record can be finished (or TLS holds plaintext): each
-// Read that finds the transport empty costs crypto/tls an allocation (readFromUntil's
-// reader), which was one of the two per reply at one goroutine. Since the transport
-// hands out one record at a time (tlsTransport.Read), TLS holds no whole record that
-// read would not see. A Read can still find the transport empty (after a
+// read calls Read only when a record can be finished (or TLS holds plaintext): a Read
+// that finds no whole record costs crypto/tls an allocation (readFromUntil's reader).
+// With direct input, read sees what crypto/tls holds (rawInput); without it, the
+// transport hands out one record at a time (tlsTransport.Read), so TLS holds no whole
+// record that read would not see. A Read can still find no whole record (after a
 // post-handshake message, TLS reads on); that is the temporary error crypto/tls does
 // not record (TestTLSTemporaryReadError).
 func (s *tlsState) read(dst *[]byte) (full bool, reply []byte, err error) {
@@ -231,7 +305,7 @@ func (s *tlsState) read(dst *[]byte) (full bool, reply []byte, err error) {
 	d := *dst
 	defer func() { *dst = d }()
 	for len(d) < cap(d) {
-		whole, at := s.tr.whole(), s.tr.inOff
+		whole, at := s.whole()
 		if !s.more && !whole {
 			s.idle()
 			return false, s.tr.out, nil
@@ -245,7 +319,7 @@ func (s *tlsState) read(dst *[]byte) (full bool, reply []byte, err error) {
 			if err != errWouldBlock {
 				return false, nil, err
 			}
-			if whole && n == 0 && s.tr.inOff == at {
+			if whole && n == 0 && s.pos() == at {
 				// A whole record was there and TLS took none of it: it is stuck.
 				return false, nil, errTLSStalled
 			}
@@ -256,10 +330,65 @@ func (s *tlsState) read(dst *[]byte) (full bool, reply []byte, err error) {
 	return true, s.tr.out, nil
 }
 
+// whole reports whether crypto/tls can finish a record from the input it was given
+// (see tlsTransport.whole), and where that input stands: a position that moves when
+// crypto/tls takes some of it. With direct input, ciphertext pending in the
+// transport goes into rawInput first if no plaintext is held.
+func (s *tlsState) whole() (bool, int) {
+	if s.raw == nil {
+		return s.tr.whole(), s.pos()
+	}
+	if t := s.tr; len(t.in) > 0 && s.plain.Len() == 0 {
+		s.put(t.in)
+		t.in = t.in[:0]
+	}
+	return s.tr.starts(s.raw.Bytes()), s.pos()
+}
+
+// put appends cipher to rawInput (direct input; no plaintext is held). Where it does
+// not fit after what rawInput holds, what it holds moves to the front or into a
+// buffer of the size needed, with room for a record more: bytes.Buffer's own growth
+// doubles, and past tlsKeep the buffer would be dropped (idle) and grown again for
+// every large reply.
+func (s *tlsState) put(cipher []byte) {
+	b := s.raw
+	if len(cipher) > b.Available() {
+		held := b.Bytes()
+		if need := len(held) + len(cipher); need > b.Cap() {
+			nb := make([]byte, len(held), need+maxRecord)
+			copy(nb, held)
+			*b = *bytes.NewBuffer(nb)
+		} else {
+			b.Reset() // the bytes stay where they are; written again at the front
+			b.Write(held)
+		}
+	}
+	b.Write(cipher)
+}
+
+// pos is where the input crypto/tls was given stands (see whole).
+func (s *tlsState) pos() int {
+	if s.raw == nil {
+		return s.tr.inOff
+	}
+	return -s.raw.Len() // moves up as crypto/tls takes input
+}
+
 // idle resets the transport's input buffer once all of it was read (dropping it if
-// it grew large).
+// it grew large); with direct input, crypto/tls's own too.
 func (s *tlsState) idle() {
 	t := s.tr
+	if s.raw != nil {
+		if s.raw.Len() == 0 && s.plain.Len() == 0 && s.raw.Cap() > tlsKeep {
+			// input is drained but still refers to the buffer's memory.
+			*s.raw = bytes.Buffer{}
+			s.plain.Reset(nil)
+		}
+		if len(t.in) == 0 && cap(t.in) > tlsKeep {
+			t.in = nil
+		}
+		return
+	}
 	if t.inOff < len(t.in) {
 		return
 	}
