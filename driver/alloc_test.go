@@ -133,10 +133,10 @@ func TestAllocSendRouted(t *testing.T) {
 // allocation per reply (readFromUntil's reader). With direct input off (the fallback
 // for a crypto/tls whose fields are not found) that one per reply is all there is.
 func TestAllocTLSGetSet(t *testing.T) {
+	defer tlsForceTransport.Store(false)
 	for _, direct := range []bool{true, false} {
-		tlsForceTransport.Store(!direct)
+		tlsForceTransport.Store(!direct) // for reconnects too
 		c := tlsPaired(t)
-		tlsForceTransport.Store(false)
 		want := 0.0
 		if !direct {
 			want = 2
@@ -145,6 +145,7 @@ func TestAllocTLSGetSet(t *testing.T) {
 			t.Errorf("direct input %v: %v allocations per SET+GET over TLS, want at most %v", direct, a, want)
 		}
 		c.Close()
+		tlsForceTransport.Store(false)
 	}
 }
 

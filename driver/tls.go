@@ -202,8 +202,8 @@ type tlsState struct {
 	// plain to be drained).
 	raw   *bytes.Buffer
 	plain *bytes.Reader
-	// more says the last Read filled its buffer: crypto/tls may hold more of the
-	// record's plaintext. Set at the hand-over too (what the dial did not read).
+	// more says crypto/tls may hold plaintext not read yet (see held). Set at the
+	// hand-over too (what the dial did not read).
 	more bool
 }
 
@@ -250,6 +250,7 @@ func (s *tlsState) toLoop() {
 		s.raw = (*bytes.Buffer)(unsafe.Add(p, tlsFields.raw))
 		s.plain = (*bytes.Reader)(unsafe.Add(p, tlsFields.plain))
 		s.tr.direct = true
+		s.more = s.held(true)
 	}
 	s.tr.vers, s.tr.maxLen = s.tc.ConnectionState().Version, maxRecord
 	if s.tr.vers == tls.VersionTLS13 {
@@ -312,7 +313,7 @@ func (s *tlsState) read(dst *[]byte) (full bool, reply []byte, err error) {
 		}
 		n, err := s.tc.Read(d[len(d):cap(d)])
 		d = d[:len(d)+n]
-		s.more = len(d) == cap(d)
+		s.more = s.held(len(d) == cap(d))
 		if err != nil {
 			// Our own error as it is, not wrapped (a copy crypto/tls kept for good
 			// would be wrapped: that is fatal).
@@ -364,6 +365,19 @@ func (s *tlsState) put(cipher []byte) {
 		}
 	}
 	b.Write(cipher)
+}
+
+// held reports whether crypto/tls may hold plaintext not read yet, after a Read that
+// filled its buffer or not. With direct input it is known: a Read that returned
+// less than asked can still leave plaintext (after the reply it returned, Read reads
+// on when an alert is next in rawInput; a TLS 1.2 warning alert is then dropped and
+// the record after it decrypted, TestTLS12WarningAlertBetweenReplies). Through the
+// transport no record follows in rawInput, so only a full buffer can.
+func (s *tlsState) held(filled bool) bool {
+	if s.plain != nil {
+		return s.plain.Len() > 0
+	}
+	return filled
 }
 
 // pos is where the input crypto/tls was given stands (see whole).

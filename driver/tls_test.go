@@ -356,7 +356,14 @@ func TestTLSInputWhilePlaintextHeld(t *testing.T) {
 		if ts.raw != nil && len(ts.tr.in) == 0 {
 			t.Fatal("input fed while plaintext is held went into rawInput")
 		}
-		got, _, err := decrypt(ts, dst, cipher[at+piece:])
+		// Room for part of the plaintext held: read takes it, and leaves the input
+		// pending (moved into rawInput, it would go over the rest).
+		more := make([]byte, len(dst), len(dst)+50)
+		copy(more, dst)
+		if full, _, err := ts.read(&more); err != nil || !full || string(more) != first[:150] {
+			t.Fatalf("second read: full %v, %q, %v", full, more[100:], err)
+		}
+		got, _, err := decrypt(ts, more, cipher[at+piece:])
 		if err != nil || string(got) != first+second {
 			t.Fatalf("after: %d bytes (want %d), %v; differs from %d", len(got), len(first+second), err, diffAt(got, first+second))
 		}
@@ -377,8 +384,8 @@ func diffAt(a []byte, b string) int {
 // value of many records, a pipeline.
 func TestTLSTransportInput(t *testing.T) {
 	tlsForceTransport.Store(true)
+	defer tlsForceTransport.Store(false) // reconnects too
 	c := tlsPaired(t)
-	tlsForceTransport.Store(false)
 	defer c.Close()
 	ctx := testCtx(t, 20*time.Second)
 	big := bytes.Repeat([]byte("0123456789abcdef"), (1<<20)/16)
