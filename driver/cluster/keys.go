@@ -310,7 +310,11 @@ func (t commandTable) keysOf(args []any) [][]byte {
 }
 
 // keys returns the argument indexes of the spec's keys: first to last by step; ok is
-// false when the spec finds none in args.
+// false when the spec finds none in args. The spec comes from the server's COMMAND
+// reply, so none of its numbers is trusted: first is always an index of args (at
+// least 1), step is 1 to len(args) and last at most start+len(args), so that the
+// callers' loops (j from first to last by step, while j < len(args)) neither index
+// out of args nor overflow.
 func (ks *keySpec) keys(args []any) (first, last, step int, ok bool) {
 	var start int
 	switch ks.begin {
@@ -343,12 +347,12 @@ func (ks *keySpec) keys(args []any) (first, last, step int, ok bool) {
 	if start <= 0 || start >= len(args) {
 		return 0, 0, 0, false
 	}
+	step = min(max(ks.keyStep, 1), len(args))
 	switch ks.find {
 	case findRange:
-		step = ks.keyStep
 		switch {
 		case ks.lastKey >= 0:
-			last = start + ks.lastKey
+			last = start + min(ks.lastKey, len(args))
 		case ks.lastKey == -1 && ks.limit > 1:
 			last = start + (len(args)-start)/ks.limit - 1
 		default:
@@ -356,18 +360,16 @@ func (ks *keySpec) keys(args []any) (first, last, step int, ok bool) {
 		}
 		return start, last, step, last >= start
 	case findKeynum:
-		idx := start + ks.keyNumIdx
-		if idx >= len(args) {
+		if ks.keyNumIdx < 0 || ks.keyNumIdx >= len(args)-start || ks.firstKey < 0 || ks.firstKey >= len(args)-start {
 			return 0, 0, 0, false
 		}
 		var scratch [24]byte
-		n, ok := atoi(argBytes(args[idx], scratch[:]))
+		n, ok := atoi(argBytes(args[start+ks.keyNumIdx], scratch[:]))
 		if !ok || n <= 0 {
 			return 0, 0, 0, false
 		}
 		first = start + ks.firstKey
-		step = ks.keyStep
-		return first, first + (n-1)*step, step, true
+		return first, first + min(n-1, len(args))*step, step, true
 	}
 	return start, start, 1, true // unknown find: the first key only
 }
