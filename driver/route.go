@@ -245,8 +245,9 @@ func (c *PairedConn) SendBatchRouted(dst []Future, b *Batch, r Rerouter) []Futur
 
 // SendTxRouted is SendTx whose transaction r may send again as a whole when the
 // server refused a command with an error reply Reroutes takes (MOVED and ASK when its
-// slot moved): Reroute is then called once for all its Futures, with Redirect.Tx set,
-// and each Future reads its own element of the new transaction's reply.
+// slot moved) and EXEC failed: Reroute is then called once for all its Futures, with
+// Redirect.Tx set, and each Future reads its own element of the new transaction's
+// reply. A transaction whose EXEC answered ran, and is never sent again.
 func (c *PairedConn) SendTxRouted(dst []Future, b *Batch, r Rerouter) []Future {
 	if r == nil || b.n == 0 {
 		return c.SendTx(dst, b)
@@ -628,10 +629,12 @@ func dropFirst(v parser.Value) parser.Value {
 }
 
 // txRedirect returns the first error reply among a transaction's queued replies (or
-// its EXEC reply) that rr takes, or nil.
+// its EXEC reply) that rr takes, or nil. Only a transaction whose EXEC failed (real
+// servers answer EXECABORT after a refused command) is redirected: one whose EXEC
+// answered ran, whatever a queued reply said, and is never sent again.
 func txRedirect(all parser.Value, rr Rerouter) []byte {
 	e := all.Elems()
-	if len(e) < 3 {
+	if len(e) < 3 || !e[len(e)-1].IsError() {
 		return nil
 	}
 	for _, q := range e[1:] {

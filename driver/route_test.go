@@ -643,3 +643,54 @@ func TestResendAskingRefusedNotAlone(t *testing.T) {
 		t.Fatalf("rerouted %q, want GET twice", rr.cmds)
 	}
 }
+
+// A routed transaction whose EXEC answered ran, even if a queued reply was an error
+// the Rerouter takes (a broken server or proxy; a real one answers EXECABORT): each
+// Future gets its element of EXEC's reply and nothing is sent again. It was sent
+// again where the Rerouter said, and so ran twice.
+func TestRoutedTxRanNotResent(t *testing.T) {
+	checkGoroutines(t)
+	var execs [2]atomic.Int32
+	servers := make([]*fakeredis.Server, 2)
+	for i := range servers {
+		servers[i] = fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+			switch strings.ToUpper(cmd[0]) {
+			case "HELLO":
+				fakeredis.Hello(c, cmd)
+			case "MULTI":
+				c.Write([]byte("+OK\r\n"))
+			case "INCR":
+				c.Write([]byte("-WRONGTYPE but queued all the same\r\n"))
+			case "EXEC":
+				execs[i].Add(1)
+				c.Write([]byte("*2\r\n:1\r\n:2\r\n"))
+			default:
+				c.Write([]byte("+OK\r\n"))
+			}
+			return true
+		})
+	}
+	ctx := testCtx(t, 10*time.Second)
+	conns := make([]*PairedConn, 2)
+	for i, s := range servers {
+		c, err := PairedConnect(ctx, fakeCfg(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	rr := &wrongTypeRouter{to: conns[1], max: 3}
+	var b Batch
+	b.Queue("INCR", "k")
+	b.Queue("INCR", "k")
+	fs := conns[0].SendTxRouted(nil, &b, rr)
+	for i, f := range fs {
+		if n, err := f.Int(ctx); err != nil || n != int64(i+1) {
+			t.Fatalf("INCR %d: %d, %v; want %d (its element of EXEC's reply)", i, n, err, i+1)
+		}
+	}
+	if a, b := execs[0].Load(), execs[1].Load(); a != 1 || b != 0 || rr.reroutes.Load() != 0 {
+		t.Fatalf("EXEC ran %d times where sent, %d where rerouted (%d reroutes); want once, where sent", a, b, rr.reroutes.Load())
+	}
+}
