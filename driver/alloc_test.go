@@ -137,6 +137,9 @@ func TestAllocTLSGetSet(t *testing.T) {
 	for _, direct := range []bool{true, false} {
 		tlsForceTransport.Store(!direct) // for reconnects too
 		c := tlsPaired(t)
+		if directInput(t, c) != direct {
+			t.Fatalf("direct input %v, want %v", !direct, direct)
+		}
 		want := 0.0
 		if !direct {
 			want = 2

@@ -330,12 +330,22 @@ func TestResetAtOffsets(t *testing.T) {
 	px := faultproxy.Start(t, s.Addr)
 	c := pairedTo(t, s, Config{Addr: px.Addr})
 	defer c.Close()
+	// "$1000\r\n" + 1000 + "\r\n" = 1007 bytes
+	resetAtOffsets(t, c, px, []int64{0, 1, 3, 6, 7, 500, 1005, 1006})
+}
+
+// resetAtOffsets has the proxy reset c's connection at each of offs (bytes of what
+// the server sends from then on), while c reads a 1000-byte value twice: the cut GET
+// fails with ErrConnLost, the other is answered or fails, and after the reconnect the
+// next commands get their own replies.
+func resetAtOffsets(t *testing.T, c *PairedConn, px *faultproxy.Proxy, offs []int64) {
+	t.Helper()
 	ctx := testCtx(t, 60*time.Second)
-	val := bytes.Repeat([]byte("0123456789"), 100) // "$1000\r\n" + 1000 + "\r\n" = 1007 bytes
+	val := bytes.Repeat([]byte("0123456789"), 100)
 	if err := c.Send("SET", "v", val).Err(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, off := range []int64{0, 1, 3, 6, 7, 500, 1005, 1006} {
+	for _, off := range offs {
 		waitFor(t, func() bool { return px.Conns() == 1 && c.Send("PING").Err(ctx) == nil })
 		px.ResetAt(off)
 		first := c.Send("GET", "v")
@@ -347,6 +357,9 @@ func TestResetAtOffsets(t *testing.T) {
 		second.Err(ctx) // written or not, it is answered or fails: never another's reply
 		if v, err := c.Send("INCR", "n"+strconv.FormatInt(off, 10)).Int(ctx); err != nil || v != 1 {
 			t.Fatalf("offset %d: next command = %d, %v", off, v, err)
+		}
+		if got, err := c.Send("GET", "v").AppendBytes(ctx, nil); err != nil || !bytes.Equal(got, val) {
+			t.Fatalf("offset %d: GET after the reconnect = %d bytes, %v", off, len(got), err)
 		}
 	}
 }

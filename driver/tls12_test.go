@@ -12,9 +12,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/respring/respring/internal/redistest"
 )
 
 // A TLS 1.2 warning alert between two replies that came in one read: crypto/tls
@@ -52,45 +49,13 @@ func TestTLS12WarningAlertBetweenReplies(t *testing.T) {
 // so that a test can send what crypto/tls as a server never does.
 func handedOverTLS12(t *testing.T) (*tlsState, func(typ byte, body []byte) []byte) {
 	t.Helper()
-	certs := redistest.NewCerts(t)
-	srvCert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var keyLog bytes.Buffer
-	done := make(chan error, 1)
-	go func() {
-		raw, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer raw.Close()
-		sc := tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{srvCert}, KeyLogWriter: &keyLog, SessionTicketsDisabled: true})
-		done <- sc.Handshake()
-		sc.Read(make([]byte, 1)) // hold the connection until the client is done
-	}()
-	sock, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sock.Close() })
-	nc := &recordingConn{Conn: sock}
-	cfg := &Config{Addr: ln.Addr().String(), TLS: &tls.Config{RootCAs: certs.CAPool, MaxVersion: tls.VersionTLS12,
-		CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}}
-	ts, err := tlsClient(testCtx(t, 10*time.Second), nc, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	ts.toLoop()
+	var nc *recordingConn
+	ts, _ := handOver(t, &tls.Config{KeyLogWriter: &keyLog, SessionTicketsDisabled: true},
+		&tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}},
+		func(sock net.Conn) net.Conn { nc = &recordingConn{Conn: sock}; return nc },
+		func(*tls.Conn) error { return nil })
 
 	// The key block (RFC 5246 6.3) from the master secret and both randoms: the
 	// client's from the key log, the server's from its ServerHello, the first record

@@ -1,10 +1,8 @@
 package driver
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
-	"strconv"
 	"testing"
 	"time"
 
@@ -33,29 +31,8 @@ func tlsProxied(t *testing.T, cfg Config) (*PairedConn, *faultproxy.Proxy) {
 func TestTLSResetAtOffsets(t *testing.T) {
 	checkGoroutines(t)
 	c, px := tlsProxied(t, Config{})
-	ctx := testCtx(t, 60*time.Second)
 	// "$1000\r\n" + 1000 + "\r\n": one TLS 1.3 record of 5 + 1007 + 17 bytes.
-	val := bytes.Repeat([]byte("0123456789"), 100)
-	if err := c.Send("SET", "v", val).Err(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, off := range []int64{0, 1, 4, 5, 6, 500, 1011, 1020} {
-		waitFor(t, func() bool { return px.Conns() == 1 && c.Send("PING").Err(ctx) == nil })
-		px.ResetAt(off)
-		first := c.Send("GET", "v")
-		second := c.Send("GET", "v")
-		got, err := first.AppendBytes(ctx, nil)
-		if !errors.Is(err, ErrConnLost) {
-			t.Fatalf("offset %d: cut GET = %d bytes, %v", off, len(got), err)
-		}
-		second.Err(ctx) // written or not, it is answered or fails: never another's reply
-		if v, err := c.Send("INCR", "n"+strconv.FormatInt(off, 10)).Int(ctx); err != nil || v != 1 {
-			t.Fatalf("offset %d: next command = %d, %v", off, v, err)
-		}
-		if got, err := c.Send("GET", "v").AppendBytes(ctx, nil); err != nil || !bytes.Equal(got, val) {
-			t.Fatalf("offset %d: GET after the reconnect = %d bytes, %v", off, len(got), err)
-		}
-	}
+	resetAtOffsets(t, c, px, []int64{0, 1, 4, 5, 6, 500, 1011, 1020})
 }
 
 // A blackholed TLS connection is declared dead by the health check, and comes back

@@ -225,11 +225,13 @@ func TestTLSIdleGoroutines(t *testing.T) {
 	}
 }
 
-// handedOverTLS returns the client side of a TLS connection to a crypto/tls server
-// after the hand-over to the loop (tlsState.toLoop), and the ciphertext the server
-// sent after the handshake (its session tickets, then each of msgs in a record of its
-// own), read off the socket but not fed.
-func handedOverTLS(t *testing.T, msgs ...string) (*tlsState, []byte) {
+// handOver connects to a crypto/tls server on loopback, runs the client's TLS
+// handshake through tlsClient and hands the session over to the loop (toLoop). srv
+// and cli complete the two configurations (the certificates, RootCAs and ServerName
+// are set here); wrap, if set, wraps the client's socket before the handshake; serve
+// runs on the server after its handshake, and its error fails the test. It returns
+// the session and the client's socket, nothing read from it after the handshake.
+func handOver(t *testing.T, srv, cli *tls.Config, wrap func(net.Conn) net.Conn, serve func(*tls.Conn) error) (*tlsState, net.Conn) {
 	t.Helper()
 	certs := redistest.NewCerts(t)
 	srvCert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
@@ -241,6 +243,7 @@ func handedOverTLS(t *testing.T, msgs ...string) (*tlsState, []byte) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	srv.Certificates = []tls.Certificate{srvCert}
 	done := make(chan error, 1)
 	go func() {
 		raw, err := ln.Accept()
@@ -249,27 +252,24 @@ func handedOverTLS(t *testing.T, msgs ...string) (*tlsState, []byte) {
 			return
 		}
 		defer raw.Close()
-		sc := tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{srvCert}})
+		sc := tls.Server(raw, srv)
 		if err := sc.Handshake(); err != nil {
 			done <- err
 			return
 		}
-		for _, msg := range msgs {
-			if _, err = sc.Write([]byte(msg)); err != nil {
-				break
-			}
-		}
-		done <- err
-		buf := make([]byte, 1)
-		sc.Read(buf) // hold the connection until the client is done
+		done <- serve(sc)
+		sc.Read(make([]byte, 1)) // hold the connection until the client is done
 	}()
 	nc, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	cfg := &Config{Addr: ln.Addr().String(), TLS: &tls.Config{RootCAs: certs.CAPool}}
-	ts, err := tlsClient(testCtx(t, 10*time.Second), nc, cfg)
+	if wrap != nil {
+		nc = wrap(nc)
+	}
+	cli.RootCAs = certs.CAPool
+	ts, err := tlsClient(testCtx(t, 10*time.Second), nc, &Config{Addr: ln.Addr().String(), TLS: cli})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +277,23 @@ func handedOverTLS(t *testing.T, msgs ...string) (*tlsState, []byte) {
 		t.Fatal(err)
 	}
 	ts.toLoop()
+	return ts, nc
+}
+
+// handedOverTLS returns the client side of a TLS connection to a crypto/tls server
+// after the hand-over to the loop (tlsState.toLoop), and the ciphertext the server
+// sent after the handshake (its session tickets, then each of msgs in a record of its
+// own), read off the socket but not fed.
+func handedOverTLS(t *testing.T, msgs ...string) (*tlsState, []byte) {
+	t.Helper()
+	ts, nc := handOver(t, &tls.Config{}, &tls.Config{}, nil, func(sc *tls.Conn) error {
+		for _, msg := range msgs {
+			if _, err := sc.Write([]byte(msg)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	// Read the ciphertext off the socket ourselves (as gnet would), all that came.
 	nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	var cipher []byte
@@ -380,6 +397,16 @@ func diffAt(a []byte, b string) int {
 	return min(len(a), len(b))
 }
 
+// directInput reports whether c's current connection feeds crypto/tls directly.
+func directInput(t *testing.T, c *PairedConn) bool {
+	t.Helper()
+	l := c.b.cur.Load()
+	if l == nil || l.tls == nil {
+		t.Fatal("no TLS connection up")
+	}
+	return l.tls.raw != nil
+}
+
 // A connection with direct input off works end to end (the fallback): commands, a
 // value of many records, a pipeline.
 func TestTLSTransportInput(t *testing.T) {
@@ -387,6 +414,9 @@ func TestTLSTransportInput(t *testing.T) {
 	defer tlsForceTransport.Store(false) // reconnects too
 	c := tlsPaired(t)
 	defer c.Close()
+	if directInput(t, c) {
+		t.Fatal("direct input on, with tlsForceTransport set")
+	}
 	ctx := testCtx(t, 20*time.Second)
 	big := bytes.Repeat([]byte("0123456789abcdef"), (1<<20)/16)
 	if err := c.Send("SET", "big", big).Err(ctx); err != nil {
