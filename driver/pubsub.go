@@ -488,8 +488,10 @@ func (p *PubsubConn) dispatch(t *topic, channel, pattern, payload []byte) bool {
 
 // confirm marks a topic confirmed and releases the subscriptions waiting for it.
 func (p *PubsubConn) confirm(kind, name string) {
-	sentFor := p.sentTopic(kind, name)
-	p.ack(kind)
+	sentFor, ok := p.ackSub(kind, name)
+	if !ok {
+		return // not asked for (a broken server's): nothing to confirm or count
+	}
 	t := p.topics(kindNamed(kind))[name]
 	if t == nil || t != sentFor {
 		// Unsubscribed meanwhile; the UNSUBSCRIBE follows on the wire. If the name
@@ -510,38 +512,46 @@ func (p *PubsubConn) confirm(kind, name string) {
 	t.waiting = nil
 }
 
-// sentTopic returns the topic the oldest command of that kind was sent for name, nil
-// if there is no such command or name (under mu).
-func (p *PubsubConn) sentTopic(kind, name string) *topic {
+// ackSub counts a subscription's confirmation for name against the oldest command of
+// that kind still waiting for name's, and returns the topic that command was sent
+// for name (under mu). It reports false for a confirmation no command waits for: one
+// a broken server sent unasked, or twice. Counted by kind alone, such a confirmation
+// would take the place of a real one, and the command's last name would then find no
+// command to confirm it: its Subscribe would wait until its ctx ended (for ever with
+// context.Background()).
+func (p *PubsubConn) ackSub(kind, name string) (*topic, bool) {
 	for i := range p.sent {
-		if c := &p.sent[i]; c.kind == kind {
-			// The server confirms in the order of the arguments: the next one is
-			// name, unless it answered out of order (then look it up).
-			j := len(c.names) - c.left
-			if j < 0 || j >= len(c.names) || c.names[j] != name {
-				j = slices.Index(c.names, name)
-			}
-			if j >= 0 && j < len(c.topics) {
-				return c.topics[j]
-			}
-			return nil
+		c := &p.sent[i]
+		if c.kind != kind {
+			continue
 		}
-	}
-	return nil
-}
-
-// ack counts one subscription's confirmation against the oldest command of that kind
-// (unsubscriptions use ackUnsub).
-func (p *PubsubConn) ack(kind string) bool {
-	for i := range p.sent {
-		if p.sent[i].kind == kind {
-			if p.sent[i].left--; p.sent[i].left <= 0 {
-				p.sent = slices.Delete(p.sent, i, i+1)
-			}
-			return true
+		// names[j:] are still unconfirmed. The server confirms in the order of the
+		// arguments: the next one is name, unless it answered out of order (then
+		// look it up, and move it to j, so that the confirmed ones stay in front).
+		j := len(c.names) - c.left
+		if j < 0 || j >= len(c.names) {
+			continue
 		}
+		if c.names[j] != name {
+			k := slices.Index(c.names[j:], name)
+			if k < 0 {
+				continue // perhaps a later command's
+			}
+			c.names[j], c.names[j+k] = c.names[j+k], c.names[j]
+			if j+k < len(c.topics) && j < len(c.topics) {
+				c.topics[j], c.topics[j+k] = c.topics[j+k], c.topics[j]
+			}
+		}
+		var t *topic
+		if j < len(c.topics) {
+			t = c.topics[j]
+		}
+		if c.left--; c.left <= 0 {
+			p.sent = slices.Delete(p.sent, i, i+1)
+		}
+		return t, true
 	}
-	return false
+	return nil, false
 }
 
 // ackUnsub counts an unsubscription's confirmation for name against the oldest

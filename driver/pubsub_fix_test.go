@@ -221,3 +221,64 @@ func TestPubsubStaleConfirmation(t *testing.T) {
 		t.Fatalf("B got %+v", m)
 	}
 }
+
+// A broken server's stray confirmations (of a channel nobody asked for, or of one
+// twice) are not counted against a SUBSCRIBE: each subscription is confirmed by its
+// own names' confirmations, and receives. Counted by kind alone, a stray one took a
+// real one's place, and the last name of the command then found no command to confirm
+// it: Subscribe waited until its ctx ended (for ever with context.Background()).
+func TestPubsubStrayConfirmation(t *testing.T) {
+	srv := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		if len(cmd) > 0 {
+			cmd[0] = strings.ToUpper(cmd[0])
+		}
+		switch {
+		case fakeredis.Hello(c, cmd):
+		case cmd[0] == "SUBSCRIBE" && len(cmd) == 2 && cmd[1] == "x":
+			c.Reply(fixPush("subscribe", "ghost", parser.NewInteger(1)),
+				fixPush("subscribe", "x", parser.NewInteger(2)),
+				fixPush("message", "x", parser.NewBulkString("to x")))
+		case cmd[0] == "SUBSCRIBE" && len(cmd) == 3: // y and z
+			c.Reply(fixPush("subscribe", "y", parser.NewInteger(3)),
+				fixPush("subscribe", "y", parser.NewInteger(3)),
+				fixPush("subscribe", "z", parser.NewInteger(4)),
+				fixPush("message", "z", parser.NewBulkString("to z")))
+		case cmd[0] == "PSUBSCRIBE":
+			c.Reply(fixPush("psubscribe", "q*", parser.NewInteger(5)),
+				fixPush("psubscribe", "p*", parser.NewInteger(5)),
+				parser.NewPush(parser.NewBulkString("pmessage"), parser.NewBulkString("p*"),
+					parser.NewBulkString("p1"), parser.NewBulkString("to p*")))
+		default:
+			c.Write([]byte("+OK\r\n"))
+		}
+		return true
+	})
+	ctx := testCtx(t, 10*time.Second)
+	p := pubsubConnect(t, ctx, fakeCfg(srv))
+	for _, tc := range []struct {
+		sub  func(context.Context, ...string) (*Subscription, error)
+		args []string
+		want Message
+	}{
+		{p.Subscribe, []string{"x"}, Message{Channel: "x", Payload: []byte("to x")}},
+		{p.Subscribe, []string{"y", "z"}, Message{Channel: "z", Payload: []byte("to z")}},
+		{p.PSubscribe, []string{"p*"}, Message{Channel: "p1", Pattern: "p*", Payload: []byte("to p*")}},
+	} {
+		// The ctx ends well before the test's: a Subscribe that waits for it fails
+		// here, with the names it waited for.
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := tc.sub(sctx, tc.args...)
+		cancel()
+		if err != nil {
+			t.Fatalf("subscribe %v: %v", tc.args, err)
+		}
+		select {
+		case m := <-s.Messages():
+			if m.Channel != tc.want.Channel || m.Pattern != tc.want.Pattern || string(m.Payload) != string(tc.want.Payload) {
+				t.Fatalf("subscribe %v: got %+v, want %+v", tc.args, m, tc.want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("subscribe %v: no message", tc.args)
+		}
+	}
+}
