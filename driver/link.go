@@ -75,6 +75,9 @@ type link struct {
 	fresh bool
 
 	tls *tlsState // nil for plain TCP and unix sockets; loop-owned
+	// marks is sess if it answers every written command in order (a PairedConn),
+	// for TLS links to hold batches back (tlsbatch.go); nil otherwise.
+	marks replyMarks
 
 	// held is what is left of a large batch the socket did not take (see hold), from
 	// heldAt on, in order: commands' own buffers, referenced, and the pieces of the
@@ -109,6 +112,9 @@ const accKeep = 256 << 10
 func newLink(s session, lim parser.Limits, wakers map[gnet.EventLoop]*waker, ts *tlsState) *link {
 	l := &link{sess: s, wakers: wakers, tls: ts}
 	_, l.bounded = s.(*Conn)
+	if ts != nil {
+		l.marks, _ = s.(replyMarks)
+	}
 	l.p.Limits = lim
 	l.deliver = s.deliver // bound once: no allocation per read
 	l.deliverLent = l.lent
@@ -209,7 +215,13 @@ func (l *link) traffic(c gnet.Conn) gnet.Action {
 	}
 	l.reads.Add(1)
 	if l.tls != nil {
-		return l.tlsTraffic(c, n)
+		act := l.tlsTraffic(c, n)
+		if act == gnet.None && l.tls.batch.held {
+			// A batch was held back (tlsbatch.go): replies came, it goes now.
+			l.tls.batch.held = false
+			act = l.write(c)
+		}
+		return act
 	}
 	if len(l.acc) > 0 {
 		return l.readAcc(c, n)

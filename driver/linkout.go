@@ -46,6 +46,9 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 		// look arms the poller again). Elsewhere (no poller) gnet takes them.
 		return gnet.None
 	}
+	if l.tls != nil && l.holdBack() {
+		return gnet.None // held back while the server is behind (tlsbatch.go)
+	}
 	if w := l.waker; w != nil {
 		big := vecMin
 		if l.tls != nil || !directIO {
@@ -60,6 +63,9 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 			act = l.send(c, w.out)
 		}
 		w.trimOut()
+		if l.tls != nil {
+			l.wroteBatch()
+		}
 		return act
 	}
 	bb := bytebufferpool.Get()

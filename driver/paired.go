@@ -308,6 +308,14 @@ func (c *PairedConn) collect(dst []byte, vec [][]byte, big int) ([]byte, [][]byt
 	return dst, vec
 }
 
+// marks: see replyMarks. A dedicated connection's replies may be turned off.
+func (c *PairedConn) marks() (written, next uint64, ok bool) {
+	if c.ded != nil {
+		return 0, 0, false
+	}
+	return c.ring.Written(), c.ring.NextReply(), true
+}
+
 func (c *PairedConn) deliver(v parser.Value) error {
 	if v.Kind() == parser.Push {
 		// Out-of-band data (RESP3 pushes) never takes a reply slot.

@@ -205,6 +205,9 @@ type tlsState struct {
 	// more says crypto/tls may hold plaintext not read yet (see held). Set at the
 	// hand-over too (what the dial did not read).
 	more bool
+	// batch tracks the unanswered writes, to hold batches back while the server
+	// is behind (tlsbatch.go).
+	batch tlsBatch
 }
 
 // errTLSStalled fails a TLS connection whose crypto/tls would take no more input (a

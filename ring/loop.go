@@ -296,6 +296,10 @@ func (r *Ring) NextReply() uint64 {
 	return r.replyCur
 }
 
+// Written returns the seq the next Collect starts from: every command before it was
+// written, or skipped as failed or cancelled. Loop only, as Collect.
+func (r *Ring) Written() uint64 { return r.writeCur }
+
 // InFlight returns how many commands are reserved and not yet freed (their reply, or
 // failure, has not been passed by the reply cursor). Unlike Pending and Unwritten it
 // may be called from any goroutine.
