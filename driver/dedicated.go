@@ -203,6 +203,10 @@ type pool struct {
 	ctx    context.Context // cancelled by close: ends the dials
 	cancel context.CancelFunc
 	dials  sync.WaitGroup
+	// skipLies is set (under mu) once the server answered the CLIENT REPLY SKIP of
+	// a connection's probe and did not skip (see probeSkip): the pool's later
+	// connections refuse OFF and SKIP with it, unprobed.
+	skipLies error
 }
 
 // poolWaiter waits for a connection: a Dedicated caller (ch) or a blocking call (bc).
@@ -536,6 +540,12 @@ func (p *pool) close() {
 
 // newDedicated dials one connection of pool p.
 func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
+	return dialDedicated(ctx, p, true)
+}
+
+// dialDedicated dials one connection of pool p; probe says whether to check that
+// the server skips a reply after CLIENT REPLY SKIP (see probeSkip).
+func dialDedicated(ctx context.Context, p *pool, probe bool) (*PairedConn, error) {
 	c := newPaired(p.cfg)
 	c.ded = &dedState{pool: p}
 	c.b.halted = true // never re-established: its state (WATCH) would be lost
@@ -567,6 +577,35 @@ func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
 	case err != nil:
 		p.closeConn(c) // at once: the command in flight may never be answered
 		return nil, err
+	}
+	if err == nil {
+		p.mu.Lock()
+		lies := p.skipLies
+		p.mu.Unlock()
+		switch {
+		case lies != nil:
+			c.ded.replyErr = lies
+		case probe:
+			ask, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+			lies, err := c.probeSkip(ask)
+			cancel()
+			if err != nil || lies != nil {
+				// The probe's replies did not come as they should: those still
+				// due could go to later commands. Another connection is made,
+				// unprobed; if the server answered the SKIP and did not skip, its
+				// connections refuse OFF and SKIP from now on.
+				p.closeConn(c)
+				if lies == nil {
+					return nil, err
+				}
+				if errors.Is(lies, errSkipIgnored) {
+					p.mu.Lock()
+					p.skipLies = lies
+					p.mu.Unlock()
+				}
+				return dialDedicated(ctx, p, false)
+			}
+		}
 	}
 	c.b.startHealth(c.probe, c.excused)
 	return c, nil

@@ -106,6 +106,45 @@ func (d *dedState) checkOff(r *ring.Ring, v parser.Value) error {
 	return &protocolError{reason: "a reply (" + what + ") came where CLIENT REPLY ON's OK was due: the server did not turn replies off (it refused CLIENT REPLY OFF or SKIP, or refused that ON), so the replies after it may belong to other commands"}
 }
 
+// errSkipIgnored is the error of CLIENT REPLY OFF and SKIP on the dedicated
+// connections of a server that answered a SKIP and then did not skip the next reply
+// (a proxy, or a server, that takes CLIENT REPLY without doing it; see probeSkip):
+// their replies would go to the commands after them.
+var errSkipIgnored error = &protocolError{reason: "the server answers CLIENT REPLY SKIP but does not skip the next reply: CLIENT REPLY OFF and SKIP are refused on its dedicated connections"}
+
+// Probe commands (see probeSkip).
+const (
+	probeSkipped  = "respring:skip-probe:skipped"
+	probeAnswered = "respring:skip-probe:answered"
+)
+
+// probeSkip checks, as a dedicated connection is made (nothing else in flight), that
+// the server skips the reply after CLIENT REPLY SKIP: it sends SKIP, ECHO
+// probeSkipped and ECHO probeAnswered, and only the last may answer. It returns
+// errSkipIgnored if the first reply was an OK (the server answered the SKIP: it
+// took the command and did not do it, as checkOff could not tell from an ON's OK),
+// another error if it was anything else but probeAnswered (the server's refusal of
+// the SKIP, -BUSY while a script runs, or a reply out of place), and err if no reply
+// came (ctx, the connection lost). Unless both are nil, replies may still be due
+// that no command awaits: the connection must be closed.
+func (c *PairedConn) probeSkip(ctx context.Context) (lies, err error) {
+	c.sendMode(ctx, false, true, true, []any{"CLIENT", "REPLY", "SKIP"})
+	c.sendMode(ctx, false, true, true, []any{"ECHO", probeSkipped})
+	v, err := c.sendMode(ctx, false, false, true, []any{"ECHO", probeAnswered}).Wait(ctx)
+	var re *RedisError
+	switch {
+	case errors.As(err, &re):
+		return re, nil
+	case err != nil:
+		return nil, err
+	case v.Kind() == parser.SimpleString && string(v.Bytes()) == "OK":
+		return errSkipIgnored, nil
+	case string(v.Bytes()) != probeAnswered:
+		return &protocolError{reason: "a reply (" + v.Kind().String() + ") came where the CLIENT REPLY SKIP probe's own was due"}, nil
+	}
+	return nil, nil
+}
+
 // replyOnCmd is CLIENT REPLY ON, encoded.
 const replyOnCmd = "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$2\r\nON\r\n"
 

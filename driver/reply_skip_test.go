@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/respring/respring/internal/fakeredis"
 	"github.com/respring/respring/internal/faultproxy"
+	"github.com/respring/respring/parser"
 )
 
 // skipRefusedLater runs fn on a DedicatedConn whose user loses client|reply after
@@ -225,4 +229,63 @@ func skipInFullRing(ctx context.Context, c *PairedConn, d *DedicatedConn, skippe
 		return fmt.Errorf("PING: %q, %v", v, err)
 	}
 	return nil
+}
+
+// A server (or proxy) that answers CLIENT REPLY SKIP and OFF with OK and goes on
+// replying: the probe of a new dedicated connection finds it out (the SKIP's OK comes
+// where only the probe's last ECHO should answer), that connection is closed (its
+// probe's replies are still due), and the next, unprobed, refuses OFF and SKIP with
+// ErrProtocol; every command gets its own reply. Before, the OFF's own OK passed for
+// the next ON's, and each reply after it went to the command after its own.
+func TestClientReplySkipIgnored(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		if len(cmd) == 0 {
+			return false
+		}
+		cmd[0] = strings.ToUpper(cmd[0])
+		mu.Lock()
+		seen = append(seen, fmt.Sprint(c.N, cmd))
+		mu.Unlock()
+		switch {
+		case fakeredis.Hello(c, cmd):
+		case cmd[0] == "ECHO":
+			c.Reply(parser.NewBulkString(cmd[len(cmd)-1]))
+		default:
+			c.Write([]byte("+OK\r\n")) // CLIENT REPLY ON, OFF and SKIP too
+		}
+		return true
+	})
+	cfg := fakeCfg(srv)
+	cfg.HealthCheck, cfg.DedicatedPoolSize = -1, 1
+	ctx := testCtx(t, 10*time.Second)
+	c, err := PairedConnect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for round := range 2 { // the second gets the pool's connection back
+		err = c.Dedicated(ctx, func(d *DedicatedConn) error {
+			for _, mode := range []string{"OFF", "SKIP"} {
+				if _, err := d.Do(ctx, "CLIENT", "REPLY", mode); !errors.Is(err, ErrProtocol) {
+					return fmt.Errorf("CLIENT REPLY %s on a server that does not skip: %v, want ErrProtocol", mode, err)
+				}
+			}
+			for _, w := range []string{"a", "b", "c"} {
+				if v, err := d.Do(ctx, "ECHO", w); err != nil || v.Text() != w {
+					return fmt.Errorf("ECHO %s: %v, %v", w, v, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	// The shared connection, the probed one, the one used: no other dial.
+	if n := srv.Accepts(); n != 3 {
+		mu.Lock()
+		t.Fatalf("%d connections accepted, want 3; commands: %q", n, seen)
+	}
 }
