@@ -94,6 +94,10 @@ type Config struct {
 	// reconnect starts. It runs on the event loop: it must return at once (driver/
 	// cluster schedules a topology refresh there).
 	OnDisconnect func(err error)
+
+	// skipProbe, set by the dedicated pool for each of its dials, has the handshake
+	// check CLIENT REPLY (see probeReplySkip) and receives the verdict.
+	skipProbe *skipProbe
 }
 
 // String describes the config without the password.

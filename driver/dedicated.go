@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -203,10 +202,6 @@ type pool struct {
 	ctx    context.Context // cancelled by close: ends the dials
 	cancel context.CancelFunc
 	dials  sync.WaitGroup
-	// skipLies is set (under mu) once the server answered the CLIENT REPLY SKIP of
-	// a connection's probe and did not skip (see probeSkip): the pool's later
-	// connections refuse OFF and SKIP with it, unprobed.
-	skipLies error
 }
 
 // poolWaiter waits for a connection: a Dedicated caller (ch) or a blocking call (bc).
@@ -540,12 +535,6 @@ func (p *pool) close() {
 
 // newDedicated dials one connection of pool p.
 func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
-	return dialDedicated(ctx, p, true)
-}
-
-// dialDedicated dials one connection of pool p; probe says whether to check that
-// the server skips a reply after CLIENT REPLY SKIP (see probeSkip).
-func dialDedicated(ctx context.Context, p *pool, probe bool) (*PairedConn, error) {
 	c := newPaired(p.cfg)
 	c.ded = &dedState{pool: p}
 	c.b.halted = true // never re-established: its state (WATCH) would be lost
@@ -558,55 +547,15 @@ func dialDedicated(ctx context.Context, p *pool, probe bool) (*PairedConn, error
 		c.ring.Close(&connLostError{cause: err})
 		p.lostConn(c)
 	}
-	if err := c.b.start(ctx, p.cfg, c); err != nil {
+	// Whether the server takes CLIENT REPLY here: checked once, in the handshake (see
+	// probeReplySkip), so that OFF and SKIP never meet a reply where none is due.
+	cfg := p.cfg
+	pr := &skipProbe{}
+	cfg.skipProbe = pr
+	if err := c.b.start(ctx, cfg, c); err != nil {
 		return nil, err
 	}
-	// Whether the server takes CLIENT REPLY here: asked once, as the connection is
-	// made, so that OFF and SKIP never meet an error reply where none is expected. A
-	// refusal for good (the ACL, a renamed CLIENT) is kept; another error reply
-	// (-BUSY while a script runs, -LOADING) says nothing about later.
-	ask, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
-	err := c.sendMode(ask, false, false, false, []any{"CLIENT", "REPLY", "ON"}).Err(ask)
-	cancel()
-	var re *RedisError
-	switch {
-	case errors.As(err, &re):
-		if re.Code() == "NOPERM" || strings.Contains(re.Error(), "unknown") {
-			c.ded.replyErr = re
-		}
-	case err != nil:
-		p.closeConn(c) // at once: the command in flight may never be answered
-		return nil, err
-	}
-	if err == nil {
-		p.mu.Lock()
-		lies := p.skipLies
-		p.mu.Unlock()
-		switch {
-		case lies != nil:
-			c.ded.replyErr = lies
-		case probe:
-			ask, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
-			lies, err := c.probeSkip(ask)
-			cancel()
-			if err != nil || lies != nil {
-				// The probe's replies did not come as they should: those still
-				// due could go to later commands. Another connection is made,
-				// unprobed; if the server answered the SKIP and did not skip, its
-				// connections refuse OFF and SKIP from now on.
-				p.closeConn(c)
-				if lies == nil {
-					return nil, err
-				}
-				if errors.Is(lies, errSkipIgnored) {
-					p.mu.Lock()
-					p.skipLies = lies
-					p.mu.Unlock()
-				}
-				return dialDedicated(ctx, p, false)
-			}
-		}
-	}
+	c.ded.replyErr = pr.refused
 	c.b.startHealth(c.probe, c.excused)
 	return c, nil
 }

@@ -87,6 +87,11 @@ func (s *syncConn) do(args ...string) (parser.Value, error) {
 	if _, err := s.nc.Write(s.out); err != nil {
 		return parser.Value{}, err
 	}
+	return s.read()
+}
+
+// read reads the next reply (not a push).
+func (s *syncConn) read() (parser.Value, error) {
 	for {
 		v, n, err := s.p.Parse(s.buf)
 		if err == nil {
@@ -182,6 +187,11 @@ func handshake(nc net.Conn, cfg *Config) (int, error) {
 	if cfg.Verify != nil {
 		if err := cfg.Verify(s.do); err != nil {
 			return 0, &HandshakeError{Step: "Verify", Err: err}
+		}
+	}
+	if cfg.skipProbe != nil {
+		if err := s.probeReplySkip(cfg.skipProbe); err != nil {
+			return 0, &HandshakeError{Step: "CLIENT REPLY", Err: err}
 		}
 	}
 	if len(s.buf) != 0 {

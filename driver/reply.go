@@ -10,6 +10,7 @@ import (
 
 	"github.com/respring/respring/parser"
 	"github.com/respring/respring/ring"
+	"github.com/respring/respring/writer"
 )
 
 // CLIENT REPLY on a DedicatedConn. The server answers nothing while CLIENT REPLY is
@@ -21,10 +22,11 @@ import (
 //
 // The commands that change the mode (and the one a SKIP applies to) are pinned: once
 // in the ring they are written whatever their Future's ctx does; one that could not
-// go into the ring changes nothing. Each dedicated connection asks CLIENT REPLY ON
-// once as it is made; if the server refuses it for good (an ACL without client|reply,
-// which then logs one ACL failure per dedicated connection; a renamed CLIENT), OFF and
-// SKIP are refused with its error. An OFF the server refuses later with an error reply
+// go into the ring changes nothing. Each dedicated connection's handshake checks once
+// that the server skips a reply after CLIENT REPLY SKIP (probeReplySkip); if the
+// server refuses the SKIP for good (an ACL without client|reply, which then logs one
+// ACL failure per dedicated connection; a renamed CLIENT), or answers it and does not
+// skip, OFF and SKIP are refused with that error. An OFF the server refuses later with an error reply
 // (-BUSY while another client's script runs past busy-reply-threshold, an ACL changed
 // meanwhile) is found out at the reply that comes where the next ON's OK is due, and
 // the connection is dropped there (checkOff): the commands sent meanwhile were done
@@ -106,43 +108,64 @@ func (d *dedState) checkOff(r *ring.Ring, v parser.Value) error {
 	return &protocolError{reason: "a reply (" + what + ") came where CLIENT REPLY ON's OK was due: the server did not turn replies off (it refused CLIENT REPLY OFF or SKIP, or refused that ON), so the replies after it may belong to other commands"}
 }
 
-// errSkipIgnored is the error of CLIENT REPLY OFF and SKIP on the dedicated
-// connections of a server that answered a SKIP and then did not skip the next reply
-// (a proxy, or a server, that takes CLIENT REPLY without doing it; see probeSkip):
-// their replies would go to the commands after them.
+// errSkipIgnored is the error of CLIENT REPLY OFF and SKIP on a dedicated connection
+// whose server answered the handshake's SKIP and did not skip the next reply (a proxy
+// or a server that takes CLIENT REPLY without doing it; see probeReplySkip): their
+// replies would go to the commands after them.
 var errSkipIgnored error = &protocolError{reason: "the server answers CLIENT REPLY SKIP but does not skip the next reply: CLIENT REPLY OFF and SKIP are refused on its dedicated connections"}
 
-// Probe commands (see probeSkip).
+// Probe commands (see probeReplySkip).
 const (
 	probeSkipped  = "respring:skip-probe:skipped"
 	probeAnswered = "respring:skip-probe:answered"
 )
 
-// probeSkip checks, as a dedicated connection is made (nothing else in flight), that
-// the server skips the reply after CLIENT REPLY SKIP: it sends SKIP, ECHO
-// probeSkipped and ECHO probeAnswered, and only the last may answer. It returns
-// errSkipIgnored if the first reply was an OK (the server answered the SKIP: it
-// took the command and did not do it, as checkOff could not tell from an ON's OK),
-// another error if it was anything else but probeAnswered (the server's refusal of
-// the SKIP, -BUSY while a script runs, or a reply out of place), and err if no reply
-// came (ctx, the connection lost). Unless both are nil, replies may still be due
-// that no command awaits: the connection must be closed.
-func (c *PairedConn) probeSkip(ctx context.Context) (lies, err error) {
-	c.sendMode(ctx, false, true, true, []any{"CLIENT", "REPLY", "SKIP"})
-	c.sendMode(ctx, false, true, true, []any{"ECHO", probeSkipped})
-	v, err := c.sendMode(ctx, false, false, true, []any{"ECHO", probeAnswered}).Wait(ctx)
-	var re *RedisError
-	switch {
-	case errors.As(err, &re):
-		return re, nil
-	case err != nil:
-		return nil, err
-	case v.Kind() == parser.SimpleString && string(v.Bytes()) == "OK":
-		return errSkipIgnored, nil
-	case string(v.Bytes()) != probeAnswered:
-		return &protocolError{reason: "a reply (" + v.Kind().String() + ") came where the CLIENT REPLY SKIP probe's own was due"}, nil
+// skipProbe receives the verdict of a dedicated connection's CLIENT REPLY probe.
+type skipProbe struct {
+	// refused is why OFF and SKIP are refused on the connection: nil if the server
+	// skips as it should (or refused the SKIP for now only, -BUSY, -LOADING).
+	refused error
+}
+
+// probeReplySkip checks, at the end of a dedicated connection's handshake, that the
+// server takes CLIENT REPLY: it sends CLIENT REPLY SKIP, ECHO probeSkipped and ECHO
+// probeAnswered in one write, and reads replies until probeAnswered's (three at most:
+// a server that answers every one is read to the end, so none is left for later
+// commands). Only probeAnswered's should come. A refusal of the SKIP for good (an ACL
+// without client|reply, which then logs one ACL failure per dedicated connection; a
+// renamed CLIENT) is kept, as any other reply where none was due (errSkipIgnored:
+// the server answered the SKIP, as checkOff could not tell from an ON's OK); another
+// error reply (-BUSY while a script runs, -LOADING) says nothing about later.
+func (s *syncConn) probeReplySkip(pr *skipProbe) error {
+	s.out = writer.AppendCommand(s.out[:0], "CLIENT", "REPLY", "SKIP")
+	s.out = writer.AppendCommand(s.out, "ECHO", probeSkipped)
+	s.out = writer.AppendCommand(s.out, "ECHO", probeAnswered)
+	if _, err := s.nc.Write(s.out); err != nil {
+		return err
 	}
-	return nil, nil
+	var first parser.Value
+	for i := range 3 {
+		v, err := s.read()
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			first = v
+		}
+		if !v.IsError() && string(v.Bytes()) == probeAnswered {
+			break
+		}
+	}
+	switch {
+	case !first.IsError() && string(first.Bytes()) == probeAnswered:
+	case first.IsError():
+		if re := newRedisError(first); re.Code() == "NOPERM" || strings.Contains(re.Error(), "unknown") {
+			pr.refused = re
+		}
+	default:
+		pr.refused = errSkipIgnored
+	}
+	return nil
 }
 
 // replyOnCmd is CLIENT REPLY ON, encoded.
