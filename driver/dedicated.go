@@ -142,9 +142,9 @@ type dedState struct {
 	// in the ring (see sendDedicated).
 	mu    sync.Mutex
 	reply replyMode // under mu; set with setReply
-	// replyErr is the server's error reply to the CLIENT REPLY ON sent when the
-	// connection was made, nil if it took it: OFF and SKIP are refused with it (see
-	// sendReplyMode). Set before the connection is used.
+	// replyErr is why the handshake's CLIENT REPLY probe found the server not to
+	// take CLIENT REPLY (probeReplySkip), nil if it does: OFF and SKIP are refused
+	// with it (see sendReplyMode). Set before the connection is used.
 	replyErr error
 	// off mirrors reply for the health check, which does not wait for mu, in one
 	// word: 0 while replies are ON; else 1 + the sequence number of the command that

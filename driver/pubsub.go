@@ -521,35 +521,16 @@ func (p *PubsubConn) confirm(kind, name string) {
 // context.Background()).
 func (p *PubsubConn) ackSub(kind, name string) (*topic, bool) {
 	for i := range p.sent {
-		c := &p.sent[i]
-		if c.kind != kind {
-			continue
-		}
-		// names[j:] are still unconfirmed. The server confirms in the order of the
-		// arguments: the next one is name, unless it answered out of order (then
-		// look it up, and move it to j, so that the confirmed ones stay in front).
-		j := len(c.names) - c.left
-		if j < 0 || j >= len(c.names) {
-			continue
-		}
-		if c.names[j] != name {
-			k := slices.Index(c.names[j:], name)
-			if k < 0 {
-				continue // perhaps a later command's
-			}
-			c.names[j], c.names[j+k] = c.names[j+k], c.names[j]
-			if j+k < len(c.topics) && j < len(c.topics) {
-				c.topics[j], c.topics[j+k] = c.topics[j+k], c.topics[j]
+		if c := &p.sent[i]; c.kind == kind {
+			if j, ok := c.take(name); ok {
+				var t *topic
+				if j < len(c.topics) {
+					t = c.topics[j]
+				}
+				p.done(i)
+				return t, true
 			}
 		}
-		var t *topic
-		if j < len(c.topics) {
-			t = c.topics[j]
-		}
-		if c.left--; c.left <= 0 {
-			p.sent = slices.Delete(p.sent, i, i+1)
-		}
-		return t, true
 	}
 	return nil, false
 }
@@ -562,30 +543,46 @@ func (p *PubsubConn) ackSub(kind, name string) (*topic, bool) {
 // has subscribers, would never be subscribed again.
 func (p *PubsubConn) ackUnsub(kind, name string) bool {
 	for i := range p.sent {
-		c := &p.sent[i]
-		if c.kind != kind {
-			continue
-		}
-		// names[j:] are still unconfirmed. The server confirms in the order of the
-		// arguments: the next one is name, unless it answered out of order (then
-		// look it up, and move it to j, so that the confirmed ones stay in front).
-		j := len(c.names) - c.left
-		if j < 0 || j >= len(c.names) {
-			return false
-		}
-		if c.names[j] != name {
-			k := slices.Index(c.names[j:], name)
-			if k < 0 {
+		if c := &p.sent[i]; c.kind == kind {
+			if _, ok := c.take(name); !ok {
 				return false // not ours: the server's own
 			}
-			c.names[j], c.names[j+k] = c.names[j+k], c.names[j]
+			p.done(i)
+			return true
 		}
-		if c.left--; c.left <= 0 {
-			p.sent = slices.Delete(p.sent, i, i+1)
-		}
-		return true
 	}
 	return false
+}
+
+// take counts the confirmation of name if c still waits for it, and returns its
+// index in names (and topics). names[j:] are the unconfirmed ones. The server
+// confirms in the order of the arguments: the next one is name, unless it answered
+// out of order (then name is looked up and moved to j, with its topic, so that the
+// confirmed ones stay in front).
+func (c *sentCmd) take(name string) (int, bool) {
+	j := len(c.names) - c.left
+	if j < 0 || j >= len(c.names) {
+		return 0, false
+	}
+	if c.names[j] != name {
+		k := slices.Index(c.names[j:], name)
+		if k < 0 {
+			return 0, false
+		}
+		c.names[j], c.names[j+k] = c.names[j+k], c.names[j]
+		if j+k < len(c.topics) {
+			c.topics[j], c.topics[j+k] = c.topics[j+k], c.topics[j]
+		}
+	}
+	c.left--
+	return j, true
+}
+
+// done removes the command sent[i] once it has no confirmation left to wait for.
+func (p *PubsubConn) done(i int) {
+	if p.sent[i].left <= 0 {
+		p.sent = slices.Delete(p.sent, i, i+1)
+	}
 }
 
 // errShardDropped is why a connection was dropped after the server ended a shard
