@@ -13,10 +13,20 @@ type RedisError struct {
 	msg string
 }
 
-// Error returns the server's message.
-func (e *RedisError) Error() string { return e.msg }
+// Error returns the server's message. An error reply with no text (which Redis never
+// sends) reads as noText, so that it is not logged as an empty line.
+func (e *RedisError) Error() string {
+	if e.msg == "" {
+		return noText
+	}
+	return e.msg
+}
+
+// noText is the Error of a RedisError whose reply had no text.
+const noText = "respring: error reply with no text"
 
 // Code returns the first word of the message: ERR, WRONGTYPE, MOVED, NOAUTH, ...
+// It is empty for a reply with no text.
 func (e *RedisError) Code() string {
 	if i := strings.IndexByte(e.msg, ' '); i >= 0 {
 		return e.msg[:i]

@@ -141,6 +141,33 @@ func TestHostileServer(t *testing.T) {
 	}
 }
 
+// An error reply with no text (simple "-\r\n" or blob "!0\r\n\r\n") is a
+// *RedisError all the same, with an empty Code and an Error that says what it is
+// rather than nothing; the connection goes on serving.
+func TestEmptyErrorReply(t *testing.T) {
+	for _, reply := range []string{"-\r\n", "!0\r\n\r\n"} {
+		checkGoroutines(t)
+		s := hostile(t, reply)
+		c, err := PairedConnect(testCtx(t, 5*time.Second), fakeCfg(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := testCtx(t, 5*time.Second)
+		_, err = c.Send("GET", "k").String(ctx)
+		var re *RedisError
+		if !errors.As(err, &re) || re.Code() != "" || err.Error() != noText {
+			t.Fatalf("%q: %v (%T), want a *RedisError with no code reading %q", reply, err, err, noText)
+		}
+		if v, err := c.Send("PING").String(ctx); err != nil || v != "PONG" {
+			t.Fatalf("%q: PING after it: %q, %v", reply, v, err)
+		}
+		if n := c.Reconnects(); n != 0 {
+			t.Fatalf("%q: the connection was re-established %d times", reply, n)
+		}
+		c.Close()
+	}
+}
+
 // A reply when no command is outstanding fails that connection only.
 func TestUnsolicitedReply(t *testing.T) {
 	checkGoroutines(t)
