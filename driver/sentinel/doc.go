@@ -17,7 +17,8 @@
 // (SENTINEL SENTINELS) join the list; those learnt before that it no longer names
 // leave it (and their subscription ends), once it names the master a connection
 // confirmed: a sentinel removed from the group (SENTINEL RESET on the others) is not
-// retried for good. The sentinels of Config.Sentinels always stay; one given by host
+// retried for good; at most 16 sentinels learnt are listed (a sentinel that names
+// hundreds does not cost as many connections). The sentinels of Config.Sentinels always stay; one given by host
 // name is known by the IP addresses the name resolves to (looked up when a sentinel
 // names an address not in the list, at most every 10 s, within 500 ms), so that it is
 // not listed, asked and subscribed to a second time. IP addresses are compared in
@@ -37,8 +38,12 @@
 // sentinel leading a failover publishes its steps):
 //   - +failover-state-send-slaveof-noone (a replica is about to be promoted): the
 //     connection is dropped at once, and the reconnect waits until the sentinels name
-//     the new master. No write lands on the old master while the replica is being
-//     detached from it, so a SENTINEL FAILOVER loses no acknowledged write;
+//     the new master, for 10 s at most (then the old master is used again). No write
+//     lands on the old master while the replica is being detached from it, so a
+//     SENTINEL FAILOVER loses no acknowledged write. The event repeated during that
+//     wait, or within a minute after a wait that ran out with no end of the failover
+//     seen, drops nothing: a sentinel that repeats it does not keep the connection
+//     down;
 //   - +switch-master: the connection moves to the new master (unless its own last
 //     dial found it already: a dial of the dedicated pool that did is not counted);
 //   - every Config.CheckInterval (1s) a sentinel is asked again, in case an event was

@@ -126,9 +126,13 @@ type watcher struct {
 	confirmed string
 	// holding is set while a sentinel fails the master over (from the moment it is
 	// about to promote a replica until +switch-master or the failover's end):
-	// resolve then waits for the new master instead of returning the old one.
-	holding   bool
-	holdUntil time.Time
+	// resolve then waits for the new master instead of returning the old one, until
+	// holdUntil (holdFor after the event). A hold that ran out stays set, without
+	// effect on resolve, so that the event repeated starts no new hold for holdRest
+	// (see event). holdFor is holdMax and holdRest holdRest; tests make them shorter.
+	holding           bool
+	holdUntil         time.Time
+	holdFor, holdRest time.Duration
 	// epoch counts the events acted on and the changes of served, for a check to
 	// know that its answer was overtaken.
 	epoch uint64
@@ -198,8 +202,13 @@ func newWatcher(cfg Config) (*watcher, error) {
 	return &watcher{cfg: cfg, sentinels: slices.Clone(sentinels), conns: map[string]*driver.PairedConn{},
 		configured: configured, resolved: map[string][]string{}, failed: map[string]*failure{}, changed: make(chan struct{}, 1),
 		avoid: map[string]time.Time{}, recheck: make(chan struct{}, 1),
-		refreshEvery: refreshEvery, askTimeout: askTimeout, probeTimeout: askTimeout}, nil
+		refreshEvery: refreshEvery, askTimeout: askTimeout, probeTimeout: askTimeout,
+		holdFor: holdMax, holdRest: holdRest}, nil
 }
+
+// maxLearnt bounds the sentinels learnt through SENTINEL SENTINELS that the list
+// holds besides Config.Sentinels: a group has a handful.
+const maxLearnt = 16
 
 // refreshEvery is how often check asks a sentinel for the others (SENTINEL
 // SENTINELS), besides the (re)connects: sentinels added to the group are
@@ -287,10 +296,14 @@ func (w *watcher) resolve(ctx context.Context) (string, error) {
 }
 
 // holdPoll is how often resolve asks again while a failover is under way; holdMax
-// bounds the wait (a failover that never ends: the old master is used again).
+// bounds the wait (a failover that never ends: the old master is used again), and
+// holdRest is how long after a hold that ran out the event starts no new one (a
+// sentinel that repeats it, or a failover that never ends and was never aborted,
+// does not keep the connection down).
 const (
 	holdPoll = 50 * time.Millisecond
 	holdMax  = 10 * time.Second
+	holdRest = 60 * time.Second
 )
 
 // resolveOnce asks the sentinels once (see resolve), hedged (see hedged): a sentinel
@@ -402,6 +415,10 @@ func (w *watcher) demoteLocked(s string) {
 // address. An address that a host name of Config.Sentinels resolves to (see
 // aliasesFor) is that entry, not a sentinel of its own: it never joins the list,
 // and leaves it if it joined before the name was resolved.
+//
+// At most maxLearnt sentinels learnt are listed, the first named (a sentinel that
+// names hundreds does not make as many connections and goroutines): those beyond
+// join as others leave.
 func (w *watcher) learn(ctx context.Context, s, addr string) {
 	c, err := w.sentinelConn(ctx, s)
 	if err != nil {
@@ -430,13 +447,20 @@ func (w *watcher) learn(ctx context.Context, s, addr string) {
 	w.mu.Lock()
 	w.refreshed = time.Now()
 	changed := false
+	learnt := 0
+	for _, x := range w.sentinels {
+		if !w.configured[x] {
+			learnt++
+		}
+	}
 	for _, a := range found {
 		if x := w.aliasLocked(a); x != "" {
 			named[x] = true
 			continue
 		}
-		if !slices.Contains(w.sentinels, a) {
+		if learnt < maxLearnt && !slices.Contains(w.sentinels, a) {
 			w.sentinels = append(w.sentinels, a)
+			learnt++
 			changed = true
 		}
 	}

@@ -224,14 +224,22 @@ func (w *watcher) event(m driver.Message) {
 		}
 	case "+failover-state-send-slaveof-noone":
 		// "slave <ip:port> <ip> <port> @ <name> <master ip> <master port>"
-		if eventMaster(f) == w.cfg.MasterName {
-			w.mu.Lock()
-			w.holding, w.holdUntil = true, time.Now().Add(holdMax)
+		if eventMaster(f) != w.cfg.MasterName {
+			break
+		}
+		// The event again during a hold (a sentinel repeating it), or within
+		// holdRest after one that ran out with no end of the failover seen, starts
+		// no hold: at most one drop and one wait per failover.
+		now := time.Now()
+		w.mu.Lock()
+		start := !w.holding || !now.Before(w.holdUntil.Add(w.holdRest))
+		if start {
+			w.holding, w.holdUntil = true, now.Add(w.holdFor)
 			w.epoch++
-			w.mu.Unlock()
-			if w.follow != nil {
-				w.follow()
-			}
+		}
+		w.mu.Unlock()
+		if start && w.follow != nil {
+			w.follow()
 		}
 	default: // the failover ended or was aborted
 		if eventMaster(f) == w.cfg.MasterName {

@@ -1,0 +1,163 @@
+package sentinel
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/respring/respring/driver"
+	"github.com/respring/respring/internal/fakeredis"
+	"github.com/respring/respring/internal/redistest"
+	"github.com/respring/respring/parser"
+)
+
+// fakeSentinel is a sentinel that names master for GET-MASTER-ADDR-BY-NAME and lists
+// the sentinels others holds ("host:port") for SENTINEL SENTINELS; it refuses
+// everything else (a subscription to its events fails).
+func fakeSentinel(t *testing.T, master string, others *atomic.Pointer[[]string]) *fakeredis.Server {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(master)
+	return fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+		if len(cmd) < 2 || !strings.EqualFold(cmd[0], "SENTINEL") {
+			c.Reply(parser.NewSimpleError("ERR unknown command"))
+			return true
+		}
+		switch strings.ToUpper(cmd[1]) {
+		case "GET-MASTER-ADDR-BY-NAME":
+			c.Reply(parser.NewArray(parser.NewBulkString(host), parser.NewBulkString(port)))
+		case "SENTINELS":
+			var out []parser.Value
+			for _, s := range *others.Load() {
+				h, p, _ := net.SplitHostPort(s)
+				out = append(out, parser.NewArray(
+					parser.NewBulkString("name"), parser.NewBulkString(s),
+					parser.NewBulkString("ip"), parser.NewBulkString(h),
+					parser.NewBulkString("port"), parser.NewBulkString(p),
+					parser.NewBulkString("flags"), parser.NewBulkString("sentinel")))
+			}
+			c.Reply(parser.NewArray(out...))
+		default:
+			c.Reply(parser.NewSimpleError("ERR unknown subcommand"))
+		}
+		return true
+	})
+}
+
+// A sentinel that names hundreds of others does not make the list (and run's
+// connections and goroutines, one per sentinel listed) that long: maxLearnt of them
+// join, the first it names, besides Config.Sentinels; when it no longer names some of
+// them, as many others take their places.
+func TestSentinelsLearntBounded(t *testing.T) {
+	m := redistest.Start(t)
+	ctx := testCtx(t, 20*time.Second)
+	var named []string
+	for i := range 300 {
+		named = append(named, "127.0.0.1:"+strconv.Itoa(20000+i)) // never dialled: run is not started
+	}
+	var others atomic.Pointer[[]string]
+	others.Store(&named)
+	s := fakeSentinel(t, m.Addr, &others)
+	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{s.Addr}, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.closeAll()
+	defer c.Close()
+	list := func() []string {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return append([]string(nil), w.sentinels...)
+	}
+	want := append([]string{s.Addr}, named[:maxLearnt]...)
+	if got := list(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("after the connect the list is %d long: %v, want Config.Sentinels and the first %d named", len(got), got, maxLearnt)
+	}
+
+	// The sentinel forgets the first four it named: they leave, and the next four
+	// named take their places.
+	rest := named[4:]
+	others.Store(&rest)
+	w.learn(ctx, s.Addr, m.Addr)
+	want = append([]string{s.Addr}, named[4:4+maxLearnt]...)
+	if got := list(); strings.Join(got, " ") != strings.Join(want, " ") {
+		// Those that left make room at this learn or the next.
+		w.learn(ctx, s.Addr, m.Addr)
+		if got = list(); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("after four left the list is %v, want %v", got, want)
+		}
+	}
+	if err := c.Send("SET", "k", "v").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A sentinel that repeats +failover-state-send-slaveof-noone (or a failover that
+// never ends and is never aborted) drops the connection once per failover: the
+// event again during the hold does not make it longer nor drop the connection
+// again, nor does it within holdRest after a hold that ran out; the failover's end
+// (+failover-end, +switch-master) lets the next one start a hold.
+func TestRepeatedFailoverEvent(t *testing.T) {
+	m := redistest.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	var none []string
+	var others atomic.Pointer[[]string]
+	others.Store(&none)
+	s := fakeSentinel(t, m.Addr, &others)
+	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{s.Addr}, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.closeAll()
+	defer c.Close()
+	w.mu.Lock()
+	w.holdFor = 200 * time.Millisecond // the fake sentinel names the old master for good
+	w.mu.Unlock()
+	h, p, _ := net.SplitHostPort(m.Addr)
+	promote := driver.Message{Channel: "+failover-state-send-slaveof-noone",
+		Payload: []byte("slave 127.0.0.1:1 127.0.0.1 1 @ " + name + " " + h + " " + p)}
+	holdUntil := func() time.Time {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.holdUntil
+	}
+	// set runs a SET and checks how many times the connection was re-established by
+	// the time it was answered.
+	set := func(reconnects uint64, what string) {
+		t.Helper()
+		if err := c.Send("SET", "k", what).Err(ctx); err != nil {
+			t.Fatalf("%s: SET: %v", what, err)
+		}
+		if n := c.Reconnects(); n != reconnects {
+			t.Fatalf("%s: the connection was re-established %d times, want %d", what, n, reconnects)
+		}
+	}
+
+	w.event(promote)
+	until := holdUntil()
+	for range 5 {
+		w.event(promote)
+	}
+	if holdUntil() != until {
+		t.Fatal("the event repeated during the hold made it longer")
+	}
+	set(1, "after the first hold") // re-established once the hold ran out
+	for range 5 {
+		w.event(promote)
+		set(1, "the event repeated after the hold ran out")
+	}
+
+	for _, end := range []driver.Message{
+		{Channel: "+failover-end", Payload: []byte("master " + name + " " + h + " " + p)},
+		switchMaster(m.Addr, m.Addr),
+	} {
+		n := c.Reconnects()
+		w.event(end)
+		w.event(promote)
+		set(n+1, "a failover after "+end.Channel)
+		w.event(promote)
+		set(n+1, "the event repeated after "+end.Channel)
+	}
+}
