@@ -17,14 +17,15 @@
 // (SENTINEL SENTINELS) join the list; those learnt before that it no longer names
 // leave it (and their subscription ends), once it names the master a connection
 // confirmed: a sentinel removed from the group (SENTINEL RESET on the others) is not
-// retried for good; at most 16 sentinels learnt are listed (a sentinel that names
-// hundreds does not cost as many connections). The sentinels of Config.Sentinels always stay; one given by host
-// name is known by the IP addresses the name resolves to (looked up when a sentinel
-// names an address not in the list, at most every 10 s, within 500 ms), so that it is
-// not listed, asked and subscribed to a second time. IP addresses are compared in
-// their canonical form (an IPv4-mapped IPv6 address as IPv4, IPv6 compressed), so a
-// sentinel given in another spelling than the others report is listed once too. The list is also
-// refreshed every 10 s by the periodic check. The node named is used only if its
+// retried for good. At most 16 sentinels learnt are listed (one that names hundreds
+// does not cost as many connections). The sentinels of Config.Sentinels always stay;
+// one given by host name is known by the IP addresses the name resolves to (looked up
+// when a sentinel names an address not in the list, at most every 10 s, within
+// 500 ms), so that it is not listed, asked and subscribed to a second time. IP
+// addresses are compared in their canonical form (an IPv4-mapped IPv6 address as
+// IPv4, IPv6 compressed), so a sentinel given in another spelling than the others
+// report is listed once too. The list is also refreshed every 10 s by the periodic
+// check. The node named is used only if its
 // ROLE says master: otherwise the attempt fails with ErrNotMaster and the driver's
 // reconnect loop (or PairedConnect, at most once per sentinel) asks again, the
 // sentinel that named that node coming last: a stale sentinel first in the list does
