@@ -1,6 +1,7 @@
 package sentinel
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -46,6 +47,23 @@ func fakeSentinel(t *testing.T, master string, others *atomic.Pointer[[]string])
 	})
 }
 
+// throughFakeSentinel connects to master through a fakeSentinel listing others, with
+// no goroutine following events or checks (pairedConnect); all is closed at the end
+// of the test.
+func throughFakeSentinel(t *testing.T, ctx context.Context, master string, others *atomic.Pointer[[]string]) (*fakeredis.Server, *watcher, *driver.PairedConn) {
+	t.Helper()
+	s := fakeSentinel(t, master, others)
+	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{s.Addr}, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		w.closeAll()
+	})
+	return s, w, c
+}
+
 // A sentinel that names hundreds of others does not make the list (and run's
 // connections and goroutines, one per sentinel listed) that long: maxLearnt of them
 // join, the first it names, besides Config.Sentinels; when it no longer names some of
@@ -59,13 +77,7 @@ func TestSentinelsLearntBounded(t *testing.T) {
 	}
 	var others atomic.Pointer[[]string]
 	others.Store(&named)
-	s := fakeSentinel(t, m.Addr, &others)
-	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{s.Addr}, CheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.closeAll()
-	defer c.Close()
+	s, w, c := throughFakeSentinel(t, ctx, m.Addr, &others)
 	list := func() []string {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -105,13 +117,7 @@ func TestRepeatedFailoverEvent(t *testing.T) {
 	var none []string
 	var others atomic.Pointer[[]string]
 	others.Store(&none)
-	s := fakeSentinel(t, m.Addr, &others)
-	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{s.Addr}, CheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.closeAll()
-	defer c.Close()
+	_, w, c := throughFakeSentinel(t, ctx, m.Addr, &others)
 	w.mu.Lock()
 	w.holdFor = 200 * time.Millisecond // the fake sentinel names the old master for good
 	w.mu.Unlock()
