@@ -80,6 +80,10 @@ type Subscription struct {
 	left    int           // names not yet confirmed (under p.mu)
 	ended   bool          // under p.mu
 	err     error         // why it ended (under p.mu)
+	// refused is err if the subscription ended before every name was confirmed
+	// (under p.mu): Subscribe returns it. One that ends later (its shard channel
+	// dropped, a reconnect refused) is returned, ended, with its Err.
+	refused error
 }
 
 // PubsubConnect connects to the server described by cfg for pub/sub. ctx bounds the
@@ -189,14 +193,21 @@ func (p *PubsubConn) subscribe(ctx context.Context, kind int, names []string) (*
 		s.Unsubscribe(context.Background())
 		return nil, ctx.Err()
 	}
+	if subscribedHook != nil {
+		subscribedHook(s)
+	}
 	p.mu.Lock()
-	err := s.err
+	err := s.refused
 	p.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
+
+// subscribedHook, if set (tests), runs in Subscribe once the subscription is ready,
+// before Subscribe looks at how it went.
+var subscribedHook func(*Subscription)
 
 // isReady reports whether Subscribe returned s already (its names were confirmed once).
 func (s *Subscription) isReady() bool {
@@ -305,6 +316,9 @@ func (p *PubsubConn) end(s *Subscription, err error) bool {
 		return false
 	}
 	s.ended, s.err = true, err
+	if !s.isReady() {
+		s.refused = err
+	}
 	m := p.topics(s.kindOf())
 	var gone []string
 	for _, n := range s.names {

@@ -18,13 +18,11 @@ func movedPush(kind, name string, n int) string {
 	return fmt.Sprintf(">3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n:%d\r\n", len(kind), kind, len(name), name, n)
 }
 
-// A node whose slot moved away drops the shard channel, and refuses it with MOVED
-// from then on; with no Resolve the reconnect goes to that node again. The
-// subscription ends with the MOVED error instead of reconnecting for ever (each
-// dial succeeds, so the backoff never applied), and the connection stays up for
-// the rest.
-func TestSSubscribeMovedWithoutResolve(t *testing.T) {
-	srv := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+// movingShardServer answers a shard channel's SSUBSCRIBE on its first connection
+// with the confirmation and, at once, an unprompted sunsubscribe (the slot moved),
+// and with MOVED on every later connection.
+func movingShardServer(t *testing.T) *fakeredis.Server {
+	return fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
 		switch {
 		case fakeredis.Hello(c, cmd):
 		case strings.EqualFold(cmd[0], "SSUBSCRIBE"):
@@ -42,6 +40,49 @@ func TestSSubscribeMovedWithoutResolve(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// A subscription that ends after the server confirmed it, before Subscribe looked
+// at how it went (here its shard channel dropped and refused with MOVED at the
+// reconnect, all before Subscribe's goroutine ran on): Subscribe returns it, ended,
+// with the MOVED as its Err, rather than that error as though the server had
+// refused the subscription.
+func TestSSubscribeEndedBeforeReturn(t *testing.T) {
+	srv := movingShardServer(t)
+	ctx := testCtx(t, 10*time.Second)
+	p := pubsubConnect(t, ctx, fakeCfg(srv))
+	subscribedHook = func(s *Subscription) {
+		for ctx.Err() == nil {
+			p.mu.Lock()
+			ended := s.ended
+			p.mu.Unlock()
+			if ended {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	defer func() { subscribedHook = nil }()
+	s, err := p.SSubscribe(ctx, "{s}ch")
+	if err != nil {
+		t.Fatalf("SSubscribe: %v, want the subscription the server confirmed", err)
+	}
+	if _, ok := <-s.Messages(); ok {
+		t.Fatal("a message on the dropped shard channel")
+	}
+	var re *RedisError
+	if err := s.Err(); !errors.As(err, &re) || re.Code() != "MOVED" {
+		t.Fatalf("Err = %v, want the MOVED *RedisError", err)
+	}
+}
+
+// A node whose slot moved away drops the shard channel, and refuses it with MOVED
+// from then on; with no Resolve the reconnect goes to that node again. The
+// subscription ends with the MOVED error instead of reconnecting for ever (each
+// dial succeeds, so the backoff never applied), and the connection stays up for
+// the rest.
+func TestSSubscribeMovedWithoutResolve(t *testing.T) {
+	srv := movingShardServer(t)
 	ctx := testCtx(t, 10*time.Second)
 	p := pubsubConnect(t, ctx, fakeCfg(srv))
 	s, err := p.SSubscribe(ctx, "{s}ch")
