@@ -104,7 +104,9 @@ func PubsubConnect(ctx context.Context, cfg Config) (*PubsubConn, error) {
 
 // Subscribe subscribes to channels and returns once the server confirmed every one
 // of them, or ctx ended (then nothing stays subscribed for this call). A nil ctx is
-// context.Background().
+// context.Background(). An error that ends the subscription once it was confirmed
+// (even before Subscribe returned) is not Subscribe's: it returns the subscription,
+// and Err tells.
 func (p *PubsubConn) Subscribe(ctx context.Context, channels ...string) (*Subscription, error) {
 	return p.subscribe(ctx, topicChan, channels)
 }
