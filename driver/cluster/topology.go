@@ -68,7 +68,7 @@ func parseSlots(v parser.Value, asked string) ([]slotRange, error) {
 			return nil, errors.New("cluster: CLUSTER SLOTS: short entry")
 		}
 		r := slotRange{from: int(f[0].Int()), to: int(f[1].Int())}
-		if r.from < 0 || r.to >= Slots || r.from > r.to {
+		if f[0].Kind() != parser.Integer || f[1].Kind() != parser.Integer || r.from < 0 || r.to >= Slots || r.from > r.to {
 			return nil, errors.New("cluster: CLUSTER SLOTS: bad slot range")
 		}
 		for i, n := range f[2:] {
