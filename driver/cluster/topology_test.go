@@ -67,7 +67,9 @@ func TestHostileClusterSlots(t *testing.T) {
 		{"entry empty", func(string, int64) parser.Value { return arr(arr()) }, "short entry"},
 		{"a map", func(string, int64) parser.Value { return parser.NewMap(i(1), i(2)) }, "not an array"},
 		{"an integer", func(string, int64) parser.Value { return i(5) }, "not an array"},
-		{"an error", func(string, int64) parser.Value { return parser.NewSimpleError("ERR This instance has cluster support disabled") }, "cluster support disabled"},
+		{"an error", func(string, int64) parser.Value {
+			return parser.NewSimpleError("ERR This instance has cluster support disabled")
+		}, "cluster support disabled"},
 		{"host empty", func(_ string, p int64) parser.Value { return arr(entry(i(0), i(16383), b(""), i(p))) }, ""},
 		{"host ?", func(_ string, p int64) parser.Value { return arr(entry(i(0), i(16383), b("?"), i(p))) }, ""},
 	} {
