@@ -167,3 +167,36 @@ func TestRepeatedFailoverEvent(t *testing.T) {
 		set(n+1, "the event repeated after "+end.Channel)
 	}
 }
+
+// A sentinel that names a master with no usable address (a port that is not one, no
+// host) is a sentinel that failed to answer: the next one is asked, and the master
+// it names is used.
+func TestSentinelBadMasterAddress(t *testing.T) {
+	m := redistest.Start(t)
+	var none []string
+	var others atomic.Pointer[[]string]
+	others.Store(&none)
+	good := fakeSentinel(t, m.Addr, &others)
+	for _, reply := range [][2]string{{"127.0.0.1", "abc"}, {"127.0.0.1", "0"}, {"127.0.0.1", "70000"}, {"", "6379"}, {"127.0.0.1", ""}} {
+		t.Run(reply[0]+":"+reply[1], func(t *testing.T) {
+			bad := fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
+				if len(cmd) >= 2 && strings.EqualFold(cmd[1], "GET-MASTER-ADDR-BY-NAME") {
+					c.Reply(parser.NewArray(parser.NewBulkString(reply[0]), parser.NewBulkString(reply[1])))
+				} else {
+					c.Reply(parser.NewSimpleError("ERR unknown command"))
+				}
+				return true
+			})
+			ctx := testCtx(t, 20*time.Second)
+			w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{bad.Addr, good.Addr}, CheckInterval: -1})
+			if err != nil {
+				t.Fatalf("with a sentinel naming %q first: %v", reply, err)
+			}
+			defer w.closeAll()
+			defer c.Close()
+			if err := c.Send("SET", "k", "v").Err(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -65,7 +65,7 @@ func (w *watcher) askReplicas(ctx context.Context, s string) ([]string, error) {
 		if strings.Contains(flags, "down") || strings.Contains(flags, "disconnected") || strings.Contains(flags, "promoted") {
 			continue
 		}
-		if ip, port := field(e, "ip"), field(e, "port"); ip != "" && port != "" {
+		if ip, port := field(e, "ip"), field(e, "port"); usableAddr(ip, port) {
 			out = append(out, addrOf(ip, port))
 		}
 	}

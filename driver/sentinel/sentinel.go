@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -375,10 +376,18 @@ func (w *watcher) ask(ctx context.Context, s string) (string, error) {
 		return "", ErrUnknownMaster
 	}
 	e := v.Elems()
-	if len(e) != 2 {
-		return "", errors.New("malformed GET-MASTER-ADDR-BY-NAME reply")
+	if len(e) != 2 || !usableAddr(e[0].Text(), e[1].Text()) {
+		return "", fmt.Errorf("malformed GET-MASTER-ADDR-BY-NAME reply: %v", v)
 	}
 	return addrOf(e[0].Text(), e[1].Text()), nil
+}
+
+// usableAddr reports whether a sentinel's host and port make an address to dial: a
+// host, and a port from 1 to 65535. A sentinel that names anything else failed to
+// answer (the next one is asked), rather than naming a master nobody can reach.
+func usableAddr(host, port string) bool {
+	p, err := strconv.Atoi(port)
+	return host != "" && err == nil && p > 0 && p <= 65535
 }
 
 // prefer moves s to the front of the list.
@@ -411,7 +420,7 @@ func (w *watcher) demoteLocked(s string) {
 // learnt before that it no longer names leave the list, with their connection (run
 // ends their subscription): a sentinel removed from the group is not tried for
 // good. The sentinels of Config.Sentinels, and s, always stay; a stale sentinel (it
-// names another master) drops none, nor does a reply with an entry without an
+// names another master) drops none, nor does a reply with an entry without a usable
 // address. An address that a host name of Config.Sentinels resolves to (see
 // aliasesFor) is that entry, not a sentinel of its own: it never joins the list,
 // and leaves it if it joined before the name was resolved.
@@ -433,7 +442,7 @@ func (w *watcher) learn(ctx context.Context, s, addr string) {
 	whole := true
 	for _, e := range v.Elems() {
 		ip, port := field(e, "ip"), field(e, "port")
-		if ip == "" || port == "" {
+		if !usableAddr(ip, port) {
 			whole = false
 			continue
 		}

@@ -215,7 +215,7 @@ func (w *watcher) event(m driver.Message) {
 	switch m.Channel {
 	case "+switch-master":
 		// "<name> <old ip> <old port> <new ip> <new port>"
-		if len(f) == 5 && f[0] == w.cfg.MasterName {
+		if len(f) == 5 && f[0] == w.cfg.MasterName && usableAddr(f[3], f[4]) {
 			w.mu.Lock()
 			w.holding = false
 			w.epoch++
