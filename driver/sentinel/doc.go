@@ -29,7 +29,10 @@
 // ROLE says master: otherwise the attempt fails with ErrNotMaster and the driver's
 // reconnect loop (or PairedConnect, at most once per sentinel) asks again, the
 // sentinel that named that node coming last: a stale sentinel first in the list does
-// not keep the master out of reach. The sentinels have their own ACL user and password and
+// not keep the master out of reach. The same holds for a node named that cannot be
+// reached (the connection refused or timed out: a stale sentinel names a master that
+// is gone), and, in the reconnect loop, for any attempt that failed before ROLE was
+// asked (TLS, AUTH). The sentinels have their own ACL user and password and
 // TLS configuration (Config.SentinelUsername, SentinelPassword, SentinelTLS), apart
 // from the data nodes' (Config.Node).
 //
@@ -62,7 +65,8 @@
 // chosen by Config.ReplicaSelector, ROLE confirmed), for reads that may lag. The
 // sentinels are asked as for the master; one that lists no healthy replica does not
 // end the search, and one that listed a node whose ROLE is not slave comes last at
-// the next attempt (ReplicaConnect tries again at most once per sentinel). It follows
+// the next attempt, as does one whose replica could not be reached (ReplicaConnect
+// tries again at most once per sentinel). It follows
 // the sentinels' events and checks as PairedConnect does, for its replica: when a
 // sentinel is about to promote it, has promoted it, or finds it down (+sdown), and
 // when a periodic check no longer finds it among the healthy replicas, the connection

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +21,14 @@ import (
 // everything else (a subscription to its events fails).
 func fakeSentinel(t *testing.T, master string, others *atomic.Pointer[[]string]) *fakeredis.Server {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(master)
+	var m atomic.Pointer[string]
+	m.Store(&master)
+	return movingFakeSentinel(t, &m, others)
+}
+
+// movingFakeSentinel is fakeSentinel naming the master that master holds when asked.
+func movingFakeSentinel(t *testing.T, master *atomic.Pointer[string], others *atomic.Pointer[[]string]) *fakeredis.Server {
+	t.Helper()
 	return fakeredis.Start(t, func(c *fakeredis.Conn, cmd []string) bool {
 		if len(cmd) < 2 || !strings.EqualFold(cmd[0], "SENTINEL") {
 			c.Reply(parser.NewSimpleError("ERR unknown command"))
@@ -28,6 +36,7 @@ func fakeSentinel(t *testing.T, master string, others *atomic.Pointer[[]string])
 		}
 		switch strings.ToUpper(cmd[1]) {
 		case "GET-MASTER-ADDR-BY-NAME":
+			host, port, _ := net.SplitHostPort(*master.Load())
 			c.Reply(parser.NewArray(parser.NewBulkString(host), parser.NewBulkString(port)))
 		case "SENTINELS":
 			var out []parser.Value
@@ -198,5 +207,76 @@ func TestSentinelBadMasterAddress(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A stale sentinel that names a master that is gone (nothing listens there) does
+// not make the master unreachable when it comes first in the list: it is asked last
+// at the next attempt, at the first connect (which tries again) as in the
+// reconnect loop.
+func TestStaleSentinelDeadMaster(t *testing.T) {
+	m := redistest.Start(t)
+	dead := deadAddr(t)
+	var none []string
+	var others atomic.Pointer[[]string]
+	others.Store(&none)
+	var toDead, toMaster, toMaster2 atomic.Pointer[string]
+	toDead.Store(&dead)
+	toMaster.Store(&m.Addr)
+	toMaster2.Store(&m.Addr)
+	stale := movingFakeSentinel(t, &toDead, &others)
+	good := movingFakeSentinel(t, &toMaster, &others)
+	good2 := movingFakeSentinel(t, &toMaster2, &others)
+	ctx := testCtx(t, 30*time.Second)
+	var mu sync.Mutex
+	var asked []string
+	cfg := Config{MasterName: name, Sentinels: []string{stale.Addr, good.Addr, good2.Addr}, CheckInterval: -1}
+	w, err := newWatcher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.asked = func(addr string, err error) {
+		if err == nil {
+			mu.Lock()
+			asked = append(asked, addr)
+			mu.Unlock()
+		}
+	}
+	c, err := dialMaster(ctx, w, driver.PairedConnect)
+	if err != nil {
+		t.Fatalf("with a sentinel naming a dead master first: %v", err)
+	}
+	defer w.closeAll()
+	defer c.Close()
+	if err := c.Send("SET", "k1", "v").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.MustDo("GET", "k1").Text(); got != "v" {
+		t.Fatalf("the write did not reach the master: %q", got)
+	}
+	mu.Lock()
+	if len(asked) < 2 || asked[0] != stale.Addr || asked[len(asked)-1] != good.Addr {
+		t.Fatalf("sentinels answering: %v, want %s first and %s last", asked, stale.Addr, good.Addr)
+	}
+	asked = nil
+	mu.Unlock()
+
+	// good answered, so it is asked first now: it goes stale too, naming the dead
+	// address, and the connection is re-established. The reconnect loop passes over
+	// good (and stale) to good2.
+	toMaster.Store(&dead)
+	n := c.Reconnects()
+	c.Reconnect()
+	waitReconnects(t, c, n, "a reconnect with a sentinel naming a dead master first")
+	if err := c.Send("SET", "k2", "v").Err(ctx); err != nil {
+		t.Fatalf("after a reconnect with a sentinel naming a dead master first: %v", err)
+	}
+	if got := m.MustDo("GET", "k2").Text(); got != "v" {
+		t.Fatalf("the write did not reach the master: %q", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) < 2 || asked[0] != good.Addr || asked[len(asked)-1] != good2.Addr {
+		t.Fatalf("sentinels answering at the reconnect: %v, want %s first and %s last", asked, good.Addr, good2.Addr)
 	}
 }

@@ -20,10 +20,11 @@ import (
 // to ask it last (as verify does for the master).
 func (w *watcher) verifyReplica(do func(args ...string) (parser.Value, error)) error {
 	err := verifyReplica(do)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.unverified = false
 	if errors.Is(err, ErrNotReplica) {
-		w.mu.Lock()
 		w.rejected = w.named
-		w.mu.Unlock()
 	}
 	return err
 }
@@ -90,6 +91,9 @@ func (w *watcher) resolveReplica(ctx context.Context) (string, error) {
 	if i < 0 || i >= len(rs) {
 		i = rand.IntN(len(rs))
 	}
+	w.mu.Lock()
+	w.unverified = true
+	w.mu.Unlock()
 	return rs[i], nil
 }
 
@@ -133,9 +137,9 @@ func (w *watcher) avoidedLocked(r string) bool {
 // (The dedicated pool's connections, dialled apart, are not moved: they stay until
 // they are closed, idle or broken, and are made again.)
 // The sentinels are subscribed to, and those they know learnt, as for PairedConnect
-// (none is dropped). A sentinel that listed a node whose ROLE is not slave is asked
-// last at the next attempt (ReplicaConnect tries again, at most once per sentinel, as
-// for the master). Writes get READONLY.
+// (none is dropped). A sentinel that listed a node whose ROLE is not slave, or one
+// that could not be reached, is asked last at the next attempt (ReplicaConnect tries
+// again, at most once per sentinel, as for the master). Writes get READONLY.
 func ReplicaConnect(ctx context.Context, cfg Config) (*driver.PairedConn, error) {
 	w, err := newWatcher(cfg)
 	if err != nil {

@@ -28,8 +28,8 @@ func staleReplicaSentinel(t *testing.T, asked *atomic.Int32, replicas ...string)
 
 // A stale sentinel first in the list does not keep ReplicaConnect from the replicas,
 // as for the master (TestStaleSentinelFirst): one that lists the master as a replica
-// (it missed a failover) is asked last at the next attempt, and one that lists no
-// healthy replica does not end the search. ReplicaConnect connects to the replica the
+// (it missed a failover), or one that nothing listens on, is asked last at the next
+// attempt, and one that lists no healthy replica does not end the search. ReplicaConnect connects to the replica the
 // real sentinel lists, after asking the stale one.
 func TestReplicaStaleSentinelFirst(t *testing.T) {
 	st := redistest.StartSentinels(t, name, 1)
@@ -42,6 +42,7 @@ func TestReplicaStaleSentinelFirst(t *testing.T) {
 	}{
 		{"lists the master", []string{st.Master.Addr}},
 		{"lists none", nil},
+		{"lists a replica that is gone", []string{deadAddr(t)}},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			var asked atomic.Int32

@@ -119,8 +119,12 @@ type watcher struct {
 	// address it named), and rejected the one whose answer Verify then refused (ROLE
 	// not master; for ReplicaConnect, not a replica): the next resolve asks it last,
 	// so that a stale sentinel first in the list does not name the same node at
-	// every attempt.
+	// every attempt. unverified is set while the last answer resolve gave has not
+	// reached Verify: the next resolve finding it still set asks named last too, as
+	// the dial failed before (the node named is gone: no connection; or TLS or AUTH
+	// failed there).
 	named, answer, rejected string
+	unverified              bool
 	// confirmed is the last address a dial through resolve found to be the master
 	// (ROLE): a sentinel's list of the others drops sentinels (see learn) only when
 	// that sentinel names it, so that a stale sentinel's list drops none.
@@ -280,6 +284,7 @@ func (w *watcher) resolve(ctx context.Context) (string, error) {
 					w.served = addr
 					w.epoch++
 				}
+				w.unverified = true
 				w.mu.Unlock()
 			}
 			return addr, err
@@ -327,10 +332,15 @@ func (w *watcher) resolveOnce(ctx context.Context) (string, error) {
 }
 
 // order returns the sentinels in the order to ask them, the one whose answer Verify
-// refused last moved to the back.
+// refused last, or whose answer never reached Verify (see unverified), moved to the
+// back.
 func (w *watcher) order() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.unverified && w.rejected == "" {
+		w.rejected = w.named
+	}
+	w.unverified = false
 	if s := w.rejected; s != "" {
 		w.rejected = ""
 		w.demoteLocked(s)
@@ -549,6 +559,7 @@ func (w *watcher) verify(do func(args ...string) (parser.Value, error)) error {
 	err := verify(do)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.unverified = false
 	switch {
 	case err == nil:
 		w.confirmed = w.answer
@@ -608,26 +619,38 @@ func pairedConnect(ctx context.Context, cfg Config) (*watcher, *driver.PairedCon
 }
 
 // dialMaster makes the first connection with dial, again while the node named was
-// not a master and a sentinel remains that was not asked first: each attempt asks the
-// sentinel that named a non-master last (see watcher.rejected), so a stale sentinel
-// first in the list does not fail the connect. A failover under way, when every
-// sentinel names the old master, still ends in ErrNotMaster.
+// not a master, or could not be reached (see unreached), and a sentinel remains that
+// was not asked first: each attempt asks the sentinel that named that node last (see
+// watcher.rejected and watcher.unverified), so a stale sentinel first in the list
+// does not fail the connect. A failover under way, when every sentinel names the old
+// master, still ends in ErrNotMaster (or the dial error, the old master gone).
 func dialMaster[C any](ctx context.Context, w *watcher, dial func(context.Context, driver.Config) (C, error)) (C, error) {
 	return dialNode(ctx, w, w.nodeConfig(), ErrNotMaster, dial)
 }
 
 // dialNode is dialMaster with the configuration nc, dialled again while Verify
-// refuses the node with wrong (ErrNotMaster, ErrNotReplica).
+// refuses the node with wrong (ErrNotMaster, ErrNotReplica) or the node is not
+// reached.
 func dialNode[C any](ctx context.Context, w *watcher, nc driver.Config, wrong error, dial func(context.Context, driver.Config) (C, error)) (C, error) {
 	for tries := 1; ; tries++ {
 		c, err := dial(ctx, nc)
 		w.mu.Lock()
 		n := len(w.sentinels)
 		w.mu.Unlock()
-		if !errors.Is(err, wrong) || tries >= n || ctx.Err() != nil {
+		if !(errors.Is(err, wrong) || unreached(err)) || tries >= n || ctx.Err() != nil {
 			return c, err
 		}
 	}
+}
+
+// unreached reports whether err is a dial's failure to connect to the node a
+// sentinel named (refused, unreachable, timed out): a stale sentinel may name a
+// node that is gone. A failure after the connection was made (TLS, AUTH, Verify)
+// is a *driver.HandshakeError, and a sentinel's failure to answer is not a dial's.
+func unreached(err error) bool {
+	var op *net.OpError
+	var he *driver.HandshakeError
+	return errors.As(err, &op) && op.Op == "dial" && !errors.As(err, &he)
 }
 
 // PubsubConnect is PairedConnect for a driver.PubsubConn: its subscriptions move to
