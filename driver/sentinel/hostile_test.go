@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/respring/respring/driver"
 	"github.com/respring/respring/internal/fakeredis"
+	"github.com/respring/respring/internal/faultproxy"
 	"github.com/respring/respring/internal/redistest"
 	"github.com/respring/respring/parser"
 )
@@ -228,42 +230,90 @@ func TestStaleSentinelDeadMaster(t *testing.T) {
 	good := movingFakeSentinel(t, &toMaster, &others)
 	good2 := movingFakeSentinel(t, &toMaster2, &others)
 	ctx := testCtx(t, 30*time.Second)
-	var mu sync.Mutex
-	var asked []string
-	cfg := Config{MasterName: name, Sentinels: []string{stale.Addr, good.Addr, good2.Addr}, CheckInterval: -1}
-	w, err := newWatcher(cfg)
+	w, err := newWatcher(Config{MasterName: name, Sentinels: []string{stale.Addr, good.Addr, good2.Addr}, CheckInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer w.closeAll()
+	var staleAnswered atomic.Bool
 	w.asked = func(addr string, err error) {
-		if err == nil {
-			mu.Lock()
-			asked = append(asked, addr)
-			mu.Unlock()
+		if addr == stale.Addr && err == nil {
+			staleAnswered.Store(true)
 		}
 	}
-	c, err := dialMaster(ctx, w, driver.PairedConnect)
+	order := func() []string {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return append([]string(nil), w.sentinels...)
+	}
+	for _, s := range order() { // connected already: each answers at once, within the hedge
+		if _, err := w.sentinelConn(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := masterConnect(ctx, w)
 	if err != nil {
 		t.Fatalf("with a sentinel naming a dead master first: %v", err)
 	}
-	defer w.closeAll()
 	defer c.Close()
 	if err := c.Send("SET", "k1", "v").Err(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.MustDo("GET", "k1").Text(); got != "v" {
-		t.Fatalf("the write did not reach the master: %q", got)
+	if got := m.MustDo("GET", "k1").Text(); got != "v" || c.Addr() != m.Addr {
+		t.Fatalf("the write did not reach the master: %q (on %s)", got, c.Addr())
 	}
-	mu.Lock()
-	if len(asked) < 2 || asked[0] != stale.Addr || asked[len(asked)-1] != good.Addr {
-		t.Fatalf("sentinels answering: %v, want %s first and %s last", asked, stale.Addr, good.Addr)
+	if o := order(); !staleAnswered.Load() || o[0] != good.Addr || o[2] != stale.Addr {
+		t.Fatalf("sentinels after the connect: %v (the stale one answered: %v), want %s first and %s last", o, staleAnswered.Load(), good.Addr, stale.Addr)
 	}
-	asked = nil
-	mu.Unlock()
+
+	// The dedicated pool's dials resolve while others are still under way (each held
+	// in its handshake by a gate until all have resolved): they are not taken for
+	// the served connection's, whose dial would have failed before Verify. Taken so,
+	// each would move the sentinel that answered to the back, until the stale one
+	// came first.
+	g := faultproxy.StartGate(t, m.Addr)
+	toMaster.Store(&g.Addr)
+	toMaster2.Store(&g.Addr)
+	entered := make(chan error, 8)
+	hold := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(hold)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.Dedicated(ctx, func(d *driver.DedicatedConn) error {
+				_, err := d.Do(ctx, "PING")
+				entered <- err
+				<-hold // each keeps its connection: 8 dials
+				return nil
+			})
+			if err != nil {
+				entered <- err
+			}
+		}()
+		select {
+		case <-g.Accepted: // resolved, and held in the handshake
+		case <-ctx.Done():
+			t.Fatal("a dial of the pool did not reach the gate")
+		}
+	}
+	g.Release()
+	for range 8 {
+		if err := <-entered; err != nil {
+			t.Fatalf("a dedicated connection: %v", err)
+		}
+	}
+	if o := order(); o[0] != good.Addr || o[2] != stale.Addr {
+		t.Fatalf("sentinels after the pool's dials: %v, want %s first and %s last", o, good.Addr, stale.Addr)
+	}
+
+	toMaster2.Store(&m.Addr)
 
 	// good answered, so it is asked first now: it goes stale too, naming the dead
 	// address, and the connection is re-established. The reconnect loop passes over
-	// good (and stale) to good2.
+	// good to good2.
 	toMaster.Store(&dead)
 	n := c.Reconnects()
 	c.Reconnect()
@@ -271,12 +321,57 @@ func TestStaleSentinelDeadMaster(t *testing.T) {
 	if err := c.Send("SET", "k2", "v").Err(ctx); err != nil {
 		t.Fatalf("after a reconnect with a sentinel naming a dead master first: %v", err)
 	}
-	if got := m.MustDo("GET", "k2").Text(); got != "v" {
-		t.Fatalf("the write did not reach the master: %q", got)
+	if got := m.MustDo("GET", "k2").Text(); got != "v" || c.Addr() != m.Addr {
+		t.Fatalf("the write did not reach the master: %q (on %s)", got, c.Addr())
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(asked) < 2 || asked[0] != good.Addr || asked[len(asked)-1] != good2.Addr {
-		t.Fatalf("sentinels answering at the reconnect: %v, want %s first and %s last", asked, good.Addr, good2.Addr)
+	if o := order(); o[0] != good2.Addr || o[2] != good.Addr {
+		t.Fatalf("sentinels after the reconnect: %v, want %s first and %s last", o, good2.Addr, good.Addr)
+	}
+}
+
+// A master that is gone, named by every sentinel (it is down, not failed over yet),
+// is dialled twice at the first connect, not once per sentinel, and the connect
+// fails with the dial error. Sentinels that do not answer (nothing listens) fail it
+// with ErrNoSentinel after one round: their dial errors are not the master's.
+func TestDeadMasterNamedByAll(t *testing.T) {
+	dead := deadAddr(t)
+	var none []string
+	var others atomic.Pointer[[]string]
+	others.Store(&none)
+	var list []string
+	for range 4 {
+		list = append(list, fakeSentinel(t, dead, &others).Addr)
+	}
+	for _, tc := range []struct {
+		what      string
+		sentinels []string
+		resolves  int32
+		want      func(error) bool
+	}{
+		{"named by all", list, 2, unreached},
+		{"no sentinel", []string{deadAddr(t), deadAddr(t), deadAddr(t)}, 1, func(err error) bool { return errors.Is(err, ErrNoSentinel) }},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			w, err := newWatcher(Config{MasterName: name, Sentinels: tc.sentinels, CheckInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.closeAll()
+			var resolves atomic.Int32
+			nc := w.nodeConfig()
+			nc.Resolve = func(ctx context.Context) (string, error) {
+				resolves.Add(1)
+				return w.resolve(ctx)
+			}
+			c, err := dialNode(ctx, w, nc, ErrNotMaster, driver.PairedConnect)
+			if err == nil {
+				c.Close()
+				t.Fatal("connected to a master nothing listens on")
+			}
+			if !tc.want(err) || resolves.Load() != tc.resolves {
+				t.Fatalf("err %v after %d dials, want %d", err, resolves.Load(), tc.resolves)
+			}
+		})
 	}
 }

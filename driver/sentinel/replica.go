@@ -32,7 +32,8 @@ func (w *watcher) verifyReplica(do func(args ...string) (parser.Value, error)) e
 // replicas asks the sentinels, hedged (see hedged), for the healthy replicas of the
 // master (SENTINEL REPLICAS: neither down nor disconnected). A sentinel that lists
 // none does not end the search; the first that lists some moves to the front, and
-// the one whose list Verify refused last (see verifyReplica) is asked last.
+// the one whose list Verify refused last (see verifyReplica), or whose replica
+// could not be reached (see watcher.unverified), is asked last.
 func (w *watcher) replicas(ctx context.Context) ([]string, error) {
 	list := w.order()
 	i, rs, errs := hedged(ctx, list, w.askTimeout, w.askReplicas, w.asked)
@@ -92,7 +93,10 @@ func (w *watcher) resolveReplica(ctx context.Context) (string, error) {
 		i = rand.IntN(len(rs))
 	}
 	w.mu.Lock()
-	w.unverified = true
+	w.answer = rs[i]
+	if w.ownDialLocked() {
+		w.unverified = true
+	}
 	w.mu.Unlock()
 	return rs[i], nil
 }
@@ -137,8 +141,8 @@ func (w *watcher) avoidedLocked(r string) bool {
 // (The dedicated pool's connections, dialled apart, are not moved: they stay until
 // they are closed, idle or broken, and are made again.)
 // The sentinels are subscribed to, and those they know learnt, as for PairedConnect
-// (none is dropped). A sentinel that listed a node whose ROLE is not slave, or one
-// that could not be reached, is asked last at the next attempt (ReplicaConnect tries
+// (none is dropped). A sentinel that listed a node whose ROLE is not slave, or a
+// replica that could not be reached, is asked last at the next attempt (ReplicaConnect tries
 // again, at most once per sentinel, as for the master). Writes get READONLY.
 func ReplicaConnect(ctx context.Context, cfg Config) (*driver.PairedConn, error) {
 	w, err := newWatcher(cfg)
@@ -161,7 +165,7 @@ func replicaConnect(ctx context.Context, w *watcher) (*driver.PairedConn, error)
 		return nil, err
 	}
 	w.mu.Lock()
-	w.follow, w.where = c.Reconnect, c.Addr
+	w.up, w.follow, w.where = c.Connected, c.Reconnect, c.Addr
 	w.mu.Unlock()
 	go w.run(c.Done())
 	return c, nil

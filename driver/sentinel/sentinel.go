@@ -104,7 +104,7 @@ type watcher struct {
 	// +switch-master and the checks look like no move, and the served connection
 	// would stay on the old master for good.
 	served string
-	up     func() bool // whether the served connection is up; nil: every dial is its own
+	up     func() bool // whether the served connection is up; nil (PubsubConnect): every dial is its own
 	follow func()      // reconnects the served connection
 	// replica says the served connection is ReplicaConnect's: run follows the
 	// replica events and checks (replica.go). where is its Addr, the replica it is
@@ -119,10 +119,13 @@ type watcher struct {
 	// address it named), and rejected the one whose answer Verify then refused (ROLE
 	// not master; for ReplicaConnect, not a replica): the next resolve asks it last,
 	// so that a stale sentinel first in the list does not name the same node at
-	// every attempt. unverified is set while the last answer resolve gave has not
-	// reached Verify: the next resolve finding it still set asks named last too, as
-	// the dial failed before (the node named is gone: no connection; or TLS or AUTH
-	// failed there).
+	// every attempt. unverified is set while the last answer resolve gave the
+	// served connection's own dial (see ownDialLocked) has not reached Verify: the
+	// next such resolve finding it still set asks named last too, the dial having
+	// failed before Verify (the node named is gone: no connection; or TLS or AUTH
+	// failed there). Only the served connection's dials count: they follow one
+	// another, where the dedicated pool's run at once, each still under way when
+	// the next resolves.
 	named, answer, rejected string
 	unverified              bool
 	// confirmed is the last address a dial through resolve found to be the master
@@ -280,11 +283,13 @@ func (w *watcher) resolve(ctx context.Context) (string, error) {
 		if err != nil || !hold {
 			if err == nil {
 				w.mu.Lock()
-				if (w.up == nil || !w.up()) && w.served != addr { // the served connection's own dial (see served)
-					w.served = addr
-					w.epoch++
+				if w.ownDialLocked() { // see served and unverified
+					if w.served != addr {
+						w.served = addr
+						w.epoch++
+					}
+					w.unverified = true
 				}
-				w.unverified = true
 				w.mu.Unlock()
 			}
 			return addr, err
@@ -332,21 +337,28 @@ func (w *watcher) resolveOnce(ctx context.Context) (string, error) {
 }
 
 // order returns the sentinels in the order to ask them, the one whose answer Verify
-// refused last, or whose answer never reached Verify (see unverified), moved to the
-// back.
+// refused last, or whose answer the served connection's last dial never brought to
+// Verify (see unverified), moved to the back.
 func (w *watcher) order() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.unverified && w.rejected == "" {
-		w.rejected = w.named
+	if w.unverified && w.ownDialLocked() {
+		w.unverified = false
+		if w.rejected == "" {
+			w.rejected = w.named
+		}
 	}
-	w.unverified = false
 	if s := w.rejected; s != "" {
 		w.rejected = ""
 		w.demoteLocked(s)
 	}
 	return append([]string(nil), w.sentinels...)
 }
+
+// ownDialLocked reports whether a dial through resolve (or resolveReplica) now is the
+// served connection's own: it is down (at the first connect, and in its reconnect
+// loop), else the dial is one of its dedicated pool's (under mu).
+func (w *watcher) ownDialLocked() bool { return w.up == nil || !w.up() }
 
 // noAnswer is the error of a question of hedged that no sentinel answered: unknown
 // (ErrUnknownMaster, ErrNoReplica) if a sentinel said so, else ErrNoSentinel with
@@ -607,15 +619,21 @@ func pairedConnect(ctx context.Context, cfg Config) (*watcher, *driver.PairedCon
 	if err != nil {
 		return nil, nil, err
 	}
+	c, err := masterConnect(ctx, w)
+	return w, c, err
+}
+
+// masterConnect is pairedConnect with the watcher w (tests set its fields).
+func masterConnect(ctx context.Context, w *watcher) (*driver.PairedConn, error) {
 	c, err := dialMaster(ctx, w, driver.PairedConnect)
 	if err != nil {
 		w.closeAll()
-		return nil, nil, err
+		return nil, err
 	}
 	w.mu.Lock()
 	w.up, w.follow = c.Connected, c.Reconnect
 	w.mu.Unlock()
-	return w, c, nil
+	return c, nil
 }
 
 // dialMaster makes the first connection with dial, again while the node named was
@@ -629,24 +647,38 @@ func dialMaster[C any](ctx context.Context, w *watcher, dial func(context.Contex
 }
 
 // dialNode is dialMaster with the configuration nc, dialled again while Verify
-// refuses the node with wrong (ErrNotMaster, ErrNotReplica) or the node is not
-// reached.
+// refuses the node with wrong (ErrNotMaster, ErrNotReplica) or the node a sentinel
+// named is not reached, once per address: when every sentinel names the same node
+// that is gone (a master down, not yet failed over), it is dialled twice, not once
+// per sentinel.
 func dialNode[C any](ctx context.Context, w *watcher, nc driver.Config, wrong error, dial func(context.Context, driver.Config) (C, error)) (C, error) {
+	var gone []string
 	for tries := 1; ; tries++ {
 		c, err := dial(ctx, nc)
 		w.mu.Lock()
 		n := len(w.sentinels)
+		// unverified: Resolve gave an address, and the dial failed before Verify
+		// (nothing else dials through w before PairedConnect returns).
+		missed := w.unverified && unreached(err)
+		addr := w.answer
 		w.mu.Unlock()
-		if !(errors.Is(err, wrong) || unreached(err)) || tries >= n || ctx.Err() != nil {
+		if missed {
+			if slices.Contains(gone, addr) {
+				return c, err
+			}
+			gone = append(gone, addr)
+		}
+		if !(errors.Is(err, wrong) || missed) || tries >= n || ctx.Err() != nil {
 			return c, err
 		}
 	}
 }
 
-// unreached reports whether err is a dial's failure to connect to the node a
-// sentinel named (refused, unreachable, timed out): a stale sentinel may name a
-// node that is gone. A failure after the connection was made (TLS, AUTH, Verify)
-// is a *driver.HandshakeError, and a sentinel's failure to answer is not a dial's.
+// unreached reports whether err is a dial's failure to connect (refused,
+// unreachable, timed out, a host name that does not resolve): a stale sentinel may
+// name a node that is gone. A failure after the connection was made (TLS, AUTH,
+// Verify) is a *driver.HandshakeError. A resolve that failed can wrap dial errors
+// too (the sentinels'): dialNode tells them apart by watcher.unverified.
 func unreached(err error) bool {
 	var op *net.OpError
 	var he *driver.HandshakeError
