@@ -65,8 +65,9 @@
 // chosen by Config.ReplicaSelector, ROLE confirmed), for reads that may lag. The
 // sentinels are asked as for the master; one that lists no healthy replica does not
 // end the search, and one that listed a node whose ROLE is not slave comes last at
-// the next attempt, as does one whose replica could not be reached (ReplicaConnect
-// tries again at most once per sentinel). It follows
+// the next attempt, as does one whose replica could not be reached (that replica is
+// not chosen for 10 s while others are listed; ReplicaConnect tries again, at most
+// once per sentinel, or per replica not reached). It follows
 // the sentinels' events and checks as PairedConnect does, for its replica: when a
 // sentinel is about to promote it, has promoted it, or finds it down (+sdown), and
 // when a periodic check no longer finds it among the healthy replicas, the connection

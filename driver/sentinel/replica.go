@@ -102,12 +102,13 @@ func (w *watcher) resolveReplica(ctx context.Context) (string, error) {
 }
 
 // avoidFor is how long a replica that an event named (about to be promoted,
-// promoted, down for a sentinel) is not chosen while others are listed: the sentinel
-// answering a resolve or a check may still list it as healthy meanwhile.
+// promoted, down for a sentinel), or that a dial could not reach, is not chosen
+// while others are listed: the sentinel answering a resolve or a check may still
+// list it as healthy meanwhile.
 const avoidFor = 10 * time.Second
 
-// usable returns the replicas of rs that no event named in the last avoidFor, or rs
-// if that leaves none.
+// usable returns the replicas of rs that no event named in the last avoidFor (nor a
+// dial failed to reach), or rs if that leaves none.
 func (w *watcher) usable(rs []string) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -123,7 +124,8 @@ func (w *watcher) usable(rs []string) []string {
 	return out
 }
 
-// avoidedLocked reports whether an event named r in the last avoidFor (under mu).
+// avoidedLocked reports whether an event named r in the last avoidFor, or a dial
+// failed to reach it (under mu).
 func (w *watcher) avoidedLocked(r string) bool {
 	until, ok := w.avoid[r]
 	return ok && time.Now().Before(until)
@@ -137,7 +139,8 @@ func (w *watcher) avoidedLocked(r string) bool {
 // when a sentinel is about to promote it (+failover-state-send-slaveof-noone), has
 // promoted it (+switch-master names it), or finds it down (+sdown), and when the
 // periodic check (every Config.CheckInterval) no longer finds it among the healthy
-// replicas. A replica an event named is not chosen for 10 s while others are listed.
+// replicas. A replica an event named, or one a dial could not reach, is not chosen
+// for 10 s while others are listed.
 // (The dedicated pool's connections, dialled apart, are not moved: they stay until
 // they are closed, idle or broken, and are made again.)
 // The sentinels are subscribed to, and those they know learnt, as for PairedConnect

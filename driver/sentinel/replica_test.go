@@ -260,3 +260,44 @@ func TestReplicaCheckMoves(t *testing.T) {
 	m.w.check(ctx)
 	m.waitPort(t, m.b.Port, "after a check that lists b only")
 }
+
+// A replica listed as healthy that cannot be reached (it went down a moment ago) is
+// not chosen again for a while: ReplicaConnect, and its reconnect loop, go to one
+// that answers, though the selector takes the first replica it is given and the
+// only sentinel lists the one gone first.
+func TestReplicaGoneListedFirst(t *testing.T) {
+	m := redistest.Start(t)
+	r := redistest.Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(m.Port))
+	ctx := testCtx(t, 30*time.Second)
+	var list atomic.Pointer[[]string]
+	list.Store(&[]string{deadAddr(t), r.Addr})
+	fake := replicaSentinel(t, &list, nil)
+	w, err := newWatcher(Config{MasterName: name, Sentinels: []string{fake.Addr}, CheckInterval: -1,
+		ReplicaSelector: func([]string) int { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := replicaConnect(ctx, w)
+	if err != nil {
+		t.Fatalf("with a replica gone listed first: %v", err)
+	}
+	defer c.Close()
+	if c.Addr() != r.Addr {
+		t.Fatalf("on %s, want the replica %s", c.Addr(), r.Addr)
+	}
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another replica gone, listed first: the reconnect passes over it.
+	list.Store(&[]string{deadAddr(t), r.Addr})
+	n := c.Reconnects()
+	c.Reconnect()
+	waitReconnects(t, c, n, "a reconnect with a replica gone listed first")
+	if c.Addr() != r.Addr {
+		t.Fatalf("on %s after the reconnect, want the replica %s", c.Addr(), r.Addr)
+	}
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -108,7 +108,8 @@ type watcher struct {
 	follow func()      // reconnects the served connection
 	// replica says the served connection is ReplicaConnect's: run follows the
 	// replica events and checks (replica.go). where is its Addr, the replica it is
-	// on; avoid holds the replicas an event named, until when they are not chosen
+	// on; avoid holds the replicas an event named, or that the served connection's
+	// dial could not reach (see order), until when they are not chosen
 	// (under mu); recheck asks for a check at once (capacity 1).
 	replica bool
 	checkMu sync.Mutex // serializes checkReplica
@@ -346,6 +347,15 @@ func (w *watcher) order() []string {
 		w.unverified = false
 		if w.rejected == "" {
 			w.rejected = w.named
+		}
+		if w.replica {
+			now := time.Now()
+			for a, until := range w.avoid {
+				if now.After(until) {
+					delete(w.avoid, a)
+				}
+			}
+			w.avoid[w.answer] = now.Add(avoidFor) // chosen last (see usable)
 		}
 	}
 	if s := w.rejected; s != "" {
@@ -647,10 +657,11 @@ func dialMaster[C any](ctx context.Context, w *watcher, dial func(context.Contex
 }
 
 // dialNode is dialMaster with the configuration nc, dialled again while Verify
-// refuses the node with wrong (ErrNotMaster, ErrNotReplica) or the node a sentinel
-// named is not reached, once per address: when every sentinel names the same node
-// that is gone (a master down, not yet failed over), it is dialled twice, not once
-// per sentinel.
+// refuses the node with wrong (ErrNotMaster, ErrNotReplica), at most once per
+// sentinel, or the node a sentinel named is not reached, once per address and at
+// most twice more than there are sentinels (a sentinel lists several replicas): when
+// every sentinel names the same node that is gone (a master down, not yet failed
+// over), it is dialled twice, not once per sentinel.
 func dialNode[C any](ctx context.Context, w *watcher, nc driver.Config, wrong error, dial func(context.Context, driver.Config) (C, error)) (C, error) {
 	var gone []string
 	for tries := 1; ; tries++ {
@@ -668,7 +679,11 @@ func dialNode[C any](ctx context.Context, w *watcher, nc driver.Config, wrong er
 			}
 			gone = append(gone, addr)
 		}
-		if !(errors.Is(err, wrong) || missed) || tries >= n || ctx.Err() != nil {
+		limit := n
+		if missed {
+			limit = n + 2
+		}
+		if !(errors.Is(err, wrong) || missed) || tries >= limit || ctx.Err() != nil {
 			return c, err
 		}
 	}
