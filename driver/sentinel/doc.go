@@ -30,9 +30,10 @@
 // reconnect loop (or PairedConnect, at most once per sentinel) asks again, the
 // sentinel that named that node coming last: a stale sentinel first in the list does
 // not keep the master out of reach. The same holds for a node named that cannot be
-// reached (the connection refused or timed out: a stale sentinel names a master that
-// is gone), and, in the reconnect loop, for any attempt that failed before ROLE was
-// asked (TLS, AUTH). The sentinels have their own ACL user and password and
+// used before ROLE is asked: the connection refused or timed out (a stale sentinel
+// names a master that is gone), TLS or the handshake failed (another server, with
+// another password). An address that failed so is not dialled a third time by
+// PairedConnect: a master down, or a wrong password, fails it after two dials. The sentinels have their own ACL user and password and
 // TLS configuration (Config.SentinelUsername, SentinelPassword, SentinelTLS), apart
 // from the data nodes' (Config.Node).
 //

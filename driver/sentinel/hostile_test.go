@@ -348,7 +348,7 @@ func TestDeadMasterNamedByAll(t *testing.T) {
 		resolves  int32
 		want      func(error) bool
 	}{
-		{"named by all", list, 2, unreached},
+		{"named by all", list, 2, func(err error) bool { var op *net.OpError; return errors.As(err, &op) && op.Op == "dial" }},
 		{"no sentinel", []string{deadAddr(t), deadAddr(t), deadAddr(t)}, 1, func(err error) bool { return errors.Is(err, ErrNoSentinel) }},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
@@ -373,5 +373,32 @@ func TestDeadMasterNamedByAll(t *testing.T) {
 				t.Fatalf("err %v after %d dials, want %d", err, resolves.Load(), tc.resolves)
 			}
 		})
+	}
+}
+
+// A stale sentinel that names another server, which refuses the password (or whose
+// TLS or handshake fails), does not fail the connect when it comes first: the next
+// sentinel is asked, as for a master that is gone.
+func TestStaleSentinelOtherServer(t *testing.T) {
+	m := redistest.Start(t, "--requirepass", "pw")
+	other := redistest.Start(t, "--requirepass", "another")
+	var none []string
+	var others atomic.Pointer[[]string]
+	others.Store(&none)
+	stale := fakeSentinel(t, other.Addr, &others)
+	good := fakeSentinel(t, m.Addr, &others)
+	ctx := testCtx(t, 20*time.Second)
+	w, c, err := pairedConnect(ctx, Config{MasterName: name, Sentinels: []string{stale.Addr, good.Addr}, CheckInterval: -1,
+		Node: driver.Config{Password: "pw"}})
+	if err != nil {
+		t.Fatalf("with a sentinel naming another server first: %v", err)
+	}
+	defer w.closeAll()
+	defer c.Close()
+	if c.Addr() != m.Addr {
+		t.Fatalf("on %s, want the master %s", c.Addr(), m.Addr)
+	}
+	if err := c.Send("PING").Err(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

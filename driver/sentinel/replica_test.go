@@ -28,9 +28,10 @@ func staleReplicaSentinel(t *testing.T, asked *atomic.Int32, replicas ...string)
 
 // A stale sentinel first in the list does not keep ReplicaConnect from the replicas,
 // as for the master (TestStaleSentinelFirst): one that lists the master as a replica
-// (it missed a failover), or one that nothing listens on, is asked last at the next
-// attempt, and one that lists no healthy replica does not end the search. ReplicaConnect connects to the replica the
-// real sentinel lists, after asking the stale one.
+// (it missed a failover), or a replica nothing listens on, is asked last at the
+// next attempt, and one that lists no healthy replica does not end the search.
+// ReplicaConnect connects to the replica the real sentinel lists, after asking the
+// stale one.
 func TestReplicaStaleSentinelFirst(t *testing.T) {
 	st := redistest.StartSentinels(t, name, 1)
 	ctx := testCtx(t, 30*time.Second)

@@ -647,21 +647,24 @@ func masterConnect(ctx context.Context, w *watcher) (*driver.PairedConn, error) 
 }
 
 // dialMaster makes the first connection with dial, again while the node named was
-// not a master, or could not be reached (see unreached), and a sentinel remains that
-// was not asked first: each attempt asks the sentinel that named that node last (see
+// not a master, or could not be used (no connection; TLS or the handshake failed:
+// another server, with another password), and a sentinel remains that was not asked
+// first: each attempt asks the sentinel that named that node last (see
 // watcher.rejected and watcher.unverified), so a stale sentinel first in the list
 // does not fail the connect. A failover under way, when every sentinel names the old
-// master, still ends in ErrNotMaster (or the dial error, the old master gone).
+// master, still ends in ErrNotMaster (or the dial error, the old master gone); a
+// wrong password, the master's error.
 func dialMaster[C any](ctx context.Context, w *watcher, dial func(context.Context, driver.Config) (C, error)) (C, error) {
 	return dialNode(ctx, w, w.nodeConfig(), ErrNotMaster, dial)
 }
 
 // dialNode is dialMaster with the configuration nc, dialled again while Verify
 // refuses the node with wrong (ErrNotMaster, ErrNotReplica), at most once per
-// sentinel, or the node a sentinel named is not reached, once per address and at
-// most twice more than there are sentinels (a sentinel lists several replicas): when
-// every sentinel names the same node that is gone (a master down, not yet failed
-// over), it is dialled twice, not once per sentinel.
+// sentinel, or the node a sentinel named could not be used before Verify, once per
+// address and at most twice more than there are sentinels (a sentinel lists several
+// replicas): when every sentinel names the same node that is gone (a master down,
+// not yet failed over) or refuses the password, it is dialled twice, not once per
+// sentinel.
 func dialNode[C any](ctx context.Context, w *watcher, nc driver.Config, wrong error, dial func(context.Context, driver.Config) (C, error)) (C, error) {
 	var gone []string
 	for tries := 1; ; tries++ {
@@ -669,8 +672,9 @@ func dialNode[C any](ctx context.Context, w *watcher, nc driver.Config, wrong er
 		w.mu.Lock()
 		n := len(w.sentinels)
 		// unverified: Resolve gave an address, and the dial failed before Verify
-		// (nothing else dials through w before PairedConnect returns).
-		missed := w.unverified && unreached(err)
+		// (nothing else dials through w before PairedConnect returns); a Resolve
+		// that failed (ErrNoSentinel) leaves it unset.
+		missed := w.unverified && err != nil
 		addr := w.answer
 		w.mu.Unlock()
 		if missed {
@@ -687,17 +691,6 @@ func dialNode[C any](ctx context.Context, w *watcher, nc driver.Config, wrong er
 			return c, err
 		}
 	}
-}
-
-// unreached reports whether err is a dial's failure to connect (refused,
-// unreachable, timed out, a host name that does not resolve): a stale sentinel may
-// name a node that is gone. A failure after the connection was made (TLS, AUTH,
-// Verify) is a *driver.HandshakeError. A resolve that failed can wrap dial errors
-// too (the sentinels'): dialNode tells them apart by watcher.unverified.
-func unreached(err error) bool {
-	var op *net.OpError
-	var he *driver.HandshakeError
-	return errors.As(err, &op) && op.Op == "dial" && !errors.As(err, &he)
 }
 
 // PubsubConnect is PairedConnect for a driver.PubsubConn: its subscriptions move to
