@@ -145,8 +145,9 @@ func (w *watcher) avoidedLocked(r string) bool {
 // they are closed, idle or broken, and are made again.)
 // The sentinels are subscribed to, and those they know learnt, as for PairedConnect
 // (none is dropped). A sentinel that listed a node whose ROLE is not slave, or a
-// replica that could not be reached, is asked last at the next attempt (ReplicaConnect tries
-// again, at most once per sentinel, as for the master). Writes get READONLY.
+// replica that could not be reached, is asked last at the next attempt
+// (ReplicaConnect tries again, at most once per sentinel, as for the master, or per
+// replica not reached). Writes get READONLY.
 func ReplicaConnect(ctx context.Context, cfg Config) (*driver.PairedConn, error) {
 	w, err := newWatcher(cfg)
 	if err != nil {
