@@ -33,9 +33,10 @@
 // used before ROLE is asked: the connection refused or timed out (a stale sentinel
 // names a master that is gone), TLS or the handshake failed (another server, with
 // another password). An address that failed so is not dialled a third time by
-// PairedConnect: a master down, or a wrong password, fails it after two dials. The sentinels have their own ACL user and password and
-// TLS configuration (Config.SentinelUsername, SentinelPassword, SentinelTLS), apart
-// from the data nodes' (Config.Node).
+// PairedConnect: a master down, or a wrong password, fails it after two dials. The
+// sentinels have their own ACL user and password and TLS configuration
+// (Config.SentinelUsername, SentinelPassword, SentinelTLS), apart from the data
+// nodes' (Config.Node).
 //
 // # Following failovers
 //
