@@ -103,13 +103,16 @@ func (c *PairedConn) SendAndForget(args ...any) {
 
 // Do sends one command and waits for its reply. ctx bounds the wait for a free slot
 // and for the reply; a command already written is not un-sent, its reply is read and
-// dropped.
+// dropped. A ctx that has ended already sends nothing: Do returns its error.
 func (c *PairedConn) Do(ctx context.Context, args ...any) (parser.Value, error) {
 	f := c.send(ctx, false, args)
 	return f.Wait(ctx)
 }
 
 func (c *PairedConn) send(ctx context.Context, forget bool, args []any) Future {
+	if err := ended(ctx); err != nil {
+		return c.failed(forget, err)
+	}
 	if c.ded != nil {
 		return c.sendDedicated(ctx, forget, args)
 	}
@@ -117,6 +120,16 @@ func (c *PairedConn) send(ctx context.Context, forget bool, args []any) Future {
 		return c.sendSpecial(ctx, forget, args)
 	}
 	return c.sendPlain(ctx, forget, args)
+}
+
+// ended is ctx's error, nil for a nil ctx: a command whose ctx has ended is not sent
+// (else a Do in a loop that outlived its ctx would still run some of its commands,
+// those written before their Wait saw the ctx).
+func ended(ctx context.Context) error {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Err()
 }
 
 // sendSpecial is send, on the shared connection, for a command the table may hold:

@@ -94,7 +94,8 @@ func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
 }
 
 // SendRoutedContext is SendRouted whose wait for room in a full ring ends with ctx, as
-// Do's does: the Future then fails with ctx's error, and nothing was sent. (The
+// Do's does: the Future then fails with ctx's error, and nothing was sent (nor with a
+// ctx that has ended already). (The
 // Future's methods take their own ctx, for the reply and the redirects.)
 func (c *PairedConn) SendRoutedContext(ctx context.Context, r Rerouter, args ...any) Future {
 	if ctx == nil {
@@ -105,6 +106,9 @@ func (c *PairedConn) SendRoutedContext(ctx context.Context, r Rerouter, args ...
 
 // sendRouted is SendRouted, SendRoutedContext, and with forget SendRoutedAndForget.
 func (c *PairedConn) sendRouted(ctx context.Context, r Rerouter, forget bool, args []any) Future {
+	if err := ended(ctx); err != nil {
+		return c.failed(forget, err)
+	}
 	if r == nil || c.ded != nil {
 		return c.send(ctx, forget, args)
 	}
@@ -169,12 +173,15 @@ func (c *PairedConn) Resend(r Rerouter, cmd []byte, asking bool) Future {
 
 // ResendContext is Resend whose wait for room in a full ring ends with ctx (a
 // Rerouter's Reroute passes its own). It returns ctx's error, and no Future, only when
-// that wait ended so: nothing was sent, and Reroute may say so (the next reader of
-// the Future follows the redirect again). Other failures come through the Future, as
+// that wait ended so, or ctx had ended already: nothing was sent, and Reroute may say
+// so (the next reader of the Future follows the redirect again). Other failures come through the Future, as
 // Resend's.
 func (c *PairedConn) ResendContext(ctx context.Context, r Rerouter, cmd []byte, asking bool) (Future, error) {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return Future{}, err
 	}
 	return notSent(ctx, c.resend(ctx, r, cmd, asking))
 }
@@ -288,6 +295,9 @@ func (c *PairedConn) ResendTx(r Rerouter, tx []byte, asking bool) Future {
 func (c *PairedConn) ResendTxContext(ctx context.Context, r Rerouter, tx []byte, asking bool) (Future, error) {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return Future{}, err
 	}
 	return notSent(ctx, c.resendTx(ctx, r, tx, asking))
 }
