@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/respring/respring/parser"
 	"github.com/respring/respring/writer"
@@ -179,15 +180,28 @@ func (bc *blockingCall) fail(err error) {
 }
 
 // drained runs on the loop after a reply: a connection running a blocking call goes
-// back to the pool once nothing is in flight on it.
+// back to the pool once nothing is in flight on it. The call is loaded before the
+// count: assign reserves its slot before it stores the call, so a call seen here
+// with nothing in flight is one that was answered. (Counted first, an idle
+// connection's health-check reply could find nothing in flight, then the call
+// assign had just stored meanwhile, and hand the connection back with that call on
+// it: put would close it, and the call, written, fail with ErrClosed.)
 func (c *PairedConn) drained() {
-	if c.ring.InFlight() == 0 && c.ded.drain.Load() != nil && c.ded.drain.Swap(nil) != nil {
+	d := c.ded.drain.Load()
+	if h := drainedHook.Load(); h != nil {
+		(*h)(c)
+	}
+	if d != nil && c.ring.InFlight() == 0 && c.ded.drain.CompareAndSwap(d, nil) {
 		if fr := c.froutes.Load(); fr != nil {
 			fr.call = nil // answered: rescue will not look for it (and keeps nothing alive)
 		}
 		c.ded.pool.put(c)
 	}
 }
+
+// drainedHook, if set (tests), runs in drained between the load of the call and the
+// count of the commands in flight.
+var drainedHook atomic.Pointer[func(*PairedConn)]
 
 // view is Future.view for a blocking call that is not routed.
 func (bc *blockingCall) view(ctx context.Context, fn func(v parser.Value, err error)) error {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -445,4 +447,63 @@ func TestHealthCheckBatchBlockingBlackhole(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// The health check's reply on an idle connection of the dedicated pool does not hand
+// that connection back while a blocking call was given it meanwhile. drained used to
+// count the commands in flight (none), then find the call that assign had just
+// stored, and hand the connection back with the call on it: put closed it, and the
+// BLPOP, written, popped its element and failed with ErrClosed (found by a chaos
+// probe). drainedHook holds drained between its two loads until the call is assigned.
+func TestHealthCheckReplyWhileBlockingAssigned(t *testing.T) {
+	c, ctx := freshConn(t, Config{HealthCheck: 20 * time.Millisecond, DedicatedPoolSize: 1}, 20*time.Second)
+	if v, err := c.Do(ctx, "BLPOP", "hc:q", "0.01"); err != nil || !v.IsNull() { // makes the pool's connection
+		t.Fatalf("BLPOP on an empty list: %v, %v", v, err)
+	}
+	if err := c.Send("RPUSH", "hc:q", "x").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var dc *PairedConn
+	for dc == nil { // idle once its BLPOP's reply was read
+		c.pool.mu.Lock()
+		if len(c.pool.idle) == 1 {
+			dc = c.pool.idle[0]
+		}
+		c.pool.mu.Unlock()
+		if ctx.Err() != nil {
+			t.Fatal("the pool's connection did not go idle")
+		}
+	}
+	var armed atomic.Bool
+	armed.Store(true)
+	inHook, release := make(chan struct{}), make(chan struct{})
+	hook := func(x *PairedConn) {
+		if x == dc && armed.CompareAndSwap(true, false) {
+			close(inHook)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+	}
+	drainedHook.Store(&hook)
+	defer drainedHook.Store(nil)
+	select {
+	case <-inHook: // the idle connection's health check was answered (or written)
+	case <-ctx.Done():
+		t.Fatal("no health check on the idle pool connection")
+	}
+	f := c.Send("BLPOP", "hc:q", "5")
+	for dc.ded.drain.Load() == nil { // assigned: reserved, then stored
+		if ctx.Err() != nil {
+			close(release)
+			t.Fatal("the BLPOP was not assigned to the idle connection")
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	v, err := f.Wait(ctx)
+	if err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "x" {
+		t.Fatalf("BLPOP: %v, %v, want [hc:q x]", v, err)
+	}
 }
