@@ -9,9 +9,13 @@ import (
 
 // A command whose ctx has ended already is not sent, by any call that takes a ctx:
 // before, a free slot took it, and it ran if it was written before its Wait saw the
-// ctx (14 of 2000 INCRs in a loop did). Each call returns the ctx's error.
+// ctx (14 of 2000 INCRs in a loop did; Script.Run, 88 of 20,000); Subscribe sent
+// SUBSCRIBE, and Dedicated ran fn on an idle connection. Each call returns the ctx's
+// error.
 func TestEndedContextSendsNothing(t *testing.T) {
 	c, ctx := freshConn(t, Config{}, 20*time.Second)
+	p := pubsubConnect(t, ctx, Config{Addr: c.Addr()})
+	incr := NewScript("return redis.call('INCR', KEYS[1])")
 	dead, cancel := context.WithCancel(context.Background())
 	cancel()
 	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(1, 0))
@@ -43,6 +47,17 @@ func TestEndedContextSendsNothing(t *testing.T) {
 					}
 					return err
 				},
+				"Script.Run": func() error { return incr.Run(tc.ctx, c, []string{"n"}).Err(ctx) },
+				"Dedicated": func() error {
+					return c.Dedicated(tc.ctx, func(d *DedicatedConn) error { _, err := d.Do(ctx, "INCR", "n"); return err })
+				},
+				"Subscribe": func() error {
+					s, err := p.Subscribe(tc.ctx, "ch")
+					if err == nil {
+						s.Unsubscribe(ctx)
+					}
+					return err
+				},
 				"DedicatedConn.Do": func() error {
 					var err error
 					if e := c.Dedicated(ctx, func(d *DedicatedConn) error { _, err = d.Do(tc.ctx, "INCR", "n"); return nil }); e != nil {
@@ -60,6 +75,9 @@ func TestEndedContextSendsNothing(t *testing.T) {
 			}
 			if n, err := c.Send("GET", "n").Int(ctx); !errors.Is(err, ErrNil) {
 				t.Fatalf("the counter is %d (%v): commands with an ended ctx ran", n, err)
+			}
+			if v, err := c.Do(ctx, "PUBSUB", "NUMSUB", "ch"); err != nil || len(v.Elems()) != 2 || v.Elems()[1].Int() != 0 {
+				t.Fatalf("PUBSUB NUMSUB ch = %v, %v: a Subscribe with an ended ctx subscribed", v, err)
 			}
 			if err := c.Send("LPUSH", "list", "x").Err(ctx); err != nil {
 				t.Fatal(err)

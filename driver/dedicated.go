@@ -100,7 +100,8 @@ func (d *DedicatedConn) SendTx(dst []Future, b *Batch) []Future {
 // lazily on the same event loops, with the same handshake, and one CLIENT REPLY ON to
 // learn whether the server takes CLIENT REPLY there; idle ones are closed after
 // Config.DedicatedIdleTimeout). When every connection of the pool is in use, Dedicated
-// waits for one, bounded by ctx (which bounds that wait only). It returns fn's error.
+// waits for one, bounded by ctx (which bounds that wait only; a ctx that has ended
+// already runs nothing, and Dedicated returns its error). It returns fn's error.
 //
 // When fn returns, the connection goes back to the pool: after an UNWATCH if fn sent
 // WATCH, so the next user never inherits a watch. A connection returned with commands
@@ -112,6 +113,9 @@ func (d *DedicatedConn) SendTx(dst []Future, b *Batch) []Future {
 func (c *PairedConn) Dedicated(ctx context.Context, fn func(d *DedicatedConn) error) error {
 	if c.closing.Load() {
 		return ErrClosed
+	}
+	if err := ended(ctx); err != nil {
+		return err
 	}
 	if c.pool == nil {
 		return errors.New("respring: Dedicated on a dedicated connection")

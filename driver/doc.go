@@ -90,8 +90,10 @@
 //
 // A context only bounds the caller's wait. A command already written is never un-sent:
 // its reply is read and dropped, so the next caller gets its own reply. A command not yet
-// written when its Future's context ends is cancelled and never written. Contexts given
-// to PairedConnect, Connect and PubsubConnect bound the first connection only.
+// written when its Future's context ends is cancelled and never written, and a context
+// that has ended already sends nothing (Do, Script.Run, Subscribe, Dedicated ...: the
+// call returns its error). Contexts given to PairedConnect, Connect and PubsubConnect
+// bound the first connection only.
 //
 // # Failures
 //

@@ -506,4 +506,12 @@ func TestHealthCheckReplyWhileBlockingAssigned(t *testing.T) {
 	if err != nil || len(v.Elems()) != 2 || v.Elems()[1].Text() != "x" {
 		t.Fatalf("BLPOP: %v, %v, want [hc:q x]", v, err)
 	}
+	// Its reply can come before the connection is closed under it: the
+	// connection itself must still be the pool's, and open.
+	c.pool.mu.Lock()
+	_, kept := c.pool.all[dc]
+	c.pool.mu.Unlock()
+	if !kept || dc.closing.Load() {
+		t.Fatalf("the pool's connection was closed under the BLPOP (in the pool: %v)", kept)
+	}
 }

@@ -95,8 +95,8 @@ func (c *PairedConn) SendRouted(r Rerouter, args ...any) Future {
 
 // SendRoutedContext is SendRouted whose wait for room in a full ring ends with ctx, as
 // Do's does: the Future then fails with ctx's error, and nothing was sent (nor with a
-// ctx that has ended already). (The
-// Future's methods take their own ctx, for the reply and the redirects.)
+// ctx that has ended already). (The Future's methods take their own ctx, for the
+// reply and the redirects.)
 func (c *PairedConn) SendRoutedContext(ctx context.Context, r Rerouter, args ...any) Future {
 	if ctx == nil {
 		ctx = context.Background()
@@ -174,8 +174,8 @@ func (c *PairedConn) Resend(r Rerouter, cmd []byte, asking bool) Future {
 // ResendContext is Resend whose wait for room in a full ring ends with ctx (a
 // Rerouter's Reroute passes its own). It returns ctx's error, and no Future, only when
 // that wait ended so, or ctx had ended already: nothing was sent, and Reroute may say
-// so (the next reader of the Future follows the redirect again). Other failures come through the Future, as
-// Resend's.
+// so (the next reader of the Future follows the redirect again). Other failures come
+// through the Future, as Resend's.
 func (c *PairedConn) ResendContext(ctx context.Context, r Rerouter, cmd []byte, asking bool) (Future, error) {
 	if ctx == nil {
 		ctx = context.Background()

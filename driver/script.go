@@ -46,7 +46,11 @@ const maxStackKeys = 13
 // the script is that Future's *RedisError. When ctx ends before EVALSHA was answered,
 // the returned Future is EVALSHA's (its reply is still read and dropped in order).
 // With up to 13 keys and a small encoded command, the EVALSHA path allocates nothing.
+// A ctx that has ended already sends nothing: the Future fails with its error.
 func (s *Script) Run(ctx context.Context, conn ScriptConn, keys []string, args ...any) Future {
+	if err := ended(ctx); err != nil {
+		return Future{x: err}
+	}
 	c := conn.paired()
 	if d, ok := conn.(*DedicatedConn); ok && d.over.Load() {
 		return Future{x: errDedicatedOver}
