@@ -135,6 +135,9 @@ func (bc *blockingCall) assign(dc *PairedConn) {
 	// tells the health check where the call is among the commands in flight (one
 	// ahead of it, such as UNWATCH or a PING, is due its answer).
 	dc.ded.blocks.add(dc.ring, blockCmd{seq: seq})
+	if h := assignHook.Load(); h != nil {
+		(*h)(dc)
+	}
 	dc.ded.drain.Store(bc)
 	*cmd = append((*cmd)[:0], bc.cmd...)
 	fut := Future{r: dc.ring, seq: seq}
@@ -161,6 +164,12 @@ func (bc *blockingCall) assign(dc *PairedConn) {
 	}
 	if wake {
 		dc.b.wake()
+	}
+	if dc.ring.Err() != nil && dc.ded.drain.CompareAndSwap(bc, nil) {
+		// Lost before the store above: lostConn, which closed the ring first, then
+		// found no call on dc and left it to its user, this call (whose Publish
+		// failed). Nobody else would hand it back: the pool would keep it for good.
+		bc.pool.discard(dc)
 	}
 }
 
@@ -200,8 +209,9 @@ func (c *PairedConn) drained() {
 }
 
 // drainedHook, if set (tests), runs in drained between the load of the call and the
-// count of the commands in flight.
-var drainedHook atomic.Pointer[func(*PairedConn)]
+// count of the commands in flight; assignHook in assign, between the slot's reserve
+// and the store of the call.
+var drainedHook, assignHook atomic.Pointer[func(*PairedConn)]
 
 // view is Future.view for a blocking call that is not routed.
 func (bc *blockingCall) view(ctx context.Context, fn func(v parser.Value, err error)) error {

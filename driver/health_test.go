@@ -515,3 +515,56 @@ func TestHealthCheckReplyWhileBlockingAssigned(t *testing.T) {
 		t.Fatalf("the pool's connection was closed under the BLPOP (in the pool: %v)", kept)
 	}
 }
+
+// A pool connection lost while a blocking call was being given it (after the slot
+// was reserved, before the call was stored) is dropped from the pool, not kept for
+// good: lostConn found no call on it and left it to its user, which never handed it
+// back, so with a pool of one every later Dedicated and blocking command waited
+// until its ctx ended (found by a review). assignHook kills the connection there.
+func TestBlockingConnLostWhileAssigned(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{DedicatedPoolSize: 1})
+	defer c.Close()
+	ctx := testCtx(t, 20*time.Second)
+	if v, err := c.Do(ctx, "BLPOP", "q", "0.01"); err != nil || !v.IsNull() { // makes the pool's connection
+		t.Fatalf("BLPOP on an empty list: %v, %v", v, err)
+	}
+	var armed atomic.Bool
+	armed.Store(true)
+	hook := func(dc *PairedConn) {
+		if !armed.CompareAndSwap(true, false) {
+			return
+		}
+		s.MustDo("CLIENT", "KILL", "TYPE", "normal") // this one's is skipped
+		for !dc.ded.dead.Load() || dc.ring.Err() == nil {
+			if ctx.Err() != nil {
+				return
+			}
+			runtime.Gosched()
+		}
+		time.Sleep(10 * time.Millisecond) // for lostConn to look for the call (no assertion)
+	}
+	assignHook.Store(&hook)
+	defer assignHook.Store(nil)
+	for dc := (*PairedConn)(nil); dc == nil; { // idle once its BLPOP's reply was read
+		c.pool.mu.Lock()
+		if len(c.pool.idle) == 1 {
+			dc = c.pool.idle[0]
+		}
+		c.pool.mu.Unlock()
+		if ctx.Err() != nil {
+			t.Fatal("the pool's connection did not go idle")
+		}
+	}
+	if _, err := c.Do(ctx, "BLPOP", "q", "1"); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("BLPOP on a connection lost as it was given: %v, want ErrConnLost", err)
+	}
+	if armed.Load() {
+		t.Fatal("the hook did not run")
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Dedicated(dctx, func(d *DedicatedConn) error { return d.Send("PING").Err(dctx) }); err != nil {
+		t.Fatalf("Dedicated after the loss: %v (the pool kept the lost connection)", err)
+	}
+}
