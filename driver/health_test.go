@@ -463,17 +463,7 @@ func TestHealthCheckReplyWhileBlockingAssigned(t *testing.T) {
 	if err := c.Send("RPUSH", "hc:q", "x").Err(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var dc *PairedConn
-	for dc == nil { // idle once its BLPOP's reply was read
-		c.pool.mu.Lock()
-		if len(c.pool.idle) == 1 {
-			dc = c.pool.idle[0]
-		}
-		c.pool.mu.Unlock()
-		if ctx.Err() != nil {
-			t.Fatal("the pool's connection did not go idle")
-		}
-	}
+	dc := idlePoolConn(t, ctx, c)
 	var armed atomic.Bool
 	armed.Store(true)
 	inHook, release := make(chan struct{}), make(chan struct{})
@@ -546,16 +536,7 @@ func TestBlockingConnLostWhileAssigned(t *testing.T) {
 	}
 	assignHook.Store(&hook)
 	defer assignHook.Store(nil)
-	for dc := (*PairedConn)(nil); dc == nil; { // idle once its BLPOP's reply was read
-		c.pool.mu.Lock()
-		if len(c.pool.idle) == 1 {
-			dc = c.pool.idle[0]
-		}
-		c.pool.mu.Unlock()
-		if ctx.Err() != nil {
-			t.Fatal("the pool's connection did not go idle")
-		}
-	}
+	idlePoolConn(t, ctx, c)
 	if _, err := c.Do(ctx, "BLPOP", "q", "1"); !errors.Is(err, ErrConnLost) {
 		t.Fatalf("BLPOP on a connection lost as it was given: %v, want ErrConnLost", err)
 	}
@@ -566,5 +547,24 @@ func TestBlockingConnLostWhileAssigned(t *testing.T) {
 	defer cancel()
 	if err := c.Dedicated(dctx, func(d *DedicatedConn) error { return d.Send("PING").Err(dctx) }); err != nil {
 		t.Fatalf("Dedicated after the loss: %v (the pool kept the lost connection)", err)
+	}
+}
+
+// idlePoolConn waits, within ctx, until c's pool holds one connection and it is idle
+// (a blocking call's reply read), and returns it.
+func idlePoolConn(t *testing.T, ctx context.Context, c *PairedConn) *PairedConn {
+	t.Helper()
+	for {
+		c.pool.mu.Lock()
+		if len(c.pool.all) == 1 && len(c.pool.idle) == 1 {
+			dc := c.pool.idle[0]
+			c.pool.mu.Unlock()
+			return dc
+		}
+		c.pool.mu.Unlock()
+		if ctx.Err() != nil {
+			t.Fatal("the pool's connection did not go idle")
+		}
+		runtime.Gosched()
 	}
 }
