@@ -61,17 +61,14 @@ type blockingCall struct {
 	unsent *reroute
 }
 
-// sendBlocking queues a blocking command for the pool; a ctx that ended (before or
-// while it waits for a connection) keeps it from being written.
+// sendBlocking queues a blocking command for the pool; a ctx that ended (before, see
+// send, or while it waits for a connection) keeps it from being written.
 func (c *PairedConn) sendBlocking(ctx context.Context, forget bool, args []any) Future {
 	return c.sendBlockingRouted(ctx, nil, forget, args)
 }
 
 // sendBlockingRouted is sendBlocking for a command routed by r (nil: not routed).
 func (c *PairedConn) sendBlockingRouted(ctx context.Context, r Rerouter, forget bool, args []any) Future {
-	if ctx != nil && ctx.Err() != nil {
-		return c.failed(forget, ctx.Err()) // not sent
-	}
 	cmd, err := writer.AppendArgs(nil, args...)
 	if err != nil {
 		return c.failed(forget, err)
@@ -81,11 +78,8 @@ func (c *PairedConn) sendBlockingRouted(ctx context.Context, r Rerouter, forget 
 
 // resendBlocking is resend for a blocking command: cmd, one encoded command (copied:
 // it is the Rerouter's), goes to the pool, with ASKING ahead of it on the same
-// connection when asking.
+// connection when asking. (ResendContext returned already for a ctx that ended.)
 func (c *PairedConn) resendBlocking(ctx context.Context, r Rerouter, cmd []byte, asking bool) Future {
-	if ctx != nil && ctx.Err() != nil {
-		return Future{x: ctx.Err()} // not sent
-	}
 	bc := &blockingCall{ctx: ctx, asking: asking}
 	if asking {
 		bc.cmd = append(append(make([]byte, 0, len(askingCmd)+len(cmd)), askingCmd...), cmd...)

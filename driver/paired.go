@@ -113,6 +113,11 @@ func (c *PairedConn) send(ctx context.Context, forget bool, args []any) Future {
 	if err := ended(ctx); err != nil {
 		return c.failed(forget, err)
 	}
+	return c.sendLive(ctx, forget, args)
+}
+
+// sendLive is send for a ctx that had not ended (or nil).
+func (c *PairedConn) sendLive(ctx context.Context, forget bool, args []any) Future {
 	if c.ded != nil {
 		return c.sendDedicated(ctx, forget, args)
 	}

@@ -150,12 +150,12 @@ func (p *PubsubConn) subscribe(ctx context.Context, kind int, names []string) (*
 		// below comes only after the command was queued.
 		ctx = context.Background()
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err // ended already: nothing is sent
-	}
 	pattern := kind == topicPattern
 	if len(names) == 0 {
 		return nil, &ConfigError{"Subscribe", "no channel given"}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // ended already: nothing is sent
 	}
 	names = slices.Clone(names)
 	slices.Sort(names)

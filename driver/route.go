@@ -110,7 +110,7 @@ func (c *PairedConn) sendRouted(ctx context.Context, r Rerouter, forget bool, ar
 		return c.failed(forget, err)
 	}
 	if r == nil || c.ded != nil {
-		return c.send(ctx, forget, args)
+		return c.sendLive(ctx, forget, args)
 	}
 	if mayBeSpecial(args) {
 		switch cls, _ := classify(args); cls {
@@ -118,7 +118,7 @@ func (c *PairedConn) sendRouted(ctx context.Context, r Rerouter, forget bool, ar
 		case clsBlocking:
 			return c.sendBlockingRouted(ctx, r, forget, args)
 		default:
-			return c.send(ctx, forget, args)
+			return c.sendLive(ctx, forget, args)
 		}
 	}
 	err := ErrClosed

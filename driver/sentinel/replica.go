@@ -124,6 +124,18 @@ func (w *watcher) usable(rs []string) []string {
 	return out
 }
 
+// avoidLocked marks r avoided for avoidFor from now, dropping the marks that ran out
+// (under mu).
+func (w *watcher) avoidLocked(r string) {
+	now := time.Now()
+	for a, until := range w.avoid {
+		if now.After(until) {
+			delete(w.avoid, a)
+		}
+	}
+	w.avoid[r] = now.Add(avoidFor)
+}
+
 // avoidedLocked reports whether an event named r in the last avoidFor, or a dial
 // failed to reach it (under mu).
 func (w *watcher) avoidedLocked(r string) bool {
@@ -197,13 +209,7 @@ func (w *watcher) replicaEvent(m driver.Message) {
 		return
 	}
 	w.mu.Lock()
-	now := time.Now()
-	for a, until := range w.avoid {
-		if now.After(until) {
-			delete(w.avoid, a)
-		}
-	}
-	w.avoid[addr] = now.Add(avoidFor)
+	w.avoidLocked(addr)
 	where := w.where
 	w.mu.Unlock()
 	if where != nil && where() == addr {

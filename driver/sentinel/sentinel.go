@@ -349,13 +349,7 @@ func (w *watcher) order() []string {
 			w.rejected = w.named
 		}
 		if w.replica {
-			now := time.Now()
-			for a, until := range w.avoid {
-				if now.After(until) {
-					delete(w.avoid, a)
-				}
-			}
-			w.avoid[w.answer] = now.Add(avoidFor) // chosen last (see usable)
+			w.avoidLocked(w.answer) // chosen last (see usable)
 		}
 	}
 	if s := w.rejected; s != "" {
@@ -677,15 +671,13 @@ func dialNode[C any](ctx context.Context, w *watcher, nc driver.Config, wrong er
 		missed := w.unverified && err != nil
 		addr := w.answer
 		w.mu.Unlock()
+		limit := n
 		if missed {
 			if slices.Contains(gone, addr) {
 				return c, err
 			}
 			gone = append(gone, addr)
-		}
-		limit := n
-		if missed {
-			limit = n + 2
+			limit = n + 2 // a sentinel lists several replicas
 		}
 		if !(errors.Is(err, wrong) || missed) || tries >= limit || ctx.Err() != nil {
 			return c, err
