@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/respring/respring/parser"
 	"github.com/respring/respring/writer"
@@ -50,8 +51,11 @@ type blockingCall struct {
 	asking bool
 	// rr routes the call (nil: not routed); home follows the redirects of a
 	// forgotten routed call (the shared connection's forgetRoutes).
-	rr    Rerouter
-	home  *forgetRoutes
+	rr   Rerouter
+	home *forgetRoutes
+	// limit is how long the server may block on the command before it answers
+	// on its own (blockLimit), for the health check.
+	limit time.Duration
 	ready chan struct{} // closed once assigned (fut set) or failed (err set)
 	conn  *PairedConn
 	fut   Future // on conn's ring; routed by rr if set
@@ -93,6 +97,7 @@ func (c *PairedConn) resendBlocking(ctx context.Context, r Rerouter, cmd []byte,
 // Future.
 func (c *PairedConn) submitBlocking(bc *blockingCall, r Rerouter) Future {
 	bc.pool, bc.rr, bc.ready = c.pool, r, make(chan struct{})
+	bc.limit = blockLimit(bc.command0())
 	f := Future{x: bc}
 	if r != nil {
 		f.mode = modeRouted
@@ -128,7 +133,7 @@ func (bc *blockingCall) assign(dc *PairedConn) {
 	// reply to an earlier command (UNWATCH) cannot hand dc back too early. blocks
 	// tells the health check where the call is among the commands in flight (one
 	// ahead of it, such as UNWATCH or a PING, is due its answer).
-	dc.ded.blocks.add(dc.ring, blockCmd{seq: seq})
+	dc.ded.blocks.add(dc.ring, blockCmd{seq: seq, limit: bc.limit})
 	if h := assignHook.Load(); h != nil {
 		(*h)(dc)
 	}
@@ -250,12 +255,14 @@ func (bc *blockingCall) viewed(ctx context.Context, err error) {
 
 // command returns a copy of the call's command, without the ASKING ahead of it (a
 // Redirect's Cmd).
-func (bc *blockingCall) command() []byte {
-	cmd := bc.cmd
+func (bc *blockingCall) command() []byte { return append([]byte(nil), bc.command0()...) }
+
+// command0 is the call's command, without the ASKING ahead of it (not a copy).
+func (bc *blockingCall) command0() []byte {
 	if bc.asking {
-		cmd = cmd[len(askingCmd):]
+		return bc.cmd[len(askingCmd):]
 	}
-	return append([]byte(nil), cmd...)
+	return bc.cmd
 }
 
 // cancelCall removes a call that still waits for a connection: it is never written.

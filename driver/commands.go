@@ -3,7 +3,11 @@ package driver
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/respring/respring/parser"
 )
 
 // This file is the one table of commands the driver treats specially, and the
@@ -39,23 +43,37 @@ type cmdInfo struct {
 	// bareOK: the command alone, without arguments, changes nothing (HELLO then only
 	// reports the connection's properties).
 	bareOK bool
+	// timeout says where a blocking command's timeout is (see blockLimit).
+	timeout timeoutArg
 }
+
+// timeoutArg is where a blocking command gives its timeout, after which the server
+// answers it on its own (a null reply, WAIT's count).
+type timeoutArg uint8
+
+const (
+	toNone    timeoutArg = iota
+	toLast               // the last argument, in seconds (BLPOP, BLMOVE, ...)
+	toFirst              // the first after the name, in seconds (BLMPOP, BZMPOP)
+	toLastMs             // the last argument, in milliseconds (WAIT, WAITAOF)
+	toBlockMs            // after BLOCK, before STREAMS, in milliseconds (XREAD, XREADGROUP)
+)
 
 // commandTable holds every command name (lower case) the driver treats specially.
 // CLIENT and XREAD/XREADGROUP are refined by their arguments (see classify).
 var commandTable = map[string]cmdInfo{
-	"blpop":      {class: clsBlocking, use: ""},
-	"brpop":      {class: clsBlocking, use: ""},
-	"blmove":     {class: clsBlocking, use: ""},
-	"brpoplpush": {class: clsBlocking, use: ""},
-	"blmpop":     {class: clsBlocking, use: ""},
-	"bzpopmin":   {class: clsBlocking, use: ""},
-	"bzpopmax":   {class: clsBlocking, use: ""},
-	"bzmpop":     {class: clsBlocking, use: ""},
-	"wait":       {class: clsBlocking, use: ""},
-	"waitaof":    {class: clsBlocking, use: ""},
-	"xread":      {class: clsBlocking, use: ""}, // with BLOCK only
-	"xreadgroup": {class: clsBlocking, use: ""}, // with BLOCK only
+	"blpop":      {class: clsBlocking, timeout: toLast},
+	"brpop":      {class: clsBlocking, timeout: toLast},
+	"blmove":     {class: clsBlocking, timeout: toLast},
+	"brpoplpush": {class: clsBlocking, timeout: toLast},
+	"blmpop":     {class: clsBlocking, timeout: toFirst},
+	"bzpopmin":   {class: clsBlocking, timeout: toLast},
+	"bzpopmax":   {class: clsBlocking, timeout: toLast},
+	"bzmpop":     {class: clsBlocking, timeout: toFirst},
+	"wait":       {class: clsBlocking, timeout: toLastMs},
+	"waitaof":    {class: clsBlocking, timeout: toLastMs},
+	"xread":      {class: clsBlocking, timeout: toBlockMs}, // with BLOCK only
+	"xreadgroup": {class: clsBlocking, timeout: toBlockMs}, // with BLOCK only
 
 	"watch":   {class: clsWatch, use: "Dedicated"},
 	"unwatch": {class: clsWatch, use: "Dedicated"},
@@ -264,4 +282,80 @@ func refusal(args []any, use, where string) error {
 		}
 	}
 	return &NotOnSharedConnError{Command: name, Use: use, Where: where}
+}
+
+// maxLimit bounds the timeouts blockLimit gives: a longer one is taken for no bound.
+const maxLimit = 100 * 365 * 24 * time.Hour
+
+// blockLimit returns how long the server may block on buf, one or more encoded
+// commands (a batch), before it answers every blocking command among them on its
+// own: the sum of their timeouts. It is -1 when there is no bound: a timeout of 0
+// (block until served), or one this function cannot read, such as "1e400" or one
+// with spaces (the server may take it, or answer at once with an error: taking it for
+// no bound errs on the side of never declaring a live connection dead).
+func blockLimit(buf []byte) time.Duration {
+	var sum time.Duration
+	for len(buf) > 0 {
+		v, n, err := parser.Parse(buf)
+		if err != nil {
+			return -1
+		}
+		buf = buf[n:]
+		d := commandLimit(v.Elems())
+		if d < 0 {
+			return -1
+		}
+		if sum += d; sum > maxLimit {
+			return -1
+		}
+	}
+	return sum
+}
+
+// commandLimit is blockLimit for one command's arguments: 0 for a command that does
+// not block.
+func commandLimit(args []parser.Value) time.Duration {
+	if len(args) < 2 {
+		return 0
+	}
+	info, _ := lookupName(commandTable, "", args[0].Bytes())
+	var arg []byte
+	unit := time.Second
+	switch info.timeout {
+	case toNone:
+		return 0
+	case toLast:
+		arg = args[len(args)-1].Bytes()
+	case toFirst:
+		arg = args[1].Bytes()
+	case toLastMs:
+		arg, unit = args[len(args)-1].Bytes(), time.Millisecond
+	case toBlockMs:
+		unit = time.Millisecond
+		i := 1
+		if len(args) > 3 && bytes.EqualFold(args[1].Bytes(), []byte("GROUP")) {
+			i = 4 // XREADGROUP GROUP group consumer: names, whatever they spell
+		}
+		for ; i+1 < len(args); i++ {
+			if b := args[i].Bytes(); bytes.EqualFold(b, []byte("STREAMS")) {
+				break
+			} else if bytes.EqualFold(b, []byte("BLOCK")) {
+				arg = args[i+1].Bytes()
+				break
+			}
+		}
+		if arg == nil {
+			return 0 // no BLOCK: it does not block
+		}
+	}
+	f, err := strconv.ParseFloat(string(arg), 64)
+	switch {
+	case err != nil || f != f:
+		return -1 // not readable here
+	case f < 0:
+		return 0 // answered at once with an error
+	case f == 0 || f*float64(unit) > float64(maxLimit):
+		return -1 // blocks until served
+	}
+	return time.Duration(f * float64(unit))
 }

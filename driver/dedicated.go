@@ -70,7 +70,7 @@ func (d *DedicatedConn) SendBatch(dst []Future, b *Batch) []Future {
 	if b.has(clsBlocking) && b.n > 0 {
 		n := len(dst)
 		on, reads := d.c.readCount()
-		lead := blockCmd{lead: b.special[clsBlocking] > 1, on: on, reads: reads} // replies are on
+		lead := blockCmd{lead: b.special[clsBlocking] > 1, on: on, reads: reads, limit: blockLimit(b.buf)} // replies are on
 		d.c.ded.sendingBlocking(d.c.ring, lead, func() Future {
 			dst = d.c.SendBatch(dst, b)
 			return dst[n] // the batch's slot
@@ -560,6 +560,7 @@ func newDedicated(ctx context.Context, p *pool) (*PairedConn, error) {
 		return nil, err
 	}
 	c.ded.replyErr = pr.refused
+	c.ded.blocks.grace = max(p.cfg.HealthCheck, time.Second)
 	c.b.startHealth(c.probe, c.excused)
 	return c, nil
 }

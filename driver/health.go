@@ -36,6 +36,18 @@ import (
 // due their replies. (A reply to a command sent before the batch, read after that,
 // is taken for theirs: the check is then blind to the batch, never wrong about it.)
 //
+// That holds until the blocking command's own timeout (BLPOP's last argument, BLMPOP's
+// first, XREAD's BLOCK, WAIT's; for a batch, the sum of its blocking commands') ran
+// out, counted from when the check found nothing ahead of it in flight, and a grace
+// after it: the interval, at least a second. The server answers it by then (a null
+// reply), so its answer (or, for one the server does not answer, that of the command
+// answered after it) is then due as any other: a blocking command written just
+// before the connection went silent fails with ErrConnLost within its timeout, the
+// grace and two intervals, instead of waiting until its context ends. One with a
+// timeout of 0 (it blocks until served), or one this driver cannot read, is due no
+// answer: TCP keepalive and TCP_USER_TIMEOUT catch a peer that is gone under it, not
+// a path that still acknowledges every byte.
+//
 // Conn and PubsubConn have no health check (a PING reply would reach a Conn's reader;
 // a subscriber may be idle for hours); their sockets have TCP keepalive, and
 // TCP_USER_TIMEOUT (Config.HealthCheck).
@@ -156,11 +168,13 @@ func (c *PairedConn) probe() probeResult {
 			return probeNone
 		}
 		on, reads := c.readCount()
-		if running, ahead := d.blocks.state(c.ring, on, reads); running {
-			if ahead {
+		if running, ahead, late := d.blocks.state(c.ring, on, reads); running {
+			if ahead && !late {
 				return probeNone // the PING would wait behind it: no answer is due
 			}
-			return c.busy() // the commands ahead of it are due an answer
+			// The commands ahead of it are due an answer, or it is, past its
+			// timeout.
+			return c.busy()
 		}
 		if !locked {
 			return c.busy()
@@ -198,15 +212,15 @@ func (c *PairedConn) onlyOwn() bool {
 		return false
 	}
 	on, reads := c.readCount()
-	running, _ := c.ded.blocks.state(c.ring, on, reads)
+	running, _, _ := c.ded.blocks.state(c.ring, on, reads)
 	return !running
 }
 
 // excused reports, at a look that found nothing read since the probe, that a
 // dedicated connection owes no answer after all: nothing is in flight any more, or
 // replies are off and nothing sent before that is in flight, or the oldest command in
-// flight is a blocking one (it raced the probe's look, and what the probe counted on
-// waits behind it). A PING, or a command that stood for it, sent ahead of a blocking
+// flight is a blocking one within its timeout (it raced the probe's look, and what
+// the probe counted on waits behind it). A PING, or a command that stood for it, sent ahead of a blocking
 // command is due its answer: no excuse then.
 func (c *PairedConn) excused() bool {
 	d := c.ded
@@ -217,8 +231,8 @@ func (c *PairedConn) excused() bool {
 		return true
 	}
 	on, reads := c.readCount()
-	_, ahead := d.blocks.state(c.ring, on, reads)
-	return ahead
+	_, ahead, late := d.blocks.state(c.ring, on, reads)
+	return ahead && !late
 }
 
 // readCount returns the current link (nil: none) and its count of reads with bytes.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/respring/respring/parser"
 	"github.com/respring/respring/ring"
@@ -294,7 +295,7 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		send := func() Future { return c.sendMode(ctx, forget, true, true, args) }
 		var f Future
 		if blocking {
-			f = d.sendingBlocking(c.ring, blockCmd{quiet: true}, send)
+			f = d.sendingBlocking(c.ring, blockCmd{quiet: true, limit: argsLimit(args)}, send)
 		} else {
 			f = send()
 		}
@@ -311,7 +312,7 @@ func (c *PairedConn) sendInMode(ctx context.Context, forget, blocking bool, args
 		return f
 	}
 	if blocking {
-		return d.sendingBlocking(c.ring, blockCmd{quiet: noReply}, func() Future { return c.sendMode(ctx, forget, noReply, false, args) })
+		return d.sendingBlocking(c.ring, blockCmd{quiet: noReply, limit: argsLimit(args)}, func() Future { return c.sendMode(ctx, forget, noReply, false, args) })
 	}
 	return c.sendMode(ctx, forget, noReply, false, args)
 }
@@ -331,12 +332,26 @@ func (d *dedState) sendingBlocking(r *ring.Ring, c blockCmd, send func() Future)
 	return f
 }
 
+// argsLimit is blockLimit for a command given as arguments (encoded once more: a
+// blocking command is rare, and waits far longer than that takes).
+func argsLimit(args []any) time.Duration {
+	cmd, err := writer.AppendArgs(nil, args...)
+	if err != nil {
+		return -1 // not sent either
+	}
+	return blockLimit(cmd)
+}
+
 // blockTrack follows the blocking commands of a dedicated connection for its health
 // check: those sent that may still run, in order, and whether one is being sent.
 type blockTrack struct {
 	mu      sync.Mutex
 	cmds    []blockCmd // sent, oldest first, until over (prune)
 	sending atomic.Bool
+	// grace is how long after its timeout a blocking command's answer may still
+	// come (the health interval, at least a second: a server before 6.0 finds
+	// timeouts once a second or so); set before the connection is used.
+	grace time.Duration
 }
 
 // blockCmd is a blocking command sent: seq; for one the server does not answer
@@ -345,19 +360,26 @@ type blockTrack struct {
 // a batch whose first command is not its first blocking one (lead), reads is the read
 // count of the link, on when SendBatch was called: until that link read more (or
 // another link took over), the commands ahead of the blocking one are due their
-// replies.
+// replies. limit is how long the server may block on it before it answers it on
+// its own (blockLimit; -1: no bound), counted from since, when it was first found
+// with nothing ahead of it in flight (its timeout runs from then at the latest).
 type blockCmd struct {
 	seq, until uint64
 	quiet      bool
 	lead       bool
 	on         *link
 	reads      uint64
+	limit      time.Duration
+	since      time.Time
 }
 
 // add records c, a blocking command (or batch) just published on r.
 func (b *blockTrack) add(r *ring.Ring, c blockCmd) {
 	b.mu.Lock()
 	b.prune(r)
+	if c.limit >= 0 && !c.lead && (c.seq == 0 || r.Freed(c.seq-1)) {
+		c.since = time.Now() // nothing ahead of it: it runs now
+	}
 	b.cmds = append(b.cmds, c)
 	b.mu.Unlock()
 }
@@ -403,18 +425,28 @@ func (b *blockTrack) prune(r *ring.Ring) {
 // command in flight is one of them: nothing is then due an answer, since everything
 // else waits behind it on the server. For a batch with commands ahead of its blocking
 // one, that is once the link read anything since SendBatch was called (on and reads:
-// the current link and its read count): those commands' replies come first. Any
+// the current link and its read count): those commands' replies come first. late
+// reports that this oldest one is past its timeout and grace: its answer (or, for one
+// the server does not answer, that of the command answered after it) is due. Any
 // goroutine.
-func (b *blockTrack) state(r *ring.Ring, on *link, reads uint64) (running, ahead bool) {
+func (b *blockTrack) state(r *ring.Ring, on *link, reads uint64) (running, ahead, late bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.prune(r)
 	if len(b.cmds) > 0 {
-		h := b.cmds[0]
+		h := &b.cmds[0]
 		before := h.seq == 0 || r.Freed(h.seq-1) // nothing ahead of it in flight
-		return true, before && (h.quiet || !r.Freed(h.seq)) && (!h.lead || on != h.on || reads != h.reads)
+		ahead = before && (h.quiet || !r.Freed(h.seq)) && (!h.lead || on != h.on || reads != h.reads)
+		if ahead && h.limit >= 0 {
+			now := time.Now()
+			if h.since.IsZero() {
+				h.since = now
+			}
+			late = now.Sub(h.since) > h.limit+b.grace && (!h.quiet || h.until != 0)
+		}
+		return true, ahead, late
 	}
-	return b.sending.Load() && r.InFlight() < r.Size(), false
+	return b.sending.Load() && r.InFlight() < r.Size(), false, false
 }
 
 // sendReplyMode sends CLIENT REPLY ON, OFF or SKIP and follows the mode (under d.mu).
