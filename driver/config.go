@@ -65,12 +65,15 @@ type Config struct {
 	// HealthCheck is how often a PairedConn checks that its connection is alive (see
 	// ErrHealthCheck): 0 means the default, 5s; a negative value turns it off. A
 	// connection that read nothing for one interval is sent a PING; one that still
-	// read nothing by the next is declared dead and re-established. On Linux, a
-	// positive value also sets TCP_USER_TIMEOUT on every socket of this Config (Conn
-	// and PubsubConn too) to twice the interval, at least 10 s: data written and not
-	// acknowledged by the peer for that long breaks the connection. A negative value
-	// turns that off as well, leaving the kernel's retransmission timeout (about 15
-	// minutes); TCP keepalive stays on.
+	// read nothing by the next is declared dead and re-established. A dedicated
+	// connection blocked in BLPOP and the like is not probed until the command's own
+	// timeout, plus the interval (at least 1s), ran out; with a timeout of 0, never
+	// (keepalive and TCP_USER_TIMEOUT still apply). On Linux, a positive value also
+	// sets TCP_USER_TIMEOUT on every socket of this Config (Conn and PubsubConn too)
+	// to twice the interval, at least 10 s: data written and not acknowledged by the
+	// peer for that long breaks the connection. A negative value turns that off as
+	// well, leaving the kernel's retransmission timeout (about 15 minutes); TCP
+	// keepalive stays on.
 	HealthCheck time.Duration
 
 	// Hooks for layers above the driver (driver/cluster, driver/sentinel).
