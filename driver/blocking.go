@@ -20,7 +20,9 @@ import (
 // ends after the command was written, the connection is closed (the command fails with
 // ErrConnLost for any other reader): a late reply, such as an element a BLPOP popped,
 // is then never handed to anybody, and nothing the server gets afterwards (an RPUSH)
-// is consumed by the abandoned command.
+// is consumed by the abandoned command. A call whose pool connection broke before it
+// was written goes back to the pool (requeue, a Rerouter of the driver's own: the
+// call is routed, as below, so that its slot keeps the command and says Unsent).
 
 // A blocking command sent with SendRouted (or Resend, or SendRoutedAndForget) runs on
 // the pool as well, and follows its redirects as other routed commands do: its slot on
@@ -66,9 +68,39 @@ type blockingCall struct {
 }
 
 // sendBlocking queues a blocking command for the pool; a ctx that ended (before, see
-// send, or while it waits for a connection) keeps it from being written.
+// send, or while it waits for a connection) keeps it from being written. It is routed
+// by requeue: a call its pool connection lost before writing it goes to the pool
+// again.
 func (c *PairedConn) sendBlocking(ctx context.Context, forget bool, args []any) Future {
-	return c.sendBlockingRouted(ctx, nil, forget, args)
+	return c.sendBlockingRouted(ctx, requeue{c}, forget, args)
+}
+
+// requeueMax bounds how many times a blocking call goes back to the pool (requeue).
+const requeueMax = 3
+
+// requeue is the Rerouter of a blocking command sent through Send or Do (not routed
+// by the caller): it takes no error reply, and a call whose pool connection broke
+// before writing it (Redirect.Err matches ErrConnLost: the server never saw it) goes
+// back to the pool, to wait for another connection as a new call would, bounded by
+// the context of the reader that found it (for a forgotten call, until Close), up to
+// requeueMax times; after that, and for a pool that closed (ErrClosed), the call
+// fails with that error. Without it, a connection lost between the pool handing it
+// over and the loop writing the call (an idle connection the server had just closed)
+// failed a call that never ran with ErrConnLost, which says it may have.
+type requeue struct{ c *PairedConn }
+
+// Reroutes takes no error reply: a blocking command's replies are its caller's.
+func (requeue) Reroutes([]byte) bool { return false }
+
+// Reroute queues the call again on the pool, if it was never written.
+func (q requeue) Reroute(ctx context.Context, r Redirect) (Future, error) {
+	if r.Err == nil || !errors.Is(r.Err, ErrConnLost) || r.Attempt > requeueMax {
+		return Future{}, ErrNoReroute
+	}
+	if err := ended(ctx); err != nil {
+		return Future{}, err
+	}
+	return q.c.resendBlocking(ctx, q, r.Cmd, false), nil
 }
 
 // sendBlockingRouted is sendBlocking for a command routed by r (nil: not routed).

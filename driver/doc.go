@@ -48,7 +48,10 @@
 //     Future. When every pool connection is busy, a blocking command waits for one, in
 //     order, bounded by the context of the Future method reading it (a command whose
 //     context ended before it was written is never written); Dedicated waits likewise,
-//     bounded by its ctx. When a caller's context ends after its blocking command was
+//     bounded by its ctx. A blocking command whose pool connection broke before it was
+//     written (the server never saw it) waits for another one likewise, up to three
+//     times; one written when its connection broke fails with ErrConnLost, as any
+//     command. When a caller's context ends after its blocking command was
 //     written, that connection is closed rather than reused, so a late reply (an
 //     element a BLPOP popped) never reaches anybody else, and an element pushed later
 //     stays in its list. In a batch on the shared connection a blocking command is

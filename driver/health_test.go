@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/respring/respring/internal/faultproxy"
+	"github.com/respring/respring/internal/redistest"
 )
 
 // A blackholed connection (silence, no close) is declared dead by the health check:
@@ -519,10 +520,84 @@ func TestBlockingConnLostWhileAssigned(t *testing.T) {
 	if v, err := c.Do(ctx, "BLPOP", "q", "0.01"); err != nil || !v.IsNull() { // makes the pool's connection
 		t.Fatalf("BLPOP on an empty list: %v, %v", v, err)
 	}
-	var armed atomic.Bool
-	armed.Store(true)
+	s.MustDo("RPUSH", "q", "a", "b")
+	runs := killWhileAssigned(t, ctx, s, 1)
+	idlePoolConn(t, ctx, c)
+	// Never written: the call goes to the pool again, and runs there once.
+	v, err := c.Do(ctx, "BLPOP", "q", "1")
+	if err != nil || len(v.Elems()) != 2 || string(v.Elems()[1].Bytes()) != "a" {
+		t.Fatalf("BLPOP on a connection lost as it was given: %v, %v; want [q a]", v, err)
+	}
+	if runs.Load() != 1 {
+		t.Fatalf("the hook ran %d times, want 1", runs.Load())
+	}
+	if n := s.MustDo("LLEN", "q").Int(); n != 1 {
+		t.Fatalf("LLEN q = %d after one BLPOP, want 1", n)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Dedicated(dctx, func(d *DedicatedConn) error { return d.Send("PING").Err(dctx) }); err != nil {
+		t.Fatalf("Dedicated after the loss: %v (the pool kept the lost connection)", err)
+	}
+}
+
+// TestBlockingRequeueBounded: a blocking call whose every pool connection is lost
+// before it is written goes back to the pool requeueMax times, then fails with
+// ErrConnLost, never having run; a forgotten one is requeued as well.
+func TestBlockingRequeueBounded(t *testing.T) {
+	s := startServer(t)
+	c := pairedTo(t, s, Config{DedicatedPoolSize: 1})
+	defer c.Close()
+	ctx := testCtx(t, 30*time.Second)
+	if v, err := c.Do(ctx, "BLPOP", "q", "0.01"); err != nil || !v.IsNull() {
+		t.Fatalf("BLPOP on an empty list: %v, %v", v, err)
+	}
+	s.MustDo("RPUSH", "q", "a", "b")
+	runs := killWhileAssigned(t, ctx, s, requeueMax+1)
+	idlePoolConn(t, ctx, c)
+	if _, err := c.Do(ctx, "BLPOP", "q", "1"); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("BLPOP lost before its write %d times: %v, want ErrConnLost", requeueMax+1, err)
+	}
+	if runs.Load() != requeueMax+1 {
+		t.Fatalf("the hook ran %d times, want %d", runs.Load(), requeueMax+1)
+	}
+	if n := s.MustDo("LLEN", "q").Int(); n != 2 {
+		t.Fatalf("LLEN q = %d, want 2: a call never written ran", n)
+	}
+
+	// Forgotten: requeued once, it pops one element, and no error is counted.
+	if v, err := c.Do(ctx, "BLPOP", "empty", "0.01"); err != nil || !v.IsNull() { // a pool connection again
+		t.Fatalf("BLPOP on an empty list: %v, %v", v, err)
+	}
+	before := c.ForgottenErrors()
+	runs = killWhileAssigned(t, ctx, s, 1)
+	idlePoolConn(t, ctx, c)
+	c.SendAndForget("BLPOP", "q", "1")
+	for s.MustDo("LLEN", "q").Int() != 1 {
+		if ctx.Err() != nil {
+			t.Fatalf("the forgotten BLPOP never ran (runs %d, forgotten errors %d)", runs.Load(), c.ForgottenErrors()-before)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if runs.Load() != 1 {
+		t.Fatalf("the hook ran %d times, want 1", runs.Load())
+	}
+	idlePoolConn(t, ctx, c)
+	if n := c.ForgottenErrors() - before; n != 0 {
+		t.Fatalf("%d forgotten errors counted for a requeued call that ran", n)
+	}
+}
+
+// killWhileAssigned sets assignHook, for the test, to kill the normal clients of s
+// (the pool connection being handed a call) the first times times it runs, and to
+// wait until the pool saw its connection lost (so the call is stored after that). It
+// returns the count of kills.
+func killWhileAssigned(t *testing.T, ctx context.Context, s *redistest.Server, times int32) *atomic.Int32 {
+	t.Helper()
+	runs := new(atomic.Int32)
 	hook := func(dc *PairedConn) {
-		if !armed.CompareAndSwap(true, false) {
+		if runs.Add(1) > times {
+			runs.Add(-1)
 			return
 		}
 		s.MustDo("CLIENT", "KILL", "TYPE", "normal") // this one's is skipped
@@ -535,19 +610,8 @@ func TestBlockingConnLostWhileAssigned(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // for lostConn to look for the call (no assertion)
 	}
 	assignHook.Store(&hook)
-	defer assignHook.Store(nil)
-	idlePoolConn(t, ctx, c)
-	if _, err := c.Do(ctx, "BLPOP", "q", "1"); !errors.Is(err, ErrConnLost) {
-		t.Fatalf("BLPOP on a connection lost as it was given: %v, want ErrConnLost", err)
-	}
-	if armed.Load() {
-		t.Fatal("the hook did not run")
-	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := c.Dedicated(dctx, func(d *DedicatedConn) error { return d.Send("PING").Err(dctx) }); err != nil {
-		t.Fatalf("Dedicated after the loss: %v (the pool kept the lost connection)", err)
-	}
+	t.Cleanup(func() { assignHook.Store(nil) })
+	return runs
 }
 
 // idlePoolConn waits, within ctx, until c's pool holds one connection and it is idle
