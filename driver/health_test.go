@@ -512,15 +512,9 @@ func TestHealthCheckReplyWhileBlockingAssigned(t *testing.T) {
 // good: lostConn found no call on it and left it to its user, which never handed it
 // back, so with a pool of one every later Dedicated and blocking command waited
 // until its ctx ended (found by a review). assignHook kills the connection there.
+// The call, never written, goes to the pool again (requeue).
 func TestBlockingConnLostWhileAssigned(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{DedicatedPoolSize: 1})
-	defer c.Close()
-	ctx := testCtx(t, 20*time.Second)
-	if v, err := c.Do(ctx, "BLPOP", "q", "0.01"); err != nil || !v.IsNull() { // makes the pool's connection
-		t.Fatalf("BLPOP on an empty list: %v, %v", v, err)
-	}
-	s.MustDo("RPUSH", "q", "a", "b")
+	s, c, ctx := poolOfOne(t)
 	runs := killWhileAssigned(t, ctx, s, 1)
 	idlePoolConn(t, ctx, c)
 	// Never written: the call goes to the pool again, and runs there once.
@@ -545,14 +539,7 @@ func TestBlockingConnLostWhileAssigned(t *testing.T) {
 // before it is written goes back to the pool requeueMax times, then fails with
 // ErrConnLost, never having run; a forgotten one is requeued as well.
 func TestBlockingRequeueBounded(t *testing.T) {
-	s := startServer(t)
-	c := pairedTo(t, s, Config{DedicatedPoolSize: 1})
-	defer c.Close()
-	ctx := testCtx(t, 30*time.Second)
-	if v, err := c.Do(ctx, "BLPOP", "q", "0.01"); err != nil || !v.IsNull() {
-		t.Fatalf("BLPOP on an empty list: %v, %v", v, err)
-	}
-	s.MustDo("RPUSH", "q", "a", "b")
+	s, c, ctx := poolOfOne(t)
 	runs := killWhileAssigned(t, ctx, s, requeueMax+1)
 	idlePoolConn(t, ctx, c)
 	if _, err := c.Do(ctx, "BLPOP", "q", "1"); !errors.Is(err, ErrConnLost) {
@@ -586,6 +573,21 @@ func TestBlockingRequeueBounded(t *testing.T) {
 	if n := c.ForgottenErrors() - before; n != 0 {
 		t.Fatalf("%d forgotten errors counted for a requeued call that ran", n)
 	}
+}
+
+// poolOfOne returns a server, a PairedConn to it whose pool holds one connection
+// (made by a BLPOP), and a ctx for the test; the list q holds a and b.
+func poolOfOne(t *testing.T) (*redistest.Server, *PairedConn, context.Context) {
+	t.Helper()
+	s := startServer(t)
+	c := pairedTo(t, s, Config{DedicatedPoolSize: 1})
+	t.Cleanup(func() { c.Close() })
+	ctx := testCtx(t, 30*time.Second)
+	if v, err := c.Do(ctx, "BLPOP", "q", "0.01"); err != nil || !v.IsNull() {
+		t.Fatalf("BLPOP on an empty list: %v, %v", v, err)
+	}
+	s.MustDo("RPUSH", "q", "a", "b")
+	return s, c, ctx
 }
 
 // killWhileAssigned sets assignHook, for the test, to kill the normal clients of s
