@@ -18,7 +18,7 @@ import (
 // method reading it): a call whose context ends before it was written is never
 // written. The connection goes back to the pool when the reply came. When the context
 // ends after the command was written, the connection is closed (the command fails with
-// ErrConnLost for any other reader): a late reply, such as an element a BLPOP popped,
+// ErrClosed for any other reader): a late reply, such as an element a BLPOP popped,
 // is then never handed to anybody, and nothing the server gets afterwards (an RPUSH)
 // is consumed by the abandoned command. A call whose pool connection broke before it
 // was written goes back to the pool (requeue, a Rerouter of the driver's own: the

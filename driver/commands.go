@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"bytes"
 	"errors"
 	"strconv"
 	"strings"
@@ -214,27 +213,79 @@ func classify(args []any) (cmdClass, string) {
 	return info.class, info.use
 }
 
-// hasBlockArg reports whether XREAD/XREADGROUP arguments hold BLOCK before STREAMS.
+// hasBlockArg reports whether XREAD/XREADGROUP arguments (after the name) may block:
+// they hold BLOCK, read as the server reads them (xreadOptions), or options the
+// server would refuse or this driver does not know (run on the pool all the same:
+// taken for plain, a blocking one would hold up every caller of the shared
+// connection).
 func hasBlockArg(args []any) bool {
-	for _, a := range args {
-		switch v := a.(type) {
+	block, ok := xreadOptions(len(args), func(i int) xword {
+		switch v := args[i].(type) {
 		case string:
-			if strings.EqualFold(v, "STREAMS") {
-				return false
-			}
-			if strings.EqualFold(v, "BLOCK") {
-				return true
-			}
+			return xwordOf(v)
 		case []byte:
-			if bytes.EqualFold(v, []byte("STREAMS")) {
-				return false
-			}
-			if bytes.EqualFold(v, []byte("BLOCK")) {
-				return true
-			}
+			return xwordOf(string(v)) // not kept: no allocation
+		}
+		return xOther
+	})
+	return block >= 0 || !ok
+}
+
+// xword is an option word of XREAD and XREADGROUP.
+type xword uint8
+
+const (
+	xOther xword = iota
+	xBlock
+	xCount
+	xStreams
+	xGroup
+	xNoack
+)
+
+// xwordOf returns which option word s is, in any case.
+func xwordOf(s string) xword {
+	switch {
+	case len(s) == 5 && strings.EqualFold(s, "BLOCK"):
+		return xBlock
+	case len(s) == 5 && strings.EqualFold(s, "COUNT"):
+		return xCount
+	case len(s) == 7 && strings.EqualFold(s, "STREAMS"):
+		return xStreams
+	case len(s) == 5 && strings.EqualFold(s, "GROUP"):
+		return xGroup
+	case len(s) == 5 && strings.EqualFold(s, "NOACK"):
+		return xNoack
+	}
+	return xOther
+}
+
+// xreadOptions walks the options of XREAD or XREADGROUP, the n arguments after the
+// name (word(i) tells the i-th), as the server does: BLOCK and COUNT take a value each
+// (a later BLOCK wins), GROUP two names, NOACK none, and STREAMS ends them. It returns
+// the index of the BLOCK that counts (-1: none), and ok false when the server would
+// answer with a syntax error (a word it does not take there, STREAMS missing) or when
+// it is an option this driver does not know.
+func xreadOptions(n int, word func(i int) xword) (block int, ok bool) {
+	block = -1
+	for i := 0; i < n; i++ {
+		more := n - i - 1
+		switch w := word(i); {
+		case w == xBlock && more >= 1:
+			block = i + 1
+			i++
+		case w == xCount && more >= 1:
+			i++
+		case w == xStreams && more >= 1:
+			return block, true
+		case w == xGroup && more >= 2:
+			i += 2
+		case w == xNoack:
+		default:
+			return block, false
 		}
 	}
-	return false
+	return block, false
 }
 
 // ErrNotOnSharedConn is matched by the error of a command that would change the state
@@ -290,9 +341,10 @@ const maxLimit = 100 * 365 * 24 * time.Hour
 // blockLimit returns how long the server may block on buf, one or more encoded
 // commands (a batch), before it answers every blocking command among them on its
 // own: the sum of their timeouts. It is -1 when there is no bound: a timeout of 0
-// (block until served), or one this function cannot read, such as "1e400" or one
-// with spaces (the server may take it, or answer at once with an error: taking it for
-// no bound errs on the side of never declaring a live connection dead).
+// (block until served) or below a millisecond (which some servers take for 0), or
+// one this function cannot read, such as "1e400" or one with spaces (the server may
+// take it, or answer at once with an error: taking it for no bound errs on the side
+// of never declaring a live connection dead).
 func blockLimit(buf []byte) time.Duration {
 	var sum time.Duration
 	for len(buf) > 0 {
@@ -332,21 +384,15 @@ func commandLimit(args []parser.Value) time.Duration {
 		arg, unit = args[len(args)-1].Bytes(), time.Millisecond
 	case toBlockMs:
 		unit = time.Millisecond
-		i := 1
-		if len(args) > 3 && bytes.EqualFold(args[1].Bytes(), []byte("GROUP")) {
-			i = 4 // XREADGROUP GROUP group consumer: names, whatever they spell
-		}
-		for ; i+1 < len(args); i++ {
-			if b := args[i].Bytes(); bytes.EqualFold(b, []byte("STREAMS")) {
-				break
-			} else if bytes.EqualFold(b, []byte("BLOCK")) {
-				arg = args[i+1].Bytes()
-				break
-			}
-		}
-		if arg == nil {
+		opts := args[1:]
+		block, ok := xreadOptions(len(opts), func(i int) xword { return xwordOf(string(opts[i].Bytes())) })
+		switch {
+		case !ok:
+			return -1 // refused, or options this driver does not know
+		case block < 0:
 			return 0 // no BLOCK: it does not block
 		}
+		arg = opts[block].Bytes()
 	}
 	f, err := strconv.ParseFloat(string(arg), 64)
 	switch {
@@ -356,6 +402,8 @@ func commandLimit(args []parser.Value) time.Duration {
 		return 0 // answered at once with an error
 	case f == 0 || f*float64(unit) > float64(maxLimit):
 		return -1 // blocks until served
+	case f*float64(unit) < float64(time.Millisecond):
+		return -1 // some servers round it down to 0: until served
 	}
 	return time.Duration(f * float64(unit))
 }

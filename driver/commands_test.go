@@ -20,7 +20,12 @@ func TestClassify(t *testing.T) {
 		{[]any{"XREAD", "block", 0, "STREAMS", "s", "$"}, clsBlocking},
 		{[]any{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"}, clsPlain},
 		{[]any{"XREADGROUP", "GROUP", "g", "c", []byte("BLOCK"), 5, "STREAMS", "s", ">"}, clsBlocking},
-		{[]any{"XREAD", "STREAMS", "block", "0"}, clsPlain}, // a stream named block
+		{[]any{"XREAD", "STREAMS", "block", "0"}, clsPlain},                                          // a stream named block
+		{[]any{"XREADGROUP", "GROUP", "STREAMS", "c", "BLOCK", 0, "STREAMS", "s", ">"}, clsBlocking}, // a group named STREAMS
+		{[]any{"XREADGROUP", "GROUP", "g", []byte("streams"), "BLOCK", 0, "STREAMS", "s", ">"}, clsBlocking},
+		{[]any{"XREAD", "COUNT", "STREAMS", "STREAMS", "s", "$"}, clsPlain},            // COUNT's value (refused)
+		{[]any{"XREAD", "NEWOPTION", 1, "BLOCK", 0, "STREAMS", "s", "$"}, clsBlocking}, // not known here: the pool
+		{[]any{"XREADGROUP", "NOACK", "GROUP", "g", "c", "STREAMS", "s", ">"}, clsPlain},
 		{[]any{"WAIT", 1, 0}, clsBlocking},
 		{[]any{"watch", "k"}, clsWatch},
 		{[]any{"SELECT", 1}, clsSession},

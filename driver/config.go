@@ -66,8 +66,9 @@ type Config struct {
 	// ErrHealthCheck): 0 means the default, 5s; a negative value turns it off. A
 	// connection that read nothing for one interval is sent a PING; one that still
 	// read nothing by the next is declared dead and re-established. A dedicated
-	// connection blocked in BLPOP and the like is not probed until the command's own
-	// timeout, plus the interval (at least 1s), ran out; with a timeout of 0, never
+	// connection blocked in BLPOP and the like is not taken for dead for its silence
+	// until the command's own timeout (counted from when nothing is ahead of it in
+	// flight), plus the interval (at least 1s), ran out; with a timeout of 0, never
 	// (keepalive and TCP_USER_TIMEOUT still apply). On Linux, a positive value also
 	// sets TCP_USER_TIMEOUT on every socket of this Config (Conn and PubsubConn too)
 	// to twice the interval, at least 10 s: data written and not acknowledged by the

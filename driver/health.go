@@ -37,8 +37,9 @@ import (
 // is taken for theirs: the check is then blind to the batch, never wrong about it.)
 //
 // That holds until the blocking command's own timeout (BLPOP's last argument, BLMPOP's
-// first, XREAD's BLOCK, WAIT's; for a batch, the sum of its blocking commands') ran
-// out, counted from when the check found nothing ahead of it in flight, and a grace
+// first, XREAD's BLOCK, the last one as the server reads it, WAIT's; for a batch, and
+// for blocking commands the server does not answer sent one after the other, the sum
+// of theirs) ran out, counted from when the check found nothing ahead of it in flight, and a grace
 // after it: the interval, at least a second. The server answers it by then (a null
 // reply), so its answer (or, for one the server does not answer, that of the command
 // answered after it) is then due as any other: a blocking command written just

@@ -38,8 +38,17 @@ func TestBlockLimit(t *testing.T) {
 		{[][]any{{"XREAD", "STREAMS", "BLOCK", "100"}}, 0},                                              // a stream named BLOCK
 		{[][]any{{"XREADGROUP", "GROUP", "BLOCK", "5", "BLOCK", "100", "STREAMS", "s", ">"}}, 100 * ms}, // a group named BLOCK
 		{[][]any{{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"}}, 0},
+		{[][]any{{"XREAD", "BLOCK", "100", "BLOCK", "0", "STREAMS", "s", "$"}}, -1},           // the last BLOCK counts
+		{[][]any{{"XREAD", "BLOCK", "100", "BLOCK", "2500", "STREAMS", "s", "$"}}, 2500 * ms}, // the last BLOCK counts
+		{[][]any{{"XREADGROUP", "COUNT", "1", "GROUP", "BLOCK", "5", "BLOCK", "100", "STREAMS", "s", ">"}}, 100 * ms},
+		{[][]any{{"XREADGROUP", "NOACK", "GROUP", "g", "c", "BLOCK", "100", "STREAMS", "s", ">"}}, 100 * ms},
+		{[][]any{{"XREAD", "COUNT", "BLOCK", "STREAMS", "s", "$"}}, 0}, // COUNT's value (refused)
+		{[][]any{{"XREAD", "NEWOPTION", "BLOCK", "100", "STREAMS", "s", "$"}}, -1},
+		{[][]any{{"XREAD", "BLOCK", "100"}}, -1}, // no STREAMS: refused
 		{[][]any{{"BLPOP", "k", "-1"}}, 0},
 		{[][]any{{"BLPOP", "k", "nan"}}, -1},
+		{[][]any{{"BLPOP", "k", "0.0001"}}, -1}, // 0 ms to some servers: until served
+		{[][]any{{"BLPOP", "k", "0.001"}}, ms},
 		{[][]any{{"BLPOP", "k", "inf"}}, -1},
 		{[][]any{{"BLPOP", "k", "1e400"}}, -1},
 		{[][]any{{"BLPOP", "k", "1e12"}}, -1},
@@ -143,6 +152,31 @@ func TestHealthCheckBlockingTimeoutBlackhole(t *testing.T) {
 		if v, err := c.Do(ctx, "BLPOP", "ht:none", "0.01"); err != nil || !v.IsNull() {
 			t.Fatalf("BLPOP after the reconnect: %v, %v", v, err)
 		}
+	})
+}
+
+// Blocking commands the server does not answer (CLIENT REPLY OFF) run one after the
+// other too: the ON after three BLPOPs of 1 s is due once the sum of their timeouts
+// ran out (3 s), not the first's (the connection would be declared dead at about
+// 2.4 s, before the server answers at 3 s). The last BLOCK of an XREAD is the one
+// the server takes: 100 ms then 2.5 s blocks 2.5 s.
+func TestHealthCheckBlockingQuietLive(t *testing.T) {
+	cfg := Config{HealthCheck: 200 * time.Millisecond, DedicatedPoolSize: 1}
+	onDedicated(t, cfg, func(_ *PairedConn, d *DedicatedConn, _ *faultproxy.Proxy, ctx context.Context) error {
+		d.SendAndForget("CLIENT", "REPLY", "OFF")
+		for range 3 {
+			d.SendAndForget("BLPOP", "hq:none", "1")
+		}
+		if err := d.Send("CLIENT", "REPLY", "ON").Err(ctx); err != nil {
+			return fmt.Errorf("CLIENT REPLY ON after three quiet BLPOPs: %v", err)
+		}
+		if v, err := d.Send("XREAD", "BLOCK", "100", "BLOCK", "2500", "STREAMS", "hq:s", "$").Wait(ctx); err != nil || !v.IsNull() {
+			return fmt.Errorf("XREAD BLOCK 100 BLOCK 2500: %v, %v, want a null reply (timed out)", v, err)
+		}
+		if d.c.Reconnects() != 0 {
+			return errors.New("the dedicated connection was declared dead")
+		}
+		return nil
 	})
 }
 

@@ -442,11 +442,38 @@ func (b *blockTrack) state(r *ring.Ring, on *link, reads uint64) (running, ahead
 			if h.since.IsZero() {
 				h.since = now
 			}
-			late = now.Sub(h.since) > h.limit+b.grace && (!h.quiet || h.until != 0)
+			late = h.until != 0 || !h.quiet
+			if late {
+				limit := h.limit
+				if h.quiet {
+					limit = b.quietLimit()
+				}
+				late = limit >= 0 && now.Sub(h.since) > limit+b.grace
+			}
 		}
 		return true, ahead, late
 	}
 	return b.sending.Load() && r.InFlight() < r.Size(), false, false
+}
+
+// quietLimit is the limit of the oldest blocking command, one the server does not
+// answer, and of those after it that the same command's answer ends (until): the
+// server runs them one after the other with nothing in between that answers, so the
+// sum of their limits (-1: no bound). Under b.mu.
+func (b *blockTrack) quietLimit() time.Duration {
+	var sum time.Duration
+	for _, c := range b.cmds {
+		if !c.quiet || c.until != b.cmds[0].until {
+			break
+		}
+		if c.limit < 0 {
+			return -1
+		}
+		if sum += c.limit; sum > maxLimit {
+			return -1
+		}
+	}
+	return sum
 }
 
 // sendReplyMode sends CLIENT REPLY ON, OFF or SKIP and follows the mode (under d.mu).

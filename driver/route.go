@@ -27,9 +27,11 @@ import (
 // the dedicated pool, see Send) that waited for a connection of the pool when Close
 // closed it, or whose pool connection closed or broke before writing it. Blocking
 // commands follow their redirects as others do, from the pool connection they ran
-// on. Nothing else is re-sent: a command cut by a lost connection fails with
-// ErrConnLost as always, and one written before Close gave up waiting for its reply
-// fails with ErrClosed.
+// on. (Send's blocking commands, not routed by the caller, take that path too, with
+// a Rerouter of the driver's own that sends again only those never written: see
+// "The shared connection" in the package documentation.) Nothing else is re-sent: a
+// command cut by a lost connection fails with ErrConnLost as always, and one written
+// before Close gave up waiting for its reply fails with ErrClosed.
 type Rerouter interface {
 	// Reroutes reports whether the error reply msg (its text, such as
 	// "MOVED 3999 127.0.0.1:7001") is one Reroute handles. It runs while the driver
