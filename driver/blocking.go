@@ -89,6 +89,15 @@ const requeueMax = 3
 // failed a call that never ran with ErrConnLost, which says it may have.
 type requeue struct{ c *PairedConn }
 
+// lost runs when the pool connection bc was handed was lost, perhaps before it wrote
+// bc: a call of Send's that is not forgotten (the ring's rescue follows those) is
+// read at once (kick), so that it goes back to the pool now if it was never written.
+func (bc *blockingCall) lost() {
+	if q, ok := bc.rr.(requeue); ok && !bc.forget {
+		q.c.forgetRoutes().kick(Future{x: bc, mode: modeRouted})
+	}
+}
+
 // Reroutes takes no error reply: a blocking command's replies are its caller's.
 func (requeue) Reroutes([]byte) bool { return false }
 
@@ -158,6 +167,7 @@ func (bc *blockingCall) assign(dc *PairedConn) {
 	seq, cmd, err := dc.ring.Reserve(context.Background()) // an idle connection: never waits
 	if err != nil {
 		bc.fail(err)
+		bc.lost()
 		bc.pool.discard(dc)
 		return
 	}
@@ -200,6 +210,7 @@ func (bc *blockingCall) assign(dc *PairedConn) {
 		// Lost before the store above: lostConn, which closed the ring first, then
 		// found no call on dc and left it to its user, this call (whose Publish
 		// failed). Nobody else would hand it back: the pool would keep it for good.
+		bc.lost()
 		bc.pool.discard(dc)
 	}
 }

@@ -464,9 +464,14 @@ func (p *pool) lostConn(dc *PairedConn) {
 		idle = idle || x == dc
 	}
 	p.mu.Unlock()
-	if idle || dc.ded.drain.Load() != nil {
+	bc := dc.ded.drain.Load()
+	if idle || bc != nil {
 		// Nobody will hand it back: an idle one, or one running a blocking call
-		// (whose Future already has ErrConnLost).
+		// (whose Future already has ErrConnLost, or, never written, goes back to
+		// the pool).
+		if bc != nil {
+			bc.lost()
+		}
 		p.discard(dc)
 	}
 }

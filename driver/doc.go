@@ -49,15 +49,14 @@
 //     order, bounded by the context of the Future method reading it (a command whose
 //     context ended before it was written is never written); Dedicated waits likewise,
 //     bounded by its ctx. A blocking command whose pool connection broke before it was
-//     written (the server never saw it) goes back to the pool when its Future is
-//     read (a forgotten one at once), behind the blocking commands waiting then, and
-//     waits for a connection likewise; after three such losses it fails with
-//     ErrConnLost, although it never ran. One written when its connection broke
+//     written (the server never saw it) goes back to the pool at once, behind the
+//     blocking commands waiting then, and waits for a connection likewise (bounded by
+//     the context of the Future method reading it); after three such losses it fails
+//     with ErrConnLost, although it never ran. One written when its connection broke
 //     fails with ErrConnLost, as any command. When a caller's context ends after its
 //     blocking command was written, that connection is closed rather than reused, so
-//     a late reply (an
-//     element a BLPOP popped) never reaches anybody else, and an element pushed later
-//     stays in its list. In a batch on the shared connection a blocking command is
+//     a late reply (an element a BLPOP popped) never reaches anybody else, and an
+//     element pushed later stays in its list. In a batch on the shared connection a blocking command is
 //     refused; inside SendTx it does not block (the server runs it as its non-blocking
 //     form).
 //   - Commands that would change the shared connection's state are refused before

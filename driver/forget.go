@@ -157,7 +157,17 @@ func (fr *forgetRoutes) follow(f Future) bool {
 // goroutine per forgotten blocking call being followed, as there is one pool
 // connection, or one place in a pool's queue, per call; Close stops them as the
 // followers (stop). It reports false once Close began.
-func (fr *forgetRoutes) followBlocking(f Future) bool {
+func (fr *forgetRoutes) followBlocking(f Future) bool { return fr.readBlocking(f, true) }
+
+// kick has f, a blocking call of Send's (routed by requeue, not forgotten) whose pool
+// connection was lost with it on board, read at once by a goroutine of its own, as
+// followBlocking does, so that a call never written goes back to the pool now rather
+// when its Future is read (its readers share that Reroute, see viewRouted); its
+// errors are its readers', not counted.
+func (fr *forgetRoutes) kick(f Future) { fr.readBlocking(f, false) }
+
+// readBlocking is followBlocking and kick; count counts an error outcome.
+func (fr *forgetRoutes) readBlocking(f Future, count bool) bool {
 	fr.mu.Lock()
 	defer fr.mu.Unlock()
 	if fr.stopped {
@@ -166,7 +176,7 @@ func (fr *forgetRoutes) followBlocking(f Future) bool {
 	fr.wg.Add(1)
 	go func() {
 		defer fr.wg.Done()
-		if err := f.Err(fr.ctx); err != nil {
+		if err := f.Err(fr.ctx); err != nil && count {
 			fr.errs.Add(1)
 		}
 	}()

@@ -517,8 +517,18 @@ func TestBlockingConnLostWhileAssigned(t *testing.T) {
 	s, c, ctx := poolOfOne(t)
 	runs := killWhileAssigned(t, ctx, s, 1)
 	idlePoolConn(t, ctx, c)
-	// Never written: the call goes to the pool again, and runs there once.
-	v, err := c.Do(ctx, "BLPOP", "q", "1")
+	// Never written: the call goes to the pool again at once (before its Future is
+	// read), and runs there once.
+	f := c.Send("BLPOP", "q", "1")
+	poll, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for s.MustDo("LLEN", "q").Int() != 1 {
+		if poll.Err() != nil {
+			t.Fatal("the BLPOP did not run before its Future was read")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	v, err := f.Wait(ctx)
 	if err != nil || len(v.Elems()) != 2 || string(v.Elems()[1].Bytes()) != "a" {
 		t.Fatalf("BLPOP on a connection lost as it was given: %v, %v; want [q a]", v, err)
 	}
@@ -528,8 +538,8 @@ func TestBlockingConnLostWhileAssigned(t *testing.T) {
 	if n := s.MustDo("LLEN", "q").Int(); n != 1 {
 		t.Fatalf("LLEN q = %d after one BLPOP, want 1", n)
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
+	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer dcancel()
 	if err := c.Dedicated(dctx, func(d *DedicatedConn) error { return d.Send("PING").Err(dctx) }); err != nil {
 		t.Fatalf("Dedicated after the loss: %v (the pool kept the lost connection)", err)
 	}
