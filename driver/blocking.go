@@ -72,7 +72,7 @@ type blockingCall struct {
 // by requeue: a call its pool connection lost before writing it goes to the pool
 // again.
 func (c *PairedConn) sendBlocking(ctx context.Context, forget bool, args []any) Future {
-	return c.sendBlockingRouted(ctx, requeue{c}, forget, args)
+	return c.sendBlockingRouted(ctx, requeue{c: c}, forget, args)
 }
 
 // requeueMax bounds how many times a blocking call goes back to the pool (requeue).
@@ -86,8 +86,14 @@ const requeueMax = 3
 // requeueMax times; after that, and for a pool that closed (ErrClosed), the call
 // fails with that error. Without it, a connection lost between the pool handing it
 // over and the loop writing the call (an idle connection the server had just closed)
-// failed a call that never ran with ErrConnLost, which says it may have.
-type requeue struct{ c *PairedConn }
+// failed a call that never ran with ErrConnLost, which says it may have. n counts the
+// times the call went back: it travels with the call (each Reroute gives the next
+// requeue), since the readers of its Futures, among them lost's, each count the
+// attempts of their own.
+type requeue struct {
+	c *PairedConn
+	n int
+}
 
 // lost runs when the pool connection bc was handed was lost, perhaps before it wrote
 // bc: a call of Send's that is not forgotten (the ring's rescue follows those) is
@@ -103,13 +109,13 @@ func (requeue) Reroutes([]byte) bool { return false }
 
 // Reroute queues the call again on the pool, if it was never written.
 func (q requeue) Reroute(ctx context.Context, r Redirect) (Future, error) {
-	if r.Err == nil || !errors.Is(r.Err, ErrConnLost) || r.Attempt > requeueMax {
+	if r.Err == nil || !errors.Is(r.Err, ErrConnLost) || q.n >= requeueMax {
 		return Future{}, ErrNoReroute
 	}
 	if err := ended(ctx); err != nil {
 		return Future{}, err
 	}
-	return q.c.resendBlocking(ctx, q, r.Cmd, false), nil
+	return q.c.resendBlocking(ctx, requeue{c: q.c, n: q.n + 1}, r.Cmd, false), nil
 }
 
 // sendBlockingRouted is sendBlocking for a command routed by r (nil: not routed).
