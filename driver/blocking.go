@@ -81,9 +81,10 @@ const requeueMax = 3
 // requeue is the Rerouter of a blocking command sent through Send or Do (not routed
 // by the caller): it takes no error reply, and a call whose pool connection broke
 // before writing it (Redirect.Err matches ErrConnLost: the server never saw it) goes
-// back to the pool, to wait for another connection as a new call would, bounded by
-// the context of the reader that found it (for a forgotten call, until Close), up to
-// requeueMax times; after that, and for a pool that closed (ErrClosed), the call
+// back to the pool, to wait for another connection as a new call would (bounded by
+// the context of each reader of its Future: one whose context ends while it waits
+// takes it off the queue; lost's reader, and a forgotten call's, wait until Close),
+// up to requeueMax times; after that, and for a pool that closed (ErrClosed), the call
 // fails with that error. Without it, a connection lost between the pool handing it
 // over and the loop writing the call (an idle connection the server had just closed)
 // failed a call that never ran with ErrConnLost, which says it may have. n counts the
