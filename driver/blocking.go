@@ -72,7 +72,7 @@ type blockingCall struct {
 // by requeue: a call its pool connection lost before writing it goes to the pool
 // again.
 func (c *PairedConn) sendBlocking(ctx context.Context, forget bool, args []any) Future {
-	return c.sendBlockingRouted(ctx, requeue{c: c}, forget, args)
+	return c.sendBlockingRouted(ctx, requeue{c: c, ctx: ctx}, forget, args)
 }
 
 // requeueMax bounds how many times a blocking call goes back to the pool (requeue).
@@ -94,6 +94,9 @@ const requeueMax = 3
 type requeue struct {
 	c *PairedConn
 	n int
+	// ctx is the sender's (nil: none): a call whose ctx ended is not sent again,
+	// whichever reader (lost's, with a ctx of its own) found it unsent.
+	ctx context.Context
 }
 
 // lost runs when the pool connection bc was handed was lost, perhaps before it wrote
@@ -113,10 +116,17 @@ func (q requeue) Reroute(ctx context.Context, r Redirect) (Future, error) {
 	if r.Err == nil || !errors.Is(r.Err, ErrConnLost) || q.n >= requeueMax {
 		return Future{}, ErrNoReroute
 	}
+	if err := ended(q.ctx); err != nil {
+		return Future{x: err}, nil // never written, and now never will be
+	}
 	if err := ended(ctx); err != nil {
 		return Future{}, err
 	}
-	return q.c.resendBlocking(ctx, requeue{c: q.c, n: q.n + 1}, r.Cmd, false), nil
+	sctx := q.ctx
+	if sctx == nil {
+		sctx = ctx
+	}
+	return q.c.resendBlocking(sctx, requeue{c: q.c, n: q.n + 1, ctx: q.ctx}, r.Cmd, false), nil
 }
 
 // sendBlockingRouted is sendBlocking for a command routed by r (nil: not routed).

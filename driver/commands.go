@@ -341,7 +341,7 @@ const maxLimit = 100 * 365 * 24 * time.Hour
 // blockLimit returns how long the server may block on buf, one or more encoded
 // commands (a batch), before it answers every blocking command among them on its
 // own: the sum of their timeouts. It is -1 when there is no bound: a timeout of 0
-// (block until served) or below a millisecond (which some servers take for 0), or
+// (block until served) or up to a millisecond (which some servers take for 0), or
 // one this function cannot read, such as "1e400" or one with spaces (the server may
 // take it, or answer at once with an error: taking it for no bound errs on the side
 // of never declaring a live connection dead).
@@ -402,7 +402,7 @@ func commandLimit(args []parser.Value) time.Duration {
 		return 0 // answered at once with an error
 	case f == 0 || f*float64(unit) > float64(maxLimit):
 		return -1 // blocks until served
-	case f*float64(unit) < float64(time.Millisecond):
+	case f*float64(unit) <= float64(time.Millisecond):
 		return -1 // some servers round it down to 0: until served
 	}
 	return time.Duration(f * float64(unit))

@@ -51,8 +51,9 @@
 //     bounded by its ctx. A blocking command whose pool connection broke before it was
 //     written (the server never saw it) goes back to the pool at once, behind the
 //     blocking commands waiting then, and waits for a connection likewise (bounded by
-//     the context of the Future method reading it); after three such losses it fails
-//     with ErrConnLost, although it never ran. One written when its connection broke
+//     the context of the Future method reading it, and by that of the send: one
+//     whose send's context ended is not sent again); after it went back three times,
+//     a fourth such loss fails it with ErrConnLost, although it never ran. One written when its connection broke
 //     fails with ErrConnLost, as any command. When a caller's context ends after its
 //     blocking command was written, that connection is closed rather than reused, so
 //     a late reply (an element a BLPOP popped) never reaches anybody else, and an

@@ -585,6 +585,43 @@ func TestBlockingRequeueBounded(t *testing.T) {
 	}
 }
 
+// A blocking call whose sender's ctx ended while its pool connection was lost under
+// it, before it was written, is not sent again by whichever reader finds it unsent
+// (lost's own, whose ctx has not ended): it fails with the ctx's error and never runs.
+func TestBlockingRequeueSenderCtxEnded(t *testing.T) {
+	s, c, ctx := poolOfOne(t)
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var runs atomic.Int32
+	hook := func(dc *PairedConn) {
+		if runs.Add(1) > 1 {
+			return
+		}
+		s.MustDo("CLIENT", "KILL", "TYPE", "normal")
+		for !dc.ded.dead.Load() || dc.ring.Err() == nil {
+			if ctx.Err() != nil {
+				return
+			}
+			runtime.Gosched()
+		}
+		cancel() // the sender's ctx ends before the call could be written
+	}
+	assignHook.Store(&hook)
+	t.Cleanup(func() { assignHook.Store(nil) })
+	idlePoolConn(t, ctx, c)
+	if _, err := c.Do(dctx, "BLPOP", "q", "1"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("BLPOP whose ctx ended before its write: %v, want context.Canceled", err)
+	}
+	// A pool of one serves its waiters in order: once this BLPOP is answered, a
+	// requeued one would have run.
+	if v, err := c.Do(ctx, "BLPOP", "empty", "0.01"); err != nil || !v.IsNull() {
+		t.Fatalf("BLPOP on an empty list: %v, %v", v, err)
+	}
+	if n := s.MustDo("LLEN", "q").Int(); n != 2 {
+		t.Fatalf("LLEN q = %d, want 2: the BLPOP whose ctx had ended ran", n)
+	}
+}
+
 // poolOfOne returns a server, a PairedConn to it whose pool holds one connection
 // (made by a BLPOP), and a ctx for the test; the list q holds a and b.
 func poolOfOne(t *testing.T) (*redistest.Server, *PairedConn, context.Context) {

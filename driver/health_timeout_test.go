@@ -48,7 +48,8 @@ func TestBlockLimit(t *testing.T) {
 		{[][]any{{"BLPOP", "k", "-1"}}, 0},
 		{[][]any{{"BLPOP", "k", "nan"}}, -1},
 		{[][]any{{"BLPOP", "k", "0.0001"}}, -1}, // 0 ms to some servers: until served
-		{[][]any{{"BLPOP", "k", "0.001"}}, ms},
+		{[][]any{{"BLPOP", "k", "0.001"}}, -1},  // 0 before Redis 7.0.8 (redis#11687)
+		{[][]any{{"BLPOP", "k", "0.002"}}, 2 * ms},
 		{[][]any{{"BLPOP", "k", "inf"}}, -1},
 		{[][]any{{"BLPOP", "k", "1e400"}}, -1},
 		{[][]any{{"BLPOP", "k", "1e12"}}, -1},

@@ -299,7 +299,7 @@ func (c *PairedConn) Protocol() int { return int(c.b.proto.Load()) }
 // Close waits up to Config.CloseTimeout for the commands in flight, fails those left
 // with ErrClosed, closes the connection and returns; it waits as long for the
 // redirects of SendRoutedAndForget commands being followed elsewhere, and for the
-// SendAndForget blocking commands that went back to the dedicated pool (see "The
+// blocking commands that went back to the dedicated pool (see "The
 // shared connection" in the package documentation). Later calls return ErrClosed.
 func (c *PairedConn) Close() error {
 	if c.closing.Swap(true) {
