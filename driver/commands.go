@@ -71,8 +71,8 @@ var commandTable = map[string]cmdInfo{
 	"bzmpop":     {class: clsBlocking, timeout: toFirst},
 	"wait":       {class: clsBlocking, timeout: toLastMs},
 	"waitaof":    {class: clsBlocking, timeout: toLastMs},
-	"xread":      {class: clsBlocking, timeout: toBlockMs}, // with BLOCK only
-	"xreadgroup": {class: clsBlocking, timeout: toBlockMs}, // with BLOCK only
+	"xread":      {class: clsBlocking, timeout: toBlockMs}, // with BLOCK (see hasBlockArg)
+	"xreadgroup": {class: clsBlocking, timeout: toBlockMs}, // with BLOCK (see hasBlockArg)
 
 	"watch":   {class: clsWatch, use: "Dedicated"},
 	"unwatch": {class: clsWatch, use: "Dedicated"},

@@ -68,10 +68,11 @@ type Config struct {
 	// read nothing by the next is declared dead and re-established. A dedicated
 	// connection blocked in BLPOP and the like is not taken for dead for its silence
 	// until the command's own timeout (counted from when nothing is ahead of it in
-	// flight), plus the interval (at least 1s), ran out; with a timeout of 0, never
-	// (keepalive and TCP_USER_TIMEOUT still apply). On Linux, a positive value also
-	// sets TCP_USER_TIMEOUT on every socket of this Config (Conn and PubsubConn too)
-	// to twice the interval, at least 10 s: data written and not acknowledged by the
+	// flight), plus the interval (at least 1s), ran out; with a timeout of 0 (or of
+	// 1ms or less, or one the driver cannot read), never (keepalive and
+	// TCP_USER_TIMEOUT still apply). On Linux, a positive value also sets
+	// TCP_USER_TIMEOUT on every socket of this Config (Conn and PubsubConn too) to
+	// twice the interval, at least 10 s: data written and not acknowledged by the
 	// peer for that long breaks the connection. A negative value turns that off as
 	// well, leaving the kernel's retransmission timeout (about 15 minutes); TCP
 	// keepalive stays on.

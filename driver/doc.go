@@ -43,9 +43,9 @@
 //     commands that could change anything else are refused on a dedicated connection
 //     too.
 //   - Blocking commands sent through Send or Do (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH,
-//     BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD and XREADGROUP with BLOCK, WAIT,
-//     WAITAOF) run on a connection of the same pool, transparently, with the same
-//     Future. When every pool connection is busy, a blocking command waits for one, in
+//     BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD and XREADGROUP with BLOCK or with
+//     options this driver does not know, WAIT, WAITAOF) run on a connection of the
+//     same pool, transparently, with the same Future. When every pool connection is busy, a blocking command waits for one, in
 //     order, bounded by the context of the Future method reading it (a command whose
 //     context ended before it was written is never written); Dedicated waits likewise,
 //     bounded by its ctx. A blocking command whose pool connection broke before it was
