@@ -353,15 +353,20 @@ func blockLimit(buf []byte) time.Duration {
 			return -1
 		}
 		buf = buf[n:]
-		d := commandLimit(v.Elems())
-		if d < 0 {
-			return -1
-		}
-		if sum += d; sum > maxLimit {
+		if sum = addLimit(sum, commandLimit(v.Elems())); sum < 0 {
 			return -1
 		}
 	}
 	return sum
+}
+
+// addLimit returns the limit of two blocking commands run one after the other: -1
+// (no bound) if either has none, or past maxLimit.
+func addLimit(a, b time.Duration) time.Duration {
+	if a < 0 || b < 0 || a+b > maxLimit {
+		return -1
+	}
+	return a + b
 }
 
 // commandLimit is blockLimit for one command's arguments: 0 for a command that does

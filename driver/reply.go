@@ -466,10 +466,7 @@ func (b *blockTrack) quietLimit() time.Duration {
 		if !c.quiet || c.until != b.cmds[0].until {
 			break
 		}
-		if c.limit < 0 {
-			return -1
-		}
-		if sum += c.limit; sum > maxLimit {
+		if sum = addLimit(sum, c.limit); sum < 0 {
 			return -1
 		}
 	}
