@@ -74,8 +74,12 @@ type Config struct {
 	// TCP_USER_TIMEOUT on every socket of this Config (Conn and PubsubConn too) to
 	// twice the interval, at least 10 s: data written and not acknowledged by the
 	// peer for that long breaks the connection. A negative value turns that off as
-	// well, leaving the kernel's retransmission timeout (about 15 minutes); TCP
-	// keepalive stays on.
+	// well, leaving the kernel's retransmission timeout (about 15 minutes). TCP
+	// keepalive is on for every socket: the kernel probes a connection silent for the
+	// interval (at least 1s, at most 15s) and again at that pace; a peer that answers
+	// no probe is taken for gone once TCP_USER_TIMEOUT has passed (Linux: 10s at the
+	// default interval), elsewhere after 3 probes; with a negative value, probes every
+	// 15s and 9 of them.
 	HealthCheck time.Duration
 
 	// Hooks for layers above the driver (driver/cluster, driver/sentinel).

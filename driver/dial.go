@@ -23,7 +23,7 @@ import (
 func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
-	d := net.Dialer{KeepAlive: 15 * time.Second}
+	d := net.Dialer{KeepAliveConfig: keepAlive(cfg.HealthCheck)}
 	if cfg.Resolve != nil {
 		a, err := cfg.Resolve(ctx)
 		if err != nil {
@@ -69,6 +69,22 @@ func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, string, e
 		ts.toLoop()
 	}
 	return nc, ts, proto, cfg.Addr, nil
+}
+
+// keepAlive is the TCP keepalive of every socket of a Config whose health check is
+// hc. The kernel probes a connection silent for the interval (at least 1 s, at most
+// 15 s), and again at that interval: the one liveness check a connection the health
+// check cannot probe has (a dedicated connection blocked in BLPOP 0, a Conn, a
+// PubsubConn). Where TCP_USER_TIMEOUT is set (Linux, a positive hc), the kernel breaks
+// the connection at the first unanswered probe past that timeout (10 s by default);
+// elsewhere, after Count unanswered probes. With the health check off, Go's defaults:
+// 15 s and 9 probes.
+func keepAlive(hc time.Duration) net.KeepAliveConfig {
+	if hc <= 0 {
+		return net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 15 * time.Second, Count: 9}
+	}
+	every := min(max(hc, time.Second), 15*time.Second)
+	return net.KeepAliveConfig{Enable: true, Idle: every, Interval: every, Count: 3}
 }
 
 // syncConn does request/reply over a blocking connection (the handshake only).

@@ -90,7 +90,8 @@
 // transport (tls.go). A certificate the client does not accept, or a server that
 // refuses the client's, fails PairedConnect (and each reconnect) with a
 // *HandshakeError wrapping the crypto/tls or x509 error. Every TCP socket has keepalive
-// on (15 s).
+// on, paced by Config.HealthCheck (probes after that long of silence, at least 1 s and
+// at most 15 s; 15 s with the health check off).
 //
 // # Contexts
 //

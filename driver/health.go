@@ -46,11 +46,12 @@ import (
 // before the connection went silent fails with ErrConnLost within its timeout, the
 // grace and two intervals, instead of waiting until its context ends. One with a
 // timeout of 0 (it blocks until served), or one this driver cannot read, is due no
-// answer: TCP keepalive and TCP_USER_TIMEOUT catch a peer that is gone under it, not
-// a path that still acknowledges every byte.
+// answer: TCP keepalive, paced by the interval, and TCP_USER_TIMEOUT catch a peer
+// that is gone under it (on Linux within 10 s at the default interval), not a path
+// that still acknowledges every byte.
 //
 // Conn and PubsubConn have no health check (a PING reply would reach a Conn's reader;
-// a subscriber may be idle for hours); their sockets have TCP keepalive, and
+// a subscriber may be idle for hours); their sockets have the same TCP keepalive and
 // TCP_USER_TIMEOUT (Config.HealthCheck).
 
 // ErrHealthCheck is wrapped by the ErrConnLost error of commands failed because the
