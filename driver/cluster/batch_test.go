@@ -190,3 +190,73 @@ func TestBatchRefusedWhole(t *testing.T) {
 		}
 	}
 }
+
+// A MOVED reply inside Dedicated is not followed (fn may have done something on the
+// node already): fn's error holds it. The map is updated from it before Dedicated
+// returns, so the next Dedicated runs on the slot's new master, with no refresh: for
+// a MOVED that fn returns as it is (WATCH refused), and for one inside a *TxError
+// (a command the node would not queue).
+func TestDedicatedLearnsMoved(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	c := connect(t, cl, Config{RefreshInterval: -1})
+	ctx := testCtx(t, 20*time.Second)
+	move := func(key string) *redistest.Server {
+		t.Helper()
+		slot := KeySlotString(key)
+		s := strconv.Itoa(slot)
+		src, dst := srcDst(t, cl, slot)
+		dst.MustDo("CLUSTER", "SETSLOT", s, "IMPORTING", src.NodeID())
+		src.MustDo("CLUSTER", "SETSLOT", s, "MIGRATING", dst.NodeID())
+		src.MustDo("MIGRATE", "127.0.0.1", strconv.Itoa(dst.Port), "", "0", "5000", "KEYS", key)
+		for _, m := range cl.Masters() {
+			m.MustDo("CLUSTER", "SETSLOT", s, "NODE", dst.NodeID())
+		}
+		return dst
+	}
+	firstErr := func(fs []driver.Future) error {
+		for _, f := range fs {
+			if err := f.Err(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	watchIncr := func(d *driver.DedicatedConn) error {
+		if err := d.Send("WATCH", "{ded}n").Err(ctx); err != nil {
+			return err
+		}
+		var tx driver.Batch
+		tx.Queue("INCR", "{ded}n")
+		return firstErr(d.SendTx(nil, &tx))
+	}
+	txOnly := func(d *driver.DedicatedConn) error {
+		var tx driver.Batch
+		tx.Queue("INCR", "{ded}n")
+		return firstErr(d.SendTx(nil, &tx))
+	}
+	for i, fn := range []func(*driver.DedicatedConn) error{watchIncr, txOnly} {
+		if err := c.Dedicated(ctx, "{ded}n", fn); err != nil {
+			t.Fatalf("round %d: before the move: %v", i, err)
+		}
+		dst := move("{ded}n")
+		err := c.Dedicated(ctx, "{ded}n", fn)
+		var re *driver.RedisError
+		if i == 1 {
+			var te *driver.TxError
+			if errors.As(err, &te) && len(te.Queued) == 1 {
+				re = te.Queued[0]
+			}
+		} else {
+			errors.As(err, &re)
+		}
+		if re == nil || re.Code() != "MOVED" {
+			t.Fatalf("round %d: after the move: %v, want a MOVED reply", i, err)
+		}
+		if err := c.Dedicated(ctx, "{ded}n", fn); err != nil {
+			t.Fatalf("round %d: Dedicated again: %v", i, err)
+		}
+		if got, want := dst.MustDo("GET", "{ded}n").Text(), strconv.Itoa(2*i+2); got != want {
+			t.Fatalf("round %d: {ded}n = %q on the new owner, want %s", i, got, want)
+		}
+	}
+}

@@ -669,13 +669,48 @@ func (c *Client) Close() error {
 
 // Dedicated runs fn with a connection of its own (see driver.PairedConn.Dedicated) on
 // the master that serves key's slot: WATCH, MULTI/EXEC and blocking commands on keys
-// of that slot. Commands sent on it do not follow redirects. Blocking commands sent
-// with Send or Do go to their slot's node and run on its dedicated pool by themselves
-// (following their redirects).
+// of that slot. Blocking commands sent with Send or Do go to their slot's node and run
+// on its dedicated pool by themselves (following their redirects).
+//
+// Commands sent on d follow no redirect: fn may have done something on the node
+// already, and running it again elsewhere could do it twice. A MOVED reply reaches fn
+// as a *driver.RedisError; when fn's error holds one (as itself, wrapped, or in a
+// *driver.TxError), the client's map is updated from it before Dedicated returns, so
+// that calling Dedicated again runs fn on the slot's new master. An ASK (the slot is
+// being migrated) changes nothing: the keys fn needs may be on either node until the
+// migration ends.
 func (c *Client) Dedicated(ctx context.Context, key string, fn func(d *driver.DedicatedConn) error) error {
 	conn, err := c.route(KeySlotString(key), false)
 	if err != nil {
 		return err
 	}
-	return conn.Dedicated(ctx, fn)
+	err = conn.Dedicated(ctx, fn)
+	c.learnMoved(err, 0)
+	return err
+}
+
+// learnMoved updates the map from the MOVED replies in err's tree (the error of fn in
+// Dedicated, whose commands follow no redirect), and asks for a refresh; depth bounds
+// the walk.
+func (c *Client) learnMoved(err error, depth int) {
+	if err == nil || depth > 16 {
+		return
+	}
+	if re, ok := err.(*driver.RedisError); ok {
+		if re.Code() == "MOVED" {
+			if ask, s, addr, ok := parseRedirect(re.Error()); ok && !ask && addr != "" {
+				c.movedTo(s, addr)
+			}
+			c.requestRefresh()
+		}
+		return
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		c.learnMoved(u.Unwrap(), depth+1)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			c.learnMoved(e, depth+1)
+		}
+	}
 }
