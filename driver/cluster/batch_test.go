@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -234,6 +235,9 @@ func TestDedicatedLearnsMoved(t *testing.T) {
 		tx.Queue("INCR", "{ded}n")
 		return firstErr(d.SendTx(nil, &tx))
 	}
+	if Moved(nil) || Moved(driver.ErrWatchConflict) || Moved(driver.ErrConnLost) {
+		t.Fatal("Moved of an error with no MOVED")
+	}
 	for i, fn := range []func(*driver.DedicatedConn) error{watchIncr, txOnly} {
 		if err := c.Dedicated(ctx, "{ded}n", fn); err != nil {
 			t.Fatalf("round %d: before the move: %v", i, err)
@@ -252,7 +256,10 @@ func TestDedicatedLearnsMoved(t *testing.T) {
 		if re == nil || re.Code() != "MOVED" {
 			t.Fatalf("round %d: after the move: %v, want a MOVED reply", i, err)
 		}
-		if err := c.Dedicated(ctx, "{ded}n", fn); err != nil {
+		if !Moved(err) || !Moved(fmt.Errorf("fn: %w", err)) {
+			t.Fatalf("round %d: Moved(%v) = false", i, err)
+		}
+		if err := c.Dedicated(ctx, "{ded}n", fn); err != nil || Moved(err) {
 			t.Fatalf("round %d: Dedicated again: %v", i, err)
 		}
 		if got, want := dst.MustDo("GET", "{ded}n").Text(), strconv.Itoa(2*i+2); got != want {

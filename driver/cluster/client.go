@@ -674,9 +674,9 @@ func (c *Client) Close() error {
 //
 // Commands sent on d follow no redirect: fn may have done something on the node
 // already, and running it again elsewhere could do it twice. A MOVED reply reaches fn
-// as a *driver.RedisError; when fn's error holds one (as itself, wrapped, or in a
-// *driver.TxError), the client's map is updated from it before Dedicated returns, so
-// that calling Dedicated again runs fn on the slot's new master. An ASK (the slot is
+// as a *driver.RedisError; when fn's error holds one (Moved), the client's map is
+// updated from it before Dedicated returns, so that calling Dedicated again runs fn on
+// the slot's new master. An ASK (the slot is
 // being migrated) changes nothing: the keys fn needs may be on either node until the
 // migration ends.
 func (c *Client) Dedicated(ctx context.Context, key string, fn func(d *driver.DedicatedConn) error) error {
@@ -685,32 +685,56 @@ func (c *Client) Dedicated(ctx context.Context, key string, fn func(d *driver.De
 		return err
 	}
 	err = conn.Dedicated(ctx, fn)
-	c.learnMoved(err, 0)
+	c.learnMoved(err)
 	return err
 }
 
 // learnMoved updates the map from the MOVED replies in err's tree (the error of fn in
-// Dedicated, whose commands follow no redirect), and asks for a refresh; depth bounds
-// the walk.
-func (c *Client) learnMoved(err error, depth int) {
+// Dedicated, whose commands follow no redirect), and asks for a refresh.
+func (c *Client) learnMoved(err error) {
+	found := false
+	eachRedisError(err, 0, func(re *driver.RedisError) {
+		if re.Code() != "MOVED" {
+			return
+		}
+		if ask, s, addr, ok := parseRedirect(re.Error()); ok && !ask && addr != "" {
+			c.movedTo(s, addr)
+		}
+		found = true
+	})
+	if found {
+		c.requestRefresh()
+	}
+}
+
+// Moved reports whether err holds a MOVED reply: as itself, wrapped, or among the
+// replies of a *driver.TxError. In the error of Dedicated's fn it says that the slot
+// moved, that the command which got it did not run (nor did its transaction; fn's
+// other commands may have), and that Dedicated called again runs fn on the slot's new
+// master.
+func Moved(err error) bool {
+	found := false
+	eachRedisError(err, 0, func(re *driver.RedisError) { found = found || re.Code() == "MOVED" })
+	return found
+}
+
+// eachRedisError calls fn with every *driver.RedisError in err's tree (errors.As
+// finds the first only: a TxError's EXECABORT comes before the replies that caused
+// it); depth bounds the walk.
+func eachRedisError(err error, depth int, fn func(*driver.RedisError)) {
 	if err == nil || depth > 16 {
 		return
 	}
 	if re, ok := err.(*driver.RedisError); ok {
-		if re.Code() == "MOVED" {
-			if ask, s, addr, ok := parseRedirect(re.Error()); ok && !ask && addr != "" {
-				c.movedTo(s, addr)
-			}
-			c.requestRefresh()
-		}
+		fn(re)
 		return
 	}
 	switch u := err.(type) {
 	case interface{ Unwrap() error }:
-		c.learnMoved(u.Unwrap(), depth+1)
+		eachRedisError(u.Unwrap(), depth+1, fn)
 	case interface{ Unwrap() []error }:
 		for _, e := range u.Unwrap() {
-			c.learnMoved(e, depth+1)
+			eachRedisError(e, depth+1, fn)
 		}
 	}
 }
