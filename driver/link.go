@@ -118,8 +118,15 @@ func newLink(s session, lim parser.Limits, wakers map[gnet.EventLoop]*waker, ts 
 	l.p.Limits = lim
 	l.deliver = s.deliver // bound once: no allocation per read
 	l.deliverLent = l.lent
+	if newLinkHook != nil {
+		newLinkHook(l)
+	}
 	return l
 }
+
+// newLinkHook, if set (by tests only, before any connection is made), sees every new
+// link before it is enrolled.
+var newLinkHook func(l *link)
 
 // opened runs on the loop when gnet opened the connection: everything a sender reads
 // (gc, waker) is set before isOpen publishes it. It reports false if the link was
@@ -183,7 +190,9 @@ func (l *link) closed(err error) {
 	if l.gc != nil {
 		forgetOut(l, l.gc.Fd())
 	}
-	if l.heldAt < len(l.held) {
+	if l.heldAt < len(l.held) || l.writing.Load() {
+		// What the link held, or what a write that gnet's failed Write closed
+		// under it was writing (see sendVec): nothing of it is written any more.
 		l.releaseHeld()
 		l.sess.wrote()
 	}

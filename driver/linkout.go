@@ -63,7 +63,7 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 			act = l.send(c, w.out)
 		}
 		w.trimOut()
-		if l.tls != nil {
+		if l.tls != nil && act == gnet.None {
 			l.wroteBatch()
 		}
 		return act
@@ -77,6 +77,13 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 // vecMin is the command size from which a plain link writes the command from its
 // own buffer instead of copying it into the batch (see write).
 const vecMin = 64 << 10
+
+// A gnet Write that fails closes the connection before it returns: gnet runs OnClose
+// (closed, and the session's lost, which may start a reconnect whose new link uses the
+// session from another loop) inside it. So once a gnet Write (writeOut, sendRaw, send)
+// failed, nothing touches the session any more; closed has given back what the link
+// held (found by a chaos soak under -race: a TLS write cut by a reset went on to read
+// the ring in wroteBatch, racing the new link on another loop).
 
 // sendVec writes the buffers of vec in order (plain links only), out being the loop's
 // batch buffer that parts of vec may alias. What the socket does not take at once is
@@ -102,8 +109,10 @@ func (l *link) sendVec(c gnet.Conn, vec [][]byte, out []byte) gnet.Action {
 	}
 	for _, b := range vec {
 		if err := writeOut(c, b); err != nil {
-			l.releaseHeld()
-			l.sess.wrote()
+			if l.isOpen.Load() { // else gnet closed it: closed did this (see above)
+				l.releaseHeld()
+				l.sess.wrote()
+			}
 			return l.fail(err)
 		}
 	}

@@ -152,6 +152,20 @@ func (p *Proxy) forward(pr *pair, src, dst *net.TCPConn, toClient bool) {
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
+				// The end of the stream is forwarded as its bytes are: a blackholed
+				// or stalled pair holds it back too (a FIN does not get through
+				// where data would not).
+				if pr.hole.Load() {
+					<-pr.holeCh
+					return
+				}
+				if st := pr.stall.Load(); st != nil {
+					select {
+					case <-*st:
+					case <-pr.holeCh:
+						return
+					}
+				}
 				dst.CloseWrite()
 			}
 			return
