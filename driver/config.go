@@ -75,11 +75,13 @@ type Config struct {
 	// twice the interval, at least 10 s: data written and not acknowledged by the
 	// peer for that long breaks the connection. A negative value turns that off as
 	// well, leaving the kernel's retransmission timeout (about 15 minutes). TCP
-	// keepalive is on for every socket: the kernel probes a connection silent for the
-	// interval (at least 1s, at most 15s) and again at that pace; a peer that answers
-	// no probe is taken for gone once TCP_USER_TIMEOUT has passed (Linux: 10s at the
-	// default interval), elsewhere after 3 probes; with a negative value, probes every
-	// 15s and 9 of them.
+	// keepalive is on for every TCP socket (not unix sockets): the kernel probes a
+	// connection silent for the interval (at least 1s, at most 15s) and again at that
+	// pace; a peer that answers no probe is taken for gone at the first probe due once
+	// TCP_USER_TIMEOUT has passed since it was last heard (Linux: 10s at the default
+	// interval), elsewhere after 3 probes where the system lets the count be set (macOS,
+	// FreeBSD, Windows 10 1709 and later: 20s at the default); with a negative value,
+	// probes every 15s and 9 of them.
 	HealthCheck time.Duration
 
 	// Hooks for layers above the driver (driver/cluster, driver/sentinel).

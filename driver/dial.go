@@ -71,7 +71,7 @@ func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, string, e
 	return nc, ts, proto, cfg.Addr, nil
 }
 
-// keepAlive is the TCP keepalive of every socket of a Config whose health check is
+// keepAlive is the TCP keepalive of every TCP socket of a Config whose health check is
 // hc. The kernel probes a connection silent for the interval (at least 1 s, at most
 // 15 s), and again at that interval: the one liveness check a connection the health
 // check cannot probe has (a dedicated connection blocked in BLPOP 0, a Conn, a

@@ -51,7 +51,7 @@ import (
 // that still acknowledges every byte.
 //
 // Conn and PubsubConn have no health check (a PING reply would reach a Conn's reader;
-// a subscriber may be idle for hours); their sockets have the same TCP keepalive and
+// a subscriber may be idle for hours); their TCP sockets have the same keepalive and
 // TCP_USER_TIMEOUT (Config.HealthCheck).
 
 // ErrHealthCheck is wrapped by the ErrConnLost error of commands failed because the

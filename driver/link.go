@@ -118,15 +118,14 @@ func newLink(s session, lim parser.Limits, wakers map[gnet.EventLoop]*waker, ts 
 	l.p.Limits = lim
 	l.deliver = s.deliver // bound once: no allocation per read
 	l.deliverLent = l.lent
-	if newLinkHook != nil {
-		newLinkHook(l)
+	if h := newLinkHook.Load(); h != nil {
+		(*h)(l)
 	}
 	return l
 }
 
-// newLinkHook, if set (by tests only, before any connection is made), sees every new
-// link before it is enrolled.
-var newLinkHook func(l *link)
+// newLinkHook, if set (by tests only), sees every new link before it is enrolled.
+var newLinkHook atomic.Pointer[func(l *link)]
 
 // opened runs on the loop when gnet opened the connection: everything a sender reads
 // (gc, waker) is set before isOpen publishes it. It reports false if the link was

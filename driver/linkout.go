@@ -78,12 +78,14 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 // own buffer instead of copying it into the batch (see write).
 const vecMin = 64 << 10
 
-// A gnet Write that fails closes the connection before it returns: gnet runs OnClose
-// (closed, and the session's lost, which may start a reconnect whose new link uses the
-// session from another loop) inside it. So once a gnet Write (writeOut, sendRaw, send)
-// failed, nothing touches the session any more; closed has given back what the link
-// held (found by a chaos soak under -race: a TLS write cut by a reset went on to read
-// the ring in wroteBatch, racing the new link on another loop).
+// A gnet c.Write that fails closes the connection before it returns: gnet runs
+// OnClose (closed, and the session's lost, which may start a reconnect whose new link
+// uses the session from another loop) inside it. So once a write through writeOut,
+// sendRaw or send failed, nothing touches the session any more unless the link is
+// still open (isOpen: the error was our own raw write's, or TLS's, and gnet closed
+// nothing); closed has given back what the link held (found by a chaos soak under
+// -race: a TLS write cut by a reset went on to read the ring in wroteBatch, racing the
+// new link on another loop).
 
 // sendVec writes the buffers of vec in order (plain links only), out being the loop's
 // batch buffer that parts of vec may alias. What the socket does not take at once is

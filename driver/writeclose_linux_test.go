@@ -53,7 +53,7 @@ func (w *sessionWatch) marks() (uint64, uint64, bool) { w.use("marks"); return w
 func watchSessions(t *testing.T) func() []string {
 	var mu sync.Mutex
 	var stale []string
-	newLinkHook = func(l *link) {
+	hook := func(l *link) {
 		w := &sessionWatch{session: l.sess, report: func(call string) {
 			mu.Lock()
 			stale = append(stale, call)
@@ -64,7 +64,8 @@ func watchSessions(t *testing.T) func() []string {
 		}
 		l.sess, l.deliver = w, w.deliver
 	}
-	t.Cleanup(func() { newLinkHook = nil })
+	newLinkHook.Store(&hook)
+	t.Cleanup(func() { newLinkHook.Store(nil) })
 	return func() []string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -81,8 +82,11 @@ func watchSessions(t *testing.T) func() []string {
 // lost (a chaos soak under -race saw it race with the new link on the other loop).
 // The command cut fails with ErrConnLost, the connection comes back, and not one
 // session call follows lost.
+//
+// Over plain TCP the write path had nothing left to do after such an error (sendVec's
+// guard is for a held write handed to gnet when the output poller is gone, which this
+// does not reach): there the test checks the outcome and that nothing follows lost.
 func TestNoSessionUseAfterWriteClose(t *testing.T) {
-	stale := watchSessions(t)
 	certs := redistest.NewCerts(t)
 	_, tlsAddr := redistest.StartTLS(t, certs, "no")
 	plain := startServer(t)
@@ -95,6 +99,7 @@ func TestNoSessionUseAfterWriteClose(t *testing.T) {
 		{"plain", plain.Addr, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			stale := watchSessions(t)
 			px := faultproxy.Start(t, tc.addr)
 			cfg := quickReconnect
 			cfg.Addr, cfg.TLS = px.Addr, tc.tls

@@ -674,11 +674,14 @@ func (c *Client) Close() error {
 //
 // Commands sent on d follow no redirect: fn may have done something on the node
 // already, and running it again elsewhere could do it twice. A MOVED reply reaches fn
-// as a *driver.RedisError; when fn's error holds one (Moved), the client's map is
-// updated from it before Dedicated returns, so that calling Dedicated again runs fn on
-// the slot's new master. An ASK (the slot is
-// being migrated) changes nothing: the keys fn needs may be on either node until the
-// migration ends.
+// as a *driver.RedisError (inside SendTx, among a *driver.TxError's replies); when
+// fn's error holds one (Moved), the client's map is updated from it before Dedicated
+// returns and a refresh is asked for, so that calling Dedicated again normally runs fn
+// on the slot's new master. (A MOVED that names no host only asks for the refresh, and
+// a refresh from a node that has not heard of the move yet can undo the update: a
+// caller that tries again after a MOVED should allow for another one.) An ASK (the
+// slot is being migrated) changes nothing: the keys fn needs may be on either node
+// until the migration ends.
 func (c *Client) Dedicated(ctx context.Context, key string, fn func(d *driver.DedicatedConn) error) error {
 	conn, err := c.route(KeySlotString(key), false)
 	if err != nil {
@@ -710,8 +713,8 @@ func (c *Client) learnMoved(err error) {
 // Moved reports whether err holds a MOVED reply: as itself, wrapped, or among the
 // replies of a *driver.TxError. In the error of Dedicated's fn it says that the slot
 // moved, that the command which got it did not run (nor did its transaction; fn's
-// other commands may have), and that Dedicated called again runs fn on the slot's new
-// master.
+// other commands may have), and that Dedicated called again normally runs fn on the
+// slot's new master (see Dedicated).
 func Moved(err error) bool {
 	found := false
 	eachRedisError(err, 0, func(re *driver.RedisError) { found = found || re.Code() == "MOVED" })
@@ -726,7 +729,9 @@ func eachRedisError(err error, depth int, fn func(*driver.RedisError)) {
 		return
 	}
 	if re, ok := err.(*driver.RedisError); ok {
-		fn(re)
+		if re != nil {
+			fn(re)
+		}
 		return
 	}
 	switch u := err.(type) {

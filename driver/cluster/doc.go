@@ -42,7 +42,7 @@
 // Futures; a batch (SendBatch) is split by node, and each command follows its own
 // redirects. Commands on a Dedicated connection follow none (fn may have done
 // something already): a MOVED in fn's error updates the map, so that Dedicated called
-// again runs on the slot's new master.
+// again normally runs on the slot's new master.
 //
 // Order: a redirected command is sent again when one of its Future's methods first
 // sees the redirect. The redirected commands of one SendBatch (on one node) go again

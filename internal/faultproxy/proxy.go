@@ -155,13 +155,17 @@ func (p *Proxy) forward(pr *pair, src, dst *net.TCPConn, toClient bool) {
 				// The end of the stream is forwarded as its bytes are: a blackholed
 				// or stalled pair holds it back too (a FIN does not get through
 				// where data would not).
-				if pr.hole.Load() {
-					<-pr.holeCh
-					return
-				}
-				if st := pr.stall.Load(); st != nil {
+				for {
+					if pr.hole.Load() {
+						<-pr.holeCh
+						return
+					}
+					st := pr.stall.Load()
+					if st == nil {
+						break
+					}
 					select {
-					case <-*st:
+					case <-*st: // resumed: look again (a Blackhole may have come)
 					case <-pr.holeCh:
 						return
 					}
