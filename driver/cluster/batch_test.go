@@ -235,7 +235,8 @@ func TestDedicatedLearnsMoved(t *testing.T) {
 		tx.Queue("INCR", "{ded}n")
 		return firstErr(d.SendTx(nil, &tx))
 	}
-	if Moved(nil) || Moved(driver.ErrWatchConflict) || Moved(driver.ErrConnLost) {
+	var typedNil *driver.RedisError
+	if Moved(nil) || Moved(driver.ErrWatchConflict) || Moved(driver.ErrConnLost) || Moved(typedNil) || Moved(fmt.Errorf("x: %w", typedNil)) {
 		t.Fatal("Moved of an error with no MOVED")
 	}
 	for i, fn := range []func(*driver.DedicatedConn) error{watchIncr, txOnly} {
