@@ -268,3 +268,34 @@ func TestDedicatedLearnsMoved(t *testing.T) {
 		}
 	}
 }
+
+// With cluster-preferred-endpoint-type unknown-endpoint a MOVED names no host
+// ("MOVED 3999 :7001"): Dedicated then waits for the refresh it asks for, so that
+// calling it again runs fn on the slot's new master.
+func TestDedicatedLearnsMovedUnknownEndpoint(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0, "--cluster-preferred-endpoint-type", "unknown-endpoint")
+	c := connect(t, cl, Config{RefreshInterval: -1})
+	ctx := testCtx(t, 20*time.Second)
+	key := "{dedue}n"
+	incr := func(d *driver.DedicatedConn) error { return d.Send("INCR", key).Err(ctx) }
+	if err := c.Dedicated(ctx, key, incr); err != nil {
+		t.Fatal(err)
+	}
+	slot := KeySlotString(key)
+	src, dst := srcDst(t, cl, slot)
+	src.MustDo("DEL", key) // a node gives no slot away while it holds keys of it
+	for _, m := range cl.Masters() {
+		m.MustDo("CLUSTER", "SETSLOT", strconv.Itoa(slot), "NODE", dst.NodeID())
+	}
+	err := c.Dedicated(ctx, key, incr)
+	var re *driver.RedisError
+	if !errors.As(err, &re) || !Moved(err) || !strings.Contains(re.Error(), " :") {
+		t.Fatalf("after the move: %v, want a MOVED with no host", err)
+	}
+	if err := c.Dedicated(ctx, key, incr); err != nil {
+		t.Fatalf("Dedicated again: %v", err)
+	}
+	if got := dst.MustDo("GET", key).Text(); got != "1" {
+		t.Fatalf("the new owner holds %q, want 1", got)
+	}
+}

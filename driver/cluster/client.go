@@ -677,9 +677,10 @@ func (c *Client) Close() error {
 // as a *driver.RedisError (inside SendTx, among a *driver.TxError's replies); when
 // fn's error holds one (Moved), the client's map is updated from it before Dedicated
 // returns and a refresh is asked for, so that calling Dedicated again normally runs fn
-// on the slot's new master. (A MOVED that names no host only asks for the refresh, and
-// a refresh from a node that has not heard of the move yet can undo the update: a
-// caller that tries again after a MOVED should allow for another one.) An ASK (the
+// on the slot's new master. (For a MOVED that names no host, Dedicated waits within
+// ctx for that refresh; a refresh from a node that has not heard of the move yet can
+// undo the update: a caller that tries again after a MOVED should allow for another
+// one.) An ASK (the
 // slot is being migrated) changes nothing: the keys fn needs may be on either node
 // until the migration ends.
 func (c *Client) Dedicated(ctx context.Context, key string, fn func(d *driver.DedicatedConn) error) error {
@@ -688,24 +689,31 @@ func (c *Client) Dedicated(ctx context.Context, key string, fn func(d *driver.De
 		return err
 	}
 	err = conn.Dedicated(ctx, fn)
-	c.learnMoved(err)
+	c.learnMoved(ctx, err)
 	return err
 }
 
 // learnMoved updates the map from the MOVED replies in err's tree (the error of fn in
-// Dedicated, whose commands follow no redirect), and asks for a refresh.
-func (c *Client) learnMoved(err error) {
-	found := false
+// Dedicated, whose commands follow no redirect), and asks for a refresh. A MOVED that
+// names no host (cluster-preferred-endpoint-type unknown-endpoint: "MOVED 3999 :7001")
+// says nothing the map can take as it is: then it waits, within ctx, for that refresh.
+func (c *Client) learnMoved(ctx context.Context, err error) {
+	found, hostless := false, false
 	eachRedisError(err, 0, func(re *driver.RedisError) {
 		if re.Code() != "MOVED" {
 			return
 		}
 		if ask, s, addr, ok := parseRedirect(re.Error()); ok && !ask && addr != "" {
 			c.movedTo(s, addr)
+		} else {
+			hostless = true
 		}
 		found = true
 	})
-	if found {
+	switch {
+	case hostless:
+		_ = c.waitRefresh(ctx) // an error (ctx's, Close) is fn's caller's to see
+	case found:
 		c.requestRefresh()
 	}
 }
