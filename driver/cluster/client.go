@@ -680,9 +680,8 @@ func (c *Client) Close() error {
 // on the slot's new master. (For a MOVED that names no host, Dedicated waits within
 // ctx for that refresh; a refresh from a node that has not heard of the move yet can
 // undo the update: a caller that tries again after a MOVED should allow for another
-// one.) An ASK (the
-// slot is being migrated) changes nothing: the keys fn needs may be on either node
-// until the migration ends.
+// one.) An ASK (the slot is being migrated) changes nothing: the keys fn needs may be
+// on either node until the migration ends.
 func (c *Client) Dedicated(ctx context.Context, key string, fn func(d *driver.DedicatedConn) error) error {
 	conn, err := c.route(KeySlotString(key), false)
 	if err != nil {

@@ -110,17 +110,8 @@ func (p *Proxy) forward(pr *pair, src, dst *net.TCPConn, toClient bool) {
 		n, err := src.Read(buf)
 		chunk := buf[:n]
 		for len(chunk) > 0 {
-			if pr.hole.Load() {
-				<-pr.holeCh // closed when the pair is dropped
+			if !pr.pass() {
 				return
-			}
-			if st := pr.stall.Load(); st != nil {
-				select {
-				case <-*st:
-					continue
-				case <-pr.holeCh:
-					return
-				}
 			}
 			if d := pr.delay.Load(); d > 0 {
 				time.Sleep(time.Duration(d))
@@ -155,24 +146,33 @@ func (p *Proxy) forward(pr *pair, src, dst *net.TCPConn, toClient bool) {
 				// The end of the stream is forwarded as its bytes are: a blackholed
 				// or stalled pair holds it back too (a FIN does not get through
 				// where data would not).
-				for {
-					if pr.hole.Load() {
-						<-pr.holeCh
-						return
-					}
-					st := pr.stall.Load()
-					if st == nil {
-						break
-					}
-					select {
-					case <-*st: // resumed: look again (a Blackhole may have come)
-					case <-pr.holeCh:
-						return
-					}
+				if !pr.pass() {
+					return
 				}
 				dst.CloseWrite()
 			}
 			return
+		}
+	}
+}
+
+// pass waits while the pair is stalled, and reports whether what was read may go on:
+// false once the pair is blackholed (it then waits until the pair is dropped) or
+// dropped. After a Resume it looks again: a Blackhole may have come meanwhile.
+func (pr *pair) pass() bool {
+	for {
+		if pr.hole.Load() {
+			<-pr.holeCh // closed when the pair is dropped
+			return false
+		}
+		st := pr.stall.Load()
+		if st == nil {
+			return true
+		}
+		select {
+		case <-*st:
+		case <-pr.holeCh:
+			return false
 		}
 	}
 }
