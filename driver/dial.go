@@ -80,10 +80,11 @@ func dial(ctx context.Context, cfg *Config) (net.Conn, *tlsState, int, string, e
 // elsewhere, after Count unanswered probes. With the health check off, Go's defaults:
 // 15 s and 9 probes.
 func keepAlive(hc time.Duration) net.KeepAliveConfig {
+	const slowest = 15 * time.Second
 	if hc <= 0 {
-		return net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 15 * time.Second, Count: 9}
+		return net.KeepAliveConfig{Enable: true, Idle: slowest, Interval: slowest, Count: 9}
 	}
-	every := min(max(hc, time.Second), 15*time.Second)
+	every := min(max(hc, time.Second), slowest)
 	return net.KeepAliveConfig{Enable: true, Idle: every, Interval: every, Count: 3}
 }
 
