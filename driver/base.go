@@ -71,7 +71,7 @@ func (b *base) start(ctx context.Context, cfg Config, s session) error {
 	b.cur.Store(l)
 	// EnrollContext blocks until the loop has opened the connection: never call it
 	// from a loop callback.
-	if _, err := cli.EnrollContext(nc, l); err != nil {
+	if err := enroll(cli, nc, l, l.wasOpened); err != nil {
 		b.cur.Store(nil)
 		sharedEngine.release()
 		return err
@@ -206,7 +206,7 @@ func (b *base) reconnect(pause time.Duration) {
 		if b.up != nil {
 			b.up()
 		}
-		if _, err := b.cli.EnrollContext(nc, l); err != nil {
+		if err := enroll(b.cli, nc, l, l.wasOpened); err != nil {
 			b.mu.Lock()
 			b.cur.CompareAndSwap(l, nil)
 			b.mu.Unlock()

@@ -1,8 +1,11 @@
 package driver
 
 import (
+	"errors"
+	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -77,12 +80,46 @@ func (e *engine) release() {
 	}
 }
 
+// errNotEnrolled is the error of a socket the event loop did not take. gnet's
+// EnrollContext reports success once the loop ran its registration task, even when
+// that task failed (epoll_ctl refused the socket: ENOMEM, or ENOSPC at
+// fs.epoll.max_user_watches): the loop closed the socket and never opened the
+// connection, so no OnOpen and no OnClose follow. A link waiting for either would
+// wait forever (and, as a base's current link, keep every command waiting).
+var errNotEnrolled = errors.New("respring: the event loop could not register the connection")
+
+// enroll hands nc to a loop with ctx (a *link or *waker) as its context and reports
+// whether the loop opened it: opened, read after EnrollContext returned (the loop
+// ran OnOpen, if at all, before it let EnrollContext return), says so. nc is closed
+// either way (gnet works on a duplicate of its socket).
+func enroll(cli *gnet.Client, nc net.Conn, ctx any, opened func() bool) error {
+	enrollContext := cli.EnrollContext
+	if h := enrollHook.Load(); h != nil {
+		enrollContext = func(nc net.Conn, ctx any) (gnet.Conn, error) { return (*h)(cli, nc, ctx) }
+	}
+	if _, err := enrollContext(nc, ctx); err != nil {
+		return err
+	}
+	if !opened() {
+		return errNotEnrolled
+	}
+	return nil
+}
+
+// enrollHook, if set (by tests only), runs in place of gnet's EnrollContext.
+var enrollHook atomic.Pointer[func(cli *gnet.Client, nc net.Conn, ctx any) (gnet.Conn, error)]
+
 // loopHandler routes gnet events to the link stored in each connection's context.
 type loopHandler struct{ gnet.BuiltinEventEngine }
 
 func (loopHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if l, ok := c.Context().(*link); ok && !l.opened(c) {
-		return nil, gnet.Close
+	switch x := c.Context().(type) {
+	case *link:
+		if !x.opened(c) {
+			return nil, gnet.Close
+		}
+	case *waker:
+		x.up, x.loop = true, c.EventLoop()
 	}
 	return nil, gnet.None
 }

@@ -137,6 +137,10 @@ func (l *link) opened(c gnet.Conn) bool {
 	return l.failed.Load() == nil
 }
 
+// wasOpened reports whether the loop ran opened; read it only after EnrollContext
+// returned (see enroll), which the loop lets happen after OnOpen.
+func (l *link) wasOpened() bool { return l.gc != nil }
+
 // wake asks the loop to flush this link's pending output.
 func (l *link) wake() {
 	if !l.isOpen.Load() {

@@ -21,7 +21,8 @@ type waker struct {
 	closed bool
 	head   atomic.Pointer[link] // links waiting to be flushed (Treiber stack, popped whole)
 	armed  atomic.Bool          // a byte is on its way
-	loop   gnet.EventLoop
+	loop   gnet.EventLoop // set with up, on the loop, before enroll returns
+	up     bool           // the loop opened the read end (see enroll)
 	// out gathers the output batch of whichever of the loop's links is writing: the
 	// loop writes one link at a time, so one buffer per loop serves all of them (see
 	// link.write). Loop-owned.
@@ -53,12 +54,11 @@ func newWaker(cli *gnet.Client) (*waker, error) {
 		return nil, err
 	}
 	w := &waker{wfd: wfd}
-	gc, err := cli.EnrollContext(nc, w) // gnet dups the fd and closes nc
-	if err != nil {
+	// gnet dups the fd and closes nc; the loop sets up (OnOpen) and loop.
+	if err := enroll(cli, nc, w, func() bool { return w.up }); err != nil {
 		closeFD(wfd)
 		return nil, err
 	}
-	w.loop = gc.EventLoop()
 	return w, nil
 }
 
