@@ -21,8 +21,8 @@ type waker struct {
 	closed bool
 	head   atomic.Pointer[link] // links waiting to be flushed (Treiber stack, popped whole)
 	armed  atomic.Bool          // a byte is on its way
-	loop   gnet.EventLoop // set with up, on the loop, before enroll returns
-	up     bool           // the loop opened the read end (see enroll)
+	loop   gnet.EventLoop       // set with up, on the loop, before enroll returns
+	up     bool                 // the loop opened the read end (see enroll)
 	// out gathers the output batch of whichever of the loop's links is writing: the
 	// loop writes one link at a time, so one buffer per loop serves all of them (see
 	// link.write). Loop-owned.
