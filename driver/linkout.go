@@ -71,7 +71,11 @@ func (l *link) write(c gnet.Conn) gnet.Action {
 	bb := bytebufferpool.Get()
 	defer bytebufferpool.Put(bb)
 	bb.B, _ = l.sess.collect(bb.B[:0], nil, 0)
-	return l.send(c, bb.B)
+	act := l.send(c, bb.B)
+	if l.tls != nil && act == gnet.None {
+		l.wroteBatch()
+	}
+	return act
 }
 
 // vecMin is the command size from which a plain link writes the command from its

@@ -165,7 +165,19 @@ func (s *recordServer) serve(tc *tls.Conn) {
 // the server has at least batchBehind writes unanswered and the oldest is late, then
 // writes what was Sent meanwhile in one record once a reply comes; and that a batch
 // held when the connection is lost was never written, so it goes to the next one.
+// The same without a waker (the loop's links then wake through gnet and write from a
+// pooled buffer).
 func TestTLSBatchHeldWhileBehind(t *testing.T) {
+	t.Run("waker", testTLSBatchHeldWhileBehind)
+	t.Run("nowaker", func(t *testing.T) {
+		hook := func(l *link) { l.wakers = nil }
+		newLinkHook.Store(&hook)
+		t.Cleanup(func() { newLinkHook.Store(nil) })
+		testTLSBatchHeldWhileBehind(t)
+	})
+}
+
+func testTLSBatchHeldWhileBehind(t *testing.T) {
 	certs := redistest.NewCerts(t)
 	srv := startRecordServer(t, certs)
 	ctx := testCtx(t, 20*time.Second)
