@@ -49,6 +49,11 @@ const epollOneShot = 1 << 30
 
 // armOut asks for one wake of l when its socket fd can take more output.
 func armOut(l *link, fd int) error {
+	if h := armOutHook.Load(); h != nil {
+		if err := (*h)(l, fd); err != nil {
+			return err
+		}
+	}
 	p, err := theOutPoller()
 	if err != nil {
 		return err
@@ -66,6 +71,10 @@ func armOut(l *link, fd int) error {
 	}
 	return err
 }
+
+// armOutHook, if set (by tests only), runs first in armOut: an error it returns is
+// armOut's, as where there is no poller (outpoll_other.go).
+var armOutHook atomic.Pointer[func(l *link, fd int) error]
 
 // forgetOut drops l's entry for socket fd, if it is still l's (l is closing).
 func forgetOut(l *link, fd int) {

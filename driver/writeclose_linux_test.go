@@ -3,6 +3,8 @@ package driver
 import (
 	"crypto/tls"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -125,6 +127,100 @@ func TestNoSessionUseAfterWriteClose(t *testing.T) {
 				if n, err := c.Send("INCR", "wc").Int(ctx); err != nil || n != int64(round)+1 {
 					t.Fatalf("round %d: INCR after the reconnect = %d, %v; want %d (the cut one never ran)", round, n, err, round+1)
 				}
+			}
+			if s := stale(); len(s) > 0 {
+				t.Fatalf("session calls after lost: %v", s)
+			}
+		})
+	}
+}
+
+// A batch the socket did not take whole, with no output poller to hold its rest for
+// (armOut fails, as it always does where there is none: outpoll_other.go), goes to
+// gnet to buffer; if that write fails, the link gives back what it held once, and not
+// after lost when gnet closed the connection inside the write (sendVec's guard). Each
+// case shuts the socket for writing where armOut is called, with the proxy stalled so
+// that the socket is full: the write of the rest then fails, through gnet's Write for
+// pieces of up to outChunk (gnet closes the connection in it), through our own direct
+// write for larger ones (gnet closed nothing; the link does it). "poller gone later"
+// lets the first armOut through and fails the one after the poller's wake (writeHeld).
+// The commands cut fail with ErrConnLost, the ones not written run on the next
+// connection, and not one session call follows lost.
+func TestHeldWriteWithoutPoller(t *testing.T) {
+	s := startServer(t)
+	for _, tc := range []struct {
+		name   string
+		value  int // bytes of each SET's value
+		n      int // SETs sent at once
+		passes int // armOut calls let through first
+	}{
+		{"gnet write", outChunk, 128, 0},
+		{"direct write", 4 << 20, 2, 0},
+		{"poller gone later", 4 << 20, 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stale := watchSessions(t)
+			px := faultproxy.Start(t, s.Addr)
+			cfg := quickReconnect
+			cfg.Addr = px.Addr
+			c, err := PairedConnect(testCtx(t, 10*time.Second), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx := testCtx(t, 30*time.Second)
+			if err := c.Send("SET", "hw:n", 0).Err(ctx); err != nil {
+				t.Fatal(err)
+			}
+			target := c.b.cur.Load()
+			var arms, shut atomic.Int32
+			hook := func(l *link, fd int) error {
+				if l != target {
+					return nil
+				}
+				if arms.Add(1) <= int32(tc.passes) {
+					return nil
+				}
+				if shut.Add(1) == 1 {
+					if err := syscall.Shutdown(fd, syscall.SHUT_WR); err != nil {
+						t.Errorf("shutdown: %v", err)
+					}
+				}
+				return errors.New("no output poller")
+			}
+			armOutHook.Store(&hook)
+			defer armOutHook.Store(nil)
+			px.Narrow(64 << 10)
+			px.Stall()
+			// A string, attached to its slot: a []byte this large is lent, and its
+			// Send would wait for the stalled socket to take it.
+			value := strings.Repeat("v", tc.value)
+			var fs []Future
+			for i := range tc.n {
+				fs = append(fs, c.Send("SET", "hw:"+strconv.Itoa(i), value))
+			}
+			if tc.passes > 0 {
+				// The first arm held the rest; the server reading on wakes the poller.
+				for arms.Load() == 0 && ctx.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
+				px.Resume()
+			}
+			cut := 0
+			for i, f := range fs {
+				switch err := f.Err(ctx); {
+				case errors.Is(err, ErrConnLost):
+					cut++
+				case err != nil:
+					t.Fatalf("SET %d: %v, want OK or ErrConnLost", i, err)
+				}
+			}
+			if cut == 0 || shut.Load() == 0 {
+				t.Fatalf("%d SETs cut, socket shut %d times: the write never failed", cut, shut.Load())
+			}
+			px.Resume()
+			if n, err := c.Send("INCR", "hw:n").Int(ctx); err != nil || n != 1 {
+				t.Fatalf("INCR after the reconnect = %d, %v; want 1", n, err)
 			}
 			if s := stale(); len(s) > 0 {
 				t.Fatalf("session calls after lost: %v", s)
