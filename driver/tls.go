@@ -460,13 +460,18 @@ func (l *link) tlsTraffic(c gnet.Conn, n int) gnet.Action {
 			}
 			return l.fail(err)
 		}
-		if len(reply) > 0 {
-			if act := l.sendRaw(c, reply); act != gnet.None {
+		// The replies decrypted are delivered before TLS's answer is sent: if that
+		// write fails, gnet closes the connection inside it (the session is then
+		// no longer the link's), and replies that arrived would fail as lost. No
+		// record is encrypted in between, so the answer still precedes whatever
+		// the next key seals.
+		if len(l.acc) >= l.need {
+			if act := l.parseAcc(); act != gnet.None {
 				return act
 			}
 		}
-		if len(l.acc) >= l.need {
-			if act := l.parseAcc(); act != gnet.None {
+		if len(reply) > 0 {
+			if act := l.sendRaw(c, reply); act != gnet.None {
 				return act
 			}
 		}

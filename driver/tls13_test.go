@@ -86,31 +86,9 @@ func TestTLS13KeyUpdate(t *testing.T) {
 func TestTLS13KeyUpdateOnLoop(t *testing.T) { bothInputs(t, keyUpdateOnLoop) }
 
 func keyUpdateOnLoop(t *testing.T) {
-	certs := redistest.NewCerts(t)
-	cert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var keyLog bytes.Buffer
-	scfg := &tls.Config{Certificates: []tls.Certificate{cert}, KeyLogWriter: &keyLog,
-		SessionTicketsDisabled: true, MinVersion: tls.VersionTLS13}
-	served := make(chan error, 1)
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			served <- err
-			return
-		}
-		defer nc.Close()
-		served <- serveKeyUpdate(tls.Server(nc, scfg), nc, &keyLog)
-	}()
+	cfg, served := keyUpdateServer(t, nil)
 	ctx := testCtx(t, 20*time.Second)
-	c, err := PairedConnect(ctx, Config{Addr: ln.Addr().String(), TLS: &tls.Config{RootCAs: certs.CAPool}})
+	c, err := PairedConnect(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,12 +116,44 @@ func keyUpdateOnLoop(t *testing.T) {
 	}
 }
 
+// keyUpdateServer starts serveKeyUpdate (with pause) for one connection, on a
+// loopback listener closed when the test ends, and returns the client's Config for it
+// and where serveKeyUpdate's result arrives.
+func keyUpdateServer(t *testing.T, pause func()) (Config, <-chan error) {
+	t.Helper()
+	certs := redistest.NewCerts(t)
+	cert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var keyLog bytes.Buffer
+	scfg := &tls.Config{Certificates: []tls.Certificate{cert}, KeyLogWriter: &keyLog,
+		SessionTicketsDisabled: true, MinVersion: tls.VersionTLS13}
+	served := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer nc.Close()
+		served <- serveKeyUpdate(tls.Server(nc, scfg), nc, &keyLog, pause)
+	}()
+	return Config{Addr: ln.Addr().String(), TLS: &tls.Config{RootCAs: certs.CAPool}}, served
+}
+
 // serveKeyUpdate serves tc (over the socket nc): HELLO refused (RESP2), ECHO echoed,
 // anything else +OK. At ECHO update it writes a KeyUpdate asking for one back to nc
-// itself, sealed as tc would seal its next record, and from then on seals its replies
-// itself under its next key (tc's crypto/tls never sends one); it reads through tc
-// all along. It returns nil once the client closed the connection.
-func serveKeyUpdate(tc *tls.Conn, nc net.Conn, keyLog *bytes.Buffer) error {
+// itself, sealed as tc would seal its next record, in one write with the replies
+// that follow it, and from then on seals its replies itself under its next key (tc's
+// crypto/tls never sends one); it reads through tc all along. pause, if not nil, runs
+// before that write. It returns nil once the client closed the connection.
+func serveKeyUpdate(tc *tls.Conn, nc net.Conn, keyLog *bytes.Buffer, pause func()) error {
 	defer tc.Close()
 	if err := tc.Handshake(); err != nil {
 		return err
@@ -151,7 +161,7 @@ func serveKeyUpdate(tc *tls.Conn, nc net.Conn, keyLog *bytes.Buffer) error {
 	var own *trafficKeys // set once the server seals its records itself
 	var records uint64   // the records tc wrote after the handshake
 	var p parser.Parser
-	var buf []byte
+	var buf, update []byte // update: the KeyUpdate record, until written
 	chunk := make([]byte, 64<<10)
 	for {
 		m, err := tc.Read(chunk)
@@ -186,9 +196,7 @@ func serveKeyUpdate(tc *tls.Conn, nc net.Conn, keyLog *bytes.Buffer) error {
 						out = out[:0]
 					}
 					own.seq = records
-					if _, err := nc.Write(own.seal(22, []byte{24, 0, 0, 1, 1})); err != nil {
-						return err
-					}
+					update = own.seal(22, []byte{24, 0, 0, 1, 1})
 					if err := own.next(); err != nil {
 						return err
 					}
@@ -202,7 +210,11 @@ func serveKeyUpdate(tc *tls.Conn, nc net.Conn, keyLog *bytes.Buffer) error {
 			continue
 		}
 		if own != nil {
-			_, err = nc.Write(own.seal(23, out))
+			if update != nil && pause != nil {
+				pause()
+			}
+			_, err = nc.Write(append(update, own.seal(23, out)...))
+			update = nil
 		} else {
 			_, err = tc.Write(out)
 			records++

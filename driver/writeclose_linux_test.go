@@ -228,3 +228,48 @@ func TestHeldWriteWithoutPoller(t *testing.T) {
 		})
 	}
 }
+
+// A KeyUpdate that asks for one back, read together with the reply after it: the
+// client must send its own KeyUpdate, and if that write fails (the socket shut for
+// writing here, once the server has the command), the reply that came with the
+// KeyUpdate is still the command's (it used to fail with ErrConnLost: the failed
+// answer returned before the plaintext was parsed), and nothing touches the session
+// after lost.
+func TestTLSKeyUpdateAnswerFails(t *testing.T) {
+	bothInputs(t, func(t *testing.T) {
+		stale := watchSessions(t)
+		reached, release := make(chan struct{}), make(chan struct{})
+		cfg, served := keyUpdateServer(t, func() {
+			close(reached)
+			<-release
+		})
+		ctx := testCtx(t, 20*time.Second)
+		c, err := PairedConnect(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got, err := c.Send("ECHO", "before").String(ctx); err != nil || got != "before" {
+			t.Fatalf("ECHO before = %q, %v", got, err)
+		}
+		f := c.Send("ECHO", "update")
+		select {
+		case <-reached:
+		case <-ctx.Done():
+			t.Fatal("the server never read ECHO update")
+		}
+		if err := syscall.Shutdown(c.b.cur.Load().gc.Fd(), syscall.SHUT_WR); err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+		close(release)
+		if got, err := f.String(ctx); err != nil || got != "update" {
+			t.Fatalf("ECHO update, whose reply came with the KeyUpdate = %q, %v; want update", got, err)
+		}
+		if err := <-served; err != nil {
+			t.Fatal(err)
+		}
+		if s := stale(); len(s) > 0 {
+			t.Fatalf("session calls after lost: %v", s)
+		}
+	})
+}
