@@ -299,3 +299,49 @@ func TestDedicatedLearnsMovedUnknownEndpoint(t *testing.T) {
 		t.Fatalf("the new owner holds %q, want 1", got)
 	}
 }
+
+// asRedisError is an error of a caller's own that is not a wrapper but converts to a
+// *driver.RedisError through an As method, as errors.As allows.
+type asRedisError struct{ re *driver.RedisError }
+
+func (e asRedisError) Error() string { return "fn: " + e.re.Error() }
+func (e asRedisError) As(target any) bool {
+	if p, ok := target.(**driver.RedisError); ok {
+		*p = e.re
+		return true
+	}
+	return false
+}
+
+// Moved finds a MOVED behind an As method as errors.As would, and nothing where As
+// yields some other reply's error. The replies come from a standalone server (a Lua
+// error reply carries any text).
+func TestMovedThroughAs(t *testing.T) {
+	s := redistest.Start(t)
+	ctx := testCtx(t, 10*time.Second)
+	c, err := driver.PairedConnect(ctx, driver.Config{Addr: s.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	reply := func(msg string) *driver.RedisError {
+		err := c.Send("EVAL", "return redis.error_reply(ARGV[1])", 0, msg).Err(ctx)
+		var re *driver.RedisError
+		if !errors.As(err, &re) {
+			t.Fatalf("EVAL error_reply %q: %v, want a *driver.RedisError", msg, err)
+		}
+		return re
+	}
+	moved, other := reply("MOVED 3999 127.0.0.1:7001"), reply("ERR not moved")
+	if !Moved(asRedisError{moved}) || !Moved(fmt.Errorf("wrapped: %w", asRedisError{moved})) {
+		t.Fatal("Moved missed a MOVED behind an As method")
+	}
+	if Moved(asRedisError{other}) || Moved(errors.Join(asRedisError{other}, driver.ErrConnLost)) {
+		t.Fatal("Moved found a MOVED where As yields another error")
+	}
+	var got []string
+	eachRedisError(errors.Join(asRedisError{other}, moved), 0, func(re *driver.RedisError) { got = append(got, re.Code()) })
+	if strings.Join(got, ",") != "ERR,MOVED" {
+		t.Fatalf("eachRedisError visited %v, want ERR,MOVED", got)
+	}
+}

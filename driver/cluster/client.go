@@ -717,8 +717,8 @@ func (c *Client) learnMoved(ctx context.Context, err error) {
 	}
 }
 
-// Moved reports whether err holds a MOVED reply: as itself, wrapped, or among the
-// replies of a *driver.TxError. In the error of Dedicated's fn it says that the slot
+// Moved reports whether err holds a MOVED reply: as itself, wrapped, among the
+// replies of a *driver.TxError, or behind an error's As method (as errors.As finds it). In the error of Dedicated's fn it says that the slot
 // moved, that the command which got it did not run (nor did its transaction; fn's
 // other commands may have), and that Dedicated called again normally runs fn on the
 // slot's new master (see Dedicated).
@@ -730,7 +730,8 @@ func Moved(err error) bool {
 
 // eachRedisError calls fn with every *driver.RedisError in err's tree (errors.As
 // finds the first only: a TxError's EXECABORT comes before the replies that caused
-// it); depth bounds the walk.
+// it); depth bounds the walk. As errors.As does, it takes an error whose As method
+// yields a *driver.RedisError for that one, and looks no deeper under it.
 func eachRedisError(err error, depth int, fn func(*driver.RedisError)) {
 	if err == nil || depth > 16 {
 		return
@@ -740,6 +741,15 @@ func eachRedisError(err error, depth int, fn func(*driver.RedisError)) {
 			fn(re)
 		}
 		return
+	}
+	if x, ok := err.(interface{ As(any) bool }); ok {
+		var re *driver.RedisError
+		if x.As(&re) {
+			if re != nil {
+				fn(re)
+			}
+			return
+		}
 	}
 	switch u := err.(type) {
 	case interface{ Unwrap() error }:
