@@ -718,10 +718,11 @@ func (c *Client) learnMoved(ctx context.Context, err error) {
 }
 
 // Moved reports whether err holds a MOVED reply: as itself, wrapped, among the
-// replies of a *driver.TxError, or behind an error's As method (as errors.As finds it). In the error of Dedicated's fn it says that the slot
-// moved, that the command which got it did not run (nor did its transaction; fn's
-// other commands may have), and that Dedicated called again normally runs fn on the
-// slot's new master (see Dedicated).
+// replies of a *driver.TxError, or behind an error's As method (as errors.As finds
+// it). In the error of Dedicated's fn it says that the slot moved, that the command
+// which got it did not run (nor did its transaction; fn's other commands may have),
+// and that Dedicated called again normally runs fn on the slot's new master (see
+// Dedicated).
 func Moved(err error) bool {
 	found := false
 	eachRedisError(err, 0, func(re *driver.RedisError) { found = found || re.Code() == "MOVED" })
