@@ -8,6 +8,31 @@ import (
 	"testing"
 )
 
+// warmWaits makes a caller wait, blocked, on every slot of c's ring: a slot makes its
+// signal channel at the first wait on it that blocks (ring.slot.signal), once in its
+// life. A warm-up whose replies all came before their callers looked (a loaded
+// machine; TestAllocLargeSet failed once in 100 runs beside three busy loops, with 2
+// allocations per run: the channel and its pointer) left that to the measured runs.
+// The replies come a while apart here (DEBUG SLEEP, pipelined), so that each caller
+// finds its reply not there yet; twice over each slot.
+func warmWaits(t *testing.T, c *PairedConn) {
+	t.Helper()
+	ctx := context.Background()
+	half := max(c.ring.Size()/2, 1)
+	fs := make([]Future, 0, half)
+	for range 4 {
+		fs = fs[:0]
+		for range half {
+			fs = append(fs, c.Send("DEBUG", "SLEEP", "0.0002"))
+		}
+		for _, f := range fs {
+			if err := f.Err(ctx); err != nil {
+				t.Fatalf("DEBUG SLEEP: %v", err)
+			}
+		}
+	}
+}
+
 // Steady state: Send("GET", k) + AppendBytes and Send("SET", k, v) + Err allocate
 // nothing, counted over the whole process (event loops included), against a real
 // server.
@@ -35,6 +60,7 @@ func allocsGetSet(t *testing.T, c *PairedConn) float64 {
 			t.Fatalf("GET = %q, %v", dst, err)
 		}
 	}
+	warmWaits(t, c)
 	for i := 0; i < 2000; i++ { // warm every slot's buffers
 		run()
 	}
@@ -81,6 +107,7 @@ func TestAllocBatchTxScript(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	warmWaits(t, c)
 	for i := 0; i < 2000; i++ {
 		run()
 	}
@@ -119,6 +146,7 @@ func TestAllocSendRouted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	warmWaits(t, c)
 	for i := 0; i < 2000; i++ {
 		run()
 	}
@@ -170,6 +198,7 @@ func TestAllocLargeSet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	warmWaits(t, c)
 	for range 3 * ring {
 		set("k")
 	}
