@@ -13,7 +13,7 @@ PURE_PKGS := ./parser/... ./writer/... ./asm/... ./fuzz/...
 CONC_PKGS := ./ring/... ./driver/... ./internal/...
 FUZZ_TARGETS := FuzzParse FuzzSplit FuzzRoundTrip FuzzKernels
 
-.PHONY: deps test test-purego test-unit test-race test-alloc test-fuzz fuzz bench lint tidy-check
+.PHONY: deps test test-purego test-unit test-race test-alloc test-fuzz fuzz soak bench lint tidy-check
 
 # redis-server and redis-sentinel, which the tests start; a quick no-op when present.
 deps:
@@ -52,6 +52,12 @@ fuzz:
 		echo "fuzz $$t for $(FUZZTIME)"; \
 		$(GO) test $(TAGFLAG) -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./fuzz || exit 1; \
 	done
+
+# The chaos soak of driver/soak_linux_test.go (not part of make test) for SOAK (default
+# 3m); SOAK_SEED repeats an earlier run's random choices: make soak SOAK=10m
+SOAK ?= 3m
+soak: deps
+	RESPRING_SOAK=$(SOAK) RESPRING_SOAK_SEED=$(SOAK_SEED) $(GO) test $(TAGFLAG) -race -count=1 -v -timeout 0 -run '^TestSoak$$' ./driver
 
 # Side-by-side benchmark of respring, rueidis, go-redis and redigo against a throwaway
 # redis-server, with redis-benchmark's reference figures (bench/README.md). Quick run:
