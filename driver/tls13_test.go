@@ -122,15 +122,7 @@ func keyUpdateOnLoop(t *testing.T) {
 func keyUpdateServer(t *testing.T, pause func()) (Config, <-chan error) {
 	t.Helper()
 	certs := redistest.NewCerts(t)
-	cert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	cert, ln := tlsListen(t, certs)
 	var keyLog bytes.Buffer
 	scfg := &tls.Config{Certificates: []tls.Certificate{cert}, KeyLogWriter: &keyLog,
 		SessionTicketsDisabled: true, MinVersion: tls.VersionTLS13}

@@ -225,6 +225,22 @@ func TestTLSIdleGoroutines(t *testing.T) {
 	}
 }
 
+// tlsListen loads the server certificate of certs and opens a loopback listener for
+// a TLS server of the test's own, closed when the test ends.
+func tlsListen(t *testing.T, certs *redistest.Certs) (tls.Certificate, net.Listener) {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return cert, ln
+}
+
 // handOver connects to a crypto/tls server on loopback, runs the client's TLS
 // handshake through tlsClient and hands the session over to the loop (toLoop). srv
 // and cli complete the two configurations (the certificates, RootCAs and ServerName
@@ -234,15 +250,7 @@ func TestTLSIdleGoroutines(t *testing.T) {
 func handOver(t *testing.T, srv, cli *tls.Config, wrap func(net.Conn) net.Conn, serve func(*tls.Conn) error) (*tlsState, net.Conn) {
 	t.Helper()
 	certs := redistest.NewCerts(t)
-	srvCert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	srvCert, ln := tlsListen(t, certs)
 	srv.Certificates = []tls.Certificate{srvCert}
 	done := make(chan error, 1)
 	go func() {

@@ -37,14 +37,7 @@ type recordServer struct {
 
 func startRecordServer(t *testing.T, certs *redistest.Certs) *recordServer {
 	t.Helper()
-	cert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, ln := tlsListen(t, certs)
 	s := &recordServer{addr: ln.Addr().String(), cmds: make(chan recCmd, 100), answers: make(chan int, 10)}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
