@@ -400,11 +400,17 @@ func (s *soak) untrack(id int64) {
 }
 
 // watchHangs reports every op running past its deadline plus the grace, with a
-// goroutine dump (once), and stops the soak.
+// goroutine dump (once), and stops the soak. An op counts as hung only when it is
+// still overdue a second after the watch first found it so, with no stall of the
+// watch in between: a process starved of the CPU (two cores, -race, a build beside
+// it) runs timers, the watch and the woken callers late, and the watch, woken first,
+// would take an op whose ctx had just ended, its caller runnable, for a hung one.
 func (s *soak) watchHangs(done chan struct{}) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	reported := map[int64]bool{}
+	overdue := map[int64]time.Time{} // when the watch first found the op overdue
+	last := time.Now()
 	for {
 		select {
 		case <-done:
@@ -412,14 +418,36 @@ func (s *soak) watchHangs(done chan struct{}) {
 		case <-tick.C:
 		}
 		now := time.Now()
+		if now.Sub(last) > time.Second {
+			// The watch itself ran late: look again after the others ran.
+			s.t.Logf("soak: the hang watch ran %v late", (now.Sub(last) - 200*time.Millisecond).Round(time.Millisecond))
+			clear(overdue)
+			last = now
+			continue
+		}
+		last = now
 		var hung []string
 		s.opMu.Lock()
-		for id, op := range s.inflight {
-			if now.After(op.limit.Add(soakGrace)) && !reported[id] {
-				reported[id] = true
-				hung = append(hung, fmt.Sprintf("%s: running for %v (deadline %v after its start)",
-					op.desc, now.Sub(op.start).Round(time.Millisecond), op.limit.Sub(op.start).Round(time.Millisecond)))
+		for id := range overdue {
+			if s.inflight[id] == nil {
+				delete(overdue, id)
 			}
+		}
+		for id, op := range s.inflight {
+			if !now.After(op.limit.Add(soakGrace)) || reported[id] {
+				continue
+			}
+			first, ok := overdue[id]
+			if !ok {
+				overdue[id] = now
+				continue
+			}
+			if now.Sub(first) < time.Second {
+				continue
+			}
+			reported[id] = true
+			hung = append(hung, fmt.Sprintf("%s: running for %v (deadline %v after its start)",
+				op.desc, now.Sub(op.start).Round(time.Millisecond), op.limit.Sub(op.start).Round(time.Millisecond)))
 		}
 		s.opMu.Unlock()
 		for _, h := range hung {
