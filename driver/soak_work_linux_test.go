@@ -313,6 +313,21 @@ func (w *soakWorker) burst(ctx context.Context) {
 	}
 }
 
+// waitAll waits for the replies of fs, the parts of one slot (a batch, a transaction),
+// counts their errors, and checks their outcomes.
+func (w *soakWorker) waitAll(ctx context.Context, op string, fs []Future) ([]parser.Value, []error) {
+	errs := make([]error, len(fs))
+	vals := make([]parser.Value, len(fs))
+	for i, f := range fs {
+		vals[i], errs[i] = f.Wait(ctx)
+		if errs[i] != nil {
+			w.s.failed(op, w.who(), errs[i])
+		}
+	}
+	w.outcomes(op, errs)
+	return vals, errs
+}
+
 // outcomes checks that the parts of one slot (a batch, a transaction) all succeeded
 // or all failed: one got a reply and another ErrConnLost means the pairing of
 // replies broke.
@@ -343,15 +358,7 @@ func (w *soakWorker) batch(ctx context.Context) {
 	b.Queue("ECHO", t2)
 	b.Queue("INCR", w.incrKey)
 	fs := c.SendBatch(nil, &b)
-	errs := make([]error, len(fs))
-	vals := make([]parser.Value, len(fs))
-	for i, f := range fs {
-		vals[i], errs[i] = f.Wait(ctx)
-		if errs[i] != nil {
-			w.s.failed("batch", w.who(), errs[i])
-		}
-	}
-	w.outcomes("batch", errs)
+	vals, errs := w.waitAll(ctx, "batch", fs)
 	if errs[0] == nil {
 		w.checkEcho("batch", t1, vals[0])
 	}
@@ -389,15 +396,7 @@ func (w *soakWorker) tx(ctx context.Context) {
 	b.Queue("SET", key, val)
 	b.Queue("GET", key)
 	fs := c.SendTx(nil, &b)
-	errs := make([]error, len(fs))
-	vals := make([]parser.Value, len(fs))
-	for i, f := range fs {
-		vals[i], errs[i] = f.Wait(ctx)
-		if errs[i] != nil {
-			w.s.failed("tx", w.who(), errs[i])
-		}
-	}
-	w.outcomes("tx", errs)
+	vals, errs := w.waitAll(ctx, "tx", fs)
 	if errs[0] == nil {
 		if vals[0].Kind() != parser.Integer {
 			w.s.problem("tx on %s: INCR answered %v %q", w.who(), vals[0].Kind(), vals[0].Text())
