@@ -143,9 +143,13 @@ func TestNoSessionUseAfterWriteClose(t *testing.T) {
 // that the socket is full: the write of the rest then fails, through gnet's Write for
 // pieces of up to outChunk (gnet closes the connection in it), through our own direct
 // write for larger ones (gnet closed nothing; the link does it). "poller gone later"
-// lets the first armOut through and fails the one after the poller's wake (writeHeld).
-// The commands cut fail with ErrConnLost, the ones not written run on the next
-// connection, and not one session call follows lost.
+// lets the first armOut through and fails the one after the poller's wake (writeHeld):
+// the client's send buffer is fixed small and the stalled proxy lets 1 MiB through,
+// enough for the wake (the kernel reports a socket writable once a third of its buffer
+// is free) and far less than the 8 MiB the batch holds, so that writeHeld cannot write
+// the rest at once (with Resume it sometimes did, under -race in CI, and the write
+// never failed). The commands cut fail with ErrConnLost, the ones not written run on
+// the next connection, and not one session call follows lost.
 func TestHeldWriteWithoutPoller(t *testing.T) {
 	s := startServer(t)
 	for _, tc := range []struct {
@@ -173,6 +177,10 @@ func TestHeldWriteWithoutPoller(t *testing.T) {
 				t.Fatal(err)
 			}
 			target := c.b.cur.Load()
+			// 64 KiB, which the kernel doubles: far less than a batch.
+			if err := syscall.SetsockoptInt(target.gc.Fd(), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 64<<10); err != nil {
+				t.Fatal(err)
+			}
 			var arms, shut atomic.Int32
 			hook := func(l *link, fd int) error {
 				if l != target {
@@ -200,11 +208,11 @@ func TestHeldWriteWithoutPoller(t *testing.T) {
 				fs = append(fs, c.Send("SET", "hw:"+strconv.Itoa(i), value))
 			}
 			if tc.passes > 0 {
-				// The first arm held the rest; the server reading on wakes the poller.
+				// The first arm held the rest; the proxy taking 1 MiB wakes the poller.
 				for arms.Load() == 0 && ctx.Err() == nil {
 					time.Sleep(time.Millisecond)
 				}
-				px.Resume()
+				px.Let(1 << 20)
 			}
 			cut := 0
 			for i, f := range fs {

@@ -1,11 +1,12 @@
 // Package faultproxy is a TCP proxy for failure tests, on loopback only. It forwards
 // both ways between its clients and one target and, on command, delays, blackholes
 // (stops forwarding but keeps the sockets open), stalls (the same, until Resume), drips
-// (one byte at a time), resets a
-// connection with RST at a byte offset of the server-to-client stream, narrows what it
-// takes from its clients (a small receive buffer, so that a client's socket fills),
-// or refuses new connections. Faults other than Refuse apply to the connections open when they are
-// set; new connections are forwarded normally. A Gate holds new connections back from
+// (one byte at a time), resets a connection with RST at a byte offset of the
+// server-to-client stream, narrows what it takes from its clients (a small receive
+// buffer, so that a client's socket fills), or refuses new connections; a stalled
+// connection can be let through for a number of bytes of its client's (Let). Faults
+// other than Refuse apply to the connections open when they are set; new connections
+// are forwarded normally. A Gate holds new connections back from
 // its target until released (a dial under way).
 package faultproxy
 
@@ -43,6 +44,8 @@ type pair struct {
 	hole           atomic.Bool  // stop forwarding
 	holeCh         chan struct{}
 	stall          atomic.Pointer[chan struct{}] // while set, wait for it to close (Stall)
+	let            atomic.Int64                  // client-to-server bytes that may pass a stall (Let)
+	kick           chan struct{}                 // Let wakes the client-to-server forwarder
 	resetAt        atomic.Int64                  // reset when the server-to-client offset reaches it (-1: off)
 	sent           atomic.Int64                  // bytes forwarded server to client
 }
@@ -83,7 +86,7 @@ func (p *Proxy) accept() {
 			c.Close()
 			continue
 		}
-		pr := &pair{client: c.(*net.TCPConn), server: s.(*net.TCPConn), holeCh: make(chan struct{})}
+		pr := &pair{client: c.(*net.TCPConn), server: s.(*net.TCPConn), holeCh: make(chan struct{}), kick: make(chan struct{}, 1)}
 		pr.resetAt.Store(-1)
 		p.mu.Lock()
 		if p.closed {
@@ -110,13 +113,18 @@ func (p *Proxy) forward(pr *pair, src, dst *net.TCPConn, toClient bool) {
 		n, err := src.Read(buf)
 		chunk := buf[:n]
 		for len(chunk) > 0 {
-			if !pr.pass() {
+			limit, ok := pr.pass(!toClient)
+			if !ok {
 				return
 			}
 			if d := pr.delay.Load(); d > 0 {
 				time.Sleep(time.Duration(d))
 			}
 			k := len(chunk)
+			if limit > 0 {
+				k = int(min(int64(k), limit))
+				pr.let.Add(-int64(k)) // only this goroutine takes from it
+			}
 			if d := pr.drip.Load(); d > 0 {
 				k = 1
 				time.Sleep(time.Duration(d))
@@ -145,8 +153,8 @@ func (p *Proxy) forward(pr *pair, src, dst *net.TCPConn, toClient bool) {
 			if errors.Is(err, io.EOF) {
 				// The end of the stream is forwarded as its bytes are: a blackholed
 				// or stalled pair holds it back too (a FIN does not get through
-				// where data would not).
-				if !pr.pass() {
+				// where data would not; Let lets data only).
+				if _, ok := pr.pass(false); !ok {
 					return
 				}
 				dst.CloseWrite()
@@ -158,21 +166,31 @@ func (p *Proxy) forward(pr *pair, src, dst *net.TCPConn, toClient bool) {
 
 // pass waits while the pair is stalled, and reports whether what was read may go on:
 // false once the pair is blackholed (it then waits until the pair is dropped) or
-// dropped. After a Resume it looks again: a Blackhole may have come meanwhile.
-func (pr *pair) pass() bool {
+// dropped. After a Resume it looks again: a Blackhole may have come meanwhile. For the
+// client-to-server direction (upstream), a stalled pair passes what Let allows: limit
+// is then how many bytes may go; otherwise it is -1 (no limit).
+func (pr *pair) pass(upstream bool) (limit int64, ok bool) {
+	var kick chan struct{} // nil (never ready) downstream
+	if upstream {
+		kick = pr.kick
+	}
 	for {
 		if pr.hole.Load() {
 			<-pr.holeCh // closed when the pair is dropped
-			return false
+			return 0, false
 		}
 		st := pr.stall.Load()
 		if st == nil {
-			return true
+			return -1, true
+		}
+		if n := pr.let.Load(); upstream && n > 0 {
+			return n, true
 		}
 		select {
 		case <-*st:
+		case <-kick:
 		case <-pr.holeCh:
-			return false
+			return 0, false
 		}
 	}
 }
@@ -234,6 +252,21 @@ func (p *Proxy) Stall() {
 	for pr := range p.conns {
 		pr.stall.Store(&st)
 	}
+}
+
+// Let forwards up to n more bytes from the client of every open connection to the
+// target while the connection is stalled, and then holds it again: a client's socket
+// that filled drains by that much, and fills again. Nothing passes the other way, nor
+// the end of the client's stream. What Let allowed and a stall did not use is used by
+// the next stall.
+func (p *Proxy) Let(n int64) {
+	p.each(func(pr *pair) {
+		pr.let.Add(n)
+		select {
+		case pr.kick <- struct{}{}:
+		default: // a wake is already pending
+		}
+	})
 }
 
 // Resume forwards the connections Stall stopped again, from where they stopped.

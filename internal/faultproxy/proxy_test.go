@@ -2,6 +2,7 @@ package faultproxy
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -115,4 +116,60 @@ func TestStallResume(t *testing.T) {
 			t.Fatalf("after Resume: %q, %v, want %q", got, err, want)
 		}
 	}
+}
+
+// Let passes that many of the client's bytes through a stall, in order, and no more
+// (nor anything the other way) until the next Let or Resume.
+func TestLet(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := Start(t, ln.Addr().String())
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for p.Conns() == 0 { // the proxy registers the pair after its dial returned
+		time.Sleep(time.Millisecond)
+	}
+	p.Stall()
+	if _, err := c.Write([]byte("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write([]byte("down")); err != nil {
+		t.Fatal(err)
+	}
+	nothing := func(conn net.Conn, what string) {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if n, err := conn.Read(make([]byte, 16)); n != 0 || err == nil {
+			t.Fatalf("%s: read %d bytes (%v) past what Let allowed", what, n, err)
+		}
+	}
+	read := func(conn net.Conn, want string) {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, len(want))
+		if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != want {
+			t.Fatalf("read %q, %v; want %q", buf, err, want)
+		}
+	}
+	p.Let(4)
+	read(s, "0123")
+	nothing(s, "server after Let(4)")
+	nothing(c, "client while stalled")
+	p.Let(3)
+	read(s, "456")
+	nothing(s, "server after Let(3)")
+	p.Resume()
+	read(s, "789")
+	read(c, "down")
 }
